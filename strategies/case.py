@@ -1,0 +1,213 @@
+"""The convolution case: plain data shared by strategies, oracles, judge and findings.
+
+Nothing here imports Hypothesis or a framework, so oracles and the findings store can use it freely.
+Tensor values are kept as float64 NumPy arrays that are exactly representable in the case's dtype:
+every oracle casts them to its own dtype without rounding, and the reference sees the very same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+OPS: tuple[str, ...] = ("conv1d", "conv2d", "conv3d")
+DTYPES: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
+
+PaddingKind = Literal["valid", "same", "symmetric", "explicit"]
+
+
+@dataclass(frozen=True)
+class Padding:
+    """How the spatial dims are padded.
+
+    kind 'valid' and 'same' are passed to frameworks as strings; 'symmetric' carries one int per dim
+    (torch's native form); 'explicit' carries a (low, high) pair per dim (XLA's native form).
+    """
+
+    kind: PaddingKind
+    pairs: tuple[tuple[int, int], ...] = ()
+
+    def to_json(self) -> Any:
+        """The JSON form: a string for 'valid'/'same', else {'kind': ..., 'pairs': [[lo, hi], ...]}."""
+        if self.kind in ("valid", "same"):
+            return self.kind
+        return {"kind": self.kind, "pairs": [list(p) for p in self.pairs]}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Padding:
+        """Inverse of to_json; raises ValueError on anything else."""
+        if data in ("valid", "same"):
+            return cls(data)
+        if not isinstance(data, dict) or data.get("kind") not in ("symmetric", "explicit"):
+            raise ValueError(f"padding must be 'valid', 'same' or a kind/pairs object, got {data!r}")
+        pairs = tuple((int(lo), int(hi)) for lo, hi in data["pairs"])
+        return cls(data["kind"], pairs)
+
+
+def output_size(size: int, kernel: int, stride: int, dilation: int, low: int, high: int) -> int:
+    """Output length of one spatial dim of a convolution (0 or less means no output)."""
+    effective = dilation * (kernel - 1) + 1
+    return (size + low + high - effective) // stride + 1
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
+    """XLA's 'SAME' rule: output ceil(size/stride), total pad split with the odd extra on the high side."""
+    effective = dilation * (kernel - 1) + 1
+    out = -(-size // stride)
+    total = max((out - 1) * stride + effective - size, 0)
+    return total // 2, total - total // 2
+
+
+@dataclass(frozen=True)
+class ConvConfig:
+    """Every parameter of one forward convolution, without the tensor values."""
+
+    op: str
+    batch: int
+    in_channels: int
+    out_channels: int
+    groups: int
+    spatial: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: Padding
+    bias: bool
+    dtype: str
+    device: str = "cpu"
+    layout: str = "contiguous"
+
+    @property
+    def rank(self) -> int:
+        """Number of spatial dims."""
+        return len(self.spatial)
+
+    def pad_pairs(self) -> tuple[tuple[int, int], ...]:
+        """The padding resolved to one (low, high) pair per spatial dim."""
+        if self.padding.kind == "valid":
+            return tuple((0, 0) for _ in self.spatial)
+        if self.padding.kind == "same":
+            return tuple(
+                same_padding(n, k, s, d)
+                for n, k, s, d in zip(self.spatial, self.kernel, self.stride, self.dilation, strict=True)
+            )
+        return self.padding.pairs
+
+    def output_spatial(self) -> tuple[int, ...]:
+        """Spatial output shape."""
+        return tuple(
+            output_size(n, k, s, d, lo, hi)
+            for n, k, s, d, (lo, hi) in zip(
+                self.spatial, self.kernel, self.stride, self.dilation, self.pad_pairs(), strict=True
+            )
+        )
+
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of the input tensor, channels first."""
+        return (self.batch, self.in_channels, *self.spatial)
+
+    def weight_shape(self) -> tuple[int, ...]:
+        """Shape of the weight tensor (O, I/groups, *kernel), torch's OIHW convention."""
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel)
+
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of the output tensor, channels first."""
+        return (self.batch, self.out_channels, *self.output_spatial())
+
+    def terms_per_output(self) -> int:
+        """K: products summed into each output element (bias not counted)."""
+        return (self.in_channels // self.groups) * math.prod(self.kernel)
+
+    def multiply_adds(self) -> int:
+        """Multiply-adds of the whole case."""
+        return math.prod(self.output_shape()) * self.terms_per_output()
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready dict of every parameter."""
+        return {
+            "op": self.op,
+            "batch": self.batch,
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "groups": self.groups,
+            "spatial": list(self.spatial),
+            "kernel": list(self.kernel),
+            "stride": list(self.stride),
+            "dilation": list(self.dilation),
+            "padding": self.padding.to_json(),
+            "bias": self.bias,
+            "dtype": self.dtype,
+            "device": self.device,
+            "layout": self.layout,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ConvConfig:
+        """Inverse of to_json; raises KeyError/ValueError/TypeError on malformed data."""
+        config = cls(
+            op=str(data["op"]),
+            batch=int(data["batch"]),
+            in_channels=int(data["in_channels"]),
+            out_channels=int(data["out_channels"]),
+            groups=int(data["groups"]),
+            spatial=tuple(int(v) for v in data["spatial"]),
+            kernel=tuple(int(v) for v in data["kernel"]),
+            stride=tuple(int(v) for v in data["stride"]),
+            dilation=tuple(int(v) for v in data["dilation"]),
+            padding=Padding.from_json(data["padding"]),
+            bias=bool(data["bias"]),
+            dtype=str(data["dtype"]),
+            device=str(data.get("device", "cpu")),
+            layout=str(data.get("layout", "contiguous")),
+        )
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first parameter that makes this an invalid forward case."""
+        if self.op not in OPS:
+            raise ValueError(f"op {self.op!r} is not one of {OPS}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype {self.dtype!r} is not one of {DTYPES}")
+        rank = OPS.index(self.op) + 1
+        for name in ("spatial", "kernel", "stride", "dilation"):
+            if len(getattr(self, name)) != rank:
+                raise ValueError(f"{name} needs {rank} entries for {self.op}, got {getattr(self, name)}")
+        if self.padding.kind in ("symmetric", "explicit") and len(self.padding.pairs) != rank:
+            raise ValueError(f"padding needs {rank} pairs for {self.op}, got {self.padding.pairs}")
+        if min(self.batch, self.in_channels, self.out_channels, self.groups) < 1:
+            raise ValueError("batch, channels and groups must be at least 1")
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"groups={self.groups} must divide channels {self.in_channels}/{self.out_channels}")
+        if min(*self.kernel, *self.stride, *self.dilation, *self.spatial) < 1:
+            raise ValueError("kernel, stride, dilation and spatial sizes must be at least 1")
+        if min(self.output_spatial()) < 1:
+            raise ValueError(f"no output: padded input is smaller than the dilated kernel ({self})")
+
+
+@dataclass(frozen=True)
+class ConvCase:
+    """A configuration plus its tensor values (float64, exactly representable in config.dtype)."""
+
+    config: ConvConfig
+    x: FloatArray
+    w: FloatArray
+    b: FloatArray | None
+    families: dict[str, str] = field(default_factory=dict)
+
+    def tensors(self) -> dict[str, FloatArray]:
+        """The named input tensors: x, w and (when present) b."""
+        named = {"x": self.x, "w": self.w}
+        if self.b is not None:
+            named["b"] = self.b
+        return named
+
+    def element_count(self) -> int:
+        """Total number of input tensor elements: the size of a repro."""
+        return sum(int(t.size) for t in self.tensors().values())

@@ -1,0 +1,224 @@
+"""Hypothesis strategies for forward convolution cases, valid and within budget by construction.
+
+Parameters are drawn in an order where each draw's range is cut to what still leaves a valid, in-budget
+completion (channels, then per-dim kernel/dilation/stride/padding, then batch, then spatial sizes), so no
+case is ever filtered or rejected and Hypothesis shrinks every parameter towards its simplest value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hypothesis import strategies as st
+
+from strategies.budget import SizeBudget
+from strategies.case import DTYPES, OPS, ConvCase, ConvConfig, Padding, PaddingKind, output_size
+from strategies.values import FAMILY_NAMES, ValueFamily
+
+MAX_GROUPS = 8
+MAX_CHANNELS_PER_GROUP = 8
+MAX_KERNEL = 7
+MAX_DILATION = 3
+MAX_STRIDE = 4
+MAX_PAD = 3
+MAX_BATCH = 3
+MAX_EXTRA_SPATIAL = 24
+PADDING_KINDS: tuple[PaddingKind, ...] = ("valid", "symmetric", "explicit", "same")
+
+# Scales keep |x| conv |w| far below the dtype's largest finite value for every in-budget case.
+SCALES: dict[str, tuple[float, ...]] = {
+    "float64": (1.0, 1e-3, 1e3),
+    "float32": (1.0, 1e-3, 1e3),
+    "bfloat16": (1.0, 1e-3, 1e3),
+    "float16": (1.0, 0.1),
+}
+
+
+class _Plan:
+    """A partly drawn config; undrawn dims take their smallest values when checking the budget."""
+
+    def __init__(self, rank: int, in_channels: int, out_channels: int, groups: int, padding_kind: str) -> None:
+        self.rank = rank
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.groups = groups
+        self.padding_kind = padding_kind
+        self.batch = [1]
+        self.kernel = [1] * rank
+        self.dilation = [1] * rank
+        self.stride = [1] * rank
+        self.pads = [(0, 0)] * rank
+        self.extra = [0] * rank
+
+    def min_size(self, dim: int) -> int:
+        """Smallest input length of `dim` that still gives an output."""
+        if self.padding_kind == "same":
+            return 1
+        effective = self.dilation[dim] * (self.kernel[dim] - 1) + 1
+        return max(1, effective - sum(self.pads[dim]))
+
+    def spatial(self) -> tuple[int, ...]:
+        return tuple(self.min_size(d) + self.extra[d] for d in range(self.rank))
+
+    def fits(self, budget: SizeBudget) -> bool:
+        spatial = self.spatial()
+        out = []
+        for d in range(self.rank):
+            if self.padding_kind == "same":
+                out.append(-(-spatial[d] // self.stride[d]))
+            else:
+                lo, hi = self.pads[d]
+                out.append(output_size(spatial[d], self.kernel[d], self.stride[d], self.dilation[d], lo, hi))
+        terms = (self.in_channels // self.groups) * _prod(self.kernel)
+        shapes = [
+            (self.batch[0], self.in_channels, *spatial),
+            (self.out_channels, self.in_channels // self.groups, *self.kernel),
+            (self.batch[0], self.out_channels, *out),
+        ]
+        return budget.admits(shapes, _prod(shapes[2]) * terms)
+
+    def fitting_prefix(self, budget: SizeBudget, name: str, index: int, candidates: Sequence[Any]) -> int:
+        """How many leading `candidates` for self.<name>[index] fit the budget (the first one always counts)."""
+        slots = getattr(self, name)
+        original = slots[index]
+        count = 1
+        for value in candidates[1:]:
+            slots[index] = value
+            if not self.fits(budget):
+                break
+            count += 1
+        slots[index] = original
+        return count
+
+
+def _draw_fitting(
+    draw: st.DrawFn, plan: _Plan, budget: SizeBudget, name: str, index: int, candidates: Sequence[Any]
+) -> Any:
+    """Draw one of the leading candidates that fit, shrinking towards the first, and store it in the plan."""
+    count = plan.fitting_prefix(budget, name, index, candidates)
+    value = candidates[draw(st.integers(0, count - 1))]
+    getattr(plan, name)[index] = value
+    return value
+
+
+def _prod(values: Sequence[int]) -> int:
+    total = 1
+    for v in values:
+        total *= v
+    return total
+
+
+def _check_choices(name: str, given: Sequence[str], allowed: Sequence[str]) -> tuple[str, ...]:
+    chosen = tuple(given)
+    if not chosen:
+        raise ValueError(f"{name} must not be empty")
+    bad = [v for v in chosen if v not in allowed]
+    if bad:
+        raise ValueError(f"{name}: {bad[0]!r} is not one of {tuple(allowed)}")
+    return chosen
+
+
+@st.composite
+def conv_configs(
+    draw: st.DrawFn,
+    *,
+    ops: Sequence[str] = OPS,
+    dtypes: Sequence[str] = DTYPES,
+    devices: Sequence[str] = ("cpu",),
+    budget: SizeBudget | None = None,
+) -> ConvConfig:
+    """Valid forward conv configurations within `budget` (default: from $CONVFUZZ_BUDGET)."""
+    budget = budget or SizeBudget.from_environment()
+    op = draw(st.sampled_from(ops))
+    rank = OPS.index(op) + 1
+    dtype = draw(st.sampled_from(dtypes))
+    device = draw(st.sampled_from(list(devices)))
+
+    groups = draw(st.integers(1, MAX_GROUPS))
+    per_group_in = draw(st.integers(1, MAX_CHANNELS_PER_GROUP))
+    per_group_out = draw(st.integers(1, MAX_CHANNELS_PER_GROUP))
+    padding_kind: PaddingKind = draw(st.sampled_from(PADDING_KINDS))
+    plan = _Plan(rank, groups * per_group_in, groups * per_group_out, groups, padding_kind)
+    if not plan.fits(budget):
+        # Too many channels for this budget even at the smallest size: fall back to one channel each.
+        plan = _Plan(rank, groups, groups, groups, padding_kind)
+
+    pad_values = range(MAX_PAD + 1)
+    for d in range(rank):
+        _draw_fitting(draw, plan, budget, "kernel", d, range(1, MAX_KERNEL + 1))
+        _draw_fitting(draw, plan, budget, "dilation", d, range(1, MAX_DILATION + 1))
+        plan.stride[d] = draw(st.integers(1, MAX_STRIDE))
+        if padding_kind == "symmetric":
+            _draw_fitting(draw, plan, budget, "pads", d, [(p, p) for p in pad_values])
+        elif padding_kind == "explicit":
+            low, _ = _draw_fitting(draw, plan, budget, "pads", d, [(p, 0) for p in pad_values])
+            _draw_fitting(draw, plan, budget, "pads", d, [(low, p) for p in pad_values])
+
+    _draw_fitting(draw, plan, budget, "batch", 0, range(1, MAX_BATCH + 1))
+    for d in range(rank):
+        _draw_fitting(draw, plan, budget, "extra", d, range(MAX_EXTRA_SPATIAL + 1))
+
+    pairs = tuple(plan.pads) if padding_kind in ("symmetric", "explicit") else ()
+    padding = Padding(padding_kind, pairs)
+    config = ConvConfig(
+        op=op,
+        batch=plan.batch[0],
+        in_channels=plan.in_channels,
+        out_channels=plan.out_channels,
+        groups=groups,
+        spatial=plan.spatial(),
+        kernel=tuple(plan.kernel),
+        stride=tuple(plan.stride),
+        dilation=tuple(plan.dilation),
+        padding=padding,
+        bias=draw(st.booleans()),
+        dtype=dtype,
+        device=device,
+    )
+    config.validate()
+    return config
+
+
+@st.composite
+def value_families(draw: st.DrawFn, *, dtype: str, size: int) -> ValueFamily:
+    """A value family for a tensor of `size` elements in `dtype`, shrinking towards zeros/ones."""
+    name = draw(st.sampled_from(FAMILY_NAMES))
+    if name == "one_hot":
+        return ValueFamily(name, index=draw(st.integers(0, max(size - 1, 0))))
+    if name == "small_int":
+        return ValueFamily(name, seed=draw(st.integers(0, 2**16)))
+    if name in ("uniform", "normal"):
+        return ValueFamily(name, seed=draw(st.integers(0, 2**16)), scale=draw(st.sampled_from(SCALES[dtype])))
+    return ValueFamily(name)
+
+
+@st.composite
+def conv_cases(
+    draw: st.DrawFn,
+    *,
+    ops: Sequence[str] = OPS,
+    dtypes: Sequence[str] = DTYPES,
+    devices: Sequence[str] = ("cpu",),
+    budget: SizeBudget | None = None,
+) -> ConvCase:
+    """Forward convolution cases: a valid in-budget config plus input, weight and bias values."""
+    ops = _check_choices("ops", ops, OPS)
+    dtypes = _check_choices("dtypes", dtypes, DTYPES)
+    if not devices:
+        raise ValueError("devices must not be empty")
+    config = draw(conv_configs(ops=ops, dtypes=dtypes, devices=devices, budget=budget))
+    families: dict[str, ValueFamily] = {}
+    shapes = {"x": config.input_shape(), "w": config.weight_shape()}
+    if config.bias:
+        shapes["b"] = (config.out_channels,)
+    for name, shape in shapes.items():
+        families[name] = draw(value_families(dtype=config.dtype, size=_prod(shape)))
+    arrays = {name: families[name].make(shape, config.dtype) for name, shape in shapes.items()}
+    return ConvCase(
+        config=config,
+        x=arrays["x"],
+        w=arrays["w"],
+        b=arrays.get("b"),
+        families={name: fam.describe() for name, fam in families.items()},
+    )

@@ -1,0 +1,59 @@
+"""Value families: how a tensor's numbers are made from a few drawn, shrinkable parameters.
+
+A family is plain data (name plus small ints/floats). Hypothesis draws the family, not the elements, so a
+tensor of any size costs a handful of draws, and shrinking moves towards the simplest family that still
+fails: zeros, then ones, then a one-hot, then small integers, then real-valued noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from strategies.dtypes import FloatArray, round_to_dtype
+
+# Ordered from simplest to most general: Hypothesis shrinks a sampled_from towards the first entry.
+FAMILY_NAMES: tuple[str, ...] = ("zeros", "ones", "one_hot", "small_int", "uniform", "normal")
+
+
+@dataclass(frozen=True)
+class ValueFamily:
+    """A recipe for a tensor: `name` from FAMILY_NAMES, an index (one_hot), a seed and a scale."""
+
+    name: str
+    seed: int = 0
+    index: int = 0
+    scale: float = 1.0
+
+    def describe(self) -> str:
+        """Short human form, e.g. 'normal(seed=3, scale=0.1)'."""
+        if self.name in ("zeros", "ones"):
+            return self.name
+        if self.name == "one_hot":
+            return f"one_hot(index={self.index})"
+        if self.name == "small_int":
+            return f"small_int(seed={self.seed})"
+        return f"{self.name}(seed={self.seed}, scale={self.scale:g})"
+
+    def make(self, shape: tuple[int, ...], dtype: str) -> FloatArray:
+        """The tensor of `shape`, rounded to `dtype`, as float64."""
+        size = int(np.prod(shape))
+        rng = np.random.default_rng(self.seed)
+        if self.name == "zeros":
+            flat = np.zeros(size)
+        elif self.name == "ones":
+            flat = np.ones(size)
+        elif self.name == "one_hot":
+            flat = np.zeros(size)
+            if size:
+                flat[self.index % size] = 1.0
+        elif self.name == "small_int":
+            flat = rng.integers(-3, 4, size).astype(np.float64)
+        elif self.name == "uniform":
+            flat = rng.uniform(-self.scale, self.scale, size)
+        elif self.name == "normal":
+            flat = rng.normal(0.0, self.scale, size)
+        else:
+            raise ValueError(f"unknown value family {self.name!r}; expected one of {FAMILY_NAMES}")
+        return round_to_dtype(flat.reshape(shape), dtype)
