@@ -1,0 +1,6 @@
+"""Who computes: one adapter per framework behind one interface, plus the NumPy reference."""
+
+from oracles.base import Oracle, OracleUnavailable, Outcome
+from oracles.registry import available_oracles, make_oracle, oracle_names
+
+__all__ = ["Oracle", "OracleUnavailable", "Outcome", "available_oracles", "make_oracle", "oracle_names"]

@@ -1,0 +1,47 @@
+"""The one interface every oracle implements, and the outcome of calling it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from strategies.case import ConvCase
+
+FloatArray = npt.NDArray[np.float64]
+
+
+class OracleUnavailable(RuntimeError):
+    """Raised when an oracle's framework cannot be imported or used on this machine."""
+
+
+class Oracle(Protocol):
+    """Computes a convolution case with one framework (or variant) and returns float64 numbers."""
+
+    name: str
+
+    def devices(self) -> tuple[str, ...]:
+        """Devices this oracle can run cases on, e.g. ('cpu',) or ('cpu', 'cuda')."""
+        ...
+
+    def run(self, case: ConvCase) -> FloatArray:
+        """The output of `case` converted exactly to float64; raises whatever the framework raises."""
+        ...
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one oracle produced for one case: an array, or the error it raised."""
+
+    value: FloatArray | None = None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, oracle: Oracle, case: ConvCase) -> Outcome:
+        """Run `oracle` on `case`, turning an exception into an error outcome (type name and message)."""
+        try:
+            return cls(value=np.asarray(oracle.run(case), dtype=np.float64))
+        except Exception as exc:  # noqa: BLE001 - any framework error is data for the judge
+            return cls(error=f"{type(exc).__name__}: {exc}".strip())

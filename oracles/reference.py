@@ -1,0 +1,84 @@
+"""The float64 NumPy reference convolution, written from the definition.
+
+Built from small stages, each testable alone: pad (negative pads crop), window view, grouped contraction.
+This module imports only NumPy and the standard library and has no project imports, because its source is
+inlined verbatim into every standalone repro script.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+Array64 = npt.NDArray[np.float64]
+
+
+def pad_spatial(x: Array64, pads: Sequence[tuple[int, int]]) -> Array64:
+    """Zero-pad the trailing spatial dims of (N, C, *spatial) by (low, high) pairs; negative pads crop."""
+    grow = [(0, 0), (0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
+    padded = np.pad(x, grow)
+    crop = [slice(None), slice(None)] + [
+        slice(max(-lo, 0), padded.shape[2 + d] - max(-hi, 0)) for d, (lo, hi) in enumerate(pads)
+    ]
+    cropped: Array64 = padded[tuple(crop)]
+    return cropped
+
+
+def window_view(
+    x: Array64, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
+) -> Array64:
+    """Read-only view (N, C, *out, *kernel) of every dilated, strided window of padded (N, C, *spatial)."""
+    rank = len(kernel)
+    out = [(x.shape[2 + d] - dilation[d] * (kernel[d] - 1) - 1) // stride[d] + 1 for d in range(rank)]
+    if min(out, default=1) < 1:
+        raise ValueError(f"kernel {tuple(kernel)} with dilation {tuple(dilation)} exceeds input {x.shape[2:]}")
+    spatial_strides = x.strides[2:]
+    return np.lib.stride_tricks.as_strided(
+        x,
+        shape=(*x.shape[:2], *out, *kernel),
+        strides=(
+            *x.strides[:2],
+            *(spatial_strides[d] * stride[d] for d in range(rank)),
+            *(spatial_strides[d] * dilation[d] for d in range(rank)),
+        ),
+        writeable=False,
+    )
+
+
+def grouped_contraction(windows: Array64, w: Array64, groups: int) -> Array64:
+    """Sum windows (N, C_in, *out, *kernel) against w (C_out, C_in/groups, *kernel) group by group."""
+    n, c_in = windows.shape[:2]
+    rank = w.ndim - 2
+    c_out = w.shape[0]
+    if c_in % groups or c_out % groups or w.shape[1] * groups != c_in:
+        raise ValueError(f"groups={groups} does not match input channels {c_in} and weight {w.shape}")
+    letters = string.ascii_lowercase
+    out_idx, ker_idx = letters[:rank], letters[rank : 2 * rank]
+    grouped_x = windows.reshape(n, groups, c_in // groups, *windows.shape[2:])
+    grouped_w = w.reshape(groups, c_out // groups, *w.shape[1:])
+    # N G I out kernel, G O I kernel -> N G O out
+    spec = f"NGI{out_idx}{ker_idx},GOI{ker_idx}->NGO{out_idx}"
+    result: Array64 = np.einsum(spec, grouped_x, grouped_w, optimize=True)
+    return result.reshape(n, c_out, *result.shape[3:])
+
+
+def conv_reference(
+    x: Array64,
+    w: Array64,
+    b: Array64 | None,
+    stride: Sequence[int],
+    pads: Sequence[tuple[int, int]],
+    dilation: Sequence[int],
+    groups: int,
+) -> Array64:
+    """Forward convolution (cross-correlation, torch/XLA convention) in float64."""
+    x64 = np.asarray(x, dtype=np.float64)
+    w64 = np.asarray(w, dtype=np.float64)
+    windows = window_view(pad_spatial(x64, pads), w64.shape[2:], stride, dilation)
+    out = grouped_contraction(windows, w64, groups)
+    if b is not None:
+        out = out + np.asarray(b, dtype=np.float64).reshape(1, -1, *([1] * (out.ndim - 2)))
+    return out

@@ -1,0 +1,22 @@
+"""The reference as an oracle: our own float64 NumPy convolution, a voter like any framework."""
+
+from __future__ import annotations
+
+from oracles.base import FloatArray
+from oracles.reference import conv_reference
+from strategies.case import ConvCase
+
+
+class ReferenceOracle:
+    """Float64 NumPy convolution from the definition (see oracles/reference.py)."""
+
+    name = "reference"
+
+    def devices(self) -> tuple[str, ...]:
+        """The reference runs on the host; it answers for every device a case names."""
+        return ("cpu", "cuda")
+
+    def run(self, case: ConvCase) -> FloatArray:
+        """Compute `case` in float64 with explicit (low, high) padding."""
+        cfg = case.config
+        return conv_reference(case.x, case.w, case.b, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups)
