@@ -1,0 +1,132 @@
+"""Sound floating-point error bounds for a convolution output, and how far a result is from its truth.
+
+For y = sum of K products x*w (+ b), an implementation whose inputs are rounded with unit roundoff u_r,
+that accumulates with u_acc and stores with u_out, satisfies elementwise
+    |y_hat - y| <= ((1 + u_r)^2 (1 + gamma_{K+1}(u_acc)) - 1) * A + u_out * (|y| + |y - b|) + tiny terms
+where A = |x| conv |w| + |b| and gamma_n(u) = n*u / (1 - n*u). The |y - b| term covers a bias added after the
+conv was already rounded to the output dtype; the tiny terms cover underflow with flush-to-zero.
+
+This module imports only NumPy and the standard library and has no project imports: its source is inlined
+verbatim into every standalone repro script.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+Array64 = npt.NDArray[np.float64]
+
+PASS = "pass"
+PRECISION = "precision"
+
+MANTISSA_DIGITS: dict[str, int] = {"float64": 53, "float32": 24, "float16": 11, "bfloat16": 8}
+UNIT_ROUNDOFF: dict[str, float] = {dtype: 2.0**-digits for dtype, digits in MANTISSA_DIGITS.items()}
+SMALLEST_NORMAL: dict[str, float] = {
+    "float64": 2.0**-1022,
+    "float32": 2.0**-126,
+    "float16": 2.0**-14,
+    "bfloat16": 2.0**-126,
+}
+LARGEST_FINITE: dict[str, float] = {
+    "float64": float(np.finfo(np.float64).max),
+    "float32": float(np.finfo(np.float32).max),
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+}
+
+# (input rounding, accumulation) unit roundoffs per dtype and level. PASS: what a correct implementation may
+# do. PRECISION: a weaker but recognisable contract - float64 computed in float32, float32 inputs rounded to
+# TF32, half types accumulated in their own precision. Beyond PRECISION the result is simply wrong.
+LEVELS: dict[str, dict[str, tuple[float, float]]] = {
+    "float64": {PASS: (0.0, 2.0**-53), PRECISION: (2.0**-24, 2.0**-24)},
+    "float32": {PASS: (0.0, 2.0**-24), PRECISION: (2.0**-11, 2.0**-24)},
+    "float16": {PASS: (0.0, 2.0**-24), PRECISION: (0.0, 2.0**-11)},
+    "bfloat16": {PASS: (0.0, 2.0**-24), PRECISION: (0.0, 2.0**-8)},
+}
+
+
+def gamma(terms: int, unit_roundoff: float) -> float:
+    """gamma_n(u) = n*u / (1 - n*u): relative error bound of summing n terms; inf when n*u >= 1."""
+    nu = terms * unit_roundoff
+    return float("inf") if nu >= 1.0 else nu / (1.0 - nu)
+
+
+def error_bound(
+    abs_sum: Array64, exact: Array64, bias_free: Array64, terms: int, dtype: str, level: str = PASS
+) -> Array64:
+    """Elementwise bound on |y_hat - y| for an implementation at `level` (see module docstring).
+
+    abs_sum is A = |x| conv |w| + |b|, exact is y in float64, bias_free is y - b (zeros when there is no
+    bias), terms is K. Elements whose value may overflow the dtype get an infinite bound.
+    """
+    input_rounding, accumulation = LEVELS[dtype][level]
+    relative = (1.0 + input_rounding) ** 2 * (1.0 + gamma(terms + 1, accumulation)) - 1.0
+    output = UNIT_ROUNDOFF[dtype] * (np.abs(exact) + np.abs(bias_free))
+    tiny = (terms + 2) * SMALLEST_NORMAL["float32" if accumulation > 2.0**-53 else "float64"]
+    tiny += 2 * SMALLEST_NORMAL[dtype]
+    bound = relative * abs_sum + output + tiny
+    overflow = abs_sum * (1.0 + relative) >= LARGEST_FINITE[dtype] / 2
+    return np.where(overflow, np.inf, bound)
+
+
+def reference_bound(abs_sum: Array64, terms: int) -> Array64:
+    """Bound on the float64 reference's own rounding error."""
+    return gamma(terms + 1, 2.0**-53) * abs_sum + 2 * SMALLEST_NORMAL["float64"] * (terms + 2)
+
+
+def is_exact_tier(tensors: list[Array64], abs_sum: Array64, dtype: str) -> bool:
+    """True when all inputs are integers and every |partial sum| stays within 2^mantissa: then every correct
+    summation order gives the same, exact result and any difference at all is a bug."""
+    if not all(np.array_equal(t, np.round(t)) for t in tensors):
+        return False
+    return bool(abs_sum.size == 0 or float(abs_sum.max()) <= 2.0 ** MANTISSA_DIGITS[dtype])
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How far `actual` is from `expected` relative to `bound`, at its worst element."""
+
+    max_error: float
+    ratio: float
+    worst_index: tuple[int, ...]
+    actual: float
+    expected: float
+    bound: float
+
+    @property
+    def within(self) -> bool:
+        """True when every element is within its bound."""
+        return self.ratio <= 1.0
+
+
+def absolute_errors(actual: Array64, expected: Array64) -> Array64:
+    """|actual - expected| where NaN against a number, or inf against anything else, counts as inf."""
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(actual - expected)
+    same_special = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
+    return np.where(same_special, 0.0, np.where(np.isnan(diff), np.inf, diff))
+
+
+def compare(actual: Array64, expected: Array64, bound: Array64) -> Comparison:
+    """Compare elementwise; a shape mismatch is an infinite error at index ()."""
+    if actual.shape != expected.shape:
+        return Comparison(float("inf"), float("inf"), (), float("nan"), float("nan"), 0.0)
+    if actual.size == 0:
+        return Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
+    errors = absolute_errors(actual, expected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = np.where(errors == 0.0, 0.0, errors / bound)
+    ratios = np.where(np.isnan(ratios), np.inf, ratios)
+    flat = int(np.argmax(ratios)) if float(ratios.max()) > 0 else int(np.argmax(errors))
+    index = tuple(int(i) for i in np.unravel_index(flat, actual.shape))
+    return Comparison(
+        max_error=float(errors.max()),
+        ratio=float(ratios[index]),
+        worst_index=index,
+        actual=float(actual[index]),
+        expected=float(expected[index]),
+        bound=float(bound[index]),
+    )

@@ -1,0 +1,172 @@
+"""The verdict on one case from raw outcomes: who is wrong, how badly, and the message that says so.
+
+NumPy and the standard library only, project imports only from fuzz.bounds and fuzz.consensus: its source is
+inlined verbatim (after those two) into every standalone repro, so a repro decides exactly as the engine does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fuzz.bounds import PASS, PRECISION, Array64, Comparison, compare, error_bound, is_exact_tier, reference_bound
+from fuzz.consensus import minimal_suspects
+
+REFERENCE = "reference"
+# Severity order of finding kinds, used when several suspects disagree in different ways.
+KIND_ORDER = ("precision", "mismatch", "error_mismatch")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One oracle's result against what it should have returned (the reference, or the consensus)."""
+
+    oracle: str
+    against: str
+    comparison: Comparison | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """JSON form used in findings' `observed` block."""
+        if self.error is not None:
+            return {"against": self.against, "error": self.error}
+        assert self.comparison is not None
+        c = self.comparison
+        return {
+            "against": self.against,
+            "max_error": c.max_error,
+            "bound": c.bound,
+            "ratio": c.ratio,
+            "worst_index": list(c.worst_index),
+            "actual": c.actual,
+            "expected": c.expected,
+        }
+
+    def describe(self) -> str:
+        """One line: out[0, 3, 1]=0.51, but should be 0.49 (|err|=2e-2 > bound=1e-5) [torch vs reference]."""
+        pair = f"[{self.oracle} vs {self.against}]"
+        if self.error is not None:
+            return f"{self.oracle} raised {self.error} {pair}"
+        c = self.comparison
+        assert c is not None
+        if not c.worst_index and np.isnan(c.actual):
+            return f"{self.oracle} returned an output of the wrong shape {pair}"
+        where = "out[" + ", ".join(str(i) for i in c.worst_index) + "]"
+        if c.ratio <= 1:
+            within = f"(|err|={c.max_error:.2g} <= bound={c.bound:.2g})"
+            return f"{where}={c.actual:.6g} matches {c.expected:.6g} {within} {pair}"
+        return (
+            f"{where}={c.actual:.6g}, but should be {c.expected:.6g} "
+            f"(|err|={c.max_error:.2g} > bound={c.bound:.2g}) {pair}"
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on one case. kind is None when every oracle is consistent."""
+
+    kind: str | None
+    suspects: tuple[str, ...]
+    observations: dict[str, Observation]
+    exact_tier: bool
+    max_ratio: float
+    messages: tuple[str, ...] = field(default=())
+
+    @property
+    def discrepant(self) -> bool:
+        """True when the case is a finding."""
+        return self.kind is not None
+
+    @property
+    def message(self) -> str:
+        """All suspect lines in the one failure grammar."""
+        return "\n".join(self.messages)
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """The float64 truth of a case and what bounds it: y, A = |x| conv |w| + |b|, y - b, K, dtype."""
+
+    exact: Array64
+    abs_sum: Array64
+    bias_free: Array64
+    terms: int
+    dtype: str
+    exact_tier: bool
+
+    @classmethod
+    def build(
+        cls, exact: Array64, abs_sum: Array64, inputs: list[Array64], bias: Array64 | None, terms: int, dtype: str
+    ) -> Yardstick:
+        """From the reference output and abs-conv; `inputs` decide the exact tier."""
+        if bias is None:
+            bias_free = np.zeros_like(exact)
+        else:
+            bias_free = exact - bias.reshape(1, -1, *([1] * (exact.ndim - 2)))
+        return cls(exact, abs_sum, bias_free, terms, dtype, is_exact_tier(inputs, abs_sum, dtype))
+
+    def bound(self, oracle: str, level: str) -> Array64:
+        """Elementwise bound for `oracle` at `level`; zero for PASS in the exact tier."""
+        if oracle == REFERENCE and level == PASS:
+            return np.zeros_like(self.exact) if self.exact_tier else reference_bound(self.abs_sum, self.terms)
+        if self.exact_tier and level == PASS:
+            return np.zeros_like(self.exact)
+        # In the exact tier the ordinary float bound is the second level: within it, the error is one of precision.
+        level = PASS if self.exact_tier else level
+        return error_bound(self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level)
+
+
+def decide(values: Mapping[str, Array64 | None], errors: Mapping[str, str], yard: Yardstick) -> Decision:
+    """Judge every oracle's output (`values`, None where it raised `errors[name]`) against the yardstick."""
+    names = list(values)
+    exact = yard.exact
+    pass_bounds = {n: yard.bound(n, PASS) for n in names}
+    zero = np.zeros_like(exact)
+
+    def pair_bound(a: str, b: str) -> Array64:
+        return pass_bounds.get(a, zero) + pass_bounds.get(b, zero)
+
+    def consistent(a: str, b: str) -> bool:
+        va, vb = values[a], values[b]
+        if va is None or vb is None:
+            return va is None and vb is None
+        return compare(va, vb, pair_bound(a, b)).within
+
+    deviation = {
+        n: (float("inf") if v is None else 0.0 if n == REFERENCE else compare(v, exact, pair_bound(n, REFERENCE)).ratio)
+        for n, v in values.items()
+    }
+    suspects = minimal_suspects(names, consistent, deviation)
+    trusted = [n for n in names if n not in suspects]
+    truth_name = REFERENCE if REFERENCE in trusted or not trusted else trusted[0]
+    truth = values.get(truth_name, exact) if truth_name in values else exact
+    observations: dict[str, Observation] = {}
+    kinds: list[str] = []
+    for name in names:
+        value = values[name]
+        if value is None:
+            observations[name] = Observation(name, truth_name, error=errors.get(name, "error"))
+            kinds += ["error_mismatch"] if name in suspects else []
+            continue
+        if truth is None:
+            observations[name] = Observation(name, REFERENCE, compare(value, exact, pair_bound(name, REFERENCE)))
+            kinds += ["error_mismatch"] if name in suspects else []
+            continue
+        against = truth_name if name != truth_name else REFERENCE
+        reference_value = truth if name != truth_name else exact
+        observations[name] = Observation(name, against, compare(value, reference_value, pair_bound(name, against)))
+        if name in suspects:
+            weaker = yard.bound(name, PRECISION) + pass_bounds.get(against, zero)
+            kinds.append("precision" if compare(value, reference_value, weaker).within else "mismatch")
+    kind = max(kinds, key=KIND_ORDER.index) if kinds else None
+    framework_ratios = [r for n, r in deviation.items() if n != REFERENCE and values[n] is not None]
+    return Decision(
+        kind=kind,
+        suspects=suspects if kind else (),
+        observations=observations,
+        exact_tier=yard.exact_tier,
+        max_ratio=min(max(framework_ratios, default=0.0), 1e300),
+        messages=tuple(observations[s].describe() for s in suspects) if kind else (),
+    )

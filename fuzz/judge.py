@@ -1,0 +1,51 @@
+"""The judge: builds the float64 yardstick for a case and decides who is wrong (logic in fuzz.decide)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from fuzz.decide import REFERENCE, Decision, Observation, Yardstick, decide
+from oracles.base import Outcome
+from oracles.reference import conv_reference
+from strategies.case import ConvCase
+
+Verdict = Decision
+
+
+def yardstick(case: ConvCase, exact: np.ndarray | None = None) -> Yardstick:
+    """Reference output (recomputed unless given), |x| conv |w| + |b| and the exact-tier test for `case`."""
+    cfg = case.config
+    args = (cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups)
+    if exact is None:
+        exact = conv_reference(case.x, case.w, case.b, *args)
+    abs_bias = None if case.b is None else np.abs(case.b)
+    abs_sum = conv_reference(np.abs(case.x), np.abs(case.w), abs_bias, *args)
+    return Yardstick.build(exact, abs_sum, list(case.tensors().values()), case.b, cfg.terms_per_output(), cfg.dtype)
+
+
+def judge(case: ConvCase, outcomes: Mapping[str, Outcome]) -> Verdict:
+    """Decide which oracles (if any) are wrong on `case`, given every oracle's outcome."""
+    reference = outcomes.get(REFERENCE)
+    try:
+        yard = yardstick(case, reference.value if reference is not None else None)
+    except Exception as exc:  # noqa: BLE001 - our reference failing on a valid case is itself a finding
+        return _reference_failed(outcomes, f"{type(exc).__name__}: {exc}")
+    values = {n: o.value for n, o in outcomes.items()}
+    errors = {n: o.error for n, o in outcomes.items() if o.error is not None}
+    return decide(values, errors, yard)
+
+
+def _reference_failed(outcomes: Mapping[str, Outcome], error: str) -> Verdict:
+    """The reference could not compute a case the strategies call valid: the reference is the suspect."""
+    observations = {n: Observation(n, REFERENCE, error=o.error) for n, o in outcomes.items() if o.error}
+    observations[REFERENCE] = Observation(REFERENCE, "frameworks", error=error)
+    return Decision(
+        kind="error_mismatch",
+        suspects=(REFERENCE,),
+        observations=observations,
+        exact_tier=False,
+        max_ratio=0.0,
+        messages=(observations[REFERENCE].describe(),),
+    )
