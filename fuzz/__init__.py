@@ -1,0 +1,1 @@
+"""The engine and CLI: run cases on oracles, judge, record findings, replay them."""

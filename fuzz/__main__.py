@@ -1,0 +1,7 @@
+"""`python -m fuzz` is the `convfuzz` command."""
+
+import sys
+
+from fuzz.cli import main
+
+sys.exit(main())

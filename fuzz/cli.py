@@ -1,0 +1,256 @@
+"""The `convfuzz` command line: a thin layer over the engine, the findings store and replay.
+
+Exit status: 0 no new finding (run) / every finding as recorded (replay); 1 new findings written (run) / a
+finding whose status should change or an unreadable finding file (replay); 2 usage or configuration error,
+with a message naming the bad value and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from fuzz.engine import Campaign, CampaignSettings, CampaignStats
+from fuzz.replay import replay_record
+from fuzz.store import FindingStore, StoreError
+from oracles.base import Oracle
+from oracles.registry import available_oracles, oracle_names
+from strategies.budget import SizeBudget
+from strategies.case import DTYPES, OPS
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+DEFAULT_MAX_EXAMPLES = 500
+
+
+class UsageError(Exception):
+    """A bad command-line or environment value; the message names it."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{value} must be in [0, 2**63)")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive, finite number of seconds")
+    return value
+
+
+def _choices(option: str, text: str | None, allowed: Sequence[str]) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    chosen = tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+    if not chosen:
+        raise UsageError(f"{option} {text!r} names nothing; choose from {', '.join(allowed)}")
+    for value in chosen:
+        if value not in allowed:
+            raise UsageError(f"{option}: {value!r} is not one of {', '.join(allowed)}")
+    return chosen
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="convfuzz", description="Differential fuzzing of convolution.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a fuzz campaign and store new findings")
+    run.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
+    run.add_argument("--time-budget", type=_seconds, metavar="SECONDS", help="stop after this many seconds")
+    run.add_argument(
+        "--max-examples", type=_positive_int, metavar="N",
+        help=f"stop after N examples (default {DEFAULT_MAX_EXAMPLES} when no time budget is given)",
+    )
+    run.add_argument("--seed", type=_seed, help="campaign seed; same seed and versions give the same campaign")
+    run.add_argument("--workers", type=_positive_int, default=1, help="worker processes (only 1 so far)")
+    run.add_argument("--ops", help=f"comma list of {', '.join(OPS)}")
+    run.add_argument("--dtypes", help=f"comma list of {', '.join(DTYPES)}")
+    run.add_argument("--devices", help="comma list of cpu, cuda (default: every device the oracles see)")
+    run.add_argument("--oracles", help=f"comma list of {', '.join(oracle_names())} (default: all available)")
+    replay = commands.add_parser("replay", help="re-check every stored finding")
+    replay.add_argument("folder", nargs="?", type=Path, help="findings folder (same as --findings)")
+    replay.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
+    return parser
+
+
+def _select_oracles(text: str | None) -> dict[str, Oracle]:
+    names = _choices("--oracles", text, oracle_names())
+    usable, missing = available_oracles(names)
+    if names is not None and missing:
+        name, why = next(iter(missing.items()))
+        raise UsageError(f"--oracles: {name!r} is not available: {why}")
+    if len(usable) < 2:
+        reasons = "; ".join(f"{n}: {why}" for n, why in missing.items())
+        raise UsageError(f"a differential campaign needs at least two oracles, have {list(usable)} ({reasons})")
+    return usable
+
+
+def _campaign_settings(args: argparse.Namespace, oracles: dict[str, Oracle]) -> CampaignSettings:
+    seen_devices = sorted({d for o in oracles.values() for d in o.devices()} & {"cpu", "cuda"})
+    devices = _choices("--devices", args.devices, ("cpu", "cuda")) or tuple(
+        d for d in seen_devices if all(d in o.devices() for o in oracles.values())
+    )
+    for device in devices:
+        lacking = [n for n, o in oracles.items() if device not in o.devices()]
+        if lacking:
+            raise UsageError(f"--devices: {device!r} is not available to {', '.join(lacking)}")
+    if args.workers != 1:
+        raise UsageError(f"--workers {args.workers}: parallel workers are not implemented yet; use --workers 1")
+    try:
+        budget = SizeBudget.from_environment()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    max_examples = args.max_examples
+    if max_examples is None and args.time_budget is None:
+        max_examples = DEFAULT_MAX_EXAMPLES
+    return CampaignSettings(
+        seed=args.seed if args.seed is not None else secrets.randbelow(2**32),
+        max_examples=max_examples,
+        time_budget=args.time_budget,
+        ops=_choices("--ops", args.ops, OPS) or OPS,
+        dtypes=_choices("--dtypes", args.dtypes, DTYPES) or DTYPES,
+        devices=devices,
+        budget=budget,
+    )
+
+
+class _Progress:
+    """A live status line on a terminal; an occasional plain line otherwise (logs of nightly runs)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.last_line = -1e9
+
+    def __call__(self, stats: CampaignStats) -> None:
+        rate = stats.examples / max(stats.elapsed, 1e-9)
+        text = f"[{stats.elapsed:6.0f}s] {stats.examples} examples ({rate:.1f}/s), {len(stats.findings)} new findings"
+        if self.live:
+            self.stream.write("\r" + text)
+            self.stream.flush()
+        elif stats.elapsed - self.last_line >= 60:
+            self.last_line = stats.elapsed
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+
+
+def format_summary(stats: CampaignStats, folder: Path, skipped_files: int) -> str:
+    """The end-of-run summary: counts per op/dtype, verdicts, findings by kind and suspect, time split."""
+    elapsed = stats.elapsed
+    lines = [
+        f"convfuzz run: seed {stats.seed}, {elapsed:.1f} s, {stats.examples} examples "
+        f"({stats.examples / max(elapsed, 1e-9):.1f}/s), {stats.hypothesis_runs} Hypothesis run(s)"
+        + (", interrupted" if stats.interrupted else ""),
+        "examples by op and dtype: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.by_op_dtype.items())),
+        "verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.verdicts.items())),
+    ]
+    if stats.findings:
+        kinds = Counter(f.kind for f in stats.findings)
+        suspects = Counter(s for f in stats.findings for s in f.suspects)
+        lines.append(
+            f"new findings: {len(stats.findings)} (by kind: {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}; "
+            f"by suspect: {', '.join(f'{k} {v}' for k, v in sorted(suspects.items()))})"
+        )
+        for finding in stats.findings:
+            lines.append(f"  {folder / (finding.id + '.json')}: {finding.message.splitlines()[0]}")
+    else:
+        lines.append("new findings: none")
+    if stats.unconfirmed:
+        lines.append(f"not recorded: {stats.unconfirmed} discrepancy(ies) that did not reproduce on a second run")
+    if skipped_files:
+        lines.append(f"warning: {skipped_files} unreadable finding file(s) in {folder} were ignored (see replay)")
+    split = ", ".join(f"{k} {v:.1f} s" for k, v in stats.oracle_seconds.items())
+    lines.append(
+        f"time split: {split}, judge {stats.judge_seconds:.1f} s, "
+        f"hypothesis+engine {stats.overhead_seconds():.1f} s"
+    )
+    lines.append("coverage: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.features.items())))
+    return "\n".join(lines)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """`convfuzz run`: validate everything, then fuzz and store new findings."""
+    oracles = _select_oracles(args.oracles)
+    campaign_settings = _campaign_settings(args, oracles)
+    store = FindingStore(args.findings)
+    try:
+        store.check_writable()
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    existing, problems = store.load()
+    progress = _Progress(sys.stderr)
+    print(
+        f"convfuzz run: seed {campaign_settings.seed}, oracles {', '.join(oracles)}, devices "
+        f"{', '.join(campaign_settings.devices)}, {len(existing)} known finding(s) in {args.findings}",
+        file=sys.stderr,
+    )
+    campaign = Campaign(
+        oracles,
+        campaign_settings,
+        known_signatures=[r.signature for r in existing],
+        record=store.write,
+        progress=progress,
+    )
+    stats = campaign.run()
+    progress.close()
+    print(format_summary(stats, args.findings, len(problems)))
+    return EXIT_FINDINGS if stats.findings else EXIT_CLEAN
+
+
+def command_replay(args: argparse.Namespace) -> int:
+    """`convfuzz replay`: re-check every stored finding; say per finding reproduces / fixed / regressed."""
+    folder = args.folder or args.findings
+    if not folder.is_dir():
+        raise UsageError(f"findings folder {folder} does not exist")
+    records, problems = FindingStore(folder).load()
+    for problem in problems:
+        print(f"{problem.path}: unreadable finding ({problem.problem})")
+    changed = 0
+    for record in records:
+        result = replay_record(record)
+        print(result.line())
+        changed += not result.as_recorded
+    print(f"replayed {len(records)} finding(s): {changed} changed status, {len(problems)} unreadable")
+    return EXIT_FINDINGS if changed or problems else EXIT_CLEAN
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `convfuzz` console script and `python -m fuzz`."""
+    args = build_parser().parse_args(argv)
+    handlers = {"run": command_run, "replay": command_replay}
+    try:
+        return handlers[args.command](args)
+    except UsageError as exc:
+        print(f"convfuzz {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""The campaign engine: Hypothesis drives cases through the oracles and the judge, and every new discrepancy
+is shrunk by Hypothesis and handed over as a finding record. The engine never prints; it reports progress
+through a callback and returns its statistics.
+
+Coverage: left alone, Hypothesis's mutator keeps reusing the first choices of a good example, so one op and
+dtype can take most of a run. The engine therefore rotates Hypothesis runs through every (op, dtype, device)
+combination in a seed-shuffled order, giving each run a quota of examples.
+
+How one campaign finds many bugs: each discrepancy signature (op, dtype, device, kind, suspects) gets its own
+exception type, so Hypothesis shrinks distinct bugs separately. When a Hypothesis run ends with failures, they
+are confirmed, recorded and added to the known signatures - which the test then lets pass - and a new run
+starts with the next derived seed, until the example or time budget is spent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, Phase, Verbosity, event, given, settings, target
+from hypothesis import seed as hypothesis_seed
+
+from fuzz.environment import environment
+from fuzz.judge import Verdict, judge
+from fuzz.records import FindingRecord, signature_of
+from oracles.base import Oracle, Outcome
+from strategies.budget import SizeBudget
+from strategies.case import DTYPES, OPS, ConvCase
+from strategies.conv import conv_cases
+
+# Examples per Hypothesis run before the engine moves on to the next (op, dtype, device) combination.
+MAX_RUN_QUOTA = 100
+MIN_RUN_QUOTA = 10
+# Shrinking an already-found bug may run this long past the time budget before we stop it.
+SHRINK_GRACE_SECONDS = 120.0
+
+
+class BudgetExhausted(BaseException):
+    """Raised inside the Hypothesis test to end a run; a BaseException so Hypothesis does not shrink it."""
+
+
+class Discrepancy(Exception):
+    """Base of the per-signature exception types raised for new discrepancies."""
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    """What a campaign covers and how long it runs. max_examples/time_budget of None mean unlimited."""
+
+    seed: int
+    max_examples: int | None = 200
+    time_budget: float | None = None
+    ops: tuple[str, ...] = OPS
+    dtypes: tuple[str, ...] = DTYPES
+    devices: tuple[str, ...] = ("cpu",)
+    budget: SizeBudget = field(default_factory=SizeBudget.from_environment)
+
+
+@dataclass
+class CampaignStats:
+    """Running counts of a campaign; exact, updated on every example."""
+
+    seed: int
+    started: float = field(default_factory=time.monotonic)
+    examples: int = 0
+    by_op_dtype: Counter[str] = field(default_factory=Counter)
+    features: Counter[str] = field(default_factory=Counter)
+    verdicts: Counter[str] = field(default_factory=Counter)
+    oracle_seconds: dict[str, float] = field(default_factory=dict)
+    judge_seconds: float = 0.0
+    hypothesis_runs: int = 0
+    findings: list[FindingRecord] = field(default_factory=list)
+    unconfirmed: int = 0
+    first_discrepancy_at: int | None = None
+    interrupted: bool = False
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the campaign started."""
+        return time.monotonic() - self.started
+
+    def overhead_seconds(self) -> float:
+        """Time not spent in oracles or the judge: Hypothesis generation, shrinking bookkeeping, the engine."""
+        return max(self.elapsed - sum(self.oracle_seconds.values()) - self.judge_seconds, 0.0)
+
+
+def derived_seed(seed: int, run: int) -> int:
+    """Seed of the run-th Hypothesis run of a campaign: fixed by (seed, run), well mixed."""
+    digest = hashlib.sha256(f"convfuzz:{seed}:{run}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def case_features(case: ConvCase) -> list[str]:
+    """Named features a case exercises, for hypothesis.event() and the coverage summary."""
+    cfg = case.config
+    features = [f"op:{cfg.op}", f"dtype:{cfg.dtype}", f"device:{cfg.device}", f"padding:{cfg.padding.kind}"]
+    if cfg.groups > 1:
+        features.append("groups>1")
+    if cfg.groups > 1 and cfg.groups == cfg.in_channels:
+        features.append("depthwise" + (" multiplier>1" if cfg.out_channels > cfg.in_channels else ""))
+    if any(s > 1 for s in cfg.stride):
+        features.append("stride>1")
+    if any(s > k for s, k in zip(cfg.stride, cfg.kernel, strict=True)):
+        features.append("stride>kernel")
+    if any(d > 1 for d in cfg.dilation):
+        features.append("dilation>1")
+    if cfg.padding.kind == "explicit" and any(lo != hi for lo, hi in cfg.padding.pairs):
+        features.append("asymmetric padding")
+    if any(n + lo + hi == cfg.dilation[i] * (cfg.kernel[i] - 1) + 1 for i, (n, (lo, hi)) in
+           enumerate(zip(cfg.spatial, cfg.pad_pairs(), strict=True))):
+        features.append("kernel spans padded input")
+    if cfg.bias:
+        features.append("bias")
+    if cfg.out_channels >= 16 and cfg.in_channels > 8:
+        features.append("wide channels")
+    features += [f"values x:{case.families.get('x', '?').split('(')[0]}"]
+    return features
+
+
+class Campaign:
+    """Runs one fuzz campaign over the given oracles and hands every new, confirmed finding to `record`."""
+
+    def __init__(
+        self,
+        oracles: Mapping[str, Oracle],
+        settings_: CampaignSettings,
+        known_signatures: Sequence[str] = (),
+        record: Callable[[FindingRecord], object] = lambda _: None,
+        progress: Callable[[CampaignStats], None] | None = None,
+        progress_interval: float = 1.0,
+    ) -> None:
+        self.oracles = dict(oracles)
+        self.settings = settings_
+        self.known = set(known_signatures)
+        self.record = record
+        self.progress = progress
+        self.progress_interval = progress_interval
+        self.stats = CampaignStats(seed=settings_.seed)
+        self._exception_types: dict[str, type[Discrepancy]] = {}
+        self._last_progress = 0.0
+
+    def evaluate(self, case: ConvCase) -> Verdict:
+        """Run every oracle on `case` and judge the outcomes, timing each part."""
+        outcomes: dict[str, Outcome] = {}
+        for name, oracle in self.oracles.items():
+            start = time.perf_counter()
+            outcomes[name] = Outcome.of(oracle, case)
+            spent = time.perf_counter() - start
+            self.stats.oracle_seconds[name] = self.stats.oracle_seconds.get(name, 0.0) + spent
+        start = time.perf_counter()
+        verdict = judge(case, outcomes)
+        self.stats.judge_seconds += time.perf_counter() - start
+        return verdict
+
+    def schedule(self) -> list[tuple[str, str, str]]:
+        """The (op, dtype, device) combinations in this campaign's seed-shuffled order."""
+        s = self.settings
+        combos = list(itertools.product(s.ops, s.dtypes, s.devices))
+        random.Random(s.seed).shuffle(combos)
+        return combos
+
+    def run_quota(self) -> int:
+        """Examples per Hypothesis run: an even share of a small example budget, else MAX_RUN_QUOTA."""
+        s = self.settings
+        if s.max_examples is None:
+            return MAX_RUN_QUOTA
+        share = s.max_examples // max(len(self.schedule()), 1)
+        return min(max(share, MIN_RUN_QUOTA), MAX_RUN_QUOTA)
+
+    def run(self) -> CampaignStats:
+        """Run until the example or time budget is spent (or SIGINT); returns the final statistics."""
+        quota = self.run_quota()
+        try:
+            for op, dtype, device in itertools.cycle(self.schedule()):
+                if self._budget_spent():
+                    break
+                self._one_hypothesis_run(op, dtype, device, quota)
+        except KeyboardInterrupt:
+            self.stats.interrupted = True
+        return self.stats
+
+    def _budget_spent(self) -> bool:
+        s = self.settings
+        if s.max_examples is not None and self.stats.examples >= s.max_examples:
+            return True
+        return s.time_budget is not None and self.stats.elapsed >= s.time_budget
+
+    def _exception_for(self, signature: str) -> type[Discrepancy]:
+        if signature not in self._exception_types:
+            self._exception_types[signature] = type(f"Discrepancy[{signature}]", (Discrepancy,), {})
+        return self._exception_types[signature]
+
+    def _one_hypothesis_run(self, op: str, dtype: str, device: str, quota: int) -> None:
+        s = self.settings
+        run_end = self.stats.examples + quota
+        failing: dict[str, ConvCase] = {}
+        smallest: dict[str, ConvCase] = {}
+        stats = self.stats
+        stopped_while_shrinking: list[bool] = []
+
+        def check(case: ConvCase) -> None:
+            shrinking = bool(failing)
+            hard_limit = s.time_budget is not None and stats.elapsed >= s.time_budget + SHRINK_GRACE_SECONDS
+            if hard_limit or (not shrinking and (self._budget_spent() or stats.examples >= run_end)):
+                if shrinking:
+                    stopped_while_shrinking.append(True)
+                raise BudgetExhausted
+            verdict = self.evaluate(case)
+            stats.examples += 1
+            stats.by_op_dtype[f"{case.config.op} {case.config.dtype}"] += 1
+            for feature in case_features(case) + (["exact tier"] if verdict.exact_tier else []):
+                stats.features[feature] += 1
+                event(feature)
+            stats.verdicts[verdict.kind or "pass"] += 1
+            target(verdict.max_ratio, label="err/bound")
+            self._report_progress()
+            if not verdict.discrepant:
+                return
+            signature = signature_of(case, verdict)
+            if signature in self.known:
+                stats.verdicts["known"] += 1
+                return
+            if stats.first_discrepancy_at is None:
+                stats.first_discrepancy_at = stats.examples
+            failing[signature] = case
+            best = smallest.get(signature)
+            if best is None or case.element_count() <= best.element_count():
+                smallest[signature] = case
+            raise self._exception_for(signature)(verdict.message)
+
+        test = settings(
+            max_examples=quota,
+            deadline=None,
+            database=None,
+            derandomize=False,
+            report_multiple_bugs=True,
+            verbosity=Verbosity.quiet,
+            phases=(Phase.generate, Phase.target, Phase.shrink),
+            suppress_health_check=list(HealthCheck),
+        )(given(conv_cases(ops=(op,), dtypes=(dtype,), devices=(device,), budget=s.budget))(check))
+        test = hypothesis_seed(derived_seed(s.seed, stats.hypothesis_runs))(test)
+        stats.hypothesis_runs += 1
+        try:
+            test()
+        except (BudgetExhausted, Discrepancy, ExceptionGroup):
+            pass
+        except KeyboardInterrupt:
+            # Keep what was found so far: the smallest failing case of each signature is still a valid repro.
+            self._record_all(smallest)
+            raise
+        # After a completed shrink Hypothesis replays each minimal example last, so `failing` holds them;
+        # a shrink cut short leaves only the smallest failing case seen so far.
+        self._record_all(smallest if stopped_while_shrinking else failing)
+
+    def _record_all(self, cases: Mapping[str, ConvCase]) -> None:
+        for signature, case in cases.items():
+            if signature in self.known:
+                continue
+            verdict = self.evaluate(case)
+            if not verdict.discrepant or signature_of(case, verdict) != signature:
+                # Not reproducible on a second run (a nondeterministic backend): never recorded.
+                self.stats.unconfirmed += 1
+                continue
+            finding = FindingRecord.from_decision(case, verdict, environment())
+            self.known.add(signature)
+            self.stats.findings.append(finding)
+            self.record(finding)
+
+    def _report_progress(self) -> None:
+        now = time.monotonic()
+        if self.progress is not None and now - self._last_progress >= self.progress_interval:
+            self._last_progress = now
+            self.progress(self.stats)

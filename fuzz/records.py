@@ -1,0 +1,176 @@
+"""Finding records: frozen data, a versioned JSON schema, and strict loading that never executes code.
+
+Schema (version 1) of findings/<id>.json:
+  schema_version  1
+  id              '<op>-<dtype>-<kind>-<suspects>-<hash>', also the file stem
+  kind            precision | mismatch | error_mismatch (crash, timeout reserved for isolated workers)
+  suspects        oracle names judged wrong, e.g. ["torch"]
+  oracles         every oracle that voted on the case
+  op              conv1d | conv2d | conv3d
+  config          every conv parameter plus dtype, device, layout (see strategies.case.ConvConfig.to_json)
+  inputs          {"x"|"w"|"b": {"shape": [...], "dtype": <config dtype>, "values": [flat float64, C order]}}
+  families        how each tensor's values were drawn, e.g. {"x": "ones"}
+  observed        per oracle: against, max_error, bound, ratio, worst_index, actual, expected; or error
+  message         the suspects' lines in the one failure grammar
+  exact_tier      true when integer data makes any difference at all a bug
+  signature       what de-duplicates findings: op|dtype|device|kind|suspects[|error type]
+  environment     python, torch, jax, jaxlib, numpy, hypothesis versions, platform, device names
+  created         UTC ISO 8601
+  status          open | fixed
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from fuzz.decide import Decision
+from strategies.case import ConvCase, ConvConfig
+
+SCHEMA_VERSION = 1
+STATUSES = ("open", "fixed")
+KINDS = ("precision", "mismatch", "error_mismatch", "crash", "timeout")
+_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class FindingFormatError(ValueError):
+    """A finding file that is not valid JSON of the documented schema."""
+
+
+def signature_of(case: ConvCase, decision: Decision) -> str:
+    """The de-duplication key: one finding per op, dtype, device, kind and suspect set (and error type)."""
+    cfg = case.config
+    parts = [cfg.op, cfg.dtype, cfg.device, str(decision.kind), ",".join(decision.suspects)]
+    if decision.kind == "error_mismatch":
+        errors = sorted({(o.error or "").split(":", 1)[0] for o in decision.observations.values() if o.error})
+        parts.append(",".join(errors))
+    return "|".join(parts)
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    """One stored finding: the shrunk case, what each oracle did on it, and where it was seen."""
+
+    id: str
+    kind: str
+    suspects: tuple[str, ...]
+    oracles: tuple[str, ...]
+    case: ConvCase
+    observed: dict[str, dict[str, Any]]
+    message: str
+    exact_tier: bool
+    signature: str
+    environment: dict[str, Any]
+    created: str
+    status: str = "open"
+
+    @classmethod
+    def from_decision(
+        cls, case: ConvCase, decision: Decision, environment: dict[str, Any], now: datetime | None = None
+    ) -> FindingRecord:
+        """A new open finding for a discrepant `decision` on `case`."""
+        if decision.kind is None:
+            raise ValueError("a consistent case is not a finding")
+        digest = hashlib.sha256(json.dumps(_case_json(case), sort_keys=True).encode()).hexdigest()[:8]
+        suspects = "-".join(decision.suspects)
+        kind = decision.kind.replace("_", "-")
+        return cls(
+            id=f"{case.config.op}-{case.config.dtype}-{kind}-{suspects}-{digest}",
+            kind=decision.kind,
+            suspects=decision.suspects,
+            oracles=tuple(decision.observations),
+            case=case,
+            observed={n: o.to_json() for n, o in decision.observations.items()},
+            message=decision.message,
+            exact_tier=decision.exact_tier,
+            signature=signature_of(case, decision),
+            environment=environment,
+            created=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The schema-1 JSON document."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "id": self.id,
+            "kind": self.kind,
+            "suspects": list(self.suspects),
+            "oracles": list(self.oracles),
+            "op": self.case.config.op,
+            **_case_json(self.case),
+            "observed": self.observed,
+            "message": self.message,
+            "exact_tier": self.exact_tier,
+            "signature": self.signature,
+            "environment": self.environment,
+            "created": self.created,
+            "status": self.status,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> FindingRecord:
+        """Parse a schema-1 document; raises FindingFormatError naming the first problem."""
+        try:
+            return cls._parse(data)
+        except FindingFormatError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise FindingFormatError(f"{type(exc).__name__}: {exc}") from exc
+
+    @classmethod
+    def _parse(cls, data: Any) -> FindingRecord:
+        if not isinstance(data, dict):
+            raise FindingFormatError("top level must be a JSON object")
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise FindingFormatError(f"schema_version {data.get('schema_version')!r} is not {SCHEMA_VERSION}")
+        if not isinstance(data["id"], str) or not _ID_PATTERN.match(data["id"]):
+            raise FindingFormatError(f"id {data['id']!r} is not a safe file stem")
+        if data["kind"] not in KINDS:
+            raise FindingFormatError(f"kind {data['kind']!r} is not one of {KINDS}")
+        if data["status"] not in STATUSES:
+            raise FindingFormatError(f"status {data['status']!r} is not one of {STATUSES}")
+        config = ConvConfig.from_json(data["config"])
+        inputs = data["inputs"]
+        expected = {"x": config.input_shape(), "w": config.weight_shape()}
+        if config.bias:
+            expected["b"] = (config.out_channels,)
+        arrays = {}
+        for name, shape in expected.items():
+            tensor = inputs[name]
+            values = np.asarray(tensor["values"], dtype=np.float64)
+            if tuple(tensor["shape"]) != shape or values.size != int(np.prod(shape)):
+                raise FindingFormatError(f"inputs.{name} should have shape {shape}, got {tensor['shape']}")
+            arrays[name] = values.reshape(shape)
+        case = ConvCase(config, arrays["x"], arrays["w"], arrays.get("b"), dict(data.get("families", {})))
+        return cls(
+            id=data["id"],
+            kind=data["kind"],
+            suspects=tuple(str(s) for s in data["suspects"]),
+            oracles=tuple(str(s) for s in data["oracles"]),
+            case=case,
+            observed=dict(data["observed"]),
+            message=str(data["message"]),
+            exact_tier=bool(data["exact_tier"]),
+            signature=str(data["signature"]),
+            environment=dict(data["environment"]),
+            created=str(data["created"]),
+            status=data["status"],
+        )
+
+
+def _case_json(case: ConvCase) -> dict[str, Any]:
+    """config, inputs and families of a case, as stored in a finding."""
+    return {
+        "config": case.config.to_json(),
+        "inputs": {
+            name: {"shape": list(t.shape), "dtype": case.config.dtype, "values": t.ravel().tolist()}
+            for name, t in case.tensors().items()
+        },
+        "families": dict(case.families),
+    }

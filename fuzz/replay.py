@@ -1,0 +1,67 @@
+"""Re-checking stored findings against whatever frameworks are installed now."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from fuzz.judge import Verdict, judge
+from fuzz.records import FindingRecord
+from oracles.base import Oracle, Outcome
+from oracles.registry import available_oracles, oracle_names
+
+REPRODUCES = "reproduces"
+FIXED = "fixed"
+REGRESSED = "regressed"
+STILL_FIXED = "still fixed"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What replaying one finding showed. state is one of the constants above."""
+
+    record: FindingRecord
+    state: str
+    verdict: Verdict | None = None
+    reason: str = ""
+
+    @property
+    def as_recorded(self) -> bool:
+        """True when the finding behaves as its stored status says (or could not be checked here)."""
+        return self.state in (REPRODUCES, STILL_FIXED, SKIPPED)
+
+    def line(self) -> str:
+        """One line for the terminal: '<id>: reproduces (open) - <message>'."""
+        detail = self.reason or (self.verdict.message.splitlines()[0] if self.verdict and self.verdict.message else "")
+        advice = {
+            FIXED: " - no longer reproduces: mark it fixed",
+            REGRESSED: " - marked fixed but reproduces again",
+        }.get(self.state, "")
+        return f"{self.record.id}: {self.state} ({self.record.status}){advice}" + (f" - {detail}" if detail else "")
+
+
+def reproduces(record: FindingRecord, verdict: Verdict) -> bool:
+    """The stored discrepancy is still there: some stored suspect is still judged wrong."""
+    return verdict.discrepant and bool(set(verdict.suspects) & set(record.suspects))
+
+
+def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = None) -> ReplayResult:
+    """Run `record`'s case on its oracles (or the given ones) and say whether it still reproduces."""
+    if oracles is None:
+        known = tuple(n for n in record.oracles if n in oracle_names())
+        usable, missing = available_oracles(known)
+        unknown = [n for n in record.oracles if n not in oracle_names()]
+        absent = {**missing, **{n: "not a built-in oracle" for n in unknown}}
+        if any(s in absent for s in record.suspects) or len(usable) < 2:
+            reasons = "; ".join(f"{n}: {why}" for n, why in absent.items())
+            return ReplayResult(record, SKIPPED, reason=f"cannot run its oracles here ({reasons})")
+        oracles = usable
+    outcomes = {name: Outcome.of(oracle, record.case) for name, oracle in oracles.items()}
+    verdict = judge(record.case, outcomes)
+    still = reproduces(record, verdict)
+    if record.status == "open":
+        state = REPRODUCES if still else FIXED
+    else:
+        state = REGRESSED if still else STILL_FIXED
+    return ReplayResult(record, state, verdict)

@@ -1,0 +1,180 @@
+"""Standalone repro scripts: a finding as a file that needs only torch/jax/numpy and exits 1 while it reproduces.
+
+The script carries the case as literals, calls each framework the way a user would, and decides with the very
+same reference, bounds and consensus code the engine uses: their source is inlined from the modules below,
+which are written to be inlinable (NumPy and standard library only).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from types import ModuleType
+
+import numpy as np
+
+from fuzz import bounds, consensus, decide
+from fuzz.records import FindingRecord
+from oracles import reference
+from oracles.jax_oracle import jax_dimension_numbers, jax_padding
+from oracles.torch_oracle import torch_padding_plan
+
+INLINED_MODULES: tuple[ModuleType, ...] = (reference, bounds, consensus, decide)
+_PROJECT_PACKAGES = ("fuzz", "oracles", "strategies")
+
+
+def inline_source(module: ModuleType) -> str:
+    """A module's source without its docstring, `from __future__` line and imports of project modules."""
+    tree = ast.parse(inspect.getsource(module))
+    lines = inspect.getsource(module).splitlines()
+    drop: set[int] = set()
+    for node in tree.body:
+        is_docstring = isinstance(node, ast.Expr) and isinstance(getattr(node, "value", None), ast.Constant)
+        is_future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        is_project = isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in _PROJECT_PACKAGES
+        if (is_docstring and node is tree.body[0]) or is_future or is_project:
+            end = node.end_lineno or node.lineno
+            drop.update(range(node.lineno - 1, end))
+    kept = [line for i, line in enumerate(lines) if i not in drop]
+    return f"# ---- inlined from convfuzz {module.__name__} ----\n" + "\n".join(kept).strip() + "\n"
+
+
+def _array_literal(values: np.ndarray) -> str:
+    """np.array([...]) with values that round-trip exactly, wrapped for reading."""
+    body = ", ".join(repr(float(v)) for v in values.ravel())
+    wrapped = textwrap.fill(body, width=108, initial_indent="    ", subsequent_indent="    ")
+    return f"np.array([\n{wrapped}\n]).reshape({tuple(values.shape)!r})"
+
+
+def _torch_runner(record: FindingRecord) -> str:
+    cfg = record.case.config
+    pre_pad, padding = torch_padding_plan(cfg)
+    bias = "b" if cfg.bias else "None"
+    pad_line = f"    x = F.pad(x, {pre_pad!r})\n" if pre_pad is not None else ""
+    bias_line = f"    b = torch.tensor(B, dtype=dtype, device={cfg.device!r})\n" if cfg.bias else ""
+    return (
+        "def run_torch() -> np.ndarray:\n"
+        "    import torch\n"
+        "    import torch.nn.functional as F\n\n"
+        f"    dtype = torch.{cfg.dtype}\n"
+        f"    x = torch.tensor(X, dtype=dtype, device={cfg.device!r})\n"
+        f"    w = torch.tensor(W, dtype=dtype, device={cfg.device!r})\n"
+        f"{bias_line}{pad_line}"
+        f"    out = F.{cfg.op}(x, w, {bias}, stride={cfg.stride!r}, padding={padding!r}, "
+        f"dilation={cfg.dilation!r}, groups={cfg.groups})\n"
+        "    return out.detach().cpu().to(torch.float64).numpy()\n"
+    )
+
+
+def _jax_runner(record: FindingRecord) -> str:
+    cfg = record.case.config
+    platform = "gpu" if cfg.device == "cuda" else "cpu"
+    bias_term = f" + b.reshape((1, -1) + (1,) * {cfg.rank})" if cfg.bias else ""
+    return (
+        "def run_jax() -> np.ndarray:\n"
+        "    import jax\n\n"
+        "    jax.config.update('jax_enable_x64', True)\n"
+        "    import jax.numpy as jnp\n"
+        "    from jax import lax\n\n"
+        "    # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.\n"
+        "    @jax.jit\n"
+        "    def conv(x, w, b):\n"
+        f"        return lax.conv_general_dilated(x, w, window_strides={cfg.stride!r}, padding={jax_padding(cfg)!r},\n"
+        f"            rhs_dilation={cfg.dilation!r}, dimension_numbers={jax_dimension_numbers(cfg.rank)!r},\n"
+        f"            feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST){bias_term}\n\n"
+        f"    device = jax.devices({platform!r})[0]\n"
+        f"    x, w = (jax.device_put(np.asarray(v, dtype=jnp.{cfg.dtype}), device) for v in (X, W))\n"
+        f"    b = None if B is None else jax.device_put(np.asarray(B, dtype=jnp.{cfg.dtype}), device)\n"
+        "    return np.asarray(conv(x, w, b)).astype(np.float64)\n"
+    )
+
+
+_MAIN = '''
+def run_reference() -> np.ndarray:
+    return conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS)
+
+
+def main() -> int:
+    runners = {"torch": run_torch, "jax": run_jax, "reference": run_reference}
+    values: dict[str, np.ndarray | None] = {}
+    errors: dict[str, str] = {}
+    for name in ORACLES:
+        if name not in runners:
+            print(f"{name}: this oracle exists only inside convfuzz; skipped")
+            continue
+        try:
+            values[name] = np.asarray(runners[name](), dtype=np.float64)
+        except ImportError as exc:
+            print(f"{name}: not installed ({exc}); skipped")
+        except Exception as exc:
+            values[name], errors[name] = None, f"{type(exc).__name__}: {exc}".strip()
+    exact = conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS)
+    abs_sum = conv_reference(np.abs(X), np.abs(W), None if B is None else np.abs(B), STRIDE, PADS, DILATION, GROUPS)
+    inputs = [X, W] + ([] if B is None else [B])
+    terms = (X.shape[1] // GROUPS) * int(np.prod(W.shape[2:]))
+    verdict = decide(values, errors, Yardstick.build(exact, abs_sum, inputs, B, terms, DTYPE))
+    for observation in verdict.observations.values():
+        print(observation.describe())
+    if verdict.exact_tier:
+        print("exact tier: integer data, so any difference at all is a bug")
+    still = sorted(set(verdict.suspects) & set(SUSPECTS))
+    if still:
+        print(f"REPRODUCES: {verdict.kind}, suspect(s) {', '.join(verdict.suspects)}")
+        return 1
+    print(f"GONE: no discrepancy from {', '.join(SUSPECTS)} (verdict: {verdict.kind or 'all consistent'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+def render_repro(record: FindingRecord) -> str:
+    """The whole standalone script for `record`."""
+    case = record.case
+    cfg = case.config
+    env = record.environment
+    versions = ", ".join(f"{k} {env.get(k)}" for k in ("torch", "jax", "numpy") if env.get(k))
+    message = textwrap.indent(record.message, "    ")
+    header = f'''#!/usr/bin/env python3
+"""convfuzz finding {record.id}: {record.kind}, suspect(s): {", ".join(record.suspects)}.
+
+Seen as:
+{message}
+
+Seen with {versions} on {env.get("platform")}.
+{cfg.op}, dtype {cfg.dtype}, device {cfg.device}; values drawn as {case.families}.
+Needs numpy plus the frameworks it compares ({", ".join(record.oracles)}); a missing one is skipped.
+Exit status: 1 while the discrepancy reproduces, 0 once it is gone.
+"""
+
+from __future__ import annotations
+
+import string
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import numpy as np
+import numpy.typing as npt
+
+DTYPE = {cfg.dtype!r}
+ORACLES = {list(record.oracles)!r}
+SUSPECTS = {list(record.suspects)!r}
+STRIDE = {cfg.stride!r}
+PADS = {cfg.pad_pairs()!r}
+DILATION = {cfg.dilation!r}
+GROUPS = {cfg.groups}
+# Input values in float64; every one is exactly representable in {cfg.dtype}.
+X = {_array_literal(case.x)}
+W = {_array_literal(case.w)}
+B = {_array_literal(case.b) if case.b is not None else None}
+
+'''
+    parts = [header, _torch_runner(record), "\n", _jax_runner(record), "\n"]
+    parts += ["\n" + inline_source(module) for module in INLINED_MODULES]
+    parts.append("\n" + _MAIN)
+    return "".join(parts)

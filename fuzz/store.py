@@ -1,0 +1,104 @@
+"""The findings folder: strict loading and atomic writes of <id>.json + <id>.py pairs."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from fuzz.records import FindingFormatError, FindingRecord
+from fuzz.repro import render_repro
+
+
+def render_json(document: dict[str, Any]) -> str:
+    """One top-level key per line, each value compact: readable in a diff, arrays stay on one line."""
+    body = ",\n".join(f" {json.dumps(key)}: {json.dumps(value)}" for key, value in document.items())
+    return "{\n" + body + "\n}\n"
+
+
+class StoreError(RuntimeError):
+    """The findings folder cannot be used (not a folder, not writable)."""
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """A finding file that could not be read, with why."""
+
+    path: Path
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+class FindingStore:
+    """One findings folder. Loading parses JSON only; nothing in it is ever executed."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def check_writable(self) -> None:
+        """Create the folder if needed and prove it is writable; raises StoreError naming the path."""
+        if self.directory.exists() and not self.directory.is_dir():
+            raise StoreError(f"findings folder {self.directory} exists but is not a folder")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.directory, prefix=".write-check-"):
+                pass
+        except OSError as exc:
+            raise StoreError(f"findings folder {self.directory} is not writable ({exc.strerror or exc})") from exc
+
+    def json_paths(self) -> list[Path]:
+        """Every <id>.json in the folder, sorted."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.glob("*.json") if not p.name.startswith("."))
+
+    def load(self) -> tuple[list[FindingRecord], list[LoadProblem]]:
+        """Every readable finding, and a problem (path and reason) for each unreadable one."""
+        records: list[FindingRecord] = []
+        problems: list[LoadProblem] = []
+        for path in self.json_paths():
+            try:
+                record = FindingRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, FindingFormatError) as exc:
+                problems.append(LoadProblem(path, str(exc)))
+                continue
+            if record.id != path.stem:
+                problems.append(LoadProblem(path, f"id {record.id!r} does not match the file name"))
+                continue
+            records.append(record)
+        return records, problems
+
+    def write(self, record: FindingRecord) -> Path:
+        """Write <id>.py then <id>.json, each atomically (temp file, then rename); returns the JSON path.
+
+        The JSON is what marks a finding as present, and it is renamed last, so a reader never sees a JSON
+        whose repro is missing or half written.
+        """
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._atomic_write(self.directory / f"{record.id}.py", render_repro(record))
+        path = self.directory / f"{record.id}.json"
+        self._atomic_write(path, render_json(record.to_json()))
+        return path
+
+    def set_status(self, record: FindingRecord, status: str) -> FindingRecord:
+        """Rewrite `record` with a new status; returns the updated record."""
+        updated = replace(record, status=status)
+        self.write(updated)
+        return updated
+
+    def _atomic_write(self, path: Path, text: str) -> None:
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
