@@ -1,0 +1,98 @@
+"""Throughput benchmark: examples/s of the full differential check versus a plain Hypothesis test.
+
+    .venv/bin/python bench/benchmark.py [--examples 300] [--seed 1]
+
+Prints, for conv2d float32 on a fixed seed: the convfuzz campaign (torch + jax + reference + judge, sound bound,
+shrinking on) with its time split per oracle, judge and Hypothesis/engine overhead; and a plain Hypothesis test
+that checks the same three oracles with fixed tolerances (st.integers for the parameters, hypothesis.extra.numpy
+arrays for the values, np.testing.assert_allclose). Then the same campaign over every op and dtype.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from hypothesis import HealthCheck, assume, given, seed, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from fuzz.engine import Campaign, CampaignSettings
+from oracles.reference import conv_reference
+from oracles.registry import make_oracle
+
+
+def campaign(examples: int, run_seed: int, ops: tuple[str, ...], dtypes: tuple[str, ...]) -> dict[str, float]:
+    """Examples/s and time split of a convfuzz campaign."""
+    oracles = {name: make_oracle(name) for name in ("torch", "jax", "reference")}
+    stats = Campaign(oracles, CampaignSettings(seed=run_seed, max_examples=examples, ops=ops, dtypes=dtypes)).run()
+    return {
+        "examples": stats.examples,
+        "seconds": stats.elapsed,
+        **{f"{k} s": v for k, v in stats.oracle_seconds.items()},
+        "judge s": stats.judge_seconds,
+        "hypothesis+engine s": stats.overhead_seconds(),
+        "findings": len(stats.findings),
+    }
+
+
+def plain_hypothesis(examples: int, run_seed: int) -> dict[str, float]:
+    """Examples/s of a plain fixed-tolerance Hypothesis test over the same three oracles."""
+    import jax
+    import torch
+    from jax import lax
+
+    jax.config.update("jax_enable_x64", True)
+    count = [0]
+
+    @seed(run_seed)
+    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(
+        st.integers(1, 3), st.integers(1, 8), st.integers(1, 8), st.integers(1, 5), st.integers(1, 5),
+        st.integers(1, 3), st.integers(0, 2), st.integers(1, 2), st.integers(1, 16), st.integers(1, 16), st.data(),
+    )
+    def check(n: int, c_in: int, c_out: int, kh: int, kw: int, stride: int, pad: int, dil: int, h: int, w: int,
+              data: st.DataObject) -> None:
+        assume(h + 2 * pad >= dil * (kh - 1) + 1 and w + 2 * pad >= dil * (kw - 1) + 1)
+        floats = st.floats(-1, 1, width=32)
+        x = data.draw(hnp.arrays(np.float32, (n, c_in, h, w), elements=floats))
+        wt = data.draw(hnp.arrays(np.float32, (c_out, c_in, kh, kw), elements=floats))
+        count[0] += 1
+        got_torch = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(wt), stride=stride,
+                                               padding=pad, dilation=dil).numpy()
+        got_jax = np.asarray(lax.conv_general_dilated(x, wt, (stride, stride), [(pad, pad)] * 2,
+                                                      rhs_dilation=(dil, dil), precision=lax.Precision.HIGHEST))
+        ref = conv_reference(x.astype(np.float64), wt.astype(np.float64), None, (stride,) * 2, [(pad, pad)] * 2,
+                             (dil,) * 2, 1)
+        np.testing.assert_allclose(got_torch, ref, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(got_jax, ref, rtol=1e-4, atol=1e-5)
+
+    start = time.perf_counter()
+    check()
+    return {"examples": count[0], "seconds": time.perf_counter() - start}
+
+
+def show(name: str, result: dict[str, float]) -> None:
+    """One line per measurement."""
+    rate = result["examples"] / result["seconds"]
+    extra = ", ".join(f"{k} {v:.2f}" for k, v in result.items() if k not in ("examples", "seconds"))
+    print(f"{name:<44} {result['examples']:>6.0f} examples {result['seconds']:7.1f} s {rate:7.1f} ex/s  {extra}")
+
+
+def main() -> None:
+    """Run the three measurements and print them side by side."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--examples", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    make_oracle("jax").run  # noqa: B018 - import and configure JAX before timing anything
+    show("plain Hypothesis, fixed tolerances, conv2d f32", plain_hypothesis(args.examples, args.seed))
+    show("convfuzz campaign, conv2d float32", campaign(args.examples, args.seed, ("conv2d",), ("float32",)))
+    show("convfuzz campaign, all ops and dtypes", campaign(args.examples, args.seed,
+                                                         ("conv1d", "conv2d", "conv3d"),
+                                                         ("float32", "float64", "float16", "bfloat16")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The command line: exit statuses, clear errors that name the bad value, nothing written on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fuzz.cli import main
+from fuzz.store import FindingStore
+from tests.test_store import make_record
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["--max-examples", "0"], "0 must be at least 1"),
+    (["--max-examples", "many"], "'many'"),
+    (["--time-budget", "-5"], "-5"),
+    (["--seed", "x1"], "'x1'"),
+    (["--ops", "conv2d,conv9d"], "'conv9d'"),
+    (["--dtypes", "float8"], "'float8'"),
+    (["--devices", "tpu"], "'tpu'"),
+    (["--oracles", "torch,tensorflow"], "'tensorflow'"),
+    (["--oracles", "torch"], "at least two oracles"),
+    (["--workers", "2"], "--workers 2"),
+])
+def test_bad_values_exit_2_naming_the_value(argv: list[str], named: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "findings"
+    with pytest.raises(SystemExit) as exit_info:
+        sys.exit(main(["run", "--findings", str(folder), *argv]))
+    assert exit_info.value.code == 2
+    assert named in capsys.readouterr().err
+    assert not folder.exists()
+
+
+def test_bad_budget_environment_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CONVFUZZ_BUDGET", "huge")
+    assert main(["run", "--findings", str(tmp_path / "f"), "--oracles", "reference,torch"]) == 2
+    assert "CONVFUZZ_BUDGET='huge'" in capsys.readouterr().err
+    assert not (tmp_path / "f").exists()
+
+
+def test_unwritable_findings_folder_fails_before_fuzzing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["run", "--findings", str(blocker / "sub"), "--oracles", "reference,torch"]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_clean_run_exits_0_with_summary(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--max-examples", "24", "--seed", "3",
+         "--oracles", "reference,torch", "--ops", "conv1d", "--dtypes", "float32,float64"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "seed 3" in result.stdout and "conv1d float32" in result.stdout and "new findings: none" in result.stdout
+    assert "time split: reference" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_replay_reports_each_finding_and_unreadable_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = FindingStore(tmp_path)
+    record = make_record()  # blames the planted 'bias' oracle, which exists only inside the tests
+    store.write(record)
+    (tmp_path / "hand-edited.json").write_text(json.dumps({"schema_version": 1}))
+    status = main(["replay", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert f"{record.id}: skipped (open)" in out and "not a built-in oracle" in out
+    assert "hand-edited.json: unreadable finding" in out
+    assert status == 1
+
+
+def test_replay_of_missing_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err

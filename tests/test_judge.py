@@ -1,0 +1,106 @@
+"""The judge and attribution by consensus, on real cases with controlled outcomes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fuzz.consensus import minimal_suspects
+from fuzz.judge import judge, yardstick
+from oracles.base import Outcome
+from strategies.case import ConvCase, ConvConfig, Padding
+from strategies.values import ValueFamily
+
+
+def make_case(dtype: str = "float32", family: str = "normal", k: int = 3) -> ConvCase:
+    cfg = ConvConfig(
+        op="conv2d", batch=1, in_channels=4, out_channels=4, groups=2, spatial=(6, 6), kernel=(k, k),
+        stride=(1, 1), dilation=(1, 1), padding=Padding("symmetric", ((1, 1), (1, 1))), bias=True, dtype=dtype,
+    )
+    fam = ValueFamily(family, seed=4, scale=1.0)
+    return ConvCase(cfg, fam.make(cfg.input_shape(), dtype), fam.make(cfg.weight_shape(), dtype),
+                    fam.make((cfg.out_channels,), dtype))
+
+
+def outcomes(case: ConvCase, **perturbed: np.ndarray | str) -> dict[str, Outcome]:
+    exact = yardstick(case).exact
+    result = {name: Outcome(value=exact.copy()) for name in ("reference", "torch", "jax")}
+    for name, change in perturbed.items():
+        result[name] = Outcome(error=change) if isinstance(change, str) else Outcome(value=change)
+    return result
+
+
+def consistent_from(groups: list[set[str]]):  # type: ignore[no-untyped-def]
+    return lambda a, b: any(a in g and b in g for g in groups)
+
+
+def test_minimal_suspects() -> None:
+    names = ["jax", "reference", "torch"]
+    assert minimal_suspects(names, consistent_from([set(names)]), {}) == ()
+    assert minimal_suspects(names, consistent_from([{"jax", "reference"}]), {}) == ("torch",)
+    # torch and jax outvote our reference: then the reference is the suspect.
+    assert minimal_suspects(names, consistent_from([{"jax", "torch"}]), {}) == ("reference",)
+    # two voters that disagree: never blame the reference on a tie.
+    assert minimal_suspects(["reference", "torch"], consistent_from([]), {}) == ("torch",)
+    # all disagree: keep the reference, blame the frameworks furthest from it first.
+    assert minimal_suspects(names, consistent_from([]), {"jax": 3.0, "torch": 9.0}) == ("jax", "torch")
+
+
+def test_results_within_the_bound_pass() -> None:
+    case = make_case()
+    exact = yardstick(case).exact
+    rounded = exact.astype(np.float32).astype(np.float64)  # what a perfect float32 implementation returns
+    verdict = judge(case, outcomes(case, torch=rounded, jax=rounded * (1 + 2**-22)))
+    assert not verdict.discrepant and verdict.max_ratio < 1
+
+
+def test_wrong_element_is_a_mismatch_with_its_location() -> None:
+    case = make_case()
+    wrong = yardstick(case).exact.copy()
+    wrong[0, 3, 2, 1] += 0.5
+    verdict = judge(case, outcomes(case, torch=wrong))
+    assert verdict.kind == "mismatch" and verdict.suspects == ("torch",)
+    assert verdict.observations["torch"].comparison is not None
+    assert verdict.observations["torch"].comparison.worst_index == (0, 3, 2, 1)
+    assert verdict.message.startswith("out[0, 3, 2, 1]=") and "[torch vs reference]" in verdict.message
+
+
+def test_small_excess_in_half_is_precision() -> None:
+    case = make_case("float16", k=3)
+    yard = yardstick(case)
+    # Off by 4 float16 ulps of |x| conv |w|: beyond float32 accumulation, within float16 accumulation of K=18.
+    off = yard.exact + 4 * 2.0**-11 * yard.abs_sum
+    verdict = judge(case, outcomes(case, jax=off))
+    assert verdict.kind == "precision" and verdict.suspects == ("jax",)
+
+
+def test_nan_and_wrong_shape_are_mismatches() -> None:
+    case = make_case()
+    exact = yardstick(case).exact
+    nan = exact.copy()
+    nan[0, 0, 0, 0] = np.nan
+    assert judge(case, outcomes(case, jax=nan)).kind == "mismatch"
+    assert judge(case, outcomes(case, torch=exact[:, :, :-1])).kind == "mismatch"
+
+
+def test_an_oracle_that_raises_is_an_error_mismatch() -> None:
+    case = make_case()
+    verdict = judge(case, outcomes(case, torch="RuntimeError: boom"))
+    assert verdict.kind == "error_mismatch" and verdict.suspects == ("torch",)
+    assert "torch raised RuntimeError: boom" in verdict.message
+
+
+def test_reference_outvoted_is_the_suspect() -> None:
+    case = make_case()
+    exact = yardstick(case).exact
+    verdict = judge(case, outcomes(case, reference=exact + 1.0))
+    assert verdict.suspects == ("reference",) and verdict.kind == "mismatch"
+
+
+def test_exact_tier_blames_any_difference() -> None:
+    case = make_case(family="small_int")
+    exact = yardstick(case).exact
+    tiny = exact.copy()
+    tiny[0, 0, 0, 0] += 2.0**-20  # far inside the float bound, but integer data must be exact
+    verdict = judge(case, outcomes(case, torch=tiny))
+    assert verdict.exact_tier and verdict.kind == "precision" and verdict.suspects == ("torch",)
+    assert not judge(case, outcomes(case)).discrepant

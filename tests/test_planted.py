@@ -1,0 +1,53 @@
+"""The engine finds every planted bug within 200 examples and shrinks it to a tiny case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fuzz.engine import Campaign, CampaignSettings
+from fuzz.records import FindingRecord
+from fuzz.replay import REPRODUCES, replay_record
+from fuzz.store import FindingStore
+from oracles.base import Oracle
+from oracles.reference_oracle import ReferenceOracle
+from tests.planted import PLANTED
+
+MAX_EXAMPLES_TO_FIND = 200
+MAX_REPRO_ELEMENTS = 64
+
+
+@pytest.mark.parametrize("planted_type", PLANTED, ids=lambda t: t.name)
+def test_planted_bug_is_found_and_shrunk(planted_type: type, torch_oracle: Oracle, tmp_path: Path) -> None:
+    planted = planted_type()
+    oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
+    store = FindingStore(tmp_path)
+    campaign = Campaign(oracles, CampaignSettings(seed=1, max_examples=MAX_EXAMPLES_TO_FIND), record=store.write)
+    stats = campaign.run()
+    assert stats.first_discrepancy_at is not None and stats.first_discrepancy_at <= MAX_EXAMPLES_TO_FIND
+    mismatches = [f for f in stats.findings if f.kind == "mismatch"]
+    assert mismatches, f"no mismatch finding for {planted.name}: {stats.verdicts}"
+    assert all(f.suspects == (planted.name,) for f in stats.findings), [f.suspects for f in stats.findings]
+    smallest = min(mismatches, key=lambda f: f.case.element_count())
+    assert smallest.case.element_count() <= MAX_REPRO_ELEMENTS
+    # Every finding was stored, and replays as still reproducing with the planted oracle present.
+    records, problems = store.load()
+    assert not problems and {r.id for r in records} == {f.id for f in stats.findings}
+    assert replay_record(smallest, oracles).state == REPRODUCES
+
+
+def test_known_findings_are_not_recorded_again(torch_oracle: Oracle, tmp_path: Path) -> None:
+    planted = PLANTED[2]()  # dropped bias: found in every op and dtype
+    oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
+    store = FindingStore(tmp_path)
+    first = Campaign(oracles, CampaignSettings(seed=4, max_examples=150), record=store.write).run()
+    signatures = [f.signature for f in first.findings]
+    assert signatures and len(signatures) == len(set(signatures))
+    known: list[FindingRecord] = store.load()[0]
+    second = Campaign(
+        oracles, CampaignSettings(seed=4, max_examples=150), known_signatures=[r.signature for r in known]
+    ).run()
+    # It may find other signatures of the same planted bug, but never records a known one again.
+    assert second.verdicts["known"] > 0
+    assert not {f.signature for f in second.findings} & set(signatures)

@@ -1,0 +1,83 @@
+"""The float64 reference: each stage alone, the hand check it started from, and a naive loop oracle."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import given, settings
+
+from oracles.base import Oracle
+from oracles.reference import conv_reference, grouped_contraction, pad_spatial, window_view
+from strategies.budget import SizeBudget
+from strategies.case import ConvCase
+from strategies.conv import conv_cases
+
+
+def naive_conv(case: ConvCase) -> np.ndarray:
+    """Direct loops over every output element, straight from the definition (slow, obviously right)."""
+    cfg = case.config
+    pads = cfg.pad_pairs()
+    out = np.zeros(cfg.output_shape())
+    per_in = cfg.in_channels // cfg.groups
+    per_out = cfg.out_channels // cfg.groups
+    for n, o in itertools.product(range(cfg.batch), range(cfg.out_channels)):
+        group = o // per_out
+        for pos in itertools.product(*(range(s) for s in cfg.output_spatial())):
+            total = 0.0 if case.b is None else float(case.b[o])
+            for i, k in itertools.product(range(per_in), itertools.product(*(range(k) for k in cfg.kernel))):
+                src = [p * s + kk * d - lo for p, s, kk, d, (lo, _) in
+                       zip(pos, cfg.stride, k, cfg.dilation, pads, strict=True)]
+                if all(0 <= v < size for v, size in zip(src, cfg.spatial, strict=True)):
+                    total += case.x[(n, group * per_in + i, *src)] * case.w[(o, i, *k)]
+            out[(n, o, *pos)] = total
+    return out
+
+
+def test_pad_spatial_pads_and_crops() -> None:
+    x = np.arange(12.0).reshape(1, 1, 3, 4)
+    padded = pad_spatial(x, [(1, 0), (0, 2)])
+    assert padded.shape == (1, 1, 4, 6)
+    assert padded[0, 0, 0].sum() == 0 and padded[0, 0, 1, :4].tolist() == [0, 1, 2, 3]
+    cropped = pad_spatial(x, [(-1, 0), (1, -2)])
+    assert cropped[0, 0].tolist() == [[0, 4, 5], [0, 8, 9]]
+
+
+def test_window_view_reads_strided_dilated_windows() -> None:
+    x = np.arange(10.0).reshape(1, 1, 10)
+    windows = window_view(x, kernel=(3,), stride=(3,), dilation=(2,))
+    assert windows.shape == (1, 1, 2, 3)
+    assert windows[0, 0].tolist() == [[0, 2, 4], [3, 5, 7]]
+
+
+def test_grouped_contraction_keeps_groups_apart() -> None:
+    windows = np.array([1.0, 10.0]).reshape(1, 2, 1, 1)  # N=1, C=2, one output, kernel 1
+    w = np.array([2.0, 3.0]).reshape(2, 1, 1)  # groups=2: out 0 sees channel 0 only
+    assert grouped_contraction(windows, w, groups=2).ravel().tolist() == [2.0, 30.0]
+
+
+def test_ones_input_gives_weight_sum_plus_bias() -> None:
+    """The hand check this project started from, for one and for many input channels."""
+    rng = np.random.default_rng(1)
+    for c_in in (1, 5):
+        w = rng.normal(size=(3, c_in, 3, 2))
+        b = rng.normal(size=3)
+        out = conv_reference(np.ones((2, c_in, 6, 5)), w, b, (1, 1), [(0, 0), (0, 0)], (1, 1), 1)
+        expected = w.sum(axis=(1, 2, 3)) + b
+        np.testing.assert_allclose(out, np.broadcast_to(expected.reshape(1, 3, 1, 1), out.shape), rtol=1e-12)
+
+
+@settings(max_examples=60)
+@given(conv_cases(budget=SizeBudget.from_elements(256)))
+def test_reference_equals_naive_loops(case: ConvCase) -> None:
+    cfg = case.config
+    got = conv_reference(case.x, case.w, case.b, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups)
+    np.testing.assert_allclose(got, naive_conv(case), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40)
+@given(conv_cases(dtypes=("float64",), budget=SizeBudget.from_elements(1024)))
+def test_reference_agrees_with_torch_in_float64(torch_oracle: Oracle, case: ConvCase) -> None:
+    cfg = case.config
+    got = conv_reference(case.x, case.w, case.b, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups)
+    np.testing.assert_allclose(got, torch_oracle.run(case), rtol=1e-9, atol=1e-9)
