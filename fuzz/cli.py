@@ -11,7 +11,7 @@ import argparse
 import secrets
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -31,24 +31,23 @@ class UsageError(Exception):
     """A bad command-line or environment value; the message names it."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+def _integer_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high), with a message naming the bad value."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not low <= value < high:
+            raise argparse.ArgumentTypeError(f"{value} must be at least {low} and below {high}")
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"{value} must be in [0, 2**63)")
-    return value
+_positive_int = _integer_in(1, 2**63)
+_seed = _integer_in(0, 2**63)
 
 
 def _seconds(text: str) -> float:

@@ -10,8 +10,9 @@ from fuzz.engine import Campaign, CampaignSettings
 from fuzz.records import FindingRecord
 from fuzz.replay import REPRODUCES, replay_record
 from fuzz.store import FindingStore
-from oracles.base import Oracle
+from oracles.base import FloatArray, Oracle
 from oracles.reference_oracle import ReferenceOracle
+from strategies.case import ConvCase
 from tests.planted import PLANTED
 
 MAX_EXAMPLES_TO_FIND = 200
@@ -51,3 +52,34 @@ def test_known_findings_are_not_recorded_again(torch_oracle: Oracle, tmp_path: P
     # It may find other signatures of the same planted bug, but never records a known one again.
     assert second.verdicts["known"] > 0
     assert not {f.signature for f in second.findings} & set(signatures)
+
+
+class InterruptAfter:
+    """Behaves like the reference, but raises KeyboardInterrupt (one Ctrl-C) on call number `calls`."""
+
+    name = "interrupter"
+
+    def __init__(self, calls: int) -> None:
+        self.remaining = calls
+
+    def devices(self) -> tuple[str, ...]:
+        return ("cpu",)
+
+    def run(self, case: ConvCase) -> FloatArray:
+        self.remaining -= 1
+        if self.remaining == 0:
+            raise KeyboardInterrupt
+        return ReferenceOracle().run(case)
+
+
+def test_interrupted_campaign_keeps_what_it_found(torch_oracle: Oracle, tmp_path: Path) -> None:
+    planted = PLANTED[2]()
+    oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted,
+               "interrupter": InterruptAfter(60)}
+    store = FindingStore(tmp_path)
+    stats = Campaign(oracles, CampaignSettings(seed=1, max_examples=1000), record=store.write).run()
+    assert stats.interrupted and stats.examples < 60
+    assert stats.findings, stats.verdicts
+    records, problems = store.load()
+    assert not problems and len(records) == len(stats.findings)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

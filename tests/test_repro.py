@@ -5,13 +5,22 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import pytest
+from hypothesis import given, settings
+
+from fuzz.bounds import Comparison
+from fuzz.decide import Decision, Observation
 from fuzz.judge import judge
 from fuzz.records import FindingRecord
 from fuzz.repro import render_repro
 from oracles.base import Oracle, Outcome
 from oracles.reference_oracle import ReferenceOracle
+from strategies.budget import SizeBudget
+from strategies.case import ConvCase
+from strategies.conv import conv_cases
 from tests.planted import DroppedBias
 from tests.test_judge import make_case
 
@@ -56,3 +65,21 @@ def test_repro_exits_0_when_gone_and_1_while_it_reproduces(torch_oracle: Oracle,
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert "REPRODUCES: mismatch, suspect(s) torch" in broken.stdout
     assert "but should be" in broken.stdout
+
+
+@settings(max_examples=6)
+@given(conv_cases(budget=SizeBudget.from_elements(256)))
+def test_repro_of_any_case_runs_and_agrees_on_correct_frameworks(case: ConvCase) -> None:
+    """The generated torch and JAX calls are right for every op, dtype and padding form: on correct frameworks
+    a repro claiming torch is wrong runs cleanly and reports the discrepancy gone."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    names = ("reference", "torch", "jax")
+    nothing = Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
+    claim = Decision(kind="mismatch", suspects=("torch",), exact_tier=False, max_ratio=2.0,
+                     observations={n: Observation(n, "reference", nothing) for n in names})
+    record = FindingRecord.from_decision(case, claim, {"platform": "test"})
+    with tempfile.TemporaryDirectory() as folder:
+        result = run_script(render_repro(record), Path(folder))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("matches") == 3 and "GONE" in result.stdout
