@@ -146,7 +146,10 @@ class _Progress:
 
     def __call__(self, stats: CampaignStats) -> None:
         rate = stats.examples / max(stats.elapsed, 1e-9)
-        text = f"[{stats.elapsed:6.0f}s] {stats.examples} examples ({rate:.1f}/s), {len(stats.findings)} new findings"
+        text = (
+            f"[{stats.elapsed:6.0f}s] {stats.examples} examples ({rate:.1f}/s), {stats.checks} checks, "
+            f"{len(stats.findings)} new findings"
+        )
         if self.live:
             self.stream.write("\r" + text)
             self.stream.flush()
@@ -162,12 +165,13 @@ class _Progress:
 
 def format_summary(stats: CampaignStats, folder: Path, skipped_files: int) -> str:
     """The end-of-run summary: counts per op/dtype, verdicts, findings by kind and suspect, time split."""
-    elapsed = stats.elapsed
+    elapsed = max(stats.elapsed, 1e-9)
     lines = [
         f"convfuzz run: seed {stats.seed}, {elapsed:.1f} s, {stats.examples} examples "
-        f"({stats.examples / max(elapsed, 1e-9):.1f}/s), {stats.hypothesis_runs} Hypothesis run(s)"
+        f"({stats.examples / elapsed:.1f}/s), {stats.checks} checks ({stats.checks / elapsed:.1f}/s) "
+        f"of {len(stats.configs)} distinct configurations, {stats.hypothesis_runs} Hypothesis run(s)"
         + (", interrupted" if stats.interrupted else ""),
-        "examples by op and dtype: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.by_op_dtype.items())),
+        "checks by op and dtype: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.by_op_dtype.items())),
         "verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.verdicts.items())),
     ]
     if stats.findings:
@@ -189,6 +193,10 @@ def format_summary(stats: CampaignStats, folder: Path, skipped_files: int) -> st
     lines.append(
         f"time split: {split}, judge {stats.judge_seconds:.1f} s, "
         f"hypothesis+engine {stats.overhead_seconds():.1f} s"
+    )
+    lines.append(
+        "closest approach to the bound (max err/bound of passing checks): "
+        + ", ".join(f"{k} {v:.3g}" for k, v in sorted(stats.closest_to_bound.items()))
     )
     lines.append("coverage: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.features.items())))
     return "\n".join(lines)

@@ -31,7 +31,7 @@ from fuzz.records import FindingRecord, signature_of
 from oracles.base import Oracle, Outcome
 from strategies.budget import SizeBudget
 from strategies.case import DTYPES, OPS, ConvCase
-from strategies.conv import conv_cases
+from strategies.conv import conv_case_groups
 
 # Examples per Hypothesis run before the engine moves on to the next (op, dtype, device) combination.
 MAX_RUN_QUOTA = 100
@@ -63,11 +63,19 @@ class CampaignSettings:
 
 @dataclass
 class CampaignStats:
-    """Running counts of a campaign; exact, updated on every example."""
+    """Running counts of a campaign; exact, updated on every example.
+
+    An example is one Hypothesis example: one configuration with one to three value sets; a check is one
+    (configuration, values) pair run through every oracle and judged. closest_to_bound keeps, per oracle and
+    dtype, the largest err/bound ratio among passing checks: how close correct results come to the bound.
+    """
 
     seed: int
     started: float = field(default_factory=time.monotonic)
     examples: int = 0
+    checks: int = 0
+    configs: set[int] = field(default_factory=set)
+    closest_to_bound: dict[str, float] = field(default_factory=dict)
     by_op_dtype: Counter[str] = field(default_factory=Counter)
     features: Counter[str] = field(default_factory=Counter)
     verdicts: Counter[str] = field(default_factory=Counter)
@@ -203,35 +211,33 @@ class Campaign:
         stats = self.stats
         stopped_while_shrinking: list[bool] = []
 
-        def check(case: ConvCase) -> None:
+        def check(cases: list[ConvCase]) -> None:
             shrinking = bool(failing)
             hard_limit = s.time_budget is not None and stats.elapsed >= s.time_budget + SHRINK_GRACE_SECONDS
             if hard_limit or (not shrinking and (self._budget_spent() or stats.examples >= run_end)):
                 if shrinking:
                     stopped_while_shrinking.append(True)
                 raise BudgetExhausted
-            verdict = self.evaluate(case)
             stats.examples += 1
-            stats.by_op_dtype[f"{case.config.op} {case.config.dtype}"] += 1
-            for feature in case_features(case) + (["exact tier"] if verdict.exact_tier else []):
-                stats.features[feature] += 1
-                event(feature)
-            stats.verdicts[verdict.kind or "pass"] += 1
-            target(verdict.max_ratio, label="err/bound")
+            worst = 0.0
+            for case in cases:
+                verdict = self._check_one(case)
+                worst = max(worst, verdict.max_ratio)
+                if not verdict.discrepant:
+                    continue
+                signature = signature_of(case, verdict)
+                if signature in self.known:
+                    stats.verdicts["known"] += 1
+                    continue
+                if stats.first_discrepancy_at is None:
+                    stats.first_discrepancy_at = stats.examples
+                failing[signature] = case
+                best = smallest.get(signature)
+                if best is None or case.element_count() <= best.element_count():
+                    smallest[signature] = case
+                raise self._exception_for(signature)(verdict.message)
+            target(worst, label="err/bound")
             self._report_progress()
-            if not verdict.discrepant:
-                return
-            signature = signature_of(case, verdict)
-            if signature in self.known:
-                stats.verdicts["known"] += 1
-                return
-            if stats.first_discrepancy_at is None:
-                stats.first_discrepancy_at = stats.examples
-            failing[signature] = case
-            best = smallest.get(signature)
-            if best is None or case.element_count() <= best.element_count():
-                smallest[signature] = case
-            raise self._exception_for(signature)(verdict.message)
 
         test = settings(
             max_examples=quota,
@@ -242,7 +248,7 @@ class Campaign:
             verbosity=Verbosity.quiet,
             phases=(Phase.generate, Phase.target, Phase.shrink),
             suppress_health_check=list(HealthCheck),
-        )(given(conv_cases(ops=(op,), dtypes=(dtype,), devices=(device,), budget=s.budget))(check))
+        )(given(conv_case_groups(ops=(op,), dtypes=(dtype,), devices=(device,), budget=s.budget))(check))
         test = hypothesis_seed(derived_seed(s.seed, stats.hypothesis_runs))(test)
         stats.hypothesis_runs += 1
         try:
@@ -256,6 +262,23 @@ class Campaign:
         # After a completed shrink Hypothesis replays each minimal example last, so `failing` holds them;
         # a shrink cut short leaves only the smallest failing case seen so far.
         self._record_all(smallest if stopped_while_shrinking else failing)
+
+    def _check_one(self, case: ConvCase) -> Verdict:
+        """Evaluate one case and count it in the statistics and Hypothesis events."""
+        verdict = self.evaluate(case)
+        stats = self.stats
+        stats.checks += 1
+        stats.configs.add(hash(case.config))
+        stats.by_op_dtype[f"{case.config.op} {case.config.dtype}"] += 1
+        for feature in case_features(case) + (["exact tier"] if verdict.exact_tier else []):
+            stats.features[feature] += 1
+            event(feature)
+        stats.verdicts[verdict.kind or "pass"] += 1
+        for name, observation in verdict.observations.items():
+            if observation.comparison is not None and name != "reference" and not verdict.discrepant:
+                key = f"{name} {case.config.dtype}"
+                stats.closest_to_bound[key] = max(stats.closest_to_bound.get(key, 0.0), observation.comparison.ratio)
+        return verdict
 
     def _record_all(self, cases: Mapping[str, ConvCase]) -> None:
         for signature, case in cases.items():

@@ -2,7 +2,7 @@
 
 from strategies.budget import SizeBudget
 from strategies.case import DTYPES, OPS, ConvCase, ConvConfig, Padding
-from strategies.conv import conv_cases, conv_configs, value_families
+from strategies.conv import conv_case_groups, conv_cases, conv_configs, value_families, value_sets
 from strategies.values import FAMILY_NAMES, ValueFamily
 
 __all__ = [
@@ -14,7 +14,9 @@ __all__ = [
     "Padding",
     "SizeBudget",
     "ValueFamily",
+    "conv_case_groups",
     "conv_cases",
     "conv_configs",
     "value_families",
+    "value_sets",
 ]

@@ -193,6 +193,45 @@ def value_families(draw: st.DrawFn, *, dtype: str, size: int) -> ValueFamily:
     return ValueFamily(name)
 
 
+def _tensor_shapes(config: ConvConfig) -> dict[str, tuple[int, ...]]:
+    shapes = {"x": config.input_shape(), "w": config.weight_shape()}
+    if config.bias:
+        shapes["b"] = (config.out_channels,)
+    return shapes
+
+
+@st.composite
+def value_sets(draw: st.DrawFn, *, config: ConvConfig) -> dict[str, ValueFamily]:
+    """One value family per input tensor (x, w and, with bias, b) of `config`."""
+    return {
+        name: draw(value_families(dtype=config.dtype, size=_prod(shape)))
+        for name, shape in _tensor_shapes(config).items()
+    }
+
+
+def case_from(config: ConvConfig, families: dict[str, ValueFamily]) -> ConvCase:
+    """The case whose tensors `families` make for `config`."""
+    arrays = {name: families[name].make(shape, config.dtype) for name, shape in _tensor_shapes(config).items()}
+    return ConvCase(
+        config=config,
+        x=arrays["x"],
+        w=arrays["w"],
+        b=arrays.get("b"),
+        families={name: fam.describe() for name, fam in families.items()},
+    )
+
+
+def _checked_configs(
+    ops: Sequence[str], dtypes: Sequence[str], devices: Sequence[str], budget: SizeBudget | None
+) -> st.SearchStrategy[ConvConfig]:
+    if not devices:
+        raise ValueError("devices must not be empty")
+    return conv_configs(
+        ops=_check_choices("ops", ops, OPS), dtypes=_check_choices("dtypes", dtypes, DTYPES), devices=devices,
+        budget=budget,
+    )
+
+
 @st.composite
 def conv_cases(
     draw: st.DrawFn,
@@ -203,22 +242,31 @@ def conv_cases(
     budget: SizeBudget | None = None,
 ) -> ConvCase:
     """Forward convolution cases: a valid in-budget config plus input, weight and bias values."""
-    ops = _check_choices("ops", ops, OPS)
-    dtypes = _check_choices("dtypes", dtypes, DTYPES)
-    if not devices:
-        raise ValueError("devices must not be empty")
-    config = draw(conv_configs(ops=ops, dtypes=dtypes, devices=devices, budget=budget))
-    families: dict[str, ValueFamily] = {}
-    shapes = {"x": config.input_shape(), "w": config.weight_shape()}
-    if config.bias:
-        shapes["b"] = (config.out_channels,)
-    for name, shape in shapes.items():
-        families[name] = draw(value_families(dtype=config.dtype, size=_prod(shape)))
-    arrays = {name: families[name].make(shape, config.dtype) for name, shape in shapes.items()}
-    return ConvCase(
-        config=config,
-        x=arrays["x"],
-        w=arrays["w"],
-        b=arrays.get("b"),
-        families={name: fam.describe() for name, fam in families.items()},
+    config = draw(_checked_configs(ops, dtypes, devices, budget))
+    return case_from(config, draw(value_sets(config=config)))
+
+
+@st.composite
+def conv_case_groups(
+    draw: st.DrawFn,
+    *,
+    ops: Sequence[str] = OPS,
+    dtypes: Sequence[str] = DTYPES,
+    devices: Sequence[str] = ("cpu",),
+    budget: SizeBudget | None = None,
+    max_value_sets: int = 3,
+) -> list[ConvCase]:
+    """One configuration with 1 to `max_value_sets` different value sets.
+
+    XLA compiles every new shape once (~50 ms on a small CPU) and then runs it in well under a millisecond, so
+    every extra value set for the same configuration is a nearly free differential check. Shrinking deletes
+    the extra sets, so a minimal failing group holds a single case.
+    """
+    config = draw(_checked_configs(ops, dtypes, devices, budget))
+    described = st.lists(
+        value_sets(config=config),
+        min_size=1,
+        max_size=max_value_sets,
+        unique_by=lambda families: tuple(f.describe() for f in families.values()),
     )
+    return [case_from(config, families) for families in draw(described)]
