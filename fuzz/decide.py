@@ -140,8 +140,9 @@ def decide(values: Mapping[str, Array64 | None], errors: Mapping[str, str], yard
     }
     suspects = minimal_suspects(names, consistent, deviation)
     trusted = [n for n in names if n not in suspects]
+    # What the others are measured against: the reference unless it is itself a suspect.
     truth_name = REFERENCE if REFERENCE in trusted or not trusted else trusted[0]
-    truth = values.get(truth_name, exact) if truth_name in values else exact
+    truth = values[truth_name] if truth_name in values else exact
     observations: dict[str, Observation] = {}
     kinds: list[str] = []
     for name in names:
