@@ -142,7 +142,7 @@ def decide(values: Mapping[str, Array64 | None], errors: Mapping[str, str], yard
     trusted = [n for n in names if n not in suspects]
     # What the others are measured against: the reference unless it is itself a suspect.
     truth_name = REFERENCE if REFERENCE in trusted or not trusted else trusted[0]
-    truth = values[truth_name] if truth_name in values else exact
+    truth = values.get(truth_name, exact)
     observations: dict[str, Observation] = {}
     kinds: list[str] = []
     for name in names:

@@ -33,7 +33,9 @@ from strategies.budget import SizeBudget
 from strategies.case import DTYPES, OPS, ConvCase
 from strategies.conv import conv_case_groups
 
-# Examples per Hypothesis run before the engine moves on to the next (op, dtype, device) combination.
+# Examples per Hypothesis run before the engine moves on to the next (op, dtype, device) combination. Passes
+# over the schedule start short, so that even a brief run touches every combination, then grow.
+PASS_QUOTAS = (10, 30)
 MAX_RUN_QUOTA = 100
 MIN_RUN_QUOTA = 10
 # Shrinking an already-found bug may run this long past the time budget before we stop it.
@@ -172,22 +174,27 @@ class Campaign:
         random.Random(s.seed).shuffle(combos)
         return combos
 
-    def run_quota(self) -> int:
-        """Examples per Hypothesis run: an even share of a small example budget, else MAX_RUN_QUOTA."""
+    def run_quota(self, schedule_pass: int) -> int:
+        """Examples per Hypothesis run in the given pass over the schedule.
+
+        With an example budget: an even share of it (at least MIN_RUN_QUOTA, at most MAX_RUN_QUOTA). With only a
+        time budget: PASS_QUOTAS for the first passes, then MAX_RUN_QUOTA.
+        """
         s = self.settings
-        if s.max_examples is None:
-            return MAX_RUN_QUOTA
-        share = s.max_examples // max(len(self.schedule()), 1)
-        return min(max(share, MIN_RUN_QUOTA), MAX_RUN_QUOTA)
+        if s.max_examples is not None:
+            share = s.max_examples // max(len(self.schedule()), 1)
+            return min(max(share, MIN_RUN_QUOTA), MAX_RUN_QUOTA)
+        return PASS_QUOTAS[schedule_pass] if schedule_pass < len(PASS_QUOTAS) else MAX_RUN_QUOTA
 
     def run(self) -> CampaignStats:
         """Run until the example or time budget is spent (or SIGINT); returns the final statistics."""
-        quota = self.run_quota()
+        schedule = self.schedule()
         try:
-            for op, dtype, device in itertools.cycle(self.schedule()):
+            for position in itertools.count():
                 if self._budget_spent():
                     break
-                self._one_hypothesis_run(op, dtype, device, quota)
+                op, dtype, device = schedule[position % len(schedule)]
+                self._one_hypothesis_run(op, dtype, device, self.run_quota(position // len(schedule)))
         except KeyboardInterrupt:
             self.stats.interrupted = True
         return self.stats
