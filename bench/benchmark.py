@@ -5,10 +5,11 @@
 Prints, for conv2d float32 on a fixed seed: a plain Hypothesis test that checks the same three oracles with
 fixed tolerances (st.integers for the parameters, hypothesis.extra.numpy arrays for the values,
 np.testing.assert_allclose), and the convfuzz campaign (torch + jax + reference + judge, sound bound, shrinking
-on) with its time split per oracle, judge and Hypothesis/engine overhead. Then the campaign over every op and
-dtype. Each line gives examples/s (Hypothesis examples), checks/s (one configuration with one value set through
-every oracle and the judge; a plain example is one check) and distinct configurations/s (distinct compiled
-shapes and parameters: what XLA's ~50 ms compile is paid for).
+on) with its time split per oracle, judge and Hypothesis/engine overhead; the same campaign with torch and JAX
+in isolated worker processes (what `convfuzz run` does by default); then the campaign over every op and dtype.
+Each line gives examples/s (Hypothesis examples), checks/s (one configuration with one value set through every
+oracle and the judge; a plain example is one check) and distinct configurations/s (distinct compiled shapes and
+parameters: what XLA's ~50 ms compile is paid for).
 """
 
 from __future__ import annotations
@@ -22,14 +23,21 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fuzz.engine import Campaign, CampaignSettings
+from oracles.isolation import close_oracles
 from oracles.reference import conv_reference
-from oracles.registry import make_oracle
+from oracles.registry import available_oracles, make_oracle
 
 
-def campaign(examples: int, run_seed: int, ops: tuple[str, ...], dtypes: tuple[str, ...]) -> dict[str, float]:
-    """Examples/s and time split of a convfuzz campaign."""
-    oracles = {name: make_oracle(name) for name in ("torch", "jax", "reference")}
-    stats = Campaign(oracles, CampaignSettings(seed=run_seed, max_examples=examples, ops=ops, dtypes=dtypes)).run()
+def campaign(
+    examples: int, run_seed: int, ops: tuple[str, ...], dtypes: tuple[str, ...], isolate: bool = False
+) -> dict[str, float]:
+    """Examples/s and time split of a convfuzz campaign (framework oracles in worker processes if `isolate`)."""
+    oracles, _ = available_oracles(("torch", "jax", "reference"), isolate=isolate)
+    try:
+        settings_ = CampaignSettings(seed=run_seed, max_examples=examples, ops=ops, dtypes=dtypes)
+        stats = Campaign(oracles, settings_).run()
+    finally:
+        close_oracles(oracles)
     return {
         "examples": stats.examples,
         "seconds": stats.elapsed,
@@ -99,6 +107,7 @@ def main() -> None:
     make_oracle("jax").run  # noqa: B018 - import and configure JAX before timing anything
     show("plain Hypothesis, fixed tolerances, conv2d f32", plain_hypothesis(args.examples, args.seed))
     show("convfuzz campaign, conv2d float32", campaign(args.examples, args.seed, ("conv2d",), ("float32",)))
+    show("  same, oracles isolated in workers", campaign(args.examples, args.seed, ("conv2d",), ("float32",), True))
     show("convfuzz campaign, all ops and dtypes", campaign(args.examples, args.seed,
                                                          ("conv1d", "conv2d", "conv3d"),
                                                          ("float32", "float64", "float16", "bfloat16")))

@@ -4,4 +4,6 @@ import sys
 
 from fuzz.cli import main
 
-sys.exit(main())
+# Guarded: spawned worker processes re-import the main module, and must not start a second CLI.
+if __name__ == "__main__":
+    sys.exit(main())

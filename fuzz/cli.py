@@ -8,10 +8,12 @@ with a message naming the bad value and nothing written.
 from __future__ import annotations
 
 import argparse
+import re
 import secrets
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -19,11 +21,13 @@ from fuzz.engine import Campaign, CampaignSettings, CampaignStats
 from fuzz.replay import replay_record
 from fuzz.store import FindingStore, StoreError
 from oracles.base import Oracle
+from oracles.isolation import close_oracles
 from oracles.registry import available_oracles, oracle_names
 from strategies.budget import SizeBudget
 from strategies.case import DTYPES, OPS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 DEFAULT_MAX_EXAMPLES = 500
 
 
@@ -88,16 +92,40 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ops", help=f"comma list of {', '.join(OPS)}")
     run.add_argument("--dtypes", help=f"comma list of {', '.join(DTYPES)}")
     run.add_argument("--devices", help="comma list of cpu, cuda (default: every device the oracles see)")
-    run.add_argument("--oracles", help=f"comma list of {', '.join(oracle_names())} (default: all available)")
+    run.add_argument(
+        "--oracles",
+        help=f"comma list of {', '.join(oracle_names())} or module:factory paths (default: all available)",
+    )
+    run.add_argument(
+        "--case-timeout", type=_seconds, default=60.0, metavar="SECONDS",
+        help="an isolated oracle that takes longer on one case is a timeout finding (default 60)",
+    )
+    run.add_argument(
+        "--no-isolation", dest="isolation", action="store_false",
+        help="run framework oracles in this process (faster start; a crash then ends the campaign)",
+    )
     replay = commands.add_parser("replay", help="re-check every stored finding")
     replay.add_argument("folder", nargs="?", type=Path, help="findings folder (same as --findings)")
     replay.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
     return parser
 
 
-def _select_oracles(text: str | None) -> dict[str, Oracle]:
-    names = _choices("--oracles", text, oracle_names())
-    usable, missing = available_oracles(names)
+def _oracle_names(text: str | None) -> tuple[str, ...] | None:
+    """--oracles: built-in names, or 'module:factory' import paths of oracles of your own."""
+    if text is None:
+        return None
+    chosen = tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+    for value in chosen:
+        if value not in oracle_names() and not _IMPORT_PATH.match(value):
+            known = ", ".join(oracle_names())
+            raise UsageError(f"--oracles: {value!r} is not one of {known} nor a module:factory path")
+    if not chosen:
+        raise UsageError(f"--oracles {text!r} names nothing; choose from {', '.join(oracle_names())}")
+    return chosen
+
+
+def _select_oracles(names: tuple[str, ...] | None, isolate: bool, case_timeout: float) -> dict[str, Oracle]:
+    usable, missing = available_oracles(names, isolate=isolate, case_timeout=case_timeout)
     if names is not None and missing:
         name, why = next(iter(missing.items()))
         raise UsageError(f"--oracles: {name!r} is not available: {why}")
@@ -107,15 +135,8 @@ def _select_oracles(text: str | None) -> dict[str, Oracle]:
     return usable
 
 
-def _campaign_settings(args: argparse.Namespace, oracles: dict[str, Oracle]) -> CampaignSettings:
-    seen_devices = sorted({d for o in oracles.values() for d in o.devices()} & {"cpu", "cuda"})
-    devices = _choices("--devices", args.devices, ("cpu", "cuda")) or tuple(
-        d for d in seen_devices if all(d in o.devices() for o in oracles.values())
-    )
-    for device in devices:
-        lacking = [n for n, o in oracles.items() if device not in o.devices()]
-        if lacking:
-            raise UsageError(f"--devices: {device!r} is not available to {', '.join(lacking)}")
+def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
+    """Every setting that needs no oracle, validated (devices are filled in once the oracles exist)."""
     if args.workers != 1:
         raise UsageError(f"--workers {args.workers}: parallel workers are not implemented yet; use --workers 1")
     try:
@@ -131,9 +152,20 @@ def _campaign_settings(args: argparse.Namespace, oracles: dict[str, Oracle]) -> 
         time_budget=args.time_budget,
         ops=_choices("--ops", args.ops, OPS) or OPS,
         dtypes=_choices("--dtypes", args.dtypes, DTYPES) or DTYPES,
-        devices=devices,
+        devices=_choices("--devices", args.devices, ("cpu", "cuda")) or (),
         budget=budget,
     )
+
+
+def _usable_devices(requested: tuple[str, ...], oracles: dict[str, Oracle]) -> tuple[str, ...]:
+    """The requested devices, each checked against every oracle; by default all devices they all see."""
+    if not requested:
+        return tuple(d for d in ("cpu", "cuda") if all(d in o.devices() for o in oracles.values()))
+    for device in requested:
+        lacking = [n for n, o in oracles.items() if device not in o.devices()]
+        if lacking:
+            raise UsageError(f"--devices: {device!r} is not available to {', '.join(lacking)}")
+    return requested
 
 
 class _Progress:
@@ -204,12 +236,15 @@ def format_summary(stats: CampaignStats, folder: Path, skipped_files: int) -> st
 
 def command_run(args: argparse.Namespace) -> int:
     """`convfuzz run`: validate everything, then fuzz and store new findings."""
-    oracles = _select_oracles(args.oracles)
-    campaign_settings = _campaign_settings(args, oracles)
+    campaign_settings = _campaign_settings(args)
+    names = _oracle_names(args.oracles)
+    oracles = _select_oracles(names, isolate=args.isolation, case_timeout=args.case_timeout)
     store = FindingStore(args.findings)
     try:
+        campaign_settings = replace(campaign_settings, devices=_usable_devices(campaign_settings.devices, oracles))
         store.check_writable()
-    except StoreError as exc:
+    except (UsageError, StoreError) as exc:
+        close_oracles(oracles)
         raise UsageError(str(exc)) from None
     existing, problems = store.load()
     progress = _Progress(sys.stderr)
@@ -225,7 +260,10 @@ def command_run(args: argparse.Namespace) -> int:
         record=store.write,
         progress=progress,
     )
-    stats = campaign.run()
+    try:
+        stats = campaign.run()
+    finally:
+        close_oracles(oracles)
     progress.close()
     print(format_summary(stats, args.findings, len(problems)))
     return EXIT_FINDINGS if stats.findings else EXIT_CLEAN

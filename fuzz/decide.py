@@ -16,7 +16,7 @@ from fuzz.consensus import minimal_suspects
 
 REFERENCE = "reference"
 # Severity order of finding kinds, used when several suspects disagree in different ways.
-KIND_ORDER = ("precision", "mismatch", "error_mismatch")
+KIND_ORDER = ("precision", "mismatch", "error_mismatch", "timeout", "crash")
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,12 @@ class Observation:
     against: str
     comparison: Comparison | None = None
     error: str | None = None
+    failure: str | None = None  # 'crash' or 'timeout' when the oracle's process died or hung
 
     def to_json(self) -> dict[str, object]:
         """JSON form used in findings' `observed` block."""
         if self.error is not None:
-            return {"against": self.against, "error": self.error}
+            return {"against": self.against, "error": self.error, **({"failure": self.failure} if self.failure else {})}
         assert self.comparison is not None
         c = self.comparison
         return {
@@ -47,6 +48,9 @@ class Observation:
     def describe(self) -> str:
         """One line: out[0, 3, 1]=0.51, but should be 0.49 (|err|=2e-2 > bound=1e-5) [torch vs reference]."""
         pair = f"[{self.oracle} vs {self.against}]"
+        if self.failure is not None:
+            verb = {"crash": "crashed", "timeout": "timed out"}.get(self.failure, self.failure)
+            return f"{self.oracle} {verb}: {self.error} {pair}"
         if self.error is not None:
             return f"{self.oracle} raised {self.error} {pair}"
         c = self.comparison
@@ -118,8 +122,18 @@ class Yardstick:
         return error_bound(self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level)
 
 
-def decide(values: Mapping[str, Array64 | None], errors: Mapping[str, str], yard: Yardstick) -> Decision:
-    """Judge every oracle's output (`values`, None where it raised `errors[name]`) against the yardstick."""
+def decide(
+    values: Mapping[str, Array64 | None],
+    errors: Mapping[str, str],
+    yard: Yardstick,
+    failures: Mapping[str, str] | None = None,
+) -> Decision:
+    """Judge every oracle's output (`values`, None where it raised `errors[name]`) against the yardstick.
+
+    `failures` names the oracles whose process crashed or hung ('crash' / 'timeout'): a suspect among them
+    makes a finding of that kind rather than error_mismatch.
+    """
+    failures = failures or {}
     names = list(values)
     exact = yard.exact
     pass_bounds = {n: yard.bound(n, PASS) for n in names}
@@ -129,6 +143,10 @@ def decide(values: Mapping[str, Array64 | None], errors: Mapping[str, str], yard
         return pass_bounds.get(a, zero) + pass_bounds.get(b, zero)
 
     def consistent(a: str, b: str) -> bool:
+        # A crash or hang is never a correct answer, so it agrees with nothing; two ordinary errors agree
+        # (both frameworks rejecting a case is consistent, whatever their messages say).
+        if a in failures or b in failures:
+            return False
         va, vb = values[a], values[b]
         if va is None or vb is None:
             return va is None and vb is None
@@ -148,8 +166,10 @@ def decide(values: Mapping[str, Array64 | None], errors: Mapping[str, str], yard
     for name in names:
         value = values[name]
         if value is None:
-            observations[name] = Observation(name, truth_name, error=errors.get(name, "error"))
-            kinds += ["error_mismatch"] if name in suspects else []
+            observations[name] = Observation(
+                name, truth_name, error=errors.get(name, "error"), failure=failures.get(name)
+            )
+            kinds += [failures.get(name, "error_mismatch")] if name in suspects else []
             continue
         if truth is None:
             observations[name] = Observation(name, REFERENCE, compare(value, exact, pair_bound(name, REFERENCE)))

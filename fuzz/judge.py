@@ -11,6 +11,7 @@ from oracles.base import Outcome
 from oracles.reference import conv_reference
 from strategies.case import ConvCase
 
+# The engine's name for the judge's Decision.
 Verdict = Decision
 
 
@@ -34,7 +35,8 @@ def judge(case: ConvCase, outcomes: Mapping[str, Outcome]) -> Verdict:
         return _reference_failed(outcomes, f"{type(exc).__name__}: {exc}")
     values = {n: o.value for n, o in outcomes.items()}
     errors = {n: o.error for n, o in outcomes.items() if o.error is not None}
-    return decide(values, errors, yard)
+    failures = {n: o.failure for n, o in outcomes.items() if o.failure is not None}
+    return decide(values, errors, yard, failures)
 
 
 def _reference_failed(outcomes: Mapping[str, Outcome], error: str) -> Verdict:

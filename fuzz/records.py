@@ -3,7 +3,7 @@
 Schema (version 1) of findings/<id>.json:
   schema_version  1
   id              '<op>-<dtype>-<kind>-<suspects>-<hash>', also the file stem
-  kind            precision | mismatch | error_mismatch (crash, timeout reserved for isolated workers)
+  kind            precision | mismatch | error_mismatch | crash | timeout (the last two from isolated workers)
   suspects        oracle names judged wrong, e.g. ["torch"]
   oracles         every oracle that voted on the case
   op              conv1d | conv2d | conv3d
@@ -47,8 +47,9 @@ def signature_of(case: ConvCase, decision: Decision) -> str:
     """The de-duplication key: one finding per op, dtype, device, kind and suspect set (and error type)."""
     cfg = case.config
     parts = [cfg.op, cfg.dtype, cfg.device, str(decision.kind), ",".join(decision.suspects)]
-    if decision.kind == "error_mismatch":
-        errors = sorted({(o.error or "").split(":", 1)[0] for o in decision.observations.values() if o.error})
+    if decision.kind in ("error_mismatch", "crash", "timeout"):
+        # The error type ('RuntimeError') or how the worker ended ('killed by SIGSEGV'), not the details.
+        errors = sorted({re.split("[:;]", o.error)[0] for o in decision.observations.values() if o.error})
         parts.append(",".join(errors))
     return "|".join(parts)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord
 from oracles.base import Oracle, Outcome
+from oracles.isolation import close_oracles
 from oracles.registry import available_oracles, oracle_names
 
 REPRODUCES = "reproduces"
@@ -48,16 +49,22 @@ def reproduces(record: FindingRecord, verdict: Verdict) -> bool:
 
 def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = None) -> ReplayResult:
     """Run `record`'s case on its oracles (or the given ones) and say whether it still reproduces."""
+    owned = oracles is None
     if oracles is None:
         known = tuple(n for n in record.oracles if n in oracle_names())
-        usable, missing = available_oracles(known)
+        # Isolated: a stored crash or hang must not take the replay down with it.
+        usable, missing = available_oracles(known, isolate=True)
         unknown = [n for n in record.oracles if n not in oracle_names()]
         absent = {**missing, **{n: "not a built-in oracle" for n in unknown}}
         if any(s in absent for s in record.suspects) or len(usable) < 2:
             reasons = "; ".join(f"{n}: {why}" for n, why in absent.items())
             return ReplayResult(record, SKIPPED, reason=f"cannot run its oracles here ({reasons})")
         oracles = usable
-    outcomes = {name: Outcome.of(oracle, record.case) for name, oracle in oracles.items()}
+    try:
+        outcomes = {name: Outcome.of(oracle, record.case) for name, oracle in oracles.items()}
+    finally:
+        if owned:
+            close_oracles(oracles)
     verdict = judge(record.case, outcomes)
     still = reproduces(record, verdict)
     if record.status == "open":

@@ -95,16 +95,52 @@ def run_reference() -> np.ndarray:
     return conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS)
 
 
+RUNNERS = {"torch": run_torch, "jax": run_jax, "reference": run_reference}
+MEMORY_ERROR_STATUS = 3
+
+
+def run_in_child(name: str) -> str | None:
+    """Run one oracle in a child process of this script: how it ended if it crashed or hung, else None."""
+    try:
+        done = subprocess.run([sys.executable, __file__, "--only", name], capture_output=True, text=True,
+                              timeout=CASE_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return f"timeout: no answer within {CASE_TIMEOUT} s"
+    if done.returncode < 0:
+        return f"crash: killed by {signal.Signals(-done.returncode).name}"
+    if done.returncode == MEMORY_ERROR_STATUS:
+        return "crash: MemoryError"
+    return None
+
+
+def reproduce_crash() -> int:
+    ended = {name: run_in_child(name) for name in SUSPECTS if name in RUNNERS}
+    for name, how in ended.items():
+        print(f"{name}: {how or 'answered'}")
+    if any(ended.values()):
+        print(f"REPRODUCES: {KIND}, suspect(s) {', '.join(n for n, how in ended.items() if how)}")
+        return 1
+    print(f"GONE: {', '.join(SUSPECTS)} no longer crash or hang")
+    return 0
+
+
 def main() -> int:
-    runners = {"torch": run_torch, "jax": run_jax, "reference": run_reference}
+    if len(sys.argv) == 3 and sys.argv[1] == "--only":
+        try:
+            RUNNERS[sys.argv[2]]()
+        except MemoryError:
+            return MEMORY_ERROR_STATUS
+        return 0
+    if KIND in ("crash", "timeout"):
+        return reproduce_crash()
     values: dict[str, np.ndarray | None] = {}
     errors: dict[str, str] = {}
     for name in ORACLES:
-        if name not in runners:
+        if name not in RUNNERS:
             print(f"{name}: this oracle exists only inside convfuzz; skipped")
             continue
         try:
-            values[name] = np.asarray(runners[name](), dtype=np.float64)
+            values[name] = np.asarray(RUNNERS[name](), dtype=np.float64)
         except ImportError as exc:
             print(f"{name}: not installed ({exc}); skipped")
         except Exception as exc:
@@ -147,12 +183,15 @@ Seen as:
 Seen with {versions} on {env.get("platform")}.
 {cfg.op}, dtype {cfg.dtype}, device {cfg.device}; values drawn as {case.families}.
 Needs numpy plus the frameworks it compares ({", ".join(record.oracles)}); a missing one is skipped.
-Exit status: 1 while the discrepancy reproduces, 0 once it is gone.
+Exit status: 1 while the discrepancy reproduces, 0 once it is gone. A crash or hang is re-run in a child
+process of this script, so it is reported instead of killing the script.
 """
 
 from __future__ import annotations
 
+import signal
 import string
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -162,6 +201,8 @@ import numpy as np
 import numpy.typing as npt
 
 DTYPE = {cfg.dtype!r}
+KIND = {record.kind!r}
+CASE_TIMEOUT = 60
 ORACLES = {list(record.oracles)!r}
 SUSPECTS = {list(record.suspects)!r}
 STRIDE = {cfg.stride!r}

@@ -17,6 +17,19 @@ class OracleUnavailable(RuntimeError):
     """Raised when an oracle's framework cannot be imported or used on this machine."""
 
 
+class OracleFailure(Exception):
+    """The oracle's process crashed or hung instead of answering: kind is 'crash' or 'timeout'."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
+        self.detail = detail
+
+
+class ForwardedError(Exception):
+    """An exception raised inside a worker process, carried back as its 'Type: message' text."""
+
+
 class Oracle(Protocol):
     """Computes a convolution case with one framework (or variant) and returns float64 numbers."""
 
@@ -37,11 +50,16 @@ class Outcome:
 
     value: FloatArray | None = None
     error: str | None = None
+    failure: str | None = None  # 'crash' or 'timeout' when the oracle's process died or hung
 
     @classmethod
     def of(cls, oracle: Oracle, case: ConvCase) -> Outcome:
         """Run `oracle` on `case`, turning an exception into an error outcome (type name and message)."""
         try:
             return cls(value=np.asarray(oracle.run(case), dtype=np.float64))
+        except OracleFailure as failure:
+            return cls(error=failure.detail, failure=failure.kind)
+        except ForwardedError as exc:
+            return cls(error=str(exc))
         except Exception as exc:  # noqa: BLE001 - any framework error is data for the judge
             return cls(error=f"{type(exc).__name__}: {exc}".strip())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from oracles.base import Oracle, OracleUnavailable
+from oracles.base import Oracle, OracleFailure, OracleUnavailable
 from oracles.reference_oracle import ReferenceOracle
 
 
@@ -39,13 +39,31 @@ def make_oracle(name: str) -> Oracle:
     return FACTORIES[name]()
 
 
-def available_oracles(names: tuple[str, ...] | None = None) -> tuple[dict[str, Oracle], dict[str, str]]:
-    """Construct the named (default: all) oracles; returns (usable by name, reason by name for the rest)."""
+# Our own NumPy code cannot take the process down the way native framework code can; it stays in-process.
+IN_PROCESS = ("reference",)
+
+
+def available_oracles(
+    names: tuple[str, ...] | None = None, isolate: bool = False, case_timeout: float = 60.0
+) -> tuple[dict[str, Oracle], dict[str, str]]:
+    """Construct the named (default: all) oracles; returns (usable by name, reason by name for the rest).
+
+    A name with a colon is an import path 'module:factory' (an oracle of your own, or a planted one in tests).
+    With `isolate`, every framework oracle runs in its own spawned worker process (oracles.isolation), so a
+    crash or hang becomes a finding instead of ending the campaign.
+    """
+    from oracles.isolation import IsolatedOracle, build_oracle
+
     usable: dict[str, Oracle] = {}
     missing: dict[str, str] = {}
     for name in names or oracle_names():
+        if ":" not in name and name not in FACTORIES:
+            raise KeyError(f"unknown oracle {name!r}; known: {', '.join(FACTORIES)}")
         try:
-            usable[name] = make_oracle(name)
-        except OracleUnavailable as exc:
+            oracle = IsolatedOracle(name, case_timeout) if isolate and name not in IN_PROCESS else build_oracle(name)
+        except (OracleUnavailable, OracleFailure, ImportError, AttributeError) as exc:
+            # A missing framework, or an import path that does not import: why, for the caller to report.
             missing[name] = str(exc)
+            continue
+        usable[oracle.name] = oracle
     return usable, missing

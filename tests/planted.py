@@ -16,7 +16,7 @@ class _Planted:
     name = "planted"
 
     def devices(self) -> tuple[str, ...]:
-        return ("cpu", "cuda")
+        return ("cpu",)
 
     def _conv(self, case: ConvCase, x: FloatArray, w: FloatArray, b: FloatArray | None, pads: list) -> FloatArray:  # type: ignore[type-arg]
         cfg = case.config

@@ -104,3 +104,15 @@ def test_exact_tier_blames_any_difference() -> None:
     verdict = judge(case, outcomes(case, torch=tiny))
     assert verdict.exact_tier and verdict.kind == "precision" and verdict.suspects == ("torch",)
     assert not judge(case, outcomes(case)).discrepant
+
+
+def test_crashes_never_outvote_the_others() -> None:
+    case = make_case()
+    exact = yardstick(case).exact
+    outcomes = {"reference": Outcome(value=exact), "a": Outcome(error="killed by SIGSEGV", failure="crash"),
+                "b": Outcome(error="no answer within 1 s", failure="timeout")}
+    verdict = judge(case, outcomes)
+    assert verdict.suspects == ("a", "b") and verdict.kind == "crash"
+    # Two ordinary errors do agree with each other: then the reference that returned numbers is outvoted.
+    rejected = {**outcomes, "a": Outcome(error="ValueError: bad"), "b": Outcome(error="TypeError: worse")}
+    assert judge(case, rejected).suspects == ("reference",)

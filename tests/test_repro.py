@@ -24,7 +24,8 @@ from strategies.conv import conv_cases
 from tests.planted import DroppedBias
 from tests.test_judge import make_case
 
-ALLOWED_IMPORTS = {"__future__", "numpy", "torch", "jax", "sys", "string", "collections", "dataclasses", "itertools"}
+ALLOWED_IMPORTS = {"__future__", "numpy", "torch", "jax", "sys", "string", "collections", "dataclasses", "itertools",
+                   "signal", "subprocess"}
 
 
 def torch_finding(torch_oracle: Oracle) -> FindingRecord:
@@ -83,3 +84,17 @@ def test_repro_of_any_case_runs_and_agrees_on_correct_frameworks(case: ConvCase)
         result = run_script(render_repro(record), Path(folder))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("matches") == 3 and "GONE" in result.stdout
+
+
+def test_crash_repro_runs_the_suspect_in_a_child_and_exits_1(torch_oracle: Oracle, tmp_path: Path) -> None:
+    finding = torch_finding(torch_oracle)
+    crash = FindingRecord(**{**finding.__dict__, "kind": "crash"})
+    text = render_repro(crash)
+    gone = run_script(text, tmp_path)
+    assert gone.returncode == 0 and "torch: answered" in gone.stdout, gone.stdout + gone.stderr
+    call = "    out = F.conv2d("
+    assert call in text
+    segfault = "    import ctypes\n    ctypes.string_at(0)\n"
+    crashed = run_script(text.replace(call, segfault + call), tmp_path)
+    assert crashed.returncode == 1, crashed.stdout + crashed.stderr
+    assert "torch: crash: killed by SIGSEGV" in crashed.stdout and "REPRODUCES: crash" in crashed.stdout

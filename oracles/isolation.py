@@ -1,0 +1,174 @@
+"""Crash isolation: run an oracle in a spawned worker process, so a segfault, abort or hang becomes data.
+
+A worker is started with the 'spawn' method (fork breaks CUDA and copies framework thread state), builds the
+oracle itself, and answers one case at a time. When it dies by a signal, exits, or does not answer within the
+per-case timeout, run() raises OracleFailure: kind 'crash' or 'timeout', with the signal or exit code and the
+first lines the worker wrote to stderr (a native error message, then faulthandler's innermost frames). The next
+call starts a fresh worker. A MemoryError inside the worker is reported as a crash too: it is resource
+exhaustion, not an answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import importlib
+import multiprocessing
+import os
+import signal
+import tempfile
+from collections.abc import Mapping
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oracles.base import FloatArray, ForwardedError, Oracle, OracleFailure, OracleUnavailable
+from strategies.case import ConvCase
+
+STARTUP_TIMEOUT_SECONDS = 300.0
+STDERR_LINES = 6
+
+
+def build_oracle(target: str) -> Oracle:
+    """An oracle from a registry name ('torch') or a 'module:factory' path ('tests.planted:DroppedBias')."""
+    if ":" in target:
+        module, attribute = target.split(":", 1)
+        factory = getattr(importlib.import_module(module), attribute)
+        oracle: Oracle = factory()
+        return oracle
+    from oracles.registry import make_oracle
+
+    return make_oracle(target)
+
+
+def _worker_main(conn: Connection, target: str, stderr_path: str) -> None:
+    """The worker process: build the oracle, then answer cases until told to stop (None)."""
+    log = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    os.dup2(log, 2)
+    faulthandler.enable()  # a native crash leaves a Python traceback in the stderr tail
+    try:
+        oracle = build_oracle(target)
+    except OracleUnavailable as exc:
+        conn.send(("unavailable", str(exc)))
+        return
+    conn.send(("ready", (oracle.name, oracle.devices())))
+    while True:
+        case = conn.recv()
+        if case is None:
+            return
+        try:
+            conn.send(("ok", np.asarray(oracle.run(case), dtype=np.float64)))
+        except MemoryError as exc:
+            conn.send(("crash", f"MemoryError: {exc}".strip()))
+        except Exception as exc:  # noqa: BLE001 - the framework's error is the answer
+            conn.send(("error", f"{type(exc).__name__}: {exc}".strip()))
+
+
+def close_oracles(oracles: Mapping[str, Oracle]) -> None:
+    """Stop the worker process of every isolated oracle in `oracles` (others are left alone)."""
+    for oracle in oracles.values():
+        if isinstance(oracle, IsolatedOracle):
+            oracle.close()
+
+
+def describe_exit(code: int | None) -> str:
+    """'killed by SIGSEGV' for a negative exit code, 'exited with status 3' otherwise."""
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class IsolatedOracle:
+    """An oracle that runs `target` in its own spawned worker process (see the module docstring)."""
+
+    def __init__(self, target: str, case_timeout: float = 60.0) -> None:
+        self.target = target
+        self.case_timeout = case_timeout
+        self.restarts = 0
+        self._context = multiprocessing.get_context("spawn")
+        self._stderr = Path(tempfile.mkstemp(prefix="convfuzz-worker-", suffix=".log")[1])
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self.name, self._devices = self._start()
+
+    def devices(self) -> tuple[str, ...]:
+        """The devices the oracle reported from inside its worker."""
+        return tuple(self._devices)
+
+    def run(self, case: ConvCase) -> FloatArray:
+        """The oracle's answer from the worker; raises OracleFailure when the worker crashes or hangs."""
+        if self._conn is None:
+            self.restarts += 1
+            self._start()
+        assert self._conn is not None
+        self._conn.send(case)
+        status, payload = self._receive(self.case_timeout)
+        if status == "ok":
+            value: FloatArray = payload
+            return value
+        if status == "crash":
+            self._stop()
+            raise OracleFailure("crash", payload)
+        raise ForwardedError(str(payload))
+
+    def close(self) -> None:
+        """Stop the worker and remove its log."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send(None)
+        self._stop()
+        self._stderr.unlink(missing_ok=True)
+
+    def _start(self) -> tuple[str, tuple[str, ...]]:
+        parent, child = self._context.Pipe()
+        self._process = self._context.Process(
+            target=_worker_main, args=(child, self.target, str(self._stderr)), daemon=True
+        )
+        self._process.start()
+        child.close()
+        self._conn = parent
+        status, payload = self._receive(STARTUP_TIMEOUT_SECONDS)
+        if status == "unavailable":
+            self._stop()
+            raise OracleUnavailable(payload)
+        name, devices = payload
+        return str(name), tuple(devices)
+
+    def _receive(self, timeout: float) -> tuple[str, Any]:
+        assert self._conn is not None and self._process is not None
+        ready = wait([self._conn, self._process.sentinel], timeout)
+        if self._conn in ready:
+            try:
+                message: tuple[str, Any] = self._conn.recv()
+                return message
+            except (EOFError, OSError):
+                pass  # the worker died while or after answering: treated below
+        if not ready:
+            self._stop()
+            raise OracleFailure("timeout", f"no answer within {timeout:g} s{self._stderr_head()}")
+        self._process.join(5)
+        detail = describe_exit(self._process.exitcode)
+        self._stop()
+        raise OracleFailure("crash", detail + self._stderr_head())
+
+    def _stderr_head(self) -> str:
+        try:
+            lines = self._stderr.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        head = [line.strip() for line in lines if line.strip()][:STDERR_LINES]
+        return ("; stderr: " + " | ".join(head)) if head else ""
+
+    def _stop(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
+            self._process.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+

@@ -1,0 +1,87 @@
+"""Planted faults: oracles that behave like the reference except on one trigger class, where they kill or hang
+their process. Only ever run inside an isolated worker (oracles.isolation).
+
+The trigger classes exclude each other (checked in this order: groups, dilation, stride, batch), so with all four
+enabled every case trips at most one fault and each fault is its own finding."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import time
+
+from oracles.base import FloatArray
+from oracles.reference_oracle import ReferenceOracle
+from strategies.case import ConvCase
+
+
+class _Fault:
+    name = "fault"
+
+    def devices(self) -> tuple[str, ...]:
+        return ("cpu",)
+
+    def triggered(self, case: ConvCase) -> bool:
+        raise NotImplementedError
+
+    def fault(self) -> None:
+        raise NotImplementedError
+
+    def run(self, case: ConvCase) -> FloatArray:
+        if self.triggered(case):
+            self.fault()
+        return ReferenceOracle().run(case)
+
+
+class SegfaultOnGroups(_Fault):
+    """A real SIGSEGV (reads address 0) on grouped convolutions."""
+
+    name = "segfault_on_groups"
+
+    def triggered(self, case: ConvCase) -> bool:
+        return case.config.groups > 1
+
+    def fault(self) -> None:
+        ctypes.string_at(0)
+
+
+class AbortOnDilation(_Fault):
+    """abort() (SIGABRT, as a failed C++ assertion does) when any dilation exceeds 1 (ungrouped only)."""
+
+    name = "abort_on_dilation"
+
+    def triggered(self, case: ConvCase) -> bool:
+        return case.config.groups == 1 and any(d > 1 for d in case.config.dilation)
+
+    def fault(self) -> None:
+        os.abort()
+
+
+class HangOnStride(_Fault):
+    """Never answers when any stride exceeds 2 (ungrouped, undilated only)."""
+
+    name = "hang_on_stride"
+
+    def triggered(self, case: ConvCase) -> bool:
+        cfg = case.config
+        return cfg.groups == 1 and all(d == 1 for d in cfg.dilation) and any(s > 2 for s in cfg.stride)
+
+    def fault(self) -> None:
+        time.sleep(3600)
+
+
+class MemoryErrorOnBatch(_Fault):
+    """Raises MemoryError for batches larger than 1 (when no other fault's trigger holds)."""
+
+    name = "memory_error_on_batch"
+
+    def triggered(self, case: ConvCase) -> bool:
+        cfg = case.config
+        plain = cfg.groups == 1 and all(d == 1 for d in cfg.dilation) and all(s <= 2 for s in cfg.stride)
+        return plain and cfg.batch > 1
+
+    def fault(self) -> None:
+        raise MemoryError("cannot allocate workspace")
+
+
+FAULTS = (SegfaultOnGroups, AbortOnDilation, HangOnStride, MemoryErrorOnBatch)

@@ -1,0 +1,98 @@
+"""Crash isolation: planted segfault, abort, hang and MemoryError each become their own shrunk finding, and the
+campaign finishes its budget."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fuzz.engine import Campaign, CampaignSettings
+from fuzz.store import FindingStore
+from oracles.base import Oracle, Outcome
+from oracles.isolation import IsolatedOracle, close_oracles
+from oracles.reference_oracle import ReferenceOracle
+from tests.faults import FAULTS
+from tests.test_judge import make_case
+
+# Short, so that shrinking a hang (every candidate that still hangs costs one timeout) stays affordable.
+TIMEOUT = 0.5
+EXPECTED = {
+    "segfault_on_groups": ("crash", "segfault_on_groups crashed: killed by SIGSEGV"),
+    "abort_on_dilation": ("crash", "abort_on_dilation crashed: killed by SIGABRT"),
+    "hang_on_stride": ("timeout", "hang_on_stride timed out: no answer within 0.5 s"),
+    "memory_error_on_batch": ("crash", "memory_error_on_batch crashed: MemoryError"),
+}
+
+
+def test_worker_answers_like_the_oracle_and_recovers_after_a_crash() -> None:
+    oracle = IsolatedOracle("tests.faults:SegfaultOnGroups", case_timeout=TIMEOUT)
+    try:
+        grouped = make_case()  # groups=2: triggers the segfault
+        crashed = Outcome.of(oracle, grouped)
+        assert crashed.failure == "crash" and crashed.error is not None
+        assert crashed.error.startswith("killed by SIGSEGV; stderr: Fatal Python error: Segmentation fault")
+        ungrouped = ReferenceOracle().run(grouped)  # any answer from a fresh worker proves the restart
+        answered = Outcome.of(IsolatedOracle("reference"), grouped)
+        np.testing.assert_array_equal(answered.value, ungrouped)
+        assert oracle.restarts == 0  # no call since the crash yet
+    finally:
+        oracle.close()
+
+
+def test_every_planted_fault_is_its_own_shrunk_finding(tmp_path: Path) -> None:
+    oracles: dict[str, Oracle] = {"reference": ReferenceOracle()}
+    for fault in FAULTS:
+        isolated = IsolatedOracle(f"tests.faults:{fault.__name__}", case_timeout=TIMEOUT)
+        oracles[isolated.name] = isolated
+    store = FindingStore(tmp_path)
+    start = time.monotonic()
+    try:
+        stats = Campaign(oracles, CampaignSettings(seed=3, max_examples=200, ops=("conv1d",), dtypes=("float64",)),
+                         record=store.write).run()
+    finally:
+        close_oracles(oracles)
+    found = {f.suspects: (f.kind, f.message, f.case) for f in stats.findings}
+    assert len(found) == len(stats.findings) == 4, sorted(found)
+    assert stats.examples >= 200, "the campaign must finish its budget"
+    for name, (kind, detail) in EXPECTED.items():
+        assert (name,) in found, f"{name} not found: {sorted(found)}"
+        got_kind, message, case = found[(name,)]
+        assert got_kind == kind and detail in message, (name, got_kind, message)
+        assert case.element_count() <= 64, (name, case.config)
+    records, problems = store.load()
+    assert not problems and len(records) == len(stats.findings)
+    print(f"fault campaign: {time.monotonic() - start:.0f} s, {stats.examples} examples, {len(records)} findings")
+
+
+def test_cli_exits_1_with_fault_findings(tmp_path: Path) -> None:
+    faults = ",".join(f"tests.faults:{fault.__name__}" for fault in FAULTS[:2])
+    result = subprocess.run(
+        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--oracles", f"reference,{faults}",
+         "--max-examples", "40", "--seed", "1", "--case-timeout", "2", "--ops", "conv2d", "--dtypes", "float32"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    names = sorted(p.stem.split("-crash-")[1].rsplit("-", 1)[0] for p in tmp_path.glob("*.json"))
+    assert names == ["abort_on_dilation", "segfault_on_groups"]
+    assert len(list(tmp_path.glob("*.py"))) == 2
+
+
+def test_bad_import_path_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path / "f"), "--oracles",
+         "reference,no_such_module:Oracle"], capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 2 and "no_such_module:Oracle" in result.stderr
+    assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("value", ["torch;rm", "a:b:c"])
+def test_malformed_oracle_names_are_refused(value: str, tmp_path: Path) -> None:
+    from fuzz.cli import main
+
+    assert main(["run", "--findings", str(tmp_path / "f"), "--oracles", f"reference,{value}"]) == 2
