@@ -45,6 +45,9 @@ def build_oracle(target: str) -> Oracle:
 
 def _worker_main(conn: Connection, target: str, stderr_path: str) -> None:
     """The worker process: build the oracle, then answer cases until told to stop (None)."""
+    # Ctrl-C in a terminal reaches the whole process group: the campaign handles it; a worker dying of it would
+    # look like a crash.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     log = os.open(stderr_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     os.dup2(log, 2)
     faulthandler.enable()  # a native crash leaves a Python traceback in the stderr tail

@@ -3,6 +3,8 @@ campaign finishes its budget."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -96,3 +98,34 @@ def test_malformed_oracle_names_are_refused(value: str, tmp_path: Path) -> None:
     from fuzz.cli import main
 
     assert main(["run", "--findings", str(tmp_path / "f"), "--oracles", f"reference,{value}"]) == 2
+
+
+def test_ctrl_c_ends_the_run_cleanly_without_false_crashes(tmp_path: Path) -> None:
+    """SIGINT to the whole process group (what a terminal's Ctrl-C does): summary printed, nothing recorded."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--oracles", "reference,torch",
+         "--time-budget", "120", "--seed", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    assert run.stderr is not None
+    while "examples" not in run.stderr.readline():  # the first progress line: workers are up, fuzzing runs
+        assert time.monotonic() < deadline and run.poll() is None
+    time.sleep(1.0)
+    os.killpg(run.pid, signal.SIGINT)
+    out, _ = run.communicate(timeout=120)
+    assert run.returncode == 0, out
+    assert "interrupted" in out and "new findings: none" in out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_workers_survive_sigint() -> None:
+    """Without this, a Ctrl-C could race the campaign's own shutdown and be recorded as a crash."""
+    oracle = IsolatedOracle("reference")
+    try:
+        os.kill(oracle._process.pid, signal.SIGINT)
+        time.sleep(0.5)
+        outcome = Outcome.of(oracle, make_case())
+        assert outcome.failure is None and outcome.value is not None, outcome.error
+    finally:
+        oracle.close()
