@@ -246,6 +246,7 @@ def command_run(args: argparse.Namespace) -> int:
     except (UsageError, StoreError) as exc:
         close_oracles(oracles)
         raise UsageError(str(exc)) from None
+    store.recover()
     existing, problems = store.load()
     progress = _Progress(sys.stderr)
     print(
@@ -257,7 +258,7 @@ def command_run(args: argparse.Namespace) -> int:
         oracles,
         campaign_settings,
         known_signatures=[r.signature for r in existing],
-        record=store.write,
+        record=store.add,
         progress=progress,
     )
     try:

@@ -133,14 +133,18 @@ def case_features(case: ConvCase) -> list[str]:
 
 
 class Campaign:
-    """Runs one fuzz campaign over the given oracles and hands every new, confirmed finding to `record`."""
+    """Runs one fuzz campaign over the given oracles and hands every new, confirmed finding to `record`.
+
+    `record` may return False to say the finding was already stored (by a concurrent campaign); it is then not
+    counted as new.
+    """
 
     def __init__(
         self,
         oracles: Mapping[str, Oracle],
         settings_: CampaignSettings,
         known_signatures: Sequence[str] = (),
-        record: Callable[[FindingRecord], object] = lambda _: None,
+        record: Callable[[FindingRecord], object] = lambda _: True,
         progress: Callable[[CampaignStats], None] | None = None,
         progress_interval: float = 1.0,
     ) -> None:
@@ -298,8 +302,11 @@ class Campaign:
                 continue
             finding = FindingRecord.from_decision(case, verdict, environment())
             self.known.add(signature)
+            if self.record(finding) is False:
+                # Another campaign writing the same folder recorded this signature first.
+                self.stats.verdicts["known"] += 1
+                continue
             self.stats.findings.append(finding)
-            self.record(finding)
 
     def _report_progress(self) -> None:
         now = time.monotonic()

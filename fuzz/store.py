@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from fuzz.records import FindingFormatError, FindingRecord
 from fuzz.repro import render_repro
+
+LOCK_NAME = ".convfuzz.lock"
 
 
 def render_json(document: dict[str, Any]) -> str:
@@ -72,6 +77,48 @@ class FindingStore:
                 continue
             records.append(record)
         return records, problems
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the folder's exclusive lock (flock on <folder>/.convfuzz.lock): one writer at a time across
+        processes and campaigns."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with open(self.directory / LOCK_NAME, "a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def add(self, record: FindingRecord) -> bool:
+        """Write `record` unless a finding with its signature is already in the folder; True when written.
+
+        Safe for concurrent campaigns on one folder: the check and the write happen under the folder lock.
+        """
+        with self.locked():
+            self._remove_leftovers()
+            if record.signature in self._signatures():
+                return False
+            self.write(record)
+            return True
+
+    def recover(self) -> list[Path]:
+        """Remove what killed writers left behind (see _remove_leftovers); returns the removed paths."""
+        with self.locked():
+            return self._remove_leftovers()
+
+    def _remove_leftovers(self) -> list[Path]:
+        """Temp files and repro scripts without their JSON. Called under the lock, where no live writer can
+        be midway, so all of them come from a writer that was killed."""
+        leftovers = [p for p in self.directory.glob(".*.tmp")]
+        leftovers += [p for p in self.directory.glob("*.py") if not p.with_suffix(".json").exists()]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return leftovers
+
+    def _signatures(self) -> set[str]:
+        records, _ = self.load()
+        return {r.signature for r in records}
 
     def write(self, record: FindingRecord) -> Path:
         """Write <id>.py then <id>.json, each atomically (temp file, then rename); returns the JSON path.
