@@ -67,9 +67,11 @@ def error_bound(
     output = UNIT_ROUNDOFF[dtype] * (np.abs(exact) + np.abs(bias_free))
     tiny = (terms + 2) * SMALLEST_NORMAL["float32" if accumulation > 2.0**-53 else "float64"]
     tiny += 2 * SMALLEST_NORMAL[dtype]
-    bound = relative * abs_sum + output + tiny
-    overflow = abs_sum * (1.0 + relative) >= LARGEST_FINITE[dtype] / 2
-    return np.where(overflow, np.inf, bound)
+    # Where A = 0 every product is exactly zero, so the accumulation term is 0 even when gamma is infinite
+    # (K*u >= 1 at the precision level of the half types); inf * 0 would make the bound NaN.
+    accumulated = np.multiply(relative, abs_sum, out=np.zeros_like(abs_sum), where=abs_sum != 0)
+    overflow = abs_sum + accumulated >= LARGEST_FINITE[dtype] / 2
+    return np.where(overflow, np.inf, accumulated + output + tiny)
 
 
 def reference_bound(abs_sum: Array64, terms: int) -> Array64:
@@ -117,7 +119,7 @@ def compare(actual: Array64, expected: Array64, bound: Array64) -> Comparison:
     if actual.size == 0:
         return Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
     errors = absolute_errors(actual, expected)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratios = np.where(errors == 0.0, 0.0, errors / bound)
     ratios = np.where(np.isnan(ratios), np.inf, ratios)
     flat = int(np.argmax(ratios)) if float(ratios.max()) > 0 else int(np.argmax(errors))

@@ -72,3 +72,11 @@ def test_compare_treats_nan_inf_and_shape_as_errors() -> None:
     assert not compare(np.array([1.0]), expected, bound).within
     off = compare(np.array([1.0, 2.5]), expected, bound)
     assert off.worst_index == (1,) and off.ratio == pytest.approx(5.0)
+
+
+def test_bound_is_never_nan_when_gamma_is_infinite() -> None:
+    """bfloat16 accumulated in bfloat16 over K >= 256 terms has no finite gamma; zero A still bounds to ~0."""
+    abs_sum = np.array([0.0, 1.0])
+    bound = error_bound(abs_sum, np.zeros(2), np.zeros(2), 300, "bfloat16", PRECISION)
+    assert not np.isnan(bound).any()
+    assert bound[0] < 1e-30 and bound[1] == np.inf
