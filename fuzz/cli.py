@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from fuzz.engine import Campaign, CampaignSettings, CampaignStats
+from fuzz.parallel import Progress, WorkerPlan, run_parallel
 from fuzz.replay import replay_record
 from fuzz.store import FindingStore, StoreError
 from oracles.base import Oracle
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"stop after N examples (default {DEFAULT_MAX_EXAMPLES} when no time budget is given)",
     )
     run.add_argument("--seed", type=_seed, help="campaign seed; same seed and versions give the same campaign")
-    run.add_argument("--workers", type=_positive_int, default=1, help="worker processes (only 1 so far)")
+    run.add_argument("--workers", type=_positive_int, default=1, help="campaign processes sharing the work (default 1)")
     run.add_argument("--ops", help=f"comma list of {', '.join(OPS)}")
     run.add_argument("--dtypes", help=f"comma list of {', '.join(DTYPES)}")
     run.add_argument("--devices", help="comma list of cpu, cuda (default: every device the oracles see)")
@@ -137,8 +138,6 @@ def _select_oracles(names: tuple[str, ...] | None, isolate: bool, case_timeout: 
 
 def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
     """Every setting that needs no oracle, validated (devices are filled in once the oracles exist)."""
-    if args.workers != 1:
-        raise UsageError(f"--workers {args.workers}: parallel workers are not implemented yet; use --workers 1")
     try:
         budget = SizeBudget.from_environment()
     except ValueError as exc:
@@ -182,11 +181,24 @@ class _Progress:
             f"[{stats.elapsed:6.0f}s] {stats.examples} examples ({rate:.1f}/s), {stats.checks} checks, "
             f"{len(stats.findings)} new findings"
         )
+        self._show(text, stats.elapsed)
+
+    def parallel(self, workers: Sequence[Progress], elapsed: float) -> None:
+        """The status line of a parallel campaign: totals over the workers."""
+        examples = sum(w.examples for w in workers)
+        text = (
+            f"[{elapsed:6.0f}s] {examples} examples ({examples / max(elapsed, 1e-9):.1f}/s), "
+            f"{sum(w.checks for w in workers)} checks, {sum(w.findings for w in workers)} new findings, "
+            f"{len(workers)} worker(s) reporting"
+        )
+        self._show(text, elapsed)
+
+    def _show(self, text: str, elapsed: float) -> None:
         if self.live:
             self.stream.write("\r" + text)
             self.stream.flush()
-        elif stats.elapsed - self.last_line >= 60:
-            self.last_line = stats.elapsed
+        elif elapsed - self.last_line >= 60:
+            self.last_line = elapsed
             self.stream.write(text + "\n")
             self.stream.flush()
 
@@ -238,7 +250,9 @@ def command_run(args: argparse.Namespace) -> int:
     """`convfuzz run`: validate everything, then fuzz and store new findings."""
     campaign_settings = _campaign_settings(args)
     names = _oracle_names(args.oracles)
-    oracles = _select_oracles(names, isolate=args.isolation, case_timeout=args.case_timeout)
+    # With several workers each builds its own oracles; here they are built (in-process) only to validate.
+    parallel = args.workers > 1
+    oracles = _select_oracles(names, isolate=args.isolation and not parallel, case_timeout=args.case_timeout)
     store = FindingStore(args.findings)
     try:
         campaign_settings = replace(campaign_settings, devices=_usable_devices(campaign_settings.devices, oracles))
@@ -251,9 +265,24 @@ def command_run(args: argparse.Namespace) -> int:
     progress = _Progress(sys.stderr)
     print(
         f"convfuzz run: seed {campaign_settings.seed}, oracles {', '.join(oracles)}, devices "
-        f"{', '.join(campaign_settings.devices)}, {len(existing)} known finding(s) in {args.findings}",
+        f"{', '.join(campaign_settings.devices)}, {args.workers} worker(s), {len(existing)} known finding(s) "
+        f"in {args.findings}",
         file=sys.stderr,
     )
+    if parallel:
+        close_oracles(oracles)
+        plan = WorkerPlan(
+            settings=campaign_settings,
+            oracle_names=names or tuple(oracles),
+            isolate=args.isolation,
+            case_timeout=args.case_timeout,
+            findings=args.findings,
+            known_signatures=tuple(r.signature for r in existing),
+        )
+        stats = run_parallel(plan, args.workers, progress.parallel)
+        progress.close()
+        print(format_summary(stats, args.findings, len(problems)))
+        return EXIT_FINDINGS if stats.findings else EXIT_CLEAN
     campaign = Campaign(
         oracles,
         campaign_settings,

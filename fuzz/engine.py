@@ -61,6 +61,9 @@ class CampaignSettings:
     dtypes: tuple[str, ...] = DTYPES
     devices: tuple[str, ...] = ("cpu",)
     budget: SizeBudget = field(default_factory=SizeBudget.from_environment)
+    # Parallel campaigns: this process runs the schedule positions p with p % worker_count == worker_index.
+    worker_index: int = 0
+    worker_count: int = 1
 
 
 @dataclass
@@ -88,6 +91,8 @@ class CampaignStats:
     unconfirmed: int = 0
     first_discrepancy_at: int | None = None
     interrupted: bool = False
+    # Sum of the workers' own run times when these are merged statistics of a parallel campaign.
+    busy_seconds: float | None = None
 
     @property
     def elapsed(self) -> float:
@@ -96,12 +101,35 @@ class CampaignStats:
 
     def overhead_seconds(self) -> float:
         """Time not spent in oracles or the judge: Hypothesis generation, shrinking bookkeeping, the engine."""
-        return max(self.elapsed - sum(self.oracle_seconds.values()) - self.judge_seconds, 0.0)
+        busy = self.elapsed if self.busy_seconds is None else self.busy_seconds
+        return max(busy - sum(self.oracle_seconds.values()) - self.judge_seconds, 0.0)
+
+    @classmethod
+    def merged(cls, parts: Sequence[CampaignStats], seed: int, started: float) -> CampaignStats:
+        """Exact totals of the workers of one parallel campaign (elapsed time is the parent's wall time)."""
+        total = cls(seed=seed, started=started, busy_seconds=sum(p.elapsed for p in parts))
+        for part in parts:
+            total.examples += part.examples
+            total.checks += part.checks
+            total.configs |= part.configs
+            total.by_op_dtype.update(part.by_op_dtype)
+            total.features.update(part.features)
+            total.verdicts.update(part.verdicts)
+            for name, seconds in part.oracle_seconds.items():
+                total.oracle_seconds[name] = total.oracle_seconds.get(name, 0.0) + seconds
+            for key, ratio in part.closest_to_bound.items():
+                total.closest_to_bound[key] = max(total.closest_to_bound.get(key, 0.0), ratio)
+            total.judge_seconds += part.judge_seconds
+            total.hypothesis_runs += part.hypothesis_runs
+            total.findings += part.findings
+            total.unconfirmed += part.unconfirmed
+            total.interrupted |= part.interrupted
+        return total
 
 
-def derived_seed(seed: int, run: int) -> int:
-    """Seed of the run-th Hypothesis run of a campaign: fixed by (seed, run), well mixed."""
-    digest = hashlib.sha256(f"convfuzz:{seed}:{run}".encode()).digest()
+def derived_seed(seed: int, position: int, attempt: int = 0) -> int:
+    """Seed of a campaign's Hypothesis run at a schedule position (and attempt there): fixed, well mixed."""
+    digest = hashlib.sha256(f"convfuzz:{seed}:{position}:{attempt}".encode()).digest()
     return int.from_bytes(digest[:8], "big")
 
 
@@ -190,23 +218,39 @@ class Campaign:
             return min(max(share, MIN_RUN_QUOTA), MAX_RUN_QUOTA)
         return PASS_QUOTAS[schedule_pass] if schedule_pass < len(PASS_QUOTAS) else MAX_RUN_QUOTA
 
+    def run_count(self) -> int | None:
+        """With an example budget, how many Hypothesis runs the whole campaign makes (each generates its quota;
+        shrinking comes on top). The same runs, with the same seeds, whatever the number of workers."""
+        s = self.settings
+        if s.max_examples is None:
+            return None
+        return -(-s.max_examples // self.run_quota(0))
+
     def run(self) -> CampaignStats:
         """Run until the example or time budget is spent (or SIGINT); returns the final statistics."""
         schedule = self.schedule()
+        s = self.settings
+        runs = self.run_count()
         try:
-            for position in itertools.count():
-                if self._budget_spent():
+            for position in itertools.count(s.worker_index, s.worker_count):
+                if (runs is not None and position >= runs) or self._time_spent():
                     break
                 op, dtype, device = schedule[position % len(schedule)]
-                self._one_hypothesis_run(op, dtype, device, self.run_quota(position // len(schedule)))
+                quota = self.run_quota(position // len(schedule))
+                # A Hypothesis run ends once it has shrunk a new failure: the position goes on with its next
+                # attempt until it has generated its quota.
+                generated, attempt = 0, 0
+                while generated < quota and not self._time_spent():
+                    made = self._one_hypothesis_run(op, dtype, device, quota - generated, position, attempt)
+                    if made == 0:
+                        break  # Hypothesis had nothing left to try
+                    generated, attempt = generated + made, attempt + 1
         except KeyboardInterrupt:
             self.stats.interrupted = True
         return self.stats
 
-    def _budget_spent(self) -> bool:
+    def _time_spent(self) -> bool:
         s = self.settings
-        if s.max_examples is not None and self.stats.examples >= s.max_examples:
-            return True
         return s.time_budget is not None and self.stats.elapsed >= s.time_budget
 
     def _exception_for(self, signature: str) -> type[Discrepancy]:
@@ -214,9 +258,12 @@ class Campaign:
             self._exception_types[signature] = type(f"Discrepancy[{signature}]", (Discrepancy,), {})
         return self._exception_types[signature]
 
-    def _one_hypothesis_run(self, op: str, dtype: str, device: str, quota: int) -> None:
+    def _one_hypothesis_run(
+        self, op: str, dtype: str, device: str, quota: int, position: int, attempt: int
+    ) -> int:
+        """One Hypothesis run of up to `quota` generated examples; returns how many it generated."""
         s = self.settings
-        run_end = self.stats.examples + quota
+        generated = [0]
         failing: dict[str, ConvCase] = {}
         smallest: dict[str, ConvCase] = {}
         stats = self.stats
@@ -225,11 +272,12 @@ class Campaign:
         def check(cases: list[ConvCase]) -> None:
             shrinking = bool(failing)
             hard_limit = s.time_budget is not None and stats.elapsed >= s.time_budget + SHRINK_GRACE_SECONDS
-            if hard_limit or (not shrinking and (self._budget_spent() or stats.examples >= run_end)):
+            if hard_limit or (not shrinking and (self._time_spent() or generated[0] >= quota)):
                 if shrinking:
                     stopped_while_shrinking.append(True)
                 raise BudgetExhausted
             stats.examples += 1
+            generated[0] += not shrinking
             worst = 0.0
             for case in cases:
                 verdict = self._check_one(case)
@@ -260,7 +308,8 @@ class Campaign:
             phases=(Phase.generate, Phase.target, Phase.shrink),
             suppress_health_check=list(HealthCheck),
         )(given(conv_case_groups(ops=(op,), dtypes=(dtype,), devices=(device,), budget=s.budget))(check))
-        test = hypothesis_seed(derived_seed(s.seed, stats.hypothesis_runs))(test)
+        # Seeded by schedule position, so a run is the same whichever worker of a parallel campaign runs it.
+        test = hypothesis_seed(derived_seed(s.seed, position, attempt))(test)
         stats.hypothesis_runs += 1
         try:
             test()
@@ -273,6 +322,7 @@ class Campaign:
         # After a completed shrink Hypothesis replays each minimal example last, so `failing` holds them;
         # a shrink cut short leaves only the smallest failing case seen so far.
         self._record_all(smallest if stopped_while_shrinking else failing)
+        return generated[0]
 
     def _check_one(self, case: ConvCase) -> Verdict:
         """Evaluate one case and count it in the statistics and Hypothesis events."""

@@ -116,7 +116,7 @@ def test_ctrl_c_ends_the_run_cleanly_without_false_crashes(tmp_path: Path) -> No
     out, _ = run.communicate(timeout=120)
     assert run.returncode == 0, out
     assert "interrupted" in out and "new findings: none" in out
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] in ([], [".convfuzz.lock"])
 
 
 def test_workers_survive_sigint() -> None:

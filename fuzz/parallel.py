@@ -1,0 +1,102 @@
+"""Parallel campaigns: N worker processes (started with spawn) share one campaign's schedule and findings folder.
+
+Worker k runs the schedule positions p with p % N == k; each Hypothesis run is seeded by its position, so it is
+the same run a single-worker campaign would make there. Every worker writes through the locked findings store,
+which records each signature once, and sends its statistics back for an exact merged summary. A terminal's
+Ctrl-C reaches every worker; each ends its campaign cleanly and still reports.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from fuzz.engine import Campaign, CampaignSettings, CampaignStats
+from fuzz.store import FindingStore
+from oracles.isolation import close_oracles
+from oracles.registry import available_oracles
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """Everything a worker process needs to run its share of a campaign."""
+
+    settings: CampaignSettings
+    oracle_names: tuple[str, ...]
+    isolate: bool
+    case_timeout: float
+    findings: Path
+    known_signatures: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A worker's running counts, sent about once a second."""
+
+    worker: int
+    examples: int
+    checks: int
+    findings: int
+
+
+def _worker_main(plan: WorkerPlan, results: Any) -> None:
+    """One worker: build its own oracles, run its share, send progress and then its final statistics."""
+    index = plan.settings.worker_index
+    oracles, _ = available_oracles(plan.oracle_names, isolate=plan.isolate, case_timeout=plan.case_timeout)
+    store = FindingStore(plan.findings)
+
+    def progress(stats: CampaignStats) -> None:
+        results.put(Progress(index, stats.examples, stats.checks, len(stats.findings)))
+
+    try:
+        campaign = Campaign(oracles, plan.settings, plan.known_signatures, record=store.add, progress=progress)
+        stats = campaign.run()
+    finally:
+        close_oracles(oracles)
+    results.put(stats)
+
+
+def run_parallel(
+    plan: WorkerPlan, workers: int, on_progress: Callable[[Sequence[Progress], float], None] | None = None
+) -> CampaignStats:
+    """Run the campaign on `workers` spawned processes and return the merged statistics."""
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    started = time.monotonic()
+    processes = []
+    for index in range(workers):
+        settings = replace(plan.settings, worker_index=index, worker_count=workers)
+        process = context.Process(target=_worker_main, args=(replace(plan, settings=settings), results))
+        process.start()
+        processes.append(process)
+    finished: list[CampaignStats] = []
+    latest: dict[int, Progress] = {}
+    interrupted = False
+    while len(finished) < workers:
+        try:
+            message = results.get(timeout=1.0)
+        except queue.Empty:
+            if not any(p.is_alive() for p in processes) and results.empty():
+                break  # a worker died without reporting; the merge below counts what did report
+            continue
+        except KeyboardInterrupt:
+            interrupted = True  # the workers got the same SIGINT; wait for their reports
+            continue
+        if isinstance(message, Progress):
+            latest[message.worker] = message
+            if on_progress is not None:
+                on_progress(list(latest.values()), time.monotonic() - started)
+        else:
+            finished.append(message)
+    for process in processes:
+        process.join(30)
+    merged = CampaignStats.merged(finished, plan.settings.seed, started)
+    merged.interrupted |= interrupted
+    if len(finished) < workers:
+        merged.verdicts["workers lost"] += workers - len(finished)
+    return merged
