@@ -9,13 +9,17 @@ on) with its time split per oracle, judge and Hypothesis/engine overhead; the sa
 in isolated worker processes (what `convfuzz run` does by default); then the campaign over every op and dtype.
 Each line gives examples/s (Hypothesis examples), checks/s (one configuration with one value set through every
 oracle and the judge; a plain example is one check) and distinct configurations/s (distinct compiled shapes and
-parameters: what XLA's ~50 ms compile is paid for).
+parameters: what XLA's ~50 ms compile is paid for). Last, a default campaign (every op and dtype, isolated
+oracles) on 1 and on 2 worker processes for --workers-seconds of wall time each, start-up included, and the
+speed-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from hypothesis import HealthCheck, assume, given, seed, settings
@@ -23,6 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from fuzz.engine import Campaign, CampaignSettings
+from fuzz.parallel import WorkerPlan, run_parallel
 from oracles.isolation import close_oracles
 from oracles.reference import conv_reference
 from oracles.registry import available_oracles, make_oracle
@@ -48,6 +53,26 @@ def campaign(
         "hypothesis+engine s": stats.overhead_seconds(),
         "findings": len(stats.findings),
     }
+
+
+def workers_throughput(seconds: float, workers: int, run_seed: int) -> dict[str, float]:
+    """A time-budgeted default campaign as `convfuzz run --workers N` runs it (isolated oracles; one worker runs
+    in this process with the frameworks' own threading, several are single-threaded worker processes)."""
+    settings_ = CampaignSettings(seed=run_seed, max_examples=None, time_budget=seconds)
+    names = ("torch", "jax", "reference")
+    start = time.perf_counter()
+    if workers == 1:
+        oracles, _ = available_oracles(names, isolate=True)
+        try:
+            stats = Campaign(oracles, settings_).run()
+        finally:
+            close_oracles(oracles)
+    else:
+        plan = WorkerPlan(settings_, names, isolate=True, case_timeout=60.0,
+                          findings=Path(tempfile.mkdtemp(prefix="convfuzz-bench-")), known_signatures=())
+        stats = run_parallel(plan, workers)
+    return {"examples": stats.examples, "seconds": time.perf_counter() - start, "checks": stats.checks,
+            "configs": len(stats.configs), "findings": len(stats.findings)}
 
 
 def plain_hypothesis(examples: int, run_seed: int) -> dict[str, float]:
@@ -103,6 +128,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers-seconds", type=float, default=60.0,
+                        help="time budget of the 1-worker and 2-worker campaigns (0 skips them)")
     args = parser.parse_args()
     make_oracle("jax").run  # noqa: B018 - import and configure JAX before timing anything
     show("plain Hypothesis, fixed tolerances, conv2d f32", plain_hypothesis(args.examples, args.seed))
@@ -111,6 +138,13 @@ def main() -> None:
     show("convfuzz campaign, all ops and dtypes", campaign(args.examples, args.seed,
                                                          ("conv1d", "conv2d", "conv3d"),
                                                          ("float32", "float64", "float16", "bfloat16")))
+    if args.workers_seconds > 0:
+        one = workers_throughput(args.workers_seconds, 1, args.seed)
+        two = workers_throughput(args.workers_seconds, 2, args.seed)
+        show(f"campaign, 1 worker, {args.workers_seconds:g} s wall", one)
+        show(f"campaign, 2 workers, {args.workers_seconds:g} s wall", two)
+        print(f"speed-up with 2 workers: {two['checks'] / one['checks']:.2f}x checks, "
+              f"{two['configs'] / one['configs']:.2f}x distinct configurations")
 
 
 if __name__ == "__main__":
