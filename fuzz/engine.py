@@ -7,9 +7,11 @@ dtype can take most of a run. The engine therefore rotates Hypothesis runs throu
 combination in a seed-shuffled order, giving each run a quota of examples.
 
 How one campaign finds many bugs: each discrepancy signature (op, dtype, device, kind, suspects) gets its own
-exception type, so Hypothesis shrinks distinct bugs separately. When a Hypothesis run ends with failures, they
-are confirmed, recorded and added to the known signatures - which the test then lets pass - and a new run
-starts with the next derived seed, until the example or time budget is spent.
+exception type, so Hypothesis shrinks distinct bugs separately. A Hypothesis run ends once it has shrunk a new
+failure; the failures are confirmed, recorded and added to the known signatures (which the test then lets
+pass), and the same schedule position continues with its next attempt (its own derived seed) until it has
+generated its quota of examples. Every run is seeded by (campaign seed, position, attempt), so a campaign with
+an example budget is the same whether one worker or several (fuzz.parallel) run it.
 """
 
 from __future__ import annotations
