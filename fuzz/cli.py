@@ -128,9 +128,11 @@ def _oracle_names(text: str | None) -> tuple[str, ...] | None:
 def _select_oracles(names: tuple[str, ...] | None, isolate: bool, case_timeout: float) -> dict[str, Oracle]:
     usable, missing = available_oracles(names, isolate=isolate, case_timeout=case_timeout)
     if names is not None and missing:
+        close_oracles(usable)
         name, why = next(iter(missing.items()))
         raise UsageError(f"--oracles: {name!r} is not available: {why}")
     if len(usable) < 2:
+        close_oracles(usable)
         reasons = "; ".join(f"{n}: {why}" for n, why in missing.items())
         raise UsageError(f"a differential campaign needs at least two oracles, have {list(usable)} ({reasons})")
     return usable

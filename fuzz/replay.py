@@ -57,6 +57,7 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
         unknown = [n for n in record.oracles if n not in oracle_names()]
         absent = {**missing, **{n: "not a built-in oracle" for n in unknown}}
         if any(s in absent for s in record.suspects) or len(usable) < 2:
+            close_oracles(usable)
             reasons = "; ".join(f"{n}: {why}" for n, why in absent.items())
             return ReplayResult(record, SKIPPED, reason=f"cannot run its oracles here ({reasons})")
         oracles = usable

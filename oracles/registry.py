@@ -46,7 +46,9 @@ IN_PROCESS = ("reference",)
 def available_oracles(
     names: tuple[str, ...] | None = None, isolate: bool = False, case_timeout: float = 60.0
 ) -> tuple[dict[str, Oracle], dict[str, str]]:
-    """Construct the named (default: all) oracles; returns (usable by name, reason by name for the rest).
+    """Construct the named oracles (None: all of them; an empty selection builds nothing).
+
+    Returns (usable by name, reason by name for the rest).
 
     A name with a colon is an import path 'module:factory' (an oracle of your own, or a planted one in tests).
     With `isolate`, every framework oracle runs in its own spawned worker process (oracles.isolation), so a
@@ -56,7 +58,7 @@ def available_oracles(
 
     usable: dict[str, Oracle] = {}
     missing: dict[str, str] = {}
-    for name in names or oracle_names():
+    for name in oracle_names() if names is None else names:
         if ":" not in name and name not in FACTORIES:
             raise KeyError(f"unknown oracle {name!r}; known: {', '.join(FACTORIES)}")
         try:

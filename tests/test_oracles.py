@@ -72,3 +72,8 @@ def test_jax_compile_cache_is_bounded(jax_oracle: Oracle) -> None:
                          dtype="float32")
         oracle._bound_compile_cache(ConvCase(cfg, np.ones((1, 1, width)), np.ones((1, 1, 1)), None))
     assert oracle.cache_clears == 1
+
+
+def test_an_empty_selection_builds_no_oracle() -> None:
+    """Replaying a finding whose oracles are all outside the registry must not start torch or JAX workers."""
+    assert available_oracles((), isolate=True) == ({}, {})
