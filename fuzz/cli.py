@@ -65,15 +65,22 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _choices(option: str, text: str | None, allowed: Sequence[str]) -> tuple[str, ...] | None:
+def _choices(
+    option: str, text: str | None, allowed: Sequence[str], import_paths: bool = False
+) -> tuple[str, ...] | None:
+    """A comma list of `allowed` values (None when the option was not given), deduplicated in order.
+
+    With `import_paths`, 'module:factory' entries are accepted as well (oracles of the user's own).
+    """
     if text is None:
         return None
     chosen = tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
     if not chosen:
         raise UsageError(f"{option} {text!r} names nothing; choose from {', '.join(allowed)}")
     for value in chosen:
-        if value not in allowed:
-            raise UsageError(f"{option}: {value!r} is not one of {', '.join(allowed)}")
+        if value not in allowed and not (import_paths and _IMPORT_PATH.match(value)):
+            paths = " nor a module:factory path" if import_paths else ""
+            raise UsageError(f"{option}: {value!r} is not one of {', '.join(allowed)}{paths}")
     return chosen
 
 
@@ -109,20 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("folder", nargs="?", type=Path, help="findings folder (same as --findings)")
     replay.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
     return parser
-
-
-def _oracle_names(text: str | None) -> tuple[str, ...] | None:
-    """--oracles: built-in names, or 'module:factory' import paths of oracles of your own."""
-    if text is None:
-        return None
-    chosen = tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
-    for value in chosen:
-        if value not in oracle_names() and not _IMPORT_PATH.match(value):
-            known = ", ".join(oracle_names())
-            raise UsageError(f"--oracles: {value!r} is not one of {known} nor a module:factory path")
-    if not chosen:
-        raise UsageError(f"--oracles {text!r} names nothing; choose from {', '.join(oracle_names())}")
-    return chosen
 
 
 def _select_oracles(names: tuple[str, ...] | None, isolate: bool, case_timeout: float) -> dict[str, Oracle]:
@@ -251,7 +244,7 @@ def format_summary(stats: CampaignStats, folder: Path, skipped_files: int) -> st
 def command_run(args: argparse.Namespace) -> int:
     """`convfuzz run`: validate everything, then fuzz and store new findings."""
     campaign_settings = _campaign_settings(args)
-    names = _oracle_names(args.oracles)
+    names = _choices("--oracles", args.oracles, oracle_names(), import_paths=True)
     # With several workers each builds its own oracles; here they are built (in-process) only to validate.
     parallel = args.workers > 1
     oracles = _select_oracles(names, isolate=args.isolation and not parallel, case_timeout=args.case_timeout)

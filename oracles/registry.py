@@ -32,10 +32,15 @@ def oracle_names() -> tuple[str, ...]:
     return tuple(FACTORIES)
 
 
-def make_oracle(name: str) -> Oracle:
-    """Construct oracle `name`; raises KeyError for an unknown name, OracleUnavailable when it cannot run."""
+def require_known(name: str) -> None:
+    """Raise KeyError unless `name` is a built-in oracle."""
     if name not in FACTORIES:
         raise KeyError(f"unknown oracle {name!r}; known: {', '.join(FACTORIES)}")
+
+
+def make_oracle(name: str) -> Oracle:
+    """Construct oracle `name`; raises KeyError for an unknown name, OracleUnavailable when it cannot run."""
+    require_known(name)
     return FACTORIES[name]()
 
 
@@ -59,8 +64,8 @@ def available_oracles(
     usable: dict[str, Oracle] = {}
     missing: dict[str, str] = {}
     for name in oracle_names() if names is None else names:
-        if ":" not in name and name not in FACTORIES:
-            raise KeyError(f"unknown oracle {name!r}; known: {', '.join(FACTORIES)}")
+        if ":" not in name:
+            require_known(name)  # before a worker is spawned for it
         try:
             oracle = IsolatedOracle(name, case_timeout) if isolate and name not in IN_PROCESS else build_oracle(name)
         except (OracleUnavailable, OracleFailure, ImportError, AttributeError) as exc:
