@@ -18,6 +18,7 @@ from fuzz.store import FindingStore
 from oracles.base import Oracle, Outcome
 from oracles.isolation import IsolatedOracle, close_oracles
 from oracles.reference_oracle import ReferenceOracle
+from strategies.case import ConvCase, ConvConfig, Padding
 from tests.faults import FAULTS
 from tests.test_judge import make_case
 
@@ -38,10 +39,12 @@ def test_worker_answers_like_the_oracle_and_recovers_after_a_crash() -> None:
         crashed = Outcome.of(oracle, grouped)
         assert crashed.failure == "crash" and crashed.error is not None
         assert crashed.error.startswith("killed by SIGSEGV; stderr: Fatal Python error: Segmentation fault")
-        ungrouped = ReferenceOracle().run(grouped)  # any answer from a fresh worker proves the restart
-        answered = Outcome.of(IsolatedOracle("reference"), grouped)
-        np.testing.assert_array_equal(answered.value, ungrouped)
-        assert oracle.restarts == 0  # no call since the crash yet
+        cfg = ConvConfig(op="conv1d", batch=1, in_channels=2, out_channels=3, groups=1, spatial=(5,), kernel=(2,),
+                         stride=(1,), dilation=(1,), padding=Padding("valid"), bias=False, dtype="float64")
+        plain = ConvCase(cfg, np.arange(10.0).reshape(1, 2, 5), np.ones((3, 2, 2)), None)
+        answered = Outcome.of(oracle, plain)  # a fresh worker answers like the oracle itself
+        assert oracle.restarts == 1
+        np.testing.assert_array_equal(answered.value, ReferenceOracle().run(plain))
     finally:
         oracle.close()
 
