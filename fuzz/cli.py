@@ -264,31 +264,18 @@ def command_run(args: argparse.Namespace) -> int:
         f"in {args.findings}",
         file=sys.stderr,
     )
+    known = tuple(r.signature for r in existing)
     if parallel:
-        close_oracles(oracles)
-        plan = WorkerPlan(
-            settings=campaign_settings,
-            oracle_names=names or tuple(oracles),
-            isolate=args.isolation,
-            case_timeout=args.case_timeout,
-            findings=args.findings,
-            known_signatures=tuple(r.signature for r in existing),
-        )
+        close_oracles(oracles)  # each worker builds its own
+        plan = WorkerPlan(campaign_settings, names or tuple(oracles), args.isolation, args.case_timeout,
+                          args.findings, known)
         stats = run_parallel(plan, args.workers, progress.parallel)
-        progress.close()
-        print(format_summary(stats, args.findings, len(problems)))
-        return EXIT_FINDINGS if stats.findings else EXIT_CLEAN
-    campaign = Campaign(
-        oracles,
-        campaign_settings,
-        known_signatures=[r.signature for r in existing],
-        record=store.add,
-        progress=progress,
-    )
-    try:
-        stats = campaign.run()
-    finally:
-        close_oracles(oracles)
+    else:
+        campaign = Campaign(oracles, campaign_settings, known, record=store.add, progress=progress)
+        try:
+            stats = campaign.run()
+        finally:
+            close_oracles(oracles)
     progress.close()
     print(format_summary(stats, args.findings, len(problems)))
     return EXIT_FINDINGS if stats.findings else EXIT_CLEAN
