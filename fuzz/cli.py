@@ -23,7 +23,7 @@ from fuzz.replay import replay_record
 from fuzz.store import FindingStore, StoreError
 from oracles.base import Oracle
 from oracles.isolation import close_oracles
-from oracles.registry import available_oracles, oracle_names
+from oracles.registry import DEFAULT_ORACLES, available_oracles, is_known, oracle_names
 from strategies.budget import SizeBudget
 from strategies.case import DTYPES, OPS
 
@@ -66,11 +66,13 @@ def _seconds(text: str) -> float:
 
 
 def _choices(
-    option: str, text: str | None, allowed: Sequence[str], import_paths: bool = False
+    option: str, text: str | None, allowed: Sequence[str], import_paths: bool = False,
+    also: Callable[[str], bool] = lambda _: False,
 ) -> tuple[str, ...] | None:
     """A comma list of `allowed` values (None when the option was not given), deduplicated in order.
 
-    With `import_paths`, 'module:factory' entries are accepted as well (oracles of the user's own).
+    With `import_paths`, 'module:factory' entries are accepted as well (oracles of the user's own); values for
+    which `also` is true are accepted too (pinned oracles such as 'torch@cuda').
     """
     if text is None:
         return None
@@ -78,7 +80,7 @@ def _choices(
     if not chosen:
         raise UsageError(f"{option} {text!r} names nothing; choose from {', '.join(allowed)}")
     for value in chosen:
-        if value not in allowed and not (import_paths and _IMPORT_PATH.match(value)):
+        if value not in allowed and not also(value) and not (import_paths and _IMPORT_PATH.match(value)):
             paths = " nor a module:factory path" if import_paths else ""
             raise UsageError(f"{option}: {value!r} is not one of {', '.join(allowed)}{paths}")
     return chosen
@@ -102,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--devices", help="comma list of cpu, cuda (default: every device the oracles see)")
     run.add_argument(
         "--oracles",
-        help=f"comma list of {', '.join(oracle_names())} or module:factory paths (default: all available)",
+        help=f"comma list of {', '.join(oracle_names())}, any of them pinned to a device (torch@cuda), or "
+        f"module:factory paths (default: {','.join(DEFAULT_ORACLES)}; needs at least two)",
     )
     run.add_argument(
         "--case-timeout", type=_seconds, default=60.0, metavar="SECONDS",
@@ -152,13 +155,20 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
 
 
 def _usable_devices(requested: tuple[str, ...], oracles: dict[str, Oracle]) -> tuple[str, ...]:
-    """The requested devices, each checked against every oracle; by default all devices they all see."""
+    """The requested devices, each one served by at least two of the oracles (a case is judged by the oracles
+    that run on its device); by default every device that at least two of them serve."""
+
+    def voters(device: str) -> list[str]:
+        return [n for n, o in oracles.items() if device in o.devices()]
+
     if not requested:
-        return tuple(d for d in ("cpu", "cuda") if all(d in o.devices() for o in oracles.values()))
+        return tuple(d for d in ("cpu", "cuda") if len(voters(d)) >= 2)
     for device in requested:
-        lacking = [n for n, o in oracles.items() if device not in o.devices()]
-        if lacking:
-            raise UsageError(f"--devices: {device!r} is not available to {', '.join(lacking)}")
+        if len(voters(device)) < 2:
+            raise UsageError(
+                f"--devices: {device!r} is served by {voters(device) or 'none'} of the oracles; a differential "
+                "check needs two"
+            )
     return requested
 
 
@@ -244,7 +254,7 @@ def format_summary(stats: CampaignStats, folder: Path, skipped_files: int) -> st
 def command_run(args: argparse.Namespace) -> int:
     """`convfuzz run`: validate everything, then fuzz and store new findings."""
     campaign_settings = _campaign_settings(args)
-    names = _choices("--oracles", args.oracles, oracle_names(), import_paths=True)
+    names = _choices("--oracles", args.oracles, oracle_names(), import_paths=True, also=is_known)
     # With several workers each builds its own oracles; here they are built (in-process) only to validate.
     parallel = args.workers > 1
     oracles = _select_oracles(names, isolate=args.isolation and not parallel, case_timeout=args.case_timeout)

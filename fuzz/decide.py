@@ -11,7 +11,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fuzz.bounds import PASS, PRECISION, Array64, Comparison, compare, error_bound, is_exact_tier, reference_bound
+from fuzz.bounds import (
+    LEVELS,
+    PASS,
+    PRECISION,
+    Array64,
+    Comparison,
+    compare,
+    error_bound,
+    is_exact_tier,
+    levels_of,
+    reference_bound,
+)
 from fuzz.consensus import minimal_suspects
 
 REFERENCE = "reference"
@@ -115,11 +126,13 @@ class Yardstick:
         """Elementwise bound for `oracle` at `level`; zero for PASS in the exact tier."""
         if oracle == REFERENCE and level == PASS:
             return np.zeros_like(self.exact) if self.exact_tier else reference_bound(self.abs_sum, self.terms)
-        if self.exact_tier and level == PASS:
+        # An oracle with a weaker contract than its dtype (TF32) rounds even integers above 2^11: no exact tier.
+        exact_tier = self.exact_tier and levels_of(oracle, self.dtype) is LEVELS[self.dtype]
+        if exact_tier and level == PASS:
             return np.zeros_like(self.exact)
         # In the exact tier the ordinary float bound is the second level: within it, the error is one of precision.
-        level = PASS if self.exact_tier else level
-        return error_bound(self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level)
+        level = PASS if exact_tier else level
+        return error_bound(self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level, oracle)
 
 
 def decide(

@@ -186,12 +186,15 @@ class Campaign:
         self.progress_interval = progress_interval
         self.stats = CampaignStats(seed=settings_.seed)
         self._exception_types: dict[str, type[Discrepancy]] = {}
+        self._devices = {name: oracle.devices() for name, oracle in self.oracles.items()}
         self._last_progress = 0.0
 
     def evaluate(self, case: ConvCase) -> Verdict:
-        """Run every oracle on `case` and judge the outcomes, timing each part."""
+        """Run every oracle that serves the case's device on `case` and judge the outcomes, timing each part."""
         outcomes: dict[str, Outcome] = {}
         for name, oracle in self.oracles.items():
+            if case.config.device not in self._devices[name]:
+                continue  # a variant of one device only (torch-nocudnn, torch-nomkldnn) sits out the others' cases
             start = time.perf_counter()
             outcomes[name] = Outcome.of(oracle, case)
             spent = time.perf_counter() - start

@@ -9,7 +9,7 @@ from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord
 from oracles.base import Oracle, Outcome
 from oracles.isolation import close_oracles
-from oracles.registry import available_oracles, oracle_names
+from oracles.registry import available_oracles, is_known
 
 REPRODUCES = "reproduces"
 FIXED = "fixed"
@@ -51,11 +51,15 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
     """Run `record`'s case on its oracles (or the given ones) and say whether it still reproduces."""
     owned = oracles is None
     if oracles is None:
-        known = tuple(n for n in record.oracles if n in oracle_names())
+        known = tuple(n for n in record.oracles if is_known(n))
         # Isolated: a stored crash or hang must not take the replay down with it.
         usable, missing = available_oracles(known, isolate=True)
-        unknown = [n for n in record.oracles if n not in oracle_names()]
+        unknown = [n for n in record.oracles if not is_known(n)]
         absent = {**missing, **{n: "not a built-in oracle" for n in unknown}}
+        device = record.case.config.device
+        for name in [n for n, o in usable.items() if device not in o.devices()]:
+            absent[name] = f"does not run on {device} here"
+            close_oracles({name: usable.pop(name)})
         if any(s in absent for s in record.suspects) or len(usable) < 2:
             close_oracles(usable)
             reasons = "; ".join(f"{n}: {why}" for n, why in absent.items())

@@ -1,8 +1,9 @@
-"""JAX adapter: jax.lax.conv_general_dilated at HIGHEST precision, with float64 enabled."""
+"""JAX adapter: jax.lax.conv_general_dilated at HIGHEST precision, with float64 enabled; jitted or eager."""
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,9 @@ def jax_dimension_numbers(rank: int) -> tuple[str, str, str]:
 # a new shape almost every example, so resident memory grew by gigabytes within minutes. Dropping JAX's caches
 # after this many distinct call signatures bounds it (the freed memory is reused for the next compilations).
 MAX_CACHED_SIGNATURES = 256
+
+# Variant name -> whether it is jitted.
+JAX_VARIANTS: dict[str, bool] = {"jax": True, "jax-eager": False}
 
 
 def _conv_plus_bias(
@@ -60,28 +64,32 @@ def _conv_plus_bias(
 
 
 class JaxOracle:
-    """jax.jit of lax.conv_general_dilated plus the bias add, on the case's device (NC<spatial>/OI<spatial>).
+    """lax.conv_general_dilated plus the bias add, on the case's device (NC<spatial>/OI<spatial>).
 
-    Why jit: XLA compiles every new shape (about 60 ms on a small CPU) and compile time dominates a campaign.
-    Eagerly, the dtype conversion, the conv and the bias add each compile on their own; one jitted function
-    compiles once per shape, and it is also how models run JAX in practice.
+    'jax' jits the pair. Why jit: XLA compiles every new shape (about 60 ms on a small CPU) and compile time
+    dominates a campaign. Eagerly, the dtype conversion, the conv and the bias add each compile on their own;
+    one jitted function compiles once per shape, and it is also how models run JAX in practice. 'jax-eager'
+    calls the same function op by op, as a user at a prompt would: another compilation path of the same conv.
     """
 
-    name = "jax"
     cache_clears = 0
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "jax") -> None:
+        if name not in JAX_VARIANTS:
+            raise KeyError(f"unknown JAX variant {name!r}")
+        # JAX takes 75% of a GPU's memory at start by default; several oracle workers share one GPU here.
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         try:
             self._jax: Any = importlib.import_module("jax")
             self._jnp: Any = importlib.import_module("jax.numpy")
         except ImportError as exc:
             raise OracleUnavailable(f"jax is not installed ({exc})") from exc
+        self.name = name
         # float64 cases must stay float64; without x64 JAX silently computes them in float32.
         self._jax.config.update("jax_enable_x64", True)
         self._signatures: set[tuple[object, ...]] = set()
-        self._conv = self._jax.jit(
-            _conv_plus_bias, static_argnames=("strides", "padding", "dilation", "dimension_numbers", "groups")
-        )
+        static = ("strides", "padding", "dilation", "dimension_numbers", "groups")
+        self._conv = self._jax.jit(_conv_plus_bias, static_argnames=static) if JAX_VARIANTS[name] else _conv_plus_bias
 
     def devices(self) -> tuple[str, ...]:
         """cpu, plus cuda when JAX has a GPU backend."""
@@ -92,7 +100,7 @@ class JaxOracle:
         return ("cpu", "cuda")
 
     def run(self, case: ConvCase) -> FloatArray:
-        """Run the jitted conv (plus bias) on the case's device and dtype."""
+        """Run the conv (plus bias), jitted or eager, on the case's device and dtype."""
         cfg = case.config
         self._bound_compile_cache(case)
         device = self._jax.devices("gpu" if cfg.device == "cuda" else "cpu")[0]

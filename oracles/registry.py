@@ -1,47 +1,79 @@
-"""Oracle names -> constructors; unavailable frameworks report why instead of crashing the import."""
+"""Oracle names -> constructors; unavailable frameworks report why instead of crashing the import.
+
+Names: the built-in oracles and variants below, any of them pinned to a device ('torch@cuda', see
+oracles.pinned), or an import path 'module:factory' for an oracle of your own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from oracles.base import Oracle, OracleFailure, OracleUnavailable
+from oracles.pinned import PinnedOracle, split_pin
 from oracles.reference_oracle import ReferenceOracle
 
 
-def _torch() -> Oracle:
-    from oracles.torch_oracle import TorchOracle
+def _torch(name: str) -> Callable[[], Oracle]:
+    def build() -> Oracle:
+        from oracles.torch_oracle import TorchOracle
 
-    return TorchOracle()
+        return TorchOracle(name)
+
+    return build
 
 
-def _jax() -> Oracle:
-    from oracles.jax_oracle import JaxOracle
+def _jax(name: str) -> Callable[[], Oracle]:
+    def build() -> Oracle:
+        from oracles.jax_oracle import JaxOracle
 
-    return JaxOracle()
+        return JaxOracle(name)
+
+    return build
 
 
 FACTORIES: dict[str, Callable[[], Oracle]] = {
-    "torch": _torch,
-    "jax": _jax,
+    "torch": _torch("torch"),
+    "jax": _jax("jax"),
     "reference": ReferenceOracle,
+    "torch-nomkldnn": _torch("torch-nomkldnn"),
+    "torch-nocudnn": _torch("torch-nocudnn"),
+    "torch-tf32": _torch("torch-tf32"),
+    "torch-compile": _torch("torch-compile"),
+    "jax-eager": _jax("jax-eager"),
 }
+
+# What a campaign runs when --oracles is not given: one call per framework as users make it. The variants cost
+# more (torch.compile compiles every shape class) or only differ on some machines; they are chosen on purpose.
+DEFAULT_ORACLES: tuple[str, ...] = ("torch", "jax", "reference")
 
 
 def oracle_names() -> tuple[str, ...]:
-    """Every oracle this build knows about."""
+    """Every oracle this build knows about (each can also be pinned: 'NAME@cpu', 'NAME@cuda')."""
     return tuple(FACTORIES)
 
 
+def is_known(name: str) -> bool:
+    """True for a built-in oracle, pinned or not."""
+    try:
+        require_known(name)
+    except KeyError:
+        return False
+    return True
+
+
 def require_known(name: str) -> None:
-    """Raise KeyError unless `name` is a built-in oracle."""
-    if name not in FACTORIES:
-        raise KeyError(f"unknown oracle {name!r}; known: {', '.join(FACTORIES)}")
+    """Raise KeyError unless `name` is a built-in oracle, possibly pinned to a device."""
+    base, _ = split_pin(name)
+    if base not in FACTORIES:
+        raise KeyError(f"unknown oracle {name!r}; known: {', '.join(FACTORIES)} (each may end in @cpu or @cuda)")
 
 
 def make_oracle(name: str) -> Oracle:
     """Construct oracle `name`; raises KeyError for an unknown name, OracleUnavailable when it cannot run."""
     require_known(name)
-    return FACTORIES[name]()
+    base, device = split_pin(name)
+    oracle = FACTORIES[base]()
+    return oracle if device is None else PinnedOracle(oracle, device)
 
 
 # Our own NumPy code cannot take the process down the way native framework code can; it stays in-process.
@@ -51,7 +83,7 @@ IN_PROCESS = ("reference",)
 def available_oracles(
     names: tuple[str, ...] | None = None, isolate: bool = False, case_timeout: float = 60.0
 ) -> tuple[dict[str, Oracle], dict[str, str]]:
-    """Construct the named oracles (None: all of them; an empty selection builds nothing).
+    """Construct the named oracles (None: DEFAULT_ORACLES; an empty selection builds nothing).
 
     Returns (usable by name, reason by name for the rest).
 
@@ -63,7 +95,7 @@ def available_oracles(
 
     usable: dict[str, Oracle] = {}
     missing: dict[str, str] = {}
-    for name in oracle_names() if names is None else names:
+    for name in DEFAULT_ORACLES if names is None else names:
         if ":" not in name:
             require_known(name)  # before a worker is spawned for it
         try:

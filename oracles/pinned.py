@@ -1,0 +1,44 @@
+"""Pinned oracles: 'torch@cuda' runs torch on the GPU whatever device the case names.
+
+A pinned oracle turns a CPU-vs-GPU comparison of one framework into an ordinary pair of voters: with
+`--oracles torch,torch@cuda,reference --devices cpu` every case runs on the CPU and again on the GPU.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from oracles.base import FloatArray, Oracle, OracleUnavailable
+from strategies.case import ConvCase
+
+PIN_SEPARATOR = "@"
+PINNABLE_DEVICES = ("cpu", "cuda")
+
+
+def split_pin(name: str) -> tuple[str, str | None]:
+    """'torch@cuda' -> ('torch', 'cuda'); 'torch' -> ('torch', None). Raises KeyError for an unknown device."""
+    base, sep, device = name.partition(PIN_SEPARATOR)
+    if not sep:
+        return name, None
+    if device not in PINNABLE_DEVICES:
+        raise KeyError(f"oracle {name!r} is pinned to {device!r}; devices are {', '.join(PINNABLE_DEVICES)}")
+    return base, device
+
+
+class PinnedOracle:
+    """Runs `inner` on `device` for every case, whatever device the case itself names."""
+
+    def __init__(self, inner: Oracle, device: str) -> None:
+        if device not in inner.devices():
+            raise OracleUnavailable(f"{inner.name} cannot run on {device} here (it runs on {inner.devices()})")
+        self.inner = inner
+        self.device = device
+        self.name = f"{inner.name}{PIN_SEPARATOR}{device}"
+
+    def devices(self) -> tuple[str, ...]:
+        """Every device: the case's own device only decides where the other oracles run."""
+        return PINNABLE_DEVICES
+
+    def run(self, case: ConvCase) -> FloatArray:
+        """The inner oracle's answer for `case` moved to the pinned device."""
+        return self.inner.run(replace(case, config=replace(case.config, device=self.device)))
