@@ -30,7 +30,7 @@ from hypothesis import seed as hypothesis_seed
 from fuzz.environment import environment
 from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord, signature_of
-from oracles.base import Oracle, Outcome
+from oracles.base import Oracle, Outcome, backend_path
 from strategies.budget import SizeBudget
 from strategies.case import DTYPES, OPS, ConvCase
 from strategies.conv import conv_case_groups
@@ -198,6 +198,9 @@ class Campaign:
             start = time.perf_counter()
             outcomes[name] = Outcome.of(oracle, case)
             spent = time.perf_counter() - start
+            path = backend_path(oracle)
+            if path is not None and outcomes[name].value is not None:
+                self.stats.features[f"path {name}:{path}"] += 1
             self.stats.oracle_seconds[name] = self.stats.oracle_seconds.get(name, 0.0) + spent
         start = time.perf_counter()
         verdict = judge(case, outcomes)

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import textwrap
 from types import ModuleType
 
 import numpy as np
 
 from fuzz import bounds, consensus, decide
+from fuzz.decide import REFERENCE
 from fuzz.records import FindingRecord
-from oracles import reference
-from oracles.jax_oracle import jax_dimension_numbers, jax_padding
+from oracles import reference, torch_variants
+from oracles.jax_oracle import JAX_VARIANTS, jax_dimension_numbers, jax_padding
+from oracles.pinned import PIN_SEPARATOR, split_pin
+from oracles.registry import is_known
 from oracles.torch_oracle import torch_padding_plan
+from oracles.torch_variants import TORCH_VARIANTS
 
-INLINED_MODULES: tuple[ModuleType, ...] = (reference, bounds, consensus, decide)
+INLINED_MODULES: tuple[ModuleType, ...] = (reference, bounds, consensus, decide, torch_variants)
 _PROJECT_PACKAGES = ("fuzz", "oracles", "strategies")
 
 
@@ -47,38 +52,58 @@ def _array_literal(values: np.ndarray) -> str:
     return f"np.array([\n{wrapped}\n]).reshape({tuple(values.shape)!r})"
 
 
-def _torch_runner(record: FindingRecord) -> str:
+def runner_name(oracle: str) -> str:
+    """The repro's function for one oracle: 'torch-compile@cuda' -> 'run_torch_compile_at_cuda'."""
+    return "run_" + re.sub(r"\W", "_", oracle.replace(PIN_SEPARATOR, "_at_"))
+
+
+def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
     cfg = record.case.config
     pre_pad, padding = torch_padding_plan(cfg)
     bias = "b" if cfg.bias else "None"
-    pad_line = f"    x = F.pad(x, {pre_pad!r})\n" if pre_pad is not None else ""
-    bias_line = f"    b = torch.tensor(B, dtype=dtype, device={cfg.device!r})\n" if cfg.bias else ""
+    pad_line = f"        x = F.pad(x, {pre_pad!r})\n" if pre_pad is not None else ""
+    bias_line = f"    b = torch.tensor(B, dtype=dtype, device={device!r})\n" if cfg.bias else ""
+    settings = TORCH_VARIANTS[variant]
+    compile_line = (
+        "    conv = torch.compile(conv, fullgraph=True, dynamic=True)  # inductor, one graph, symbolic sizes\n"
+        if settings.compiled else ""
+    )
     return (
-        "def run_torch() -> np.ndarray:\n"
+        f"def {runner_name(oracle)}() -> np.ndarray:\n"
+        f'    """{oracle}: F.{cfg.op} with the backend settings {settings}."""\n'
         "    import torch\n"
         "    import torch.nn.functional as F\n\n"
         f"    dtype = torch.{cfg.dtype}\n"
-        f"    x = torch.tensor(X, dtype=dtype, device={cfg.device!r})\n"
-        f"    w = torch.tensor(W, dtype=dtype, device={cfg.device!r})\n"
-        f"{bias_line}{pad_line}"
-        f"    out = F.{cfg.op}(x, w, {bias}, stride={cfg.stride!r}, padding={padding!r}, "
-        f"dilation={cfg.dilation!r}, groups={cfg.groups})\n"
+        f"    x = torch.tensor(X, dtype=dtype, device={device!r})\n"
+        f"    w = torch.tensor(W, dtype=dtype, device={device!r})\n"
+        f"{bias_line}\n"
+        f"    def conv(x, w, b):\n"
+        f"{pad_line}"
+        f"        return F.{cfg.op}(x, w, b, stride={cfg.stride!r}, padding={padding!r}, "
+        f"dilation={cfg.dilation!r}, groups={cfg.groups})\n\n"
+        f"{compile_line}"
+        f"    with backend_settings(torch, TORCH_VARIANTS[{variant!r}]):\n"
+        f"        out = conv(x, w, {bias})\n"
         "    return out.detach().cpu().to(torch.float64).numpy()\n"
     )
 
 
-def _jax_runner(record: FindingRecord) -> str:
+def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
     cfg = record.case.config
-    platform = "gpu" if cfg.device == "cuda" else "cpu"
+    platform = "gpu" if device == "cuda" else "cpu"
     bias_term = f" + b.reshape((1, -1) + (1,) * {cfg.rank})" if cfg.bias else ""
+    jit_lines = (
+        "    # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.\n"
+        "    @jax.jit\n"
+        if JAX_VARIANTS[variant] else "    # Eager, op by op (not jitted), as convfuzz's jax-eager runs it.\n"
+    )
     return (
-        "def run_jax() -> np.ndarray:\n"
+        f"def {runner_name(oracle)}() -> np.ndarray:\n"
         "    import jax\n\n"
         "    jax.config.update('jax_enable_x64', True)\n"
         "    import jax.numpy as jnp\n"
         "    from jax import lax\n\n"
-        "    # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.\n"
-        "    @jax.jit\n"
+        f"{jit_lines}"
         "    def conv(x, w, b):\n"
         f"        return lax.conv_general_dilated(x, w, window_strides={cfg.stride!r}, padding={jax_padding(cfg)!r},\n"
         f"            rhs_dilation={cfg.dilation!r}, dimension_numbers={jax_dimension_numbers(cfg.rank)!r},\n"
@@ -90,12 +115,31 @@ def _jax_runner(record: FindingRecord) -> str:
     )
 
 
+def _reference_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
+    return (
+        f"def {runner_name(oracle)}() -> np.ndarray:\n"
+        "    return conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS)\n"
+    )
+
+
+def _runners(record: FindingRecord) -> dict[str, str]:
+    """Source of one runner per oracle of `record` that a script can run (oracles of the user's own cannot)."""
+    runners: dict[str, str] = {}
+    for oracle in record.oracles:
+        if not is_known(oracle):
+            continue
+        variant, pinned = split_pin(oracle)
+        device = pinned or record.case.config.device
+        if variant in TORCH_VARIANTS:
+            runners[oracle] = _torch_runner(oracle, variant, device, record)
+        elif variant in JAX_VARIANTS:
+            runners[oracle] = _jax_runner(oracle, variant, device, record)
+        elif variant == REFERENCE:
+            runners[oracle] = _reference_runner(oracle, variant, device, record)
+    return runners
+
+
 _MAIN = '''
-def run_reference() -> np.ndarray:
-    return conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS)
-
-
-RUNNERS = {"torch": run_torch, "jax": run_jax, "reference": run_reference}
 MEMORY_ERROR_STATUS = 3
 
 
@@ -215,7 +259,11 @@ W = {_array_literal(case.w)}
 B = {_array_literal(case.b) if case.b is not None else None}
 
 '''
-    parts = [header, _torch_runner(record), "\n", _jax_runner(record), "\n"]
-    parts += ["\n" + inline_source(module) for module in INLINED_MODULES]
-    parts.append("\n" + _MAIN)
+    runners = _runners(record)
+    parts = [header]
+    parts += [inline_source(module) + "\n\n" for module in INLINED_MODULES]
+    parts += [source + "\n\n" for source in runners.values()]
+    table = ", ".join(f"{name!r}: {runner_name(name)}" for name in runners)
+    parts.append(f"RUNNERS: dict[str, Callable[[], np.ndarray]] = {{{table}}}\n")
+    parts.append(_MAIN)
     return "".join(parts)

@@ -44,6 +44,13 @@ class Oracle(Protocol):
         ...
 
 
+def backend_path(oracle: Oracle) -> str | None:
+    """The kernel family that served the oracle's last case, for oracles that can tell (torch: its conv backend,
+    e.g. 'Mkldnn' or 'Slow2d'); None otherwise. Oracles that can tell keep it in a `last_path` attribute."""
+    path = getattr(oracle, "last_path", None)
+    return path if isinstance(path, str) else None
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What one oracle produced for one case: an array, or the error it raised."""

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from oracles.base import FloatArray, ForwardedError, Oracle, OracleFailure, OracleUnavailable
+from oracles.base import FloatArray, ForwardedError, Oracle, OracleFailure, OracleUnavailable, backend_path
 from strategies.case import ConvCase
 
 STARTUP_TIMEOUT_SECONDS = 300.0
@@ -62,7 +62,8 @@ def _worker_main(conn: Connection, target: str, stderr_path: str) -> None:
         if case is None:
             return
         try:
-            conn.send(("ok", np.asarray(oracle.run(case), dtype=np.float64)))
+            value = np.asarray(oracle.run(case), dtype=np.float64)
+            conn.send(("ok", (value, backend_path(oracle))))
         except MemoryError as exc:
             conn.send(("crash", f"MemoryError: {exc}".strip()))
         except Exception as exc:  # noqa: BLE001 - the framework's error is the answer
@@ -93,6 +94,7 @@ class IsolatedOracle:
         self.target = target
         self.case_timeout = case_timeout
         self.restarts = 0
+        self.last_path: str | None = None
         self._context = multiprocessing.get_context("spawn")
         self._stderr = Path(tempfile.mkstemp(prefix="convfuzz-worker-", suffix=".log")[1])
         self._process: Any = None
@@ -112,7 +114,8 @@ class IsolatedOracle:
         self._conn.send(case)
         status, payload = self._receive(self.case_timeout)
         if status == "ok":
-            value: FloatArray = payload
+            value: FloatArray = payload[0]
+            self.last_path = payload[1]
             return value
         if status == "crash":
             self._stop()

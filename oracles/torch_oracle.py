@@ -6,16 +6,15 @@ torch.compile. Each is its own oracle, so a bug in one backend path is outvoted 
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from oracles.base import FloatArray, OracleUnavailable
+from oracles.torch_variants import TORCH_VARIANTS, backend_settings
 from strategies.case import ConvCase, ConvConfig
 
 
@@ -37,68 +36,27 @@ def torch_padding_plan(config: ConvConfig) -> tuple[list[int] | None, str | int 
     return [v for lo, hi in reversed(pairs) for v in (lo, hi)], 0
 
 
-@dataclass(frozen=True)
-class TorchSettings:
-    """Backend settings of one torch variant (see TORCH_VARIANTS)."""
+# torch.compile keeps every compiled graph for the life of the process, and what it compiled before changes
+# what it compiles next: after a recompilation dynamo turns the constants that changed (padding, stride) into
+# symbols ("automatic dynamic"). A finding must reproduce in a fresh process, so torch-compile resets dynamo
+# whenever a case starts a new shape class: every class compiles as it would first thing in a new process,
+# and the compile cache never holds more than one class.
+def conv_function(cfg: ConvConfig, functional: Any) -> Callable[[Any, Any, Any], Any]:
+    """conv(x, w, b) for `cfg`: F.pad (when torch needs it) then F.convNd, every parameter a constant inside.
 
-    devices: tuple[str, ...] = ("cpu", "cuda")
-    mkldnn: bool = True  # oneDNN (MKL-DNN) kernels on CPU
-    cudnn: bool = True
-    tf32: bool = False  # let cuDNN round float32 inputs to TF32 (torch's own default is to allow it)
-    compiled: bool = False  # through torch.compile (inductor)
+    The parameters are closed over, as an nn.ConvNd module holds them, so torch.compile traces them as
+    constants and only the tensor sizes are symbolic (dynamic=True): one compilation per shape class.
+    """
+    pre_pad, padding = torch_padding_plan(cfg)
+    conv = getattr(functional, cfg.op)
+    stride, dilation, groups = cfg.stride, cfg.dilation, cfg.groups  # plain constants for dynamo's guards
 
+    def call(x: Any, w: Any, b: Any) -> Any:
+        if pre_pad is not None:
+            x = functional.pad(x, pre_pad)
+        return conv(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
-# The plain 'torch' oracle disallows TF32: torch allows it for cuDNN convolutions by default, and a float32
-# result computed from 10-bit mantissas is not a float32 result. 'torch-tf32' is that default, judged with
-# the TF32 contract of fuzz.bounds (the '-tf32' suffix selects it).
-TORCH_VARIANTS: dict[str, TorchSettings] = {
-    "torch": TorchSettings(),
-    "torch-nomkldnn": TorchSettings(devices=("cpu",), mkldnn=False),
-    "torch-nocudnn": TorchSettings(devices=("cuda",), cudnn=False),
-    "torch-tf32": TorchSettings(devices=("cuda",), tf32=True),
-    "torch-compile": TorchSettings(compiled=True),
-}
-
-# torch.compile keeps every compiled graph for the life of the process, and dynamo gives up compiling a function
-# (silently falling back to eager, or raising under fullgraph) after `recompile_limit` recompilations. Resetting
-# dynamo after this many shape classes bounds both the memory and the recompilations per function.
-MAX_COMPILED_CLASSES = 32
-
-
-@contextlib.contextmanager
-def backend_settings(torch: Any, settings: TorchSettings) -> Iterator[None]:
-    """Apply `settings` to torch's process-wide backend flags for one call, then restore them."""
-    cudnn = torch.backends.cudnn
-    # torch >= 2.9 has a per-operation precision switch; older releases only the allow_tf32 flag.
-    precision_switch = getattr(getattr(cudnn, "conv", None), "fp32_precision", None)
-    # Reading the legacy flag after the new switch was set is refused by newer torch: read only the one in use.
-    saved = (torch.backends.mkldnn.enabled, cudnn.enabled, precision_switch)
-    saved_tf32 = cudnn.allow_tf32 if precision_switch is None else None
-    try:
-        torch.backends.mkldnn.enabled = settings.mkldnn
-        cudnn.enabled = settings.cudnn
-        if precision_switch is not None:
-            cudnn.conv.fp32_precision = "tf32" if settings.tf32 else "ieee"
-        else:
-            cudnn.allow_tf32 = settings.tf32
-        yield
-    finally:
-        torch.backends.mkldnn.enabled, cudnn.enabled = saved[0], saved[1]
-        if precision_switch is not None:
-            cudnn.conv.fp32_precision = saved[2]
-        else:
-            cudnn.allow_tf32 = saved_tf32
-
-
-def _conv_call(
-    x: Any, w: Any, b: Any, pre_pad: list[int] | None, conv: Any, pad: Any, **kwargs: Any
-) -> Any:
-    """The traced function of torch-compile and the eager call of every other variant: F.pad (if any), then convNd."""
-    from torch.nn import functional
-
-    if pre_pad is not None:
-        x = functional.pad(x, pre_pad)
-    return conv(x, w, b, padding=pad, **kwargs)
+    return call
 
 
 class TorchOracle:
@@ -114,11 +72,9 @@ class TorchOracle:
             raise KeyError(f"unknown torch variant {name!r}")
         self.settings = TORCH_VARIANTS[name]
         self._functional = self._torch.nn.functional
-        self._compiled: Any = None
-        self._classes: set[tuple[object, ...]] = set()
+        self._shape_class: tuple[object, ...] | None = None
         self.compile_resets = 0
-        if self.settings.compiled:
-            self._prepare_compiler()
+        self.last_path: str | None = None
 
     def devices(self) -> tuple[str, ...]:
         """The variant's devices among cpu and (when torch sees a GPU) cuda."""
@@ -136,35 +92,51 @@ class TorchOracle:
 
         pre_pad, padding = torch_padding_plan(cfg)
         bias = tensor(case.b) if case.b is not None else None
-        call = self._compiled_call(case) if self.settings.compiled else _conv_call
+        x, w = tensor(case.x), tensor(case.w)
+        with backend_settings(torch, self.settings):
+            self.last_path = self._select_backend(x, w, bias, pre_pad, padding, cfg)
+        call = conv_function(cfg, self._functional)
+        if self.settings.compiled:
+            call = self._compiled(call, case)
         with warnings.catch_warnings(), backend_settings(torch, self.settings):
             # torch warns that 'same' with an even kernel may copy the input: a performance note, not an error.
             warnings.simplefilter("ignore", UserWarning)
-            out = call(
-                tensor(case.x), tensor(case.w), bias, pre_pad, getattr(self._functional, cfg.op), padding,
-                stride=cfg.stride, dilation=cfg.dilation, groups=cfg.groups,
-            )
+            out = call(x, w, bias)
         return np.asarray(out.detach().to(device="cpu", dtype=torch.float64).numpy())
 
-    def _prepare_compiler(self) -> None:
-        dynamo_config = self._torch._dynamo.config
-        for limit in ("recompile_limit", "cache_size_limit"):  # the name changed in torch 2.6
-            if hasattr(dynamo_config, limit):
-                setattr(dynamo_config, limit, max(getattr(dynamo_config, limit), MAX_COMPILED_CLASSES + 8))
-        # fullgraph: a graph break would run part of the call eagerly and test nothing of inductor; dynamic:
-        # one compilation per shape class (sizes become symbols) keeps the compiler affordable.
-        self._compiled = self._torch.compile(_conv_call, fullgraph=True, dynamic=True)
+    def _select_backend(
+        self, x: Any, w: Any, bias: Any, pre_pad: list[int] | None, padding: Any, cfg: ConvConfig
+    ) -> str | None:
+        """The conv backend torch picks for this call (torch._C._select_conv_backend), when torch tells."""
+        select = getattr(self._torch._C, "_select_conv_backend", None)
+        if select is None:
+            return None
+        if pre_pad is not None:
+            x = self._functional.pad(x, pre_pad)
+        try:
+            if isinstance(padding, str):  # the backend choice only needs the resolved numbers
+                padding = [lo for lo, _ in cfg.pad_pairs()]
+            backend = select(x, w, bias, list(cfg.stride), list(padding), list(cfg.dilation), False,
+                             [0] * cfg.rank, cfg.groups, None)
+        except (RuntimeError, TypeError):  # a private function: its signature may change between releases
+            return None
+        return str(backend).rsplit(".", maxsplit=1)[-1]
 
-    def _compiled_call(self, case: ConvCase) -> Any:
-        """The compiled function, after resetting dynamo when this call would start one class too many."""
+    def _compiled(self, call: Callable[[Any, Any, Any], Any], case: ConvCase) -> Callable[[Any, Any, Any], Any]:
+        """torch.compile of `call`, after resetting dynamo when the case starts a new shape class.
+
+        fullgraph: a graph break would run part of the call eagerly and test nothing of inductor; dynamic: the
+        sizes are symbols, so a new size within a shape class needs no recompilation.
+        """
         cfg = case.config
         shape_class = (
-            cfg.op, cfg.dtype, cfg.device, cfg.bias, cfg.stride, cfg.dilation, cfg.groups, str(cfg.padding.kind),
+            cfg.op, cfg.dtype, cfg.device, cfg.bias, cfg.stride, cfg.dilation, cfg.groups, cfg.padding,
             tuple(n == 1 for n in case.x.shape + case.w.shape),  # dynamo specialises sizes 0 and 1
         )
-        if shape_class not in self._classes and len(self._classes) >= MAX_COMPILED_CLASSES:
-            self._torch._dynamo.reset()
-            self._classes.clear()
-            self.compile_resets += 1
-        self._classes.add(shape_class)
-        return self._compiled
+        if shape_class != self._shape_class:
+            if self._shape_class is not None:
+                self._torch._dynamo.reset()
+                self.compile_resets += 1
+            self._shape_class = shape_class
+        compiled: Callable[[Any, Any, Any], Any] = self._torch.compile(call, fullgraph=True, dynamic=True)
+        return compiled

@@ -25,6 +25,7 @@ from tests.planted import DroppedBias
 from tests.test_judge import make_case
 
 ALLOWED_IMPORTS = {"__future__", "numpy", "torch", "jax", "sys", "string", "collections", "dataclasses", "itertools",
+                   "contextlib", "typing",
                    "signal", "subprocess"}
 
 
@@ -92,9 +93,9 @@ def test_crash_repro_runs_the_suspect_in_a_child_and_exits_1(torch_oracle: Oracl
     text = render_repro(crash)
     gone = run_script(text, tmp_path)
     assert gone.returncode == 0 and "torch: answered" in gone.stdout, gone.stdout + gone.stderr
-    call = "    out = F.conv2d("
+    call = "        out = conv(x, w, "
     assert call in text
-    segfault = "    import ctypes\n    ctypes.string_at(0)\n"
+    segfault = "        import ctypes\n        ctypes.string_at(0)\n"
     crashed = run_script(text.replace(call, segfault + call), tmp_path)
     assert crashed.returncode == 1, crashed.stdout + crashed.stderr
     assert "torch: crash: killed by SIGSEGV" in crashed.stdout and "REPRODUCES: crash" in crashed.stdout

@@ -1,0 +1,60 @@
+"""The torch variants' backend settings, and applying them around one call.
+
+Standard library only and no project imports: its source is inlined verbatim into repro scripts, so a repro
+sets the backend flags exactly as the oracle did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TorchSettings:
+    """Backend settings of one torch variant (see TORCH_VARIANTS)."""
+
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    mkldnn: bool = True  # oneDNN (MKL-DNN) kernels on CPU
+    cudnn: bool = True
+    tf32: bool = False  # let cuDNN round float32 inputs to TF32 (torch's own default is to allow it)
+    compiled: bool = False  # through torch.compile (inductor)
+
+
+# The plain 'torch' oracle disallows TF32: torch allows it for cuDNN convolutions by default, and a float32
+# result computed from 10-bit mantissas is not a float32 result. 'torch-tf32' is that default, judged with
+# the TF32 contract of fuzz.bounds (the '-tf32' suffix selects it).
+TORCH_VARIANTS: dict[str, TorchSettings] = {
+    "torch": TorchSettings(),
+    "torch-nomkldnn": TorchSettings(devices=("cpu",), mkldnn=False),
+    "torch-nocudnn": TorchSettings(devices=("cuda",), cudnn=False),
+    "torch-tf32": TorchSettings(devices=("cuda",), tf32=True),
+    "torch-compile": TorchSettings(compiled=True),
+}
+
+
+@contextlib.contextmanager
+def backend_settings(torch: Any, settings: TorchSettings) -> Iterator[None]:
+    """Apply `settings` to torch's process-wide backend flags for one call, then restore them."""
+    cudnn = torch.backends.cudnn
+    # torch >= 2.9 has a per-operation precision switch; older releases only the allow_tf32 flag.
+    precision_switch = getattr(getattr(cudnn, "conv", None), "fp32_precision", None)
+    # Reading the legacy flag after the new switch was set is refused by newer torch: read only the one in use.
+    saved = (torch.backends.mkldnn.enabled, cudnn.enabled, precision_switch)
+    saved_tf32 = cudnn.allow_tf32 if precision_switch is None else None
+    try:
+        torch.backends.mkldnn.enabled = settings.mkldnn
+        cudnn.enabled = settings.cudnn
+        if precision_switch is not None:
+            cudnn.conv.fp32_precision = "tf32" if settings.tf32 else "ieee"
+        else:
+            cudnn.allow_tf32 = settings.tf32
+        yield
+    finally:
+        torch.backends.mkldnn.enabled, cudnn.enabled = saved[0], saved[1]
+        if precision_switch is not None:
+            cudnn.conv.fp32_precision = saved[2]
+        else:
+            cudnn.allow_tf32 = saved_tf32
