@@ -30,6 +30,17 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def device_model(device: str) -> str | None:
+    """The model name of `device` ('cpu' or 'cuda') on this machine; None when it has no such device."""
+    if device == "cpu":
+        return cpu_name()
+    try:
+        import torch
+    except ImportError:
+        return None
+    return str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() else None
+
+
 @cache
 def environment() -> dict[str, object]:
     """Versions, platform and devices, as stored in every finding."""

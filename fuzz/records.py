@@ -79,7 +79,8 @@ class FindingRecord:
         if decision.kind is None:
             raise ValueError("a consistent case is not a finding")
         digest = hashlib.sha256(json.dumps(_case_json(case), sort_keys=True).encode()).hexdigest()[:8]
-        suspects = "-".join(decision.suspects)
+        # Oracle names may hold characters a file name should not ('torch@cpu', a user's own names).
+        suspects = re.sub(r"[^a-z0-9_.-]+", "-", "-".join(decision.suspects).lower().replace("@", "-at-"))
         kind = decision.kind.replace("_", "-")
         return cls(
             id=f"{case.config.op}-{case.config.dtype}-{kind}-{suspects}-{digest}",

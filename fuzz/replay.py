@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from fuzz.environment import device_model
 from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord
 from oracles.base import Oracle, Outcome
 from oracles.isolation import close_oracles
+from oracles.pinned import split_pin
 from oracles.registry import available_oracles, is_known
 
 REPRODUCES = "reproduces"
@@ -47,6 +49,23 @@ def reproduces(record: FindingRecord, verdict: Verdict) -> bool:
     return verdict.discrepant and bool(set(verdict.suspects) & set(record.suspects))
 
 
+def other_hardware(record: FindingRecord) -> str | None:
+    """Why a no-show here says nothing, when a suspect ran on a device of another model than the recorded one.
+
+    Kernels are chosen by processor (oneDNN by instruction set, cuDNN by GPU generation), so a discrepancy seen on
+    one model may never show on another: only the same model can tell that it was fixed.
+    """
+    recorded = record.environment.get("devices")
+    if not isinstance(recorded, dict):
+        return None
+    for suspect in record.suspects:
+        device = (split_pin(suspect)[1] if is_known(suspect) else None) or record.case.config.device
+        then, now = recorded.get(device), device_model(device)
+        if then is not None and now is not None and then != now:
+            return f"{suspect} ran on {device} {then!r} when it was found; this machine's is {now!r}"
+    return None
+
+
 def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = None) -> ReplayResult:
     """Run `record`'s case on its oracles (or the given ones) and say whether it still reproduces."""
     owned = oracles is None
@@ -73,6 +92,9 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
     verdict = judge(record.case, outcomes)
     still = reproduces(record, verdict)
     if record.status == "open":
+        elsewhere = other_hardware(record)
+        if not still and elsewhere:
+            return ReplayResult(record, SKIPPED, verdict, reason=f"no discrepancy here, but inconclusive: {elsewhere}")
         state = REPRODUCES if still else FIXED
     else:
         state = REGRESSED if still else STILL_FIXED

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from oracles.base import FloatArray, Oracle, OracleUnavailable
+from oracles.base import FloatArray, Oracle, OracleUnavailable, backend_path
 from strategies.case import ConvCase
 
 PIN_SEPARATOR = "@"
@@ -34,6 +34,11 @@ class PinnedOracle:
         self.inner = inner
         self.device = device
         self.name = f"{inner.name}{PIN_SEPARATOR}{device}"
+
+    @property
+    def last_path(self) -> str | None:
+        """The inner oracle's backend path for its last case (see oracles.base.backend_path)."""
+        return backend_path(self.inner)
 
     def devices(self) -> tuple[str, ...]:
         """Every device: the case's own device only decides where the other oracles run."""

@@ -122,6 +122,17 @@ class TorchOracle:
             return None
         return str(backend).rsplit(".", maxsplit=1)[-1]
 
+    def _forget_across_compilations(self) -> None:
+        """Stop dynamo from carrying what it saw into later compilations (see the note on torch-compile above).
+
+        Automatic dynamic turns constants that changed between compilations into symbols, and its profile
+        ("local PGO") outlives dynamo.reset(), even on disk: a repro compiled in a fresh process would not see it.
+        """
+        config = self._torch._dynamo.config
+        for flag in ("automatic_dynamic_shapes", "automatic_dynamic_local_pgo", "automatic_dynamic_remote_pgo"):
+            if hasattr(config, flag):
+                setattr(config, flag, False)
+
     def _compiled(self, call: Callable[[Any, Any, Any], Any], case: ConvCase) -> Callable[[Any, Any, Any], Any]:
         """torch.compile of `call`, after resetting dynamo when the case starts a new shape class.
 
@@ -129,12 +140,16 @@ class TorchOracle:
         sizes are symbols, so a new size within a shape class needs no recompilation.
         """
         cfg = case.config
+        # Every constant of the traced call (the padding as torch gets it too: 'same' with stride > 1 becomes an
+        # F.pad whose amounts depend on the input size), plus which sizes are 1 (dynamo specialises 0 and 1).
         shape_class = (
-            cfg.op, cfg.dtype, cfg.device, cfg.bias, cfg.stride, cfg.dilation, cfg.groups, cfg.padding,
-            tuple(n == 1 for n in case.x.shape + case.w.shape),  # dynamo specialises sizes 0 and 1
+            cfg.op, cfg.dtype, cfg.device, cfg.bias, cfg.stride, cfg.dilation, cfg.groups, str(torch_padding_plan(cfg)),
+            tuple(n == 1 for n in case.x.shape + case.w.shape),
         )
         if shape_class != self._shape_class:
-            if self._shape_class is not None:
+            if self._shape_class is None:
+                self._forget_across_compilations()
+            else:
                 self._torch._dynamo.reset()
                 self.compile_resets += 1
             self._shape_class = shape_class

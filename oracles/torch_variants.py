@@ -20,12 +20,15 @@ class TorchSettings:
     mkldnn: bool = True  # oneDNN (MKL-DNN) kernels on CPU
     cudnn: bool = True
     tf32: bool = False  # let cuDNN round float32 inputs to TF32 (torch's own default is to allow it)
+    # let cuBLAS reduce half-type GEMMs in reduced precision (torch's default; the non-cuDNN CUDA conv is a GEMM)
+    reduced_reduction: bool = False
     compiled: bool = False  # through torch.compile (inductor)
 
 
-# The plain 'torch' oracle disallows TF32: torch allows it for cuDNN convolutions by default, and a float32
-# result computed from 10-bit mantissas is not a float32 result. 'torch-tf32' is that default, judged with
-# the TF32 contract of fuzz.bounds (the '-tf32' suffix selects it).
+# Every variant is strict unless its name says otherwise. torch allows TF32 for cuDNN convolutions by default,
+# and a float32 result computed from 10-bit mantissas is not a float32 result: 'torch-tf32' is that default,
+# judged with the TF32 contract of fuzz.bounds (the '-tf32' suffix selects it). Likewise torch lets cuBLAS
+# accumulate float16/bfloat16 GEMMs in reduced precision by default; strict variants turn that off.
 TORCH_VARIANTS: dict[str, TorchSettings] = {
     "torch": TorchSettings(),
     "torch-nomkldnn": TorchSettings(devices=("cpu",), mkldnn=False),
@@ -44,9 +47,14 @@ def backend_settings(torch: Any, settings: TorchSettings) -> Iterator[None]:
     # Reading the legacy flag after the new switch was set is refused by newer torch: read only the one in use.
     saved = (torch.backends.mkldnn.enabled, cudnn.enabled, precision_switch)
     saved_tf32 = cudnn.allow_tf32 if precision_switch is None else None
+    matmul = torch.backends.cuda.matmul
+    reductions = [f"allow_{half}_reduced_precision_reduction" for half in ("fp16", "bf16")]
+    saved_reductions = [getattr(matmul, flag) for flag in reductions]
     try:
         torch.backends.mkldnn.enabled = settings.mkldnn
         cudnn.enabled = settings.cudnn
+        for flag in reductions:
+            setattr(matmul, flag, settings.reduced_reduction)
         if precision_switch is not None:
             cudnn.conv.fp32_precision = "tf32" if settings.tf32 else "ieee"
         else:
@@ -54,6 +62,8 @@ def backend_settings(torch: Any, settings: TorchSettings) -> Iterator[None]:
         yield
     finally:
         torch.backends.mkldnn.enabled, cudnn.enabled = saved[0], saved[1]
+        for flag, value in zip(reductions, saved_reductions, strict=True):
+            setattr(matmul, flag, value)
         if precision_switch is not None:
             cudnn.conv.fp32_precision = saved[2]
         else:

@@ -11,8 +11,10 @@ from hypothesis import given, settings
 
 from fuzz.bounds import PASS, PRECISION, error_bound
 from fuzz.engine import Campaign, CampaignSettings
+from fuzz.environment import cpu_name
 from fuzz.judge import judge, yardstick
 from fuzz.records import FindingRecord
+from fuzz.replay import FIXED, SKIPPED, replay_record
 from fuzz.repro import render_repro
 from oracles.base import Oracle, OracleUnavailable, Outcome
 from oracles.pinned import PinnedOracle, split_pin
@@ -186,3 +188,19 @@ def test_make_oracle_builds_pinned_variants() -> None:
     assert oracle.name == "jax-eager@cpu"
     with pytest.raises(KeyError):
         make_oracle("jax-lazy")
+
+
+def test_replay_is_inconclusive_when_the_suspect_ran_on_another_processor_model() -> None:
+    """A CPU-kernel finding that does not show on another CPU model is skipped, not called fixed."""
+    oracle_or_skip("torch")
+    case = make_case(family="small_int")
+    outcomes = {"reference": Outcome.of(ReferenceOracle(), case), "torch@cpu": Outcome.of(DroppedBias(), case)}
+    verdict = judge(case, outcomes)
+    assert verdict.suspects == ("torch@cpu",)
+    elsewhere = FindingRecord.from_decision(case, verdict, {"devices": {"cpu": "Imaginary CPU 9000"}})
+    # A pinned suspect's '@' never reaches a file name, and the record loads back.
+    assert "-torch-at-cpu-" in elsewhere.id and FindingRecord.from_json(elsewhere.to_json()).id == elsewhere.id
+    result = replay_record(elsewhere)
+    assert result.state == SKIPPED and "Imaginary CPU 9000" in result.reason
+    here = FindingRecord.from_decision(case, verdict, {"devices": {"cpu": cpu_name()}})
+    assert replay_record(here).state == FIXED  # the real torch has no dropped bias
