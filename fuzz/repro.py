@@ -61,7 +61,6 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
     cfg = record.case.config
     pre_pad, padding = torch_padding_plan(cfg)
     bias = "b" if cfg.bias else "None"
-    pad_line = f"        x = F.pad(x, {pre_pad!r})\n" if pre_pad is not None else ""
     bias_line = f"    b = torch.tensor(B, dtype=dtype, device={device!r})\n" if cfg.bias else ""
     settings = TORCH_VARIANTS[variant]
     compile_line = (
@@ -77,10 +76,15 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
         f"    x = torch.tensor(X, dtype=dtype, device={device!r})\n"
         f"    w = torch.tensor(W, dtype=dtype, device={device!r})\n"
         f"{bias_line}\n"
-        f"    def conv(x, w, b):\n"
-        f"{pad_line}"
-        f"        return F.{cfg.op}(x, w, b, stride={cfg.stride!r}, padding={padding!r}, "
-        f"dilation={cfg.dilation!r}, groups={cfg.groups})\n\n"
+        "    # The parameters are captured by a closure, as convfuzz's oracle holds them (under\n"
+        "    # torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants).\n"
+        "    def make_conv(pre_pad, stride, padding, dilation, groups):\n"
+        "        def conv(x, w, b):\n"
+        "            if pre_pad is not None:\n"
+        "                x = F.pad(x, pre_pad)\n"
+        f"            return F.{cfg.op}(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)\n\n"
+        "        return conv\n\n"
+        f"    conv = make_conv({pre_pad!r}, {cfg.stride!r}, {padding!r}, {cfg.dilation!r}, {cfg.groups})\n"
         f"{compile_line}"
         f"    with backend_settings(torch, TORCH_VARIANTS[{variant!r}]):\n"
         f"        out = conv(x, w, {bias})\n"

@@ -36,20 +36,22 @@ def torch_padding_plan(config: ConvConfig) -> tuple[list[int] | None, str | int 
     return [v for lo, hi in reversed(pairs) for v in (lo, hi)], 0
 
 
-# torch.compile keeps every compiled graph for the life of the process, and what it compiled before changes
-# what it compiles next: after a recompilation dynamo turns the constants that changed (padding, stride) into
-# symbols ("automatic dynamic"). A finding must reproduce in a fresh process, so torch-compile resets dynamo
-# whenever a case starts a new shape class: every class compiles as it would first thing in a new process,
-# and the compile cache never holds more than one class.
-def conv_function(cfg: ConvConfig, functional: Any) -> Callable[[Any, Any, Any], Any]:
-    """conv(x, w, b) for `cfg`: F.pad (when torch needs it) then F.convNd, every parameter a constant inside.
+# torch.compile keeps every compiled graph for the life of the process, and what it compiled before can change
+# what it compiles next (automatic dynamic shapes and their saved profile). A finding must reproduce in a fresh
+# process, so torch-compile resets dynamo whenever a case starts a new shape class: every class compiles as it
+# would first thing in a new process, and the compile cache never holds more than one class.
 
-    The parameters are closed over, as an nn.ConvNd module holds them, so torch.compile traces them as
-    constants and only the tensor sizes are symbolic (dynamic=True): one compilation per shape class.
+
+def conv_function(cfg: ConvConfig, functional: Any) -> Callable[[Any, Any, Any], Any]:
+    """conv(x, w, b) for `cfg`: F.pad (when torch needs it) then F.convNd, the parameters captured by the closure.
+
+    Under torch.compile(dynamic=True) the captured ints (padding amounts, strides) are traced as symbols, like the
+    tensor sizes: the convolution is compiled for a whole shape class, as a model compiled with dynamic shapes
+    is. Repro scripts build their call the same way (fuzz.repro), so they compile the same graph.
     """
     pre_pad, padding = torch_padding_plan(cfg)
     conv = getattr(functional, cfg.op)
-    stride, dilation, groups = cfg.stride, cfg.dilation, cfg.groups  # plain constants for dynamo's guards
+    stride, dilation, groups = cfg.stride, cfg.dilation, cfg.groups  # plain values, not the config object
 
     def call(x: Any, w: Any, b: Any) -> Any:
         if pre_pad is not None:
