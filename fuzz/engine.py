@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, Phase, Verbosity, event, given, settings, target
 from hypothesis import seed as hypothesis_seed
 
+from fuzz.distinct import DistinctCounter
 from fuzz.environment import environment
 from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord, signature_of
@@ -81,7 +82,7 @@ class CampaignStats:
     started: float = field(default_factory=time.monotonic)
     examples: int = 0
     checks: int = 0
-    configs: set[int] = field(default_factory=set)
+    configs: DistinctCounter = field(default_factory=DistinctCounter)
     closest_to_bound: dict[str, float] = field(default_factory=dict)
     by_op_dtype: Counter[str] = field(default_factory=Counter)
     features: Counter[str] = field(default_factory=Counter)
@@ -113,7 +114,7 @@ class CampaignStats:
         for part in parts:
             total.examples += part.examples
             total.checks += part.checks
-            total.configs |= part.configs
+            total.configs.merge(part.configs)
             total.by_op_dtype.update(part.by_op_dtype)
             total.features.update(part.features)
             total.verdicts.update(part.verdicts)
@@ -337,7 +338,7 @@ class Campaign:
         verdict = self.evaluate(case)
         stats = self.stats
         stats.checks += 1
-        stats.configs.add(hash(case.config))
+        stats.configs.add(repr(case.config))
         stats.by_op_dtype[f"{case.config.op} {case.config.dtype}"] += 1
         for feature in case_features(case) + (["exact tier"] if verdict.exact_tier else []):
             stats.features[feature] += 1
