@@ -25,7 +25,7 @@ from oracles.base import Oracle
 from oracles.isolation import close_oracles
 from oracles.registry import DEFAULT_ORACLES, available_oracles, is_known, oracle_names
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, OPS
+from strategies.case import DTYPES, LAYOUTS, OPS, layouts_for
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ops", help=f"comma list of {', '.join(OPS)}")
     run.add_argument("--dtypes", help=f"comma list of {', '.join(DTYPES)}")
     run.add_argument("--devices", help="comma list of cpu, cuda (default: every device the oracles see)")
+    run.add_argument("--layouts", help=f"comma list of {', '.join(LAYOUTS)} (default: all; half the cases contiguous)")
     run.add_argument(
         "--oracles",
         help=f"comma list of {', '.join(oracle_names())}, any of them pinned to a device (torch@cuda), or "
@@ -140,6 +141,12 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         budget = SizeBudget.from_environment()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    ops = _choices("--ops", args.ops, OPS) or OPS
+    layouts = _choices("--layouts", args.layouts, LAYOUTS) or LAYOUTS
+    if not any(layout in layouts_for(OPS.index(op) + 1) for op in ops for layout in layouts):
+        raise UsageError(
+            f"--layouts: none of {','.join(layouts)} applies to {','.join(ops)} (channels_last needs 2 or 3 dims)"
+        )
     max_examples = args.max_examples
     if max_examples is None and args.time_budget is None:
         max_examples = DEFAULT_MAX_EXAMPLES
@@ -147,9 +154,10 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         seed=args.seed if args.seed is not None else secrets.randbelow(2**32),
         max_examples=max_examples,
         time_budget=args.time_budget,
-        ops=_choices("--ops", args.ops, OPS) or OPS,
+        ops=ops,
         dtypes=_choices("--dtypes", args.dtypes, DTYPES) or DTYPES,
         devices=_choices("--devices", args.devices, ("cpu", "cuda")) or (),
+        layouts=layouts,
         budget=budget,
     )
 

@@ -33,7 +33,7 @@ from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord, signature_of
 from oracles.base import Oracle, Outcome, backend_path
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, OPS, ConvCase
+from strategies.case import DTYPES, LAYOUTS, OPS, ConvCase, layouts_for
 from strategies.conv import conv_case_groups
 
 # Examples per Hypothesis run before the engine moves on to the next (op, dtype, device) combination. Passes
@@ -63,6 +63,7 @@ class CampaignSettings:
     ops: tuple[str, ...] = OPS
     dtypes: tuple[str, ...] = DTYPES
     devices: tuple[str, ...] = ("cpu",)
+    layouts: tuple[str, ...] = LAYOUTS
     budget: SizeBudget = field(default_factory=SizeBudget.from_environment)
     # Parallel campaigns: this process runs the schedule positions p with p % worker_count == worker_index.
     worker_index: int = 0
@@ -139,7 +140,8 @@ def derived_seed(seed: int, position: int, attempt: int = 0) -> int:
 def case_features(case: ConvCase) -> list[str]:
     """Named features a case exercises, for hypothesis.event() and the coverage summary."""
     cfg = case.config
-    features = [f"op:{cfg.op}", f"dtype:{cfg.dtype}", f"device:{cfg.device}", f"padding:{cfg.padding.kind}"]
+    features = [f"op:{cfg.op}", f"dtype:{cfg.dtype}", f"device:{cfg.device}", f"padding:{cfg.padding.kind}",
+                f"layout:{cfg.layout}"]
     if cfg.groups > 1:
         features.append("groups>1")
     if cfg.groups > 1 and cfg.groups == cfg.in_channels:
@@ -211,7 +213,9 @@ class Campaign:
     def schedule(self) -> list[tuple[str, str, str]]:
         """The (op, dtype, device) combinations in this campaign's seed-shuffled order."""
         s = self.settings
-        combos = list(itertools.product(s.ops, s.dtypes, s.devices))
+        # An op none of whose layouts was chosen (conv1d with only channels_last) has nothing to run.
+        ops = [op for op in s.ops if set(s.layouts) & set(layouts_for(OPS.index(op) + 1))]
+        combos = list(itertools.product(ops, s.dtypes, s.devices))
         random.Random(s.seed).shuffle(combos)
         return combos
 
@@ -307,6 +311,7 @@ class Campaign:
             target(worst, label="err/bound")
             self._report_progress()
 
+        cases = conv_case_groups(ops=(op,), dtypes=(dtype,), devices=(device,), budget=s.budget, layouts=s.layouts)
         test = settings(
             max_examples=quota,
             deadline=None,
@@ -316,7 +321,7 @@ class Campaign:
             verbosity=Verbosity.quiet,
             phases=(Phase.generate, Phase.target, Phase.shrink),
             suppress_health_check=list(HealthCheck),
-        )(given(conv_case_groups(ops=(op,), dtypes=(dtype,), devices=(device,), budget=s.budget))(check))
+        )(given(cases)(check))
         # Seeded by schedule position, so a run is the same whichever worker of a parallel campaign runs it.
         test = hypothesis_seed(derived_seed(s.seed, position, attempt))(test)
         stats.hypothesis_runs += 1

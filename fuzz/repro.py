@@ -63,6 +63,10 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
     bias = "b" if cfg.bias else "None"
     bias_line = f"    b = torch.tensor(B, dtype=dtype, device={device!r})\n" if cfg.bias else ""
     settings = TORCH_VARIANTS[variant]
+    layout_line = (
+        f"    x, w = arrange(torch, x, w, {cfg.layout!r})  # same values, this memory layout\n"
+        if cfg.layout != "contiguous" else ""
+    )
     compile_line = (
         "    conv = torch.compile(conv, fullgraph=True, dynamic=True)  # inductor, one graph, symbolic sizes\n"
         if settings.compiled else ""
@@ -75,7 +79,7 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
         f"    dtype = torch.{cfg.dtype}\n"
         f"    x = torch.tensor(X, dtype=dtype, device={device!r})\n"
         f"    w = torch.tensor(W, dtype=dtype, device={device!r})\n"
-        f"{bias_line}\n"
+        f"{bias_line}{layout_line}\n"
         "    # The parameters are captured by a closure, as convfuzz's oracle holds them (under\n"
         "    # torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants).\n"
         "    def make_conv(pre_pad, stride, padding, dilation, groups):\n"
@@ -229,7 +233,7 @@ Seen as:
 {message}
 
 Seen with {versions} on {env.get("platform")}.
-{cfg.op}, dtype {cfg.dtype}, device {cfg.device}; values drawn as {case.families}.
+{cfg.op}, dtype {cfg.dtype}, device {cfg.device}, layout {cfg.layout}; values drawn as {case.families}.
 Needs numpy plus the frameworks it compares ({", ".join(record.oracles)}); a missing one is skipped.
 Exit status: 1 while the discrepancy reproduces, 0 once it is gone. A crash or hang is re-run in a child
 process of this script, so it is reported instead of killing the script.

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from oracles.base import FloatArray, OracleUnavailable
-from oracles.torch_variants import TORCH_VARIANTS, backend_settings
+from oracles.torch_variants import TORCH_VARIANTS, arrange, backend_settings
 from strategies.case import ConvCase, ConvConfig
 
 
@@ -94,7 +94,7 @@ class TorchOracle:
 
         pre_pad, padding = torch_padding_plan(cfg)
         bias = tensor(case.b) if case.b is not None else None
-        x, w = tensor(case.x), tensor(case.w)
+        x, w = arrange(torch, tensor(case.x), tensor(case.w), cfg.layout)
         with backend_settings(torch, self.settings):
             self.last_path = self._select_backend(x, w, bias, pre_pad, padding, cfg)
         call = conv_function(cfg, self._functional)
@@ -145,7 +145,8 @@ class TorchOracle:
         # Every constant of the traced call (the padding as torch gets it too: 'same' with stride > 1 becomes an
         # F.pad whose amounts depend on the input size), plus which sizes are 1 (dynamo specialises 0 and 1).
         shape_class = (
-            cfg.op, cfg.dtype, cfg.device, cfg.bias, cfg.stride, cfg.dilation, cfg.groups, str(torch_padding_plan(cfg)),
+            cfg.op, cfg.dtype, cfg.device, cfg.layout, cfg.bias, cfg.stride, cfg.dilation, cfg.groups,
+            str(torch_padding_plan(cfg)),
             tuple(n == 1 for n in case.x.shape + case.w.shape),
         )
         if shape_class != self._shape_class:

@@ -1,4 +1,4 @@
-"""The torch variants' backend settings, and applying them around one call.
+"""The torch variants' backend settings, applying them around one call, and the tensor layouts of a case.
 
 Standard library only and no project imports: its source is inlined verbatim into repro scripts, so a repro
 sets the backend flags exactly as the oracle did.
@@ -68,3 +68,22 @@ def backend_settings(torch: Any, settings: TorchSettings) -> Iterator[None]:
             cudnn.conv.fp32_precision = saved[2]
         else:
             cudnn.allow_tf32 = saved_tf32
+
+
+def arrange(torch: Any, x: Any, w: Any, layout: str) -> tuple[Any, Any]:
+    """x and w with the memory layout a case names (strategies.case.LAYOUTS); their values never change."""
+    if layout == "channels_last":
+        memory_format = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
+        return x.contiguous(memory_format=memory_format), w.contiguous(memory_format=memory_format)
+    if layout == "strided_input":
+        # Every other element of a buffer twice as wide; the gaps hold NaN, so a dense read shows.
+        wide = torch.full((*x.shape[:-1], 2 * x.shape[-1]), float("nan"), dtype=x.dtype, device=x.device)
+        wide[..., ::2] = x
+        return wide[..., ::2], w
+    if layout == "transposed_weight":
+        return x, w.transpose(0, 1).contiguous().transpose(0, 1)
+    if layout == "sliced_weight":
+        longer = torch.full((*w.shape[:-1], w.shape[-1] + 1), float("nan"), dtype=w.dtype, device=w.device)
+        longer[..., : w.shape[-1]] = w
+        return x, longer[..., : w.shape[-1]]
+    return x, w

@@ -21,6 +21,17 @@ DTYPES: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
 
 PaddingKind = Literal["valid", "same", "symmetric", "explicit"]
 
+# How torch receives the tensors (the values never change): contiguous; channels_last / channels_last_3d memory
+# format for input and weight (rank 2 and 3 only); the input as a stride-2 view of a wider buffer whose gaps hold
+# NaN (a kernel that reads it densely cannot go unnoticed); the weight as a transposed view of its (I, O, ...)
+# transpose; the weight as a slice of a kernel one element longer in the last dim. Other frameworks ignore it.
+LAYOUTS: tuple[str, ...] = ("contiguous", "channels_last", "strided_input", "transposed_weight", "sliced_weight")
+
+
+def layouts_for(rank: int) -> tuple[str, ...]:
+    """The layouts a convolution of `rank` spatial dims can have (channels_last needs 2 or 3)."""
+    return tuple(layout for layout in LAYOUTS if layout != "channels_last" or rank in (2, 3))
+
 
 @dataclass(frozen=True)
 class Padding:
@@ -176,6 +187,8 @@ class ConvConfig:
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype {self.dtype!r} is not one of {DTYPES}")
         rank = OPS.index(self.op) + 1
+        if self.layout not in layouts_for(rank):
+            raise ValueError(f"layout {self.layout!r} is not one of {layouts_for(rank)} for {self.op}")
         for name in ("spatial", "kernel", "stride", "dilation"):
             if len(getattr(self, name)) != rank:
                 raise ValueError(f"{name} needs {rank} entries for {self.op}, got {getattr(self, name)}")

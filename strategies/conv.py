@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, OPS, ConvCase, ConvConfig, Padding, PaddingKind, output_size
+from strategies.case import DTYPES, LAYOUTS, OPS, ConvCase, ConvConfig, Padding, PaddingKind, layouts_for, output_size
 from strategies.values import FAMILY_NAMES, ValueFamily
 
 MAX_GROUPS = 8
@@ -127,8 +127,12 @@ def conv_configs(
     dtypes: Sequence[str] = DTYPES,
     devices: Sequence[str] = ("cpu",),
     budget: SizeBudget | None = None,
+    layouts: Sequence[str] = LAYOUTS,
 ) -> ConvConfig:
-    """Valid forward conv configurations within `budget` (default: from $CONVFUZZ_BUDGET)."""
+    """Valid forward conv configurations within `budget` (default: from $CONVFUZZ_BUDGET).
+
+    The budget counts logical tensor elements; a strided or sliced layout's buffer holds up to twice as many.
+    """
     budget = budget or SizeBudget.from_environment()
     op = draw(st.sampled_from(ops))
     rank = OPS.index(op) + 1
@@ -159,6 +163,12 @@ def conv_configs(
     for d in range(rank):
         _draw_fitting(draw, plan, budget, "extra", d, range(MAX_EXTRA_SPATIAL + 1))
 
+    bias = draw(st.booleans())
+    # Half of the cases keep the plain layout (the choice shrinks to it); the rest take one of the others.
+    usable = [layout for layout in layouts_for(rank) if layout in layouts]
+    plain = "contiguous" in usable
+    others = [layout for layout in usable if layout != "contiguous"]
+    layout = "contiguous" if not others or (plain and not draw(st.booleans())) else draw(st.sampled_from(others))
     pairs = tuple(plan.pads) if padding_kind in ("symmetric", "explicit") else ()
     padding = Padding(padding_kind, pairs)
     config = ConvConfig(
@@ -172,9 +182,10 @@ def conv_configs(
         stride=tuple(plan.stride),
         dilation=tuple(plan.dilation),
         padding=padding,
-        bias=draw(st.booleans()),
+        bias=bias,
         dtype=dtype,
         device=device,
+        layout=layout,
     )
     config.validate()
     return config
@@ -222,13 +233,18 @@ def case_from(config: ConvConfig, families: dict[str, ValueFamily]) -> ConvCase:
 
 
 def _checked_configs(
-    ops: Sequence[str], dtypes: Sequence[str], devices: Sequence[str], budget: SizeBudget | None
+    ops: Sequence[str], dtypes: Sequence[str], devices: Sequence[str], budget: SizeBudget | None,
+    layouts: Sequence[str] = LAYOUTS,
 ) -> st.SearchStrategy[ConvConfig]:
     if not devices:
         raise ValueError("devices must not be empty")
+    ops = _check_choices("ops", ops, OPS)
+    layouts = _check_choices("layouts", layouts, LAYOUTS)
+    if not any(layout in layouts_for(OPS.index(op) + 1) for op in ops for layout in layouts):
+        raise ValueError(f"no op of {ops} can have a layout of {layouts}")
     return conv_configs(
-        ops=_check_choices("ops", ops, OPS), dtypes=_check_choices("dtypes", dtypes, DTYPES), devices=devices,
-        budget=budget,
+        ops=[op for op in ops if set(layouts) & set(layouts_for(OPS.index(op) + 1))],
+        dtypes=_check_choices("dtypes", dtypes, DTYPES), devices=devices, budget=budget, layouts=layouts,
     )
 
 
@@ -240,9 +256,10 @@ def conv_cases(
     dtypes: Sequence[str] = DTYPES,
     devices: Sequence[str] = ("cpu",),
     budget: SizeBudget | None = None,
+    layouts: Sequence[str] = LAYOUTS,
 ) -> ConvCase:
     """Forward convolution cases: a valid in-budget config plus input, weight and bias values."""
-    config = draw(_checked_configs(ops, dtypes, devices, budget))
+    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts))
     return case_from(config, draw(value_sets(config=config)))
 
 
@@ -255,6 +272,7 @@ def conv_case_groups(
     devices: Sequence[str] = ("cpu",),
     budget: SizeBudget | None = None,
     max_value_sets: int = 3,
+    layouts: Sequence[str] = LAYOUTS,
 ) -> list[ConvCase]:
     """One configuration with 1 to `max_value_sets` different value sets.
 
@@ -262,7 +280,7 @@ def conv_case_groups(
     every extra value set for the same configuration is a nearly free differential check. Shrinking deletes
     the extra sets, so a minimal failing group holds a single case.
     """
-    config = draw(_checked_configs(ops, dtypes, devices, budget))
+    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts))
     described = st.lists(
         value_sets(config=config),
         min_size=1,

@@ -66,4 +66,32 @@ class FlippedKernel(_Planted):
         return self._conv(case, case.x, np.flip(case.w, spatial_axes), case.b, list(case.config.pad_pairs()))
 
 
+class ChannelsLastSwappedGroups(SwappedGroups):
+    """Groups swapped only when the tensors come in channels_last memory format (a layout-specific kernel bug)."""
+
+    name = "channels_last_swapped_groups"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        if case.config.layout != "channels_last":
+            return self._conv(case, case.x, case.w, case.b, list(case.config.pad_pairs()))
+        return super().run(case)
+
+
+class StridedWeightReadDense(_Planted):
+    """A weight that is a slice of a longer kernel is read as if it were dense: the slice's strides are ignored
+    and the first elements of the underlying buffer (including the NaN the slice leaves out) are used."""
+
+    name = "strided_weight_read_dense"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        w = case.w
+        if case.config.layout == "sliced_weight":
+            longer = np.full((*w.shape[:-1], w.shape[-1] + 1), np.nan)
+            longer[..., : w.shape[-1]] = w
+            w = longer.ravel()[: w.size].reshape(w.shape)
+        return self._conv(case, case.x, w, case.b, list(case.config.pad_pairs()))
+
+
 PLANTED = (ShiftedWindow, SwappedGroups, DroppedBias, FlippedKernel)
+# Planted layout bugs, each with the layout a campaign is narrowed to when hunting it.
+PLANTED_LAYOUT_BUGS = ((ChannelsLastSwappedGroups, "channels_last"), (StridedWeightReadDense, "sliced_weight"))

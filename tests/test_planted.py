@@ -13,7 +13,7 @@ from fuzz.store import FindingStore
 from oracles.base import FloatArray, Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import ConvCase
-from tests.planted import PLANTED
+from tests.planted import PLANTED, PLANTED_LAYOUT_BUGS
 
 MAX_EXAMPLES_TO_FIND = 200
 MAX_REPRO_ELEMENTS = 64
@@ -83,3 +83,18 @@ def test_interrupted_campaign_keeps_what_it_found(torch_oracle: Oracle, tmp_path
     records, problems = store.load()
     assert not problems and len(records) == len(stats.findings)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize(("planted_type", "layout"), PLANTED_LAYOUT_BUGS, ids=lambda v: getattr(v, "name", v))
+def test_planted_layout_bug_is_found_within_300_examples(planted_type: type, layout: str, torch_oracle: Oracle) -> None:
+    """A campaign narrowed to one layout finds a bug of that layout and shrinks it small."""
+    planted = planted_type()
+    oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
+    settings_ = CampaignSettings(seed=2, max_examples=300, layouts=(layout,))
+    stats = Campaign(oracles, settings_).run()
+    assert stats.first_discrepancy_at is not None and stats.first_discrepancy_at <= 300
+    found = [f for f in stats.findings if f.suspects == (planted.name,)]
+    assert found and all(f.case.config.layout == layout for f in found)
+    assert f"layout={layout}" in found[0].signature
+    assert min(f.case.element_count() for f in found) <= MAX_REPRO_ELEMENTS
+    assert stats.features[f"layout:{layout}"] == stats.checks
