@@ -194,8 +194,8 @@ class ConvConfig:
                 raise ValueError(f"{name} needs {rank} entries for {self.op}, got {getattr(self, name)}")
         if self.padding.kind in ("symmetric", "explicit") and len(self.padding.pairs) != rank:
             raise ValueError(f"padding needs {rank} pairs for {self.op}, got {self.padding.pairs}")
-        if min(self.batch, self.in_channels, self.out_channels, self.groups) < 1:
-            raise ValueError("batch, channels and groups must be at least 1")
+        if self.batch < 0 or min(self.in_channels, self.out_channels, self.groups) < 1:
+            raise ValueError("batch must be at least 0 (an empty batch is valid), channels and groups at least 1")
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"groups={self.groups} must divide channels {self.in_channels}/{self.out_channels}")
         if min(*self.kernel, *self.stride, *self.dilation, *self.spatial) < 1:

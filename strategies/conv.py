@@ -23,6 +23,7 @@ MAX_DILATION = 3
 MAX_STRIDE = 4
 MAX_PAD = 3
 MAX_BATCH = 3
+EMPTY_BATCH_ONE_IN = 16
 MAX_EXTRA_SPATIAL = 24
 PADDING_KINDS: tuple[PaddingKind, ...] = ("valid", "symmetric", "explicit", "same")
 
@@ -171,9 +172,12 @@ def conv_configs(
     layout = "contiguous" if not others or (plain and not draw(st.booleans())) else draw(st.sampled_from(others))
     pairs = tuple(plan.pads) if padding_kind in ("symmetric", "explicit") else ()
     padding = Padding(padding_kind, pairs)
+    # An empty batch (N = 0) now and then: every framework must return an empty output, not fail. Drawn last so
+    # the sizes are those of an ordinary case, and shrinking goes back to the drawn batch.
+    batch = 0 if draw(st.integers(0, EMPTY_BATCH_ONE_IN - 1)) == EMPTY_BATCH_ONE_IN - 1 else plan.batch[0]
     config = ConvConfig(
         op=op,
-        batch=plan.batch[0],
+        batch=batch,
         in_channels=plan.in_channels,
         out_channels=plan.out_channels,
         groups=groups,

@@ -95,3 +95,14 @@ class StridedWeightReadDense(_Planted):
 PLANTED = (ShiftedWindow, SwappedGroups, DroppedBias, FlippedKernel)
 # Planted layout bugs, each with the layout a campaign is narrowed to when hunting it.
 PLANTED_LAYOUT_BUGS = ((ChannelsLastSwappedGroups, "channels_last"), (StridedWeightReadDense, "sliced_weight"))
+
+
+class EmptyBatchRejected(_Planted):
+    """Refuses an empty batch (N = 0) that every framework must accept."""
+
+    name = "empty_batch_rejected"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        if case.config.batch == 0:
+            raise ValueError("expected a non-empty batch")
+        return self._conv(case, case.x, case.w, case.b, list(case.config.pad_pairs()))
