@@ -25,7 +25,7 @@ from oracles.base import Oracle
 from oracles.isolation import close_oracles
 from oracles.registry import DEFAULT_ORACLES, available_oracles, is_known, oracle_names
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, LAYOUTS, OPS, layouts_for
+from strategies.case import DTYPES, LAYOUTS, OPS, PADDING_MODES, layouts_for
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ops", help=f"comma list of {', '.join(OPS)}")
     run.add_argument("--dtypes", help=f"comma list of {', '.join(DTYPES)}")
     run.add_argument("--devices", help="comma list of cpu, cuda (default: every device the oracles see)")
+    run.add_argument(
+        "--padding-modes",
+        help=f"comma list of {', '.join(PADDING_MODES)} (default: all; non-zero ones need symmetric pads)",
+    )
     run.add_argument("--layouts", help=f"comma list of {', '.join(LAYOUTS)} (default: all; half the cases contiguous)")
     run.add_argument(
         "--oracles",
@@ -158,6 +162,7 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         dtypes=_choices("--dtypes", args.dtypes, DTYPES) or DTYPES,
         devices=_choices("--devices", args.devices, ("cpu", "cuda")) or (),
         layouts=layouts,
+        padding_modes=_choices("--padding-modes", args.padding_modes, PADDING_MODES) or PADDING_MODES,
         budget=budget,
     )
 

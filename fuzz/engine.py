@@ -33,7 +33,7 @@ from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord, signature_of
 from oracles.base import Oracle, Outcome, backend_path
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, LAYOUTS, OPS, ConvCase, layouts_for
+from strategies.case import DTYPES, LAYOUTS, OPS, PADDING_MODES, ConvCase, layouts_for
 from strategies.conv import conv_case_groups
 
 # Examples per Hypothesis run before the engine moves on to the next (op, dtype, device) combination. Passes
@@ -64,6 +64,7 @@ class CampaignSettings:
     dtypes: tuple[str, ...] = DTYPES
     devices: tuple[str, ...] = ("cpu",)
     layouts: tuple[str, ...] = LAYOUTS
+    padding_modes: tuple[str, ...] = PADDING_MODES
     budget: SizeBudget = field(default_factory=SizeBudget.from_environment)
     # Parallel campaigns: this process runs the schedule positions p with p % worker_count == worker_index.
     worker_index: int = 0
@@ -141,7 +142,7 @@ def case_features(case: ConvCase) -> list[str]:
     """Named features a case exercises, for hypothesis.event() and the coverage summary."""
     cfg = case.config
     features = [f"op:{cfg.op}", f"dtype:{cfg.dtype}", f"device:{cfg.device}", f"padding:{cfg.padding.kind}",
-                f"layout:{cfg.layout}"]
+                f"layout:{cfg.layout}", f"padding_mode:{cfg.padding_mode}"]
     if cfg.groups > 1:
         features.append("groups>1")
     if cfg.groups > 1 and cfg.groups == cfg.in_channels:
@@ -311,7 +312,10 @@ class Campaign:
             target(worst, label="err/bound")
             self._report_progress()
 
-        cases = conv_case_groups(ops=(op,), dtypes=(dtype,), devices=(device,), budget=s.budget, layouts=s.layouts)
+        cases = conv_case_groups(
+            ops=(op,), dtypes=(dtype,), devices=(device,), budget=s.budget, layouts=s.layouts,
+            padding_modes=s.padding_modes,
+        )
         test = settings(
             max_examples=quota,
             deadline=None,

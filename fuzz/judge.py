@@ -18,7 +18,8 @@ Verdict = Decision
 def yardstick(case: ConvCase, exact: np.ndarray | None = None) -> Yardstick:
     """Reference output (recomputed unless given), |x| conv |w| + |b| and the exact-tier test for `case`."""
     cfg = case.config
-    args = (cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups)
+    # Reflect, replicate and circular padding copy input values, so |pad(x)| = pad(|x|): A uses the same mode.
+    args = (cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups, cfg.padding_mode)
     if exact is None:
         exact = conv_reference(case.x, case.w, case.b, *args)
     abs_bias = None if case.b is None else np.abs(case.b)

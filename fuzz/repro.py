@@ -21,6 +21,7 @@ from fuzz.records import FindingRecord
 from oracles import reference, torch_variants
 from oracles.jax_oracle import JAX_VARIANTS, jax_dimension_numbers, jax_padding
 from oracles.pinned import PIN_SEPARATOR, split_pin
+from oracles.reference import NUMPY_PAD_MODES
 from oracles.registry import is_known
 from oracles.torch_oracle import torch_padding_plan
 from oracles.torch_variants import TORCH_VARIANTS
@@ -63,6 +64,29 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
     bias = "b" if cfg.bias else "None"
     bias_line = f"    b = torch.tensor(B, dtype=dtype, device={device!r})\n" if cfg.bias else ""
     settings = TORCH_VARIANTS[variant]
+    module_lines = ""
+    if cfg.padding_mode != "zeros":
+        # Through nn.ConvNd, as users get a non-zero padding mode; the module's parameters are replaced by w, b.
+        module_lines = (
+            f"    module = torch.nn.utils.skip_init(torch.nn.Conv{cfg.rank}d, {cfg.in_channels}, {cfg.out_channels}, "
+            f"{cfg.kernel!r}, stride={cfg.stride!r},\n"
+            f"        padding={padding!r}, dilation={cfg.dilation!r}, groups={cfg.groups}, bias={cfg.bias}, "
+            f"padding_mode={cfg.padding_mode!r}, device={device!r}, dtype=dtype)\n\n"
+            "    def conv(x, w, b):\n"
+            "        parameters = {'weight': w} if b is None else {'weight': w, 'bias': b}\n"
+            "        return torch.func.functional_call(module, parameters, (x,))\n\n"
+        )
+    closure_lines = (
+        "    # The parameters are captured by a closure, as convfuzz's oracle holds them (under\n"
+        "    # torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants).\n"
+        "    def make_conv(pre_pad, stride, padding, dilation, groups):\n"
+        "        def conv(x, w, b):\n"
+        "            if pre_pad is not None:\n"
+        "                x = F.pad(x, pre_pad)\n"
+        f"            return F.{cfg.op}(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)\n\n"
+        "        return conv\n\n"
+        f"    conv = make_conv({pre_pad!r}, {cfg.stride!r}, {padding!r}, {cfg.dilation!r}, {cfg.groups})\n"
+    )
     layout_line = (
         f"    x, w = arrange(torch, x, w, {cfg.layout!r})  # same values, this memory layout\n"
         if cfg.layout != "contiguous" else ""
@@ -80,15 +104,7 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
         f"    x = torch.tensor(X, dtype=dtype, device={device!r})\n"
         f"    w = torch.tensor(W, dtype=dtype, device={device!r})\n"
         f"{bias_line}{layout_line}\n"
-        "    # The parameters are captured by a closure, as convfuzz's oracle holds them (under\n"
-        "    # torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants).\n"
-        "    def make_conv(pre_pad, stride, padding, dilation, groups):\n"
-        "        def conv(x, w, b):\n"
-        "            if pre_pad is not None:\n"
-        "                x = F.pad(x, pre_pad)\n"
-        f"            return F.{cfg.op}(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)\n\n"
-        "        return conv\n\n"
-        f"    conv = make_conv({pre_pad!r}, {cfg.stride!r}, {padding!r}, {cfg.dilation!r}, {cfg.groups})\n"
+        f"{module_lines or closure_lines}"
         f"{compile_line}"
         f"    with backend_settings(torch, TORCH_VARIANTS[{variant!r}]):\n"
         f"        out = conv(x, w, {bias})\n"
@@ -100,6 +116,15 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
     cfg = record.case.config
     platform = "gpu" if device == "cuda" else "cpu"
     bias_term = f" + b.reshape((1, -1) + (1,) * {cfg.rank})" if cfg.bias else ""
+    padding = jax_padding(cfg)
+    pad_line = ""
+    if cfg.padding_mode != "zeros":
+        # XLA pads with zeros only: the padding mode is applied with jnp.pad first, as convfuzz's oracle does.
+        pad_line = (
+            f"        x = jnp.pad(x, ((0, 0), (0, 0), *{tuple(map(tuple, padding))!r}), "
+            f"mode={NUMPY_PAD_MODES[cfg.padding_mode]!r})\n"
+        )
+        padding = "VALID"
     jit_lines = (
         "    # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.\n"
         "    @jax.jit\n"
@@ -113,7 +138,8 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
         "    from jax import lax\n\n"
         f"{jit_lines}"
         "    def conv(x, w, b):\n"
-        f"        return lax.conv_general_dilated(x, w, window_strides={cfg.stride!r}, padding={jax_padding(cfg)!r},\n"
+        f"{pad_line}"
+        f"        return lax.conv_general_dilated(x, w, window_strides={cfg.stride!r}, padding={padding!r},\n"
         f"            rhs_dilation={cfg.dilation!r}, dimension_numbers={jax_dimension_numbers(cfg.rank)!r},\n"
         f"            feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST){bias_term}\n\n"
         f"    device = jax.devices({platform!r})[0]\n"
@@ -126,7 +152,7 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
 def _reference_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
     return (
         f"def {runner_name(oracle)}() -> np.ndarray:\n"
-        "    return conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS)\n"
+        "    return conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS, PADDING_MODE)\n"
     )
 
 
@@ -197,8 +223,9 @@ def main() -> int:
             print(f"{name}: not installed ({exc}); skipped")
         except Exception as exc:
             values[name], errors[name] = None, f"{type(exc).__name__}: {exc}".strip()
-    exact = conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS)
-    abs_sum = conv_reference(np.abs(X), np.abs(W), None if B is None else np.abs(B), STRIDE, PADS, DILATION, GROUPS)
+    exact = conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS, PADDING_MODE)
+    absolute = (np.abs(X), np.abs(W), None if B is None else np.abs(B))
+    abs_sum = conv_reference(*absolute, STRIDE, PADS, DILATION, GROUPS, PADDING_MODE)
     inputs = [X, W] + ([] if B is None else [B])
     terms = (X.shape[1] // GROUPS) * int(np.prod(W.shape[2:]))
     verdict = decide(values, errors, Yardstick.build(exact, abs_sum, inputs, B, terms, DTYPE))
@@ -261,6 +288,7 @@ STRIDE = {cfg.stride!r}
 PADS = {cfg.pad_pairs()!r}
 DILATION = {cfg.dilation!r}
 GROUPS = {cfg.groups}
+PADDING_MODE = {cfg.padding_mode!r}
 # Input values in float64; every one is exactly representable in {cfg.dtype}.
 X = {_array_literal(case.x)}
 W = {_array_literal(case.w)}

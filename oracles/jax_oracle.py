@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from oracles.base import FloatArray, OracleUnavailable
+from oracles.reference import NUMPY_PAD_MODES
 from strategies.case import ConvCase, ConvConfig
 
 
@@ -44,9 +45,19 @@ def _conv_plus_bias(
     dilation: tuple[int, ...],
     dimension_numbers: tuple[str, str, str],
     groups: int,
+    padding_mode: str = "zeros",
 ) -> Any:
-    """The traced function: lax.conv_general_dilated at HIGHEST precision, then the bias broadcast over space."""
+    """The traced function: lax.conv_general_dilated at HIGHEST precision, then the bias broadcast over space.
+
+    A torch padding_mode other than zeros is applied with jnp.pad first (XLA's convolution pads with zeros only).
+    """
     from jax import lax
+    from jax import numpy as jnp
+
+    if padding_mode != "zeros":
+        assert not isinstance(padding, str), "non-zero padding modes come with explicit pads"
+        x = jnp.pad(x, ((0, 0), (0, 0), *padding), mode=NUMPY_PAD_MODES[padding_mode])
+        padding = "VALID"
 
     out = lax.conv_general_dilated(
         x,
@@ -88,7 +99,7 @@ class JaxOracle:
         # float64 cases must stay float64; without x64 JAX silently computes them in float32.
         self._jax.config.update("jax_enable_x64", True)
         self._signatures: set[tuple[object, ...]] = set()
-        static = ("strides", "padding", "dilation", "dimension_numbers", "groups")
+        static = ("strides", "padding", "dilation", "dimension_numbers", "groups", "padding_mode")
         self._conv = self._jax.jit(_conv_plus_bias, static_argnames=static) if JAX_VARIANTS[name] else _conv_plus_bias
 
     def devices(self) -> tuple[str, ...]:
@@ -120,6 +131,7 @@ class JaxOracle:
             dilation=cfg.dilation,
             dimension_numbers=jax_dimension_numbers(cfg.rank),
             groups=cfg.groups,
+            padding_mode=cfg.padding_mode,
         )
         return np.asarray(out).astype(np.float64)
 
@@ -127,7 +139,7 @@ class JaxOracle:
         cfg = case.config
         signature = (
             cfg.dtype, cfg.device, case.x.shape, case.w.shape, cfg.bias, cfg.stride, cfg.dilation, cfg.groups,
-            str(jax_padding(cfg)),
+            str(jax_padding(cfg)), cfg.padding_mode,
         )
         if signature not in self._signatures and len(self._signatures) >= MAX_CACHED_SIGNATURES:
             self._jax.clear_caches()

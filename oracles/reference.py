@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -16,10 +17,21 @@ import numpy.typing as npt
 Array64 = npt.NDArray[np.float64]
 
 
-def pad_spatial(x: Array64, pads: Sequence[tuple[int, int]]) -> Array64:
-    """Zero-pad the trailing spatial dims of (N, C, *spatial) by (low, high) pairs; negative pads crop."""
+# torch's padding_mode names -> NumPy's np.pad modes (the same rules: reflect leaves the edge out, replicate
+# repeats it, circular wraps around).
+NumpyPadMode = Literal["constant", "reflect", "edge", "wrap"]
+NUMPY_PAD_MODES: dict[str, NumpyPadMode] = {
+    "zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"
+}
+
+
+def pad_spatial(x: Array64, pads: Sequence[tuple[int, int]], mode: str = "zeros") -> Array64:
+    """Pad the trailing spatial dims of (N, C, *spatial) by (low, high) pairs; negative pads crop.
+
+    `mode` is a torch padding_mode: zeros, reflect, replicate or circular.
+    """
     grow = [(0, 0), (0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
-    padded = np.pad(x, grow)
+    padded = np.pad(x, grow, mode=NUMPY_PAD_MODES[mode])
     crop = [slice(None), slice(None)] + [
         slice(max(-lo, 0), padded.shape[2 + d] - max(-hi, 0)) for d, (lo, hi) in enumerate(pads)
     ]
@@ -73,11 +85,12 @@ def conv_reference(
     pads: Sequence[tuple[int, int]],
     dilation: Sequence[int],
     groups: int,
+    padding_mode: str = "zeros",
 ) -> Array64:
     """Forward convolution (cross-correlation, torch/XLA convention) in float64."""
     x64 = np.asarray(x, dtype=np.float64)
     w64 = np.asarray(w, dtype=np.float64)
-    windows = window_view(pad_spatial(x64, pads), w64.shape[2:], stride, dilation)
+    windows = window_view(pad_spatial(x64, pads, padding_mode), w64.shape[2:], stride, dilation)
     out = grouped_contraction(windows, w64, groups)
     if b is not None:
         out = out + np.asarray(b, dtype=np.float64).reshape(1, -1, *([1] * (out.ndim - 2)))

@@ -17,6 +17,8 @@ class ReferenceOracle:
         return ("cpu", "cuda")
 
     def run(self, case: ConvCase) -> FloatArray:
-        """Compute `case` in float64 with explicit (low, high) padding."""
+        """Compute `case` in float64 with explicit (low, high) padding in the case's padding mode."""
         cfg = case.config
-        return conv_reference(case.x, case.w, case.b, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups)
+        return conv_reference(
+            case.x, case.w, case.b, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups, cfg.padding_mode
+        )

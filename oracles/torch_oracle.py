@@ -61,8 +61,26 @@ def conv_function(cfg: ConvConfig, functional: Any) -> Callable[[Any, Any, Any],
     return call
 
 
+def module_function(cfg: ConvConfig, torch: Any, device: str, dtype: Any) -> Callable[[Any, Any, Any], Any]:
+    """conv(x, w, b) through nn.ConvNd with the case's padding_mode, the way users get reflect, replicate or
+    circular padding; torch.func.functional_call puts w and b in place of the module's own parameters."""
+    _, padding = torch_padding_plan(cfg)  # non-zero modes come with symmetric padding: one int per dim
+    module = torch.nn.utils.skip_init(  # skip_init: no random initialisation of parameters replaced anyway
+        getattr(torch.nn, f"Conv{cfg.rank}d"), cfg.in_channels, cfg.out_channels, cfg.kernel, stride=cfg.stride,
+        padding=padding, dilation=cfg.dilation, groups=cfg.groups, bias=cfg.bias, padding_mode=cfg.padding_mode,
+        device=device, dtype=dtype,
+    )
+
+    def call(x: Any, w: Any, b: Any) -> Any:
+        parameters = {"weight": w} if b is None else {"weight": w, "bias": b}
+        return torch.func.functional_call(module, parameters, (x,))
+
+    return call
+
+
 class TorchOracle:
-    """torch.nn.functional.convNd on the case's device, under one variant's backend settings."""
+    """torch.nn.functional.convNd (nn.ConvNd for non-zero padding modes) on the case's device, under one
+    variant's backend settings."""
 
     def __init__(self, name: str = "torch") -> None:
         try:
@@ -97,7 +115,10 @@ class TorchOracle:
         x, w = arrange(torch, tensor(case.x), tensor(case.w), cfg.layout)
         with backend_settings(torch, self.settings):
             self.last_path = self._select_backend(x, w, bias, pre_pad, padding, cfg)
-        call = conv_function(cfg, self._functional)
+        if cfg.padding_mode == "zeros":
+            call = conv_function(cfg, self._functional)
+        else:
+            call = module_function(cfg, torch, cfg.device, dtype)
         if self.settings.compiled:
             call = self._compiled(call, case)
         with warnings.catch_warnings(), backend_settings(torch, self.settings):
@@ -145,7 +166,7 @@ class TorchOracle:
         # Every constant of the traced call (the padding as torch gets it too: 'same' with stride > 1 becomes an
         # F.pad whose amounts depend on the input size), plus which sizes are 1 (dynamo specialises 0 and 1).
         shape_class = (
-            cfg.op, cfg.dtype, cfg.device, cfg.layout, cfg.bias, cfg.stride, cfg.dilation, cfg.groups,
+            cfg.op, cfg.dtype, cfg.device, cfg.layout, cfg.padding_mode, cfg.bias, cfg.stride, cfg.dilation, cfg.groups,
             str(torch_padding_plan(cfg)),
             tuple(n == 1 for n in case.x.shape + case.w.shape),
         )

@@ -21,6 +21,10 @@ DTYPES: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
 
 PaddingKind = Literal["valid", "same", "symmetric", "explicit"]
 
+# torch's nn.ConvNd padding_mode values: what the padded border holds. Non-zero modes come with symmetric
+# padding only (nn.ConvNd has no asymmetric form); reflect needs each pad below the dim's size, circular at most it.
+PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
+
 # How torch receives the tensors (the values never change): contiguous; channels_last / channels_last_3d memory
 # format for input and weight (rank 2 and 3 only); the input as a stride-2 view of a wider buffer whose gaps hold
 # NaN (a kernel that reads it densely cannot go unnoticed); the weight as a transposed view of its (I, O, ...)
@@ -93,6 +97,7 @@ class ConvConfig:
     dtype: str
     device: str = "cpu"
     layout: str = "contiguous"
+    padding_mode: str = "zeros"
 
     @property
     def rank(self) -> int:
@@ -156,6 +161,7 @@ class ConvConfig:
             "dtype": self.dtype,
             "device": self.device,
             "layout": self.layout,
+            "padding_mode": self.padding_mode,
         }
 
     @classmethod
@@ -176,6 +182,7 @@ class ConvConfig:
             dtype=str(data["dtype"]),
             device=str(data.get("device", "cpu")),
             layout=str(data.get("layout", "contiguous")),
+            padding_mode=str(data.get("padding_mode", "zeros")),
         )
         config.validate()
         return config
@@ -200,8 +207,22 @@ class ConvConfig:
             raise ValueError(f"groups={self.groups} must divide channels {self.in_channels}/{self.out_channels}")
         if min(*self.kernel, *self.stride, *self.dilation, *self.spatial) < 1:
             raise ValueError("kernel, stride, dilation and spatial sizes must be at least 1")
+        self._validate_padding_mode()
         if min(self.output_spatial()) < 1:
             raise ValueError(f"no output: padded input is smaller than the dilated kernel ({self})")
+
+
+    def _validate_padding_mode(self) -> None:
+        mode = self.padding_mode
+        if mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode {mode!r} is not one of {PADDING_MODES}")
+        if mode == "zeros":
+            return
+        if self.padding.kind != "symmetric":
+            raise ValueError(f"padding_mode {mode!r} needs symmetric padding, not {self.padding.kind!r}")
+        for size, (pad, _) in zip(self.spatial, self.padding.pairs, strict=True):
+            if (mode == "reflect" and pad >= size) or (mode == "circular" and pad > size):
+                raise ValueError(f"padding_mode {mode!r} cannot pad {pad} around a dim of size {size}")
 
 
 @dataclass(frozen=True)

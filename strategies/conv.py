@@ -13,7 +13,18 @@ from typing import Any
 from hypothesis import strategies as st
 
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, LAYOUTS, OPS, ConvCase, ConvConfig, Padding, PaddingKind, layouts_for, output_size
+from strategies.case import (
+    DTYPES,
+    LAYOUTS,
+    OPS,
+    PADDING_MODES,
+    ConvCase,
+    ConvConfig,
+    Padding,
+    PaddingKind,
+    layouts_for,
+    output_size,
+)
 from strategies.values import FAMILY_NAMES, ValueFamily
 
 MAX_GROUPS = 8
@@ -45,6 +56,7 @@ class _Plan:
         self.out_channels = out_channels
         self.groups = groups
         self.padding_kind = padding_kind
+        self.padding_mode = "zeros"
         self.batch = [1]
         self.kernel = [1] * rank
         self.dilation = [1] * rank
@@ -57,7 +69,11 @@ class _Plan:
         if self.padding_kind == "same":
             return 1
         effective = self.dilation[dim] * (self.kernel[dim] - 1) + 1
-        return max(1, effective - sum(self.pads[dim]))
+        smallest = max(1, effective - sum(self.pads[dim]))
+        # reflect cannot pad more than size - 1 around a dim, circular more than size.
+        low = self.pads[dim][0]
+        needed = {"reflect": low + 1, "circular": low}.get(self.padding_mode, 1)
+        return max(smallest, needed)
 
     def spatial(self) -> tuple[int, ...]:
         return tuple(self.min_size(d) + self.extra[d] for d in range(self.rank))
@@ -120,6 +136,22 @@ def _check_choices(name: str, given: Sequence[str], allowed: Sequence[str]) -> t
     return chosen
 
 
+def _draw_padding_mode(draw: st.DrawFn, plan: _Plan, budget: SizeBudget, allowed: Sequence[str]) -> str:
+    """torch's padding mode for a symmetric, non-zero padding (zeros otherwise): half the time one of the others
+    whose size needs (reflect: pad < size, circular: pad <= size) still fit; shrinks to zeros."""
+    if plan.padding_kind != "symmetric" or not any(lo for lo, _ in plan.pads):
+        return "zeros"
+    fitting = []
+    for mode in PADDING_MODES[1:]:
+        plan.padding_mode = mode
+        if mode in allowed and plan.fits(budget):
+            fitting.append(mode)
+    plan.padding_mode = "zeros"
+    if fitting and ("zeros" not in allowed or draw(st.booleans())):
+        plan.padding_mode = draw(st.sampled_from(fitting))
+    return plan.padding_mode
+
+
 @st.composite
 def conv_configs(
     draw: st.DrawFn,
@@ -129,8 +161,12 @@ def conv_configs(
     devices: Sequence[str] = ("cpu",),
     budget: SizeBudget | None = None,
     layouts: Sequence[str] = LAYOUTS,
+    padding_modes: Sequence[str] = PADDING_MODES,
 ) -> ConvConfig:
     """Valid forward conv configurations within `budget` (default: from $CONVFUZZ_BUDGET).
+
+    Non-zero padding modes need symmetric padding: a case whose padding is not symmetric keeps zeros, so a
+    campaign narrowed to one mode still draws ordinary cases alongside.
 
     The budget counts logical tensor elements; a strided or sliced layout's buffer holds up to twice as many.
     """
@@ -160,11 +196,13 @@ def conv_configs(
             low, _ = _draw_fitting(draw, plan, budget, "pads", d, [(p, 0) for p in pad_values])
             _draw_fitting(draw, plan, budget, "pads", d, [(low, p) for p in pad_values])
 
+    padding_mode = _draw_padding_mode(draw, plan, budget, padding_modes)
     _draw_fitting(draw, plan, budget, "batch", 0, range(1, MAX_BATCH + 1))
     for d in range(rank):
         _draw_fitting(draw, plan, budget, "extra", d, range(MAX_EXTRA_SPATIAL + 1))
 
     bias = draw(st.booleans())
+    spatial = plan.spatial()
     # Half of the cases keep the plain layout (the choice shrinks to it); the rest take one of the others.
     usable = [layout for layout in layouts_for(rank) if layout in layouts]
     plain = "contiguous" in usable
@@ -181,7 +219,7 @@ def conv_configs(
         in_channels=plan.in_channels,
         out_channels=plan.out_channels,
         groups=groups,
-        spatial=plan.spatial(),
+        spatial=spatial,
         kernel=tuple(plan.kernel),
         stride=tuple(plan.stride),
         dilation=tuple(plan.dilation),
@@ -190,6 +228,7 @@ def conv_configs(
         dtype=dtype,
         device=device,
         layout=layout,
+        padding_mode=padding_mode,
     )
     config.validate()
     return config
@@ -239,6 +278,7 @@ def case_from(config: ConvConfig, families: dict[str, ValueFamily]) -> ConvCase:
 def _checked_configs(
     ops: Sequence[str], dtypes: Sequence[str], devices: Sequence[str], budget: SizeBudget | None,
     layouts: Sequence[str] = LAYOUTS,
+    padding_modes: Sequence[str] = PADDING_MODES,
 ) -> st.SearchStrategy[ConvConfig]:
     if not devices:
         raise ValueError("devices must not be empty")
@@ -249,6 +289,7 @@ def _checked_configs(
     return conv_configs(
         ops=[op for op in ops if set(layouts) & set(layouts_for(OPS.index(op) + 1))],
         dtypes=_check_choices("dtypes", dtypes, DTYPES), devices=devices, budget=budget, layouts=layouts,
+        padding_modes=_check_choices("padding_modes", padding_modes, PADDING_MODES),
     )
 
 
@@ -261,9 +302,10 @@ def conv_cases(
     devices: Sequence[str] = ("cpu",),
     budget: SizeBudget | None = None,
     layouts: Sequence[str] = LAYOUTS,
+    padding_modes: Sequence[str] = PADDING_MODES,
 ) -> ConvCase:
     """Forward convolution cases: a valid in-budget config plus input, weight and bias values."""
-    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts))
+    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes))
     return case_from(config, draw(value_sets(config=config)))
 
 
@@ -277,6 +319,7 @@ def conv_case_groups(
     budget: SizeBudget | None = None,
     max_value_sets: int = 3,
     layouts: Sequence[str] = LAYOUTS,
+    padding_modes: Sequence[str] = PADDING_MODES,
 ) -> list[ConvCase]:
     """One configuration with 1 to `max_value_sets` different value sets.
 
@@ -284,7 +327,7 @@ def conv_case_groups(
     every extra value set for the same configuration is a nearly free differential check. Shrinking deletes
     the extra sets, so a minimal failing group holds a single case.
     """
-    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts))
+    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes))
     described = st.lists(
         value_sets(config=config),
         min_size=1,

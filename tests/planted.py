@@ -106,3 +106,16 @@ class EmptyBatchRejected(_Planted):
         if case.config.batch == 0:
             raise ValueError("expected a non-empty batch")
         return self._conv(case, case.x, case.w, case.b, list(case.config.pad_pairs()))
+
+
+class CircularDimsSwapped(_Planted):
+    """Circular padding applies each dim's pad amount to the other dims (the pad list read in the wrong order)."""
+
+    name = "circular_dims_swapped"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        cfg = case.config
+        pads = list(cfg.pad_pairs())
+        if cfg.padding_mode == "circular":
+            pads = pads[::-1]
+        return conv_reference(case.x, case.w, case.b, cfg.stride, pads, cfg.dilation, cfg.groups, cfg.padding_mode)
