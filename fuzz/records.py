@@ -13,7 +13,7 @@ Schema (version 1) of findings/<id>.json:
   observed        per oracle: against, max_error, bound, ratio, worst_index, actual, expected; or error
   message         the suspects' lines in the one failure grammar
   exact_tier      true when integer data makes any difference at all a bug
-  signature       what de-duplicates findings: op|dtype|device|kind|suspects[|layout=..][|padding_mode=..][|error type]
+  signature       what de-duplicates findings: op|dtype|device|kind|suspects[|error type]
   environment     python, torch, jax, jaxlib, numpy, hypothesis versions, platform, device names
   created         UTC ISO 8601
   status          open | fixed
@@ -44,13 +44,13 @@ class FindingFormatError(ValueError):
 
 
 def signature_of(case: ConvCase, decision: Decision) -> str:
-    """The de-duplication key: one finding per op, dtype, device, kind, suspects (and layout, padding mode, error)."""
+    """The de-duplication key: one finding per op, dtype, device, kind and suspect set (and error type).
+
+    Layout, padding mode, groups and the other parameters are left out on purpose: each would multiply the
+    findings of one bug (and the time spent shrinking each), and shrinking keeps them where the bug needs them.
+    """
     cfg = case.config
     parts = [cfg.op, cfg.dtype, cfg.device, str(decision.kind), ",".join(decision.suspects)]
-    if cfg.layout != "contiguous":
-        parts.append(f"layout={cfg.layout}")  # a layout bug is not the same bug as a contiguous one
-    if cfg.padding_mode != "zeros":
-        parts.append(f"padding_mode={cfg.padding_mode}")
     if decision.kind in ("error_mismatch", "crash", "timeout"):
         # The error type ('RuntimeError') or how the worker ended ('killed by SIGSEGV'), not the details.
         errors = sorted({re.split("[:;]", o.error)[0] for o in decision.observations.values() if o.error})

@@ -20,7 +20,7 @@ class _Planted:
 
     def _conv(self, case: ConvCase, x: FloatArray, w: FloatArray, b: FloatArray | None, pads: list) -> FloatArray:  # type: ignore[type-arg]
         cfg = case.config
-        return conv_reference(x, w, b, cfg.stride, pads, cfg.dilation, cfg.groups)
+        return conv_reference(x, w, b, cfg.stride, pads, cfg.dilation, cfg.groups, cfg.padding_mode)
 
 
 class ShiftedWindow(_Planted):
