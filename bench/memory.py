@@ -34,20 +34,20 @@ def children_of() -> dict[int, list[int]]:
     return tree
 
 
-def tree_rss(root: int) -> tuple[int, int]:
-    """(total resident bytes, process count) of `root` and all its descendants."""
+def tree_rss(root: int) -> dict[str, int]:
+    """Resident bytes of `root` and each of its descendants, by 'pid command' (the command shortened)."""
     tree = children_of()
-    pending, total, count = [root], 0, 0
+    pending, sizes = [root], {}
     while pending:
         pid = pending.pop()
         try:
             resident_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except (OSError, IndexError, ValueError):
             continue
-        total += resident_pages * PAGE
-        count += 1
+        sizes[f"{pid} {command.strip()[-60:]}"] = resident_pages * PAGE
         pending += tree.get(pid, [])
-    return total, count
+    return sizes
 
 
 def main() -> int:
@@ -64,12 +64,16 @@ def main() -> int:
     campaign = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     start = time.monotonic()
     samples: list[tuple[float, int, int]] = []
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
     print(f"{'minute':>6} {'RSS MiB':>9} {'processes':>9}", flush=True)
     while campaign.poll() is None:
         time.sleep(min(60.0, max(1.0, 60.0 * (len(samples) + 1) - (time.monotonic() - start))))
         if campaign.poll() is not None:
             break
-        total, count = tree_rss(campaign.pid)
+        last = tree_rss(campaign.pid)
+        first = first or last
+        total, count = sum(last.values()), len(last)
         samples.append(((time.monotonic() - start) / 60, total, count))
         print(f"{samples[-1][0]:6.1f} {total / 2**20:9.0f} {count:9d}", flush=True)
     output = campaign.stdout.read() if campaign.stdout else ""
@@ -80,6 +84,9 @@ def main() -> int:
         growth = samples[-1][1] - at_two[1]
         print(f"RSS at minute {at_two[0]:.1f}: {at_two[1] / 2**20:.0f} MiB; at minute {samples[-1][0]:.1f}: "
               f"{samples[-1][1] / 2**20:.0f} MiB; growth {growth / 2**20:+.0f} MiB")
+    print("per process, first and last sample (MiB):")
+    for key in sorted(set(first) | set(last)):
+        print(f"  {first.get(key, 0) / 2**20:7.0f} {last.get(key, 0) / 2**20:7.0f}  {key}")
     return campaign.returncode or 0
 
 
