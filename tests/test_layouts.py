@@ -16,7 +16,7 @@ from oracles.base import Oracle, Outcome
 from oracles.reference_oracle import ReferenceOracle
 from oracles.torch_variants import arrange
 from strategies.budget import SizeBudget
-from strategies.case import LAYOUTS, ConvCase, layouts_for
+from strategies.case import LAYOUTS, ConvCase, Padding, layouts_for
 from strategies.conv import conv_cases
 from tests.planted import StridedWeightReadDense
 from tests.test_judge import make_case
@@ -42,7 +42,7 @@ def test_channels_last_is_never_drawn_for_conv1d() -> None:
     case = make_case()
     with pytest.raises(ValueError, match="channels_last"):
         replace(case.config, op="conv1d", spatial=(6,), kernel=(3,), stride=(1,), dilation=(1,),
-                padding=case.config.padding.__class__("valid"), layout="channels_last").validate()
+                padding=Padding("valid"), layout="channels_last").validate()
 
 
 @settings(max_examples=25)
