@@ -55,7 +55,8 @@ def _conv_plus_bias(
     from jax import numpy as jnp
 
     if padding_mode != "zeros":
-        assert not isinstance(padding, str), "non-zero padding modes come with explicit pads"
+        if isinstance(padding, str):
+            raise ValueError(f"padding_mode {padding_mode!r} needs explicit pads, got {padding!r}")
         x = jnp.pad(x, ((0, 0), (0, 0), *padding), mode=NUMPY_PAD_MODES[padding_mode])
         padding = "VALID"
 
