@@ -25,7 +25,7 @@ from oracles.base import Oracle
 from oracles.isolation import close_oracles
 from oracles.registry import DEFAULT_ORACLES, available_oracles, is_known, oracle_names
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, LAYOUTS, OPS, PADDING_MODES, layouts_for
+from strategies.case import DTYPES, LAYOUTS, OPS, PADDING_MODES, ops_with_layouts
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -147,7 +147,7 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         raise UsageError(str(exc)) from None
     ops = _choices("--ops", args.ops, OPS) or OPS
     layouts = _choices("--layouts", args.layouts, LAYOUTS) or LAYOUTS
-    if not any(layout in layouts_for(OPS.index(op) + 1) for op in ops for layout in layouts):
+    if not ops_with_layouts(ops, layouts):
         raise UsageError(
             f"--layouts: none of {','.join(layouts)} applies to {','.join(ops)} (channels_last needs 2 or 3 dims)"
         )

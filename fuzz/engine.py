@@ -33,7 +33,7 @@ from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord, signature_of
 from oracles.base import Oracle, Outcome, backend_path
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, LAYOUTS, OPS, PADDING_MODES, ConvCase, layouts_for
+from strategies.case import DTYPES, LAYOUTS, OPS, PADDING_MODES, ConvCase, ops_with_layouts
 from strategies.conv import conv_case_groups
 
 # Examples per Hypothesis run before the engine moves on to the next (op, dtype, device) combination. Passes
@@ -215,8 +215,7 @@ class Campaign:
         """The (op, dtype, device) combinations in this campaign's seed-shuffled order."""
         s = self.settings
         # An op none of whose layouts was chosen (conv1d with only channels_last) has nothing to run.
-        ops = [op for op in s.ops if set(s.layouts) & set(layouts_for(OPS.index(op) + 1))]
-        combos = list(itertools.product(ops, s.dtypes, s.devices))
+        combos = list(itertools.product(ops_with_layouts(s.ops, s.layouts), s.dtypes, s.devices))
         random.Random(s.seed).shuffle(combos)
         return combos
 

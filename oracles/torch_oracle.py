@@ -61,14 +61,14 @@ def conv_function(cfg: ConvConfig, functional: Any) -> Callable[[Any, Any, Any],
     return call
 
 
-def module_function(cfg: ConvConfig, torch: Any, device: str, dtype: Any) -> Callable[[Any, Any, Any], Any]:
+def module_function(cfg: ConvConfig, torch: Any) -> Callable[[Any, Any, Any], Any]:
     """conv(x, w, b) through nn.ConvNd with the case's padding_mode, the way users get reflect, replicate or
     circular padding; torch.func.functional_call puts w and b in place of the module's own parameters."""
     _, padding = torch_padding_plan(cfg)  # non-zero modes come with symmetric padding: one int per dim
     module = torch.nn.utils.skip_init(  # skip_init: no random initialisation of parameters replaced anyway
         getattr(torch.nn, f"Conv{cfg.rank}d"), cfg.in_channels, cfg.out_channels, cfg.kernel, stride=cfg.stride,
         padding=padding, dilation=cfg.dilation, groups=cfg.groups, bias=cfg.bias, padding_mode=cfg.padding_mode,
-        device=device, dtype=dtype,
+        device=cfg.device, dtype=getattr(torch, cfg.dtype),
     )
 
     def call(x: Any, w: Any, b: Any) -> Any:
@@ -113,15 +113,11 @@ class TorchOracle:
         pre_pad, padding = torch_padding_plan(cfg)
         bias = tensor(case.b) if case.b is not None else None
         x, w = arrange(torch, tensor(case.x), tensor(case.w), cfg.layout)
-        with backend_settings(torch, self.settings):
-            self.last_path = self._select_backend(x, w, bias, pre_pad, padding, cfg)
-        if cfg.padding_mode == "zeros":
-            call = conv_function(cfg, self._functional)
-        else:
-            call = module_function(cfg, torch, cfg.device, dtype)
+        call = conv_function(cfg, self._functional) if cfg.padding_mode == "zeros" else module_function(cfg, torch)
         if self.settings.compiled:
             call = self._compiled(call, case)
         with warnings.catch_warnings(), backend_settings(torch, self.settings):
+            self.last_path = self._select_backend(x, w, bias, pre_pad, padding, cfg)
             # torch warns that 'same' with an even kernel may copy the input: a performance note, not an error.
             warnings.simplefilter("ignore", UserWarning)
             out = call(x, w, bias)

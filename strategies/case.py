@@ -8,6 +8,7 @@ every oracle casts them to its own dtype without rounding, and the reference see
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -35,6 +36,11 @@ LAYOUTS: tuple[str, ...] = ("contiguous", "channels_last", "strided_input", "tra
 def layouts_for(rank: int) -> tuple[str, ...]:
     """The layouts a convolution of `rank` spatial dims can have (channels_last needs 2 or 3)."""
     return tuple(layout for layout in LAYOUTS if layout != "channels_last" or rank in (2, 3))
+
+
+def ops_with_layouts(ops: Sequence[str], layouts: Sequence[str]) -> tuple[str, ...]:
+    """The `ops` that can have at least one of `layouts` (conv1d has no channels_last)."""
+    return tuple(op for op in ops if set(layouts) & set(layouts_for(OPS.index(op) + 1)))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from strategies.case import (
     Padding,
     PaddingKind,
     layouts_for,
+    ops_with_layouts,
     output_size,
 )
 from strategies.values import FAMILY_NAMES, ValueFamily
@@ -284,10 +285,11 @@ def _checked_configs(
         raise ValueError("devices must not be empty")
     ops = _check_choices("ops", ops, OPS)
     layouts = _check_choices("layouts", layouts, LAYOUTS)
-    if not any(layout in layouts_for(OPS.index(op) + 1) for op in ops for layout in layouts):
+    possible = ops_with_layouts(ops, layouts)
+    if not possible:
         raise ValueError(f"no op of {ops} can have a layout of {layouts}")
     return conv_configs(
-        ops=[op for op in ops if set(layouts) & set(layouts_for(OPS.index(op) + 1))],
+        ops=possible,
         dtypes=_check_choices("dtypes", dtypes, DTYPES), devices=devices, budget=budget, layouts=layouts,
         padding_modes=_check_choices("padding_modes", padding_modes, PADDING_MODES),
     )
