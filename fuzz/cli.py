@@ -23,7 +23,7 @@ from fuzz.replay import replay_record
 from fuzz.store import FindingStore, StoreError
 from oracles.base import Oracle
 from oracles.isolation import close_oracles
-from oracles.registry import DEFAULT_ORACLES, available_oracles, is_known, oracle_names
+from oracles.registry import DEFAULT_ORACLES, available_oracles, is_known, oracle_names, serves_op
 from strategies.budget import SizeBudget
 from strategies.case import DTYPES, LAYOUTS, OPS, PADDING_MODES, ops_with_layouts
 
@@ -185,6 +185,24 @@ def _usable_devices(requested: tuple[str, ...], oracles: dict[str, Oracle]) -> t
     return requested
 
 
+def _usable_ops(ops: tuple[str, ...], oracles: dict[str, Oracle], explicit: bool) -> tuple[str, ...]:
+    """The ops at least two of the oracles compute (the adjoint variants compute transposed ops only). An op the
+    user asked for by name that fewer serve is an error; by default such ops are left out."""
+
+    def voters(op: str) -> list[str]:
+        return [n for n in oracles if serves_op(n, op)]
+
+    usable = tuple(op for op in ops if len(voters(op)) >= 2)
+    if explicit:
+        for op in ops:
+            if op not in usable:
+                raise UsageError(f"--ops: {op!r} is computed by {voters(op) or 'none'} of the oracles; a "
+                                 "differential check needs two")
+    if not usable:
+        raise UsageError(f"no op is computed by two of the oracles {', '.join(oracles)}")
+    return usable
+
+
 class _Progress:
     """A live status line on a terminal; an occasional plain line otherwise (logs of nightly runs)."""
 
@@ -274,7 +292,11 @@ def command_run(args: argparse.Namespace) -> int:
     oracles = _select_oracles(names, isolate=args.isolation and not parallel, case_timeout=args.case_timeout)
     store = FindingStore(args.findings)
     try:
-        campaign_settings = replace(campaign_settings, devices=_usable_devices(campaign_settings.devices, oracles))
+        campaign_settings = replace(
+            campaign_settings,
+            devices=_usable_devices(campaign_settings.devices, oracles),
+            ops=_usable_ops(campaign_settings.ops, oracles, explicit=args.ops is not None),
+        )
         store.check_writable()
     except (UsageError, StoreError) as exc:
         close_oracles(oracles)

@@ -135,6 +135,14 @@ class Yardstick:
         return error_bound(self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level, oracle)
 
 
+def _within_precision_of_reference(values: Mapping[str, Array64 | None], yard: Yardstick) -> bool:
+    """True when every framework answered and is within its PRECISION-level bound of the reference."""
+    frameworks = {n: v for n, v in values.items() if n != REFERENCE}
+    return bool(frameworks) and all(
+        v is not None and compare(v, yard.exact, yard.bound(n, PRECISION)).within for n, v in frameworks.items()
+    )
+
+
 def decide(
     values: Mapping[str, Array64 | None],
     errors: Mapping[str, str],
@@ -170,6 +178,12 @@ def decide(
         for n, v in values.items()
     }
     suspects = minimal_suspects(names, consistent, deviation)
+    if REFERENCE in suspects and _within_precision_of_reference(values, yard):
+        # Frameworks that share a rounding shortcut (half-precision accumulation) can agree with each other
+        # within their summed bounds and so outvote the reference. But when every framework is within its own
+        # PRECISION contract of the float64 reference, their distance from it is rounding, not a wrong
+        # reference: the reference stays the truth and the frameworks beyond their PASS bound are the suspects.
+        suspects = tuple(sorted(n for n in names if n != REFERENCE and not consistent(n, REFERENCE)))
     trusted = [n for n in names if n not in suspects]
     # What the others are measured against: the reference unless it is itself a suspect.
     truth_name = REFERENCE if REFERENCE in trusted or not trusted else trusted[0]

@@ -32,6 +32,7 @@ from fuzz.environment import environment
 from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord, signature_of
 from oracles.base import Oracle, Outcome, backend_path
+from oracles.registry import serves_op
 from strategies.budget import SizeBudget
 from strategies.case import DTYPES, LAYOUTS, OPS, PADDING_MODES, ConvCase, ops_with_layouts
 from strategies.conv import conv_case_groups
@@ -199,6 +200,8 @@ class Campaign:
         for name, oracle in self.oracles.items():
             if case.config.device not in self._devices[name]:
                 continue  # a variant of one device only (torch-nocudnn, torch-nomkldnn) sits out the others' cases
+            if not serves_op(name, case.config.op):
+                continue  # the adjoint variants compute transposed convolutions only
             start = time.perf_counter()
             outcomes[name] = Outcome.of(oracle, case)
             spent = time.perf_counter() - start

@@ -8,7 +8,7 @@ import numpy as np
 
 from fuzz.decide import REFERENCE, Decision, Observation, Yardstick, decide
 from oracles.base import Outcome
-from oracles.reference import conv_reference
+from oracles.reference_oracle import reference_output
 from strategies.case import ConvCase
 
 # The engine's name for the judge's Decision.
@@ -19,11 +19,10 @@ def yardstick(case: ConvCase, exact: np.ndarray | None = None) -> Yardstick:
     """Reference output (recomputed unless given), |x| conv |w| + |b| and the exact-tier test for `case`."""
     cfg = case.config
     # Reflect, replicate and circular padding copy input values, so |pad(x)| = pad(|x|): A uses the same mode.
-    args = (cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups, cfg.padding_mode)
     if exact is None:
-        exact = conv_reference(case.x, case.w, case.b, *args)
+        exact = reference_output(cfg, case.x, case.w, case.b)
     abs_bias = None if case.b is None else np.abs(case.b)
-    abs_sum = conv_reference(np.abs(case.x), np.abs(case.w), abs_bias, *args)
+    abs_sum = reference_output(cfg, np.abs(case.x), np.abs(case.w), abs_bias)
     return Yardstick.build(exact, abs_sum, list(case.tensors().values()), case.b, cfg.terms_per_output(), cfg.dtype)
 
 

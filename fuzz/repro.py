@@ -19,12 +19,13 @@ from fuzz import bounds, consensus, decide
 from fuzz.decide import REFERENCE
 from fuzz.records import FindingRecord
 from oracles import reference, torch_variants
-from oracles.jax_oracle import JAX_VARIANTS, jax_dimension_numbers, jax_padding
+from oracles.jax_oracle import JAX_VARIANTS, jax_dimension_numbers, jax_padding, transposed_padding
 from oracles.pinned import PIN_SEPARATOR, split_pin
 from oracles.reference import NUMPY_PAD_MODES
 from oracles.registry import is_known
 from oracles.torch_oracle import torch_padding_plan
 from oracles.torch_variants import TORCH_VARIANTS
+from strategies.case import ConvConfig
 
 INLINED_MODULES: tuple[ModuleType, ...] = (reference, bounds, consensus, decide, torch_variants)
 _PROJECT_PACKAGES = ("fuzz", "oracles", "strategies")
@@ -58,6 +59,34 @@ def runner_name(oracle: str) -> str:
     return "run_" + re.sub(r"\W", "_", oracle.replace(PIN_SEPARATOR, "_at_"))
 
 
+def _torch_transposed_lines(cfg: ConvConfig, adjoint: bool) -> str:
+    """The conv(x, w, b) of a torch runner for a transposed op: F.conv_transposeNd, or (adjoint) the VJP of
+    F.convNd as convfuzz's torch-vjp computes it."""
+    padding = tuple(lo for lo, _ in cfg.pad_pairs())
+    if adjoint:
+        return (
+            "    # conv_transpose as the vector-Jacobian product of the forward conv at an input z of the transposed\n"
+            "    # output's size, with cotangent x (the forward output is cut to x's size first).\n"
+            "    def conv(x, w, b):\n"
+            f"        z = torch.zeros((x.shape[0], {cfg.out_channels}, *{cfg.output_spatial()!r}), dtype=x.dtype, "
+            "device=x.device, requires_grad=True)\n"
+            f"        y = F.conv{cfg.rank}d(z, w, None, stride={cfg.stride!r}, padding={padding!r}, "
+            f"dilation={cfg.dilation!r}, groups={cfg.groups})\n"
+            f"        y = y[(..., *(slice(0, n) for n in {cfg.spatial!r}))]\n"
+            "        (grad,) = torch.autograd.grad(y, z, grad_outputs=x)\n"
+            f"        return grad if b is None else grad + b.reshape(1, -1, *([1] * {cfg.rank}))\n\n"
+        )
+    return (
+        "    # The parameters are captured by a closure, as convfuzz's oracle holds them.\n"
+        "    def make_conv(stride, padding, output_padding, groups, dilation):\n"
+        "        def conv(x, w, b):\n"
+        f"            return F.{cfg.op}(x, w, b, stride=stride, padding=padding, output_padding=output_padding,\n"
+        "                groups=groups, dilation=dilation)\n\n"
+        "        return conv\n\n"
+        f"    conv = make_conv({cfg.stride!r}, {padding!r}, {cfg.output_padding!r}, {cfg.groups}, {cfg.dilation!r})\n"
+    )
+
+
 def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
     cfg = record.case.config
     pre_pad, padding = torch_padding_plan(cfg)
@@ -87,6 +116,8 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
         "        return conv\n\n"
         f"    conv = make_conv({pre_pad!r}, {cfg.stride!r}, {padding!r}, {cfg.dilation!r}, {cfg.groups})\n"
     )
+    if cfg.transposed:
+        closure_lines = _torch_transposed_lines(cfg, settings.adjoint)
     layout_line = (
         f"    x, w = arrange(torch, x, w, {cfg.layout!r})  # same values, this memory layout\n"
         if cfg.layout != "contiguous" else ""
@@ -112,6 +143,40 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
     )
 
 
+def _jax_transposed_lines(cfg: ConvConfig, adjoint: bool) -> str:
+    """The conv(x, w, b) body of a JAX runner for a transposed op: an lhs-dilated conv with the kernel rearranged
+    (as people port conv_transposeNd), or (adjoint) jax.vjp of the forward conv as convfuzz's jax-vjp does."""
+    bias_term = f" + b.reshape((1, -1) + (1,) * {cfg.rank})" if cfg.bias else ""
+    if adjoint:
+        return (
+            "    def conv(x, w, b):\n"
+            "        # conv_transpose as jax.vjp of the forward conv at an input z of the transposed output's size.\n"
+            f"        z = jnp.zeros((x.shape[0], {cfg.out_channels}, *{cfg.output_spatial()!r}), dtype=x.dtype)\n\n"
+            "        def forward(inputs):\n"
+            f"            out = lax.conv_general_dilated(inputs, w, window_strides={cfg.stride!r}, "
+            f"padding={cfg.pad_pairs()!r},\n"
+            f"                rhs_dilation={cfg.dilation!r}, dimension_numbers={jax_dimension_numbers(cfg.rank)!r},\n"
+            f"                feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST)\n"
+            f"            return out[(..., *(slice(0, n) for n in {cfg.spatial!r}))]\n\n"
+            "        _, pullback = jax.vjp(forward, z)\n"
+            f"        return pullback(x)[0]{bias_term}\n\n"
+        )
+    return (
+        "    def conv(x, w, b):\n"
+        "        # torch's (C_in, C_out/groups, *kernel) weight as the forward kernel: in/out swapped per group,\n"
+        "        # flipped.\n"
+        f"        grouped = w.reshape({cfg.groups}, w.shape[0] // {cfg.groups}, *w.shape[1:])\n"
+        "        kernel = jnp.swapaxes(grouped, 1, 2).reshape(-1, w.shape[0] // "
+        f"{cfg.groups}, *w.shape[2:])\n"
+        "        kernel = jnp.flip(kernel, axis=tuple(range(2, kernel.ndim)))\n"
+        f"        return lax.conv_general_dilated(x, kernel, window_strides={(1,) * cfg.rank!r}, "
+        f"padding={transposed_padding(cfg)!r},\n"
+        f"            lhs_dilation={cfg.stride!r}, rhs_dilation={cfg.dilation!r}, "
+        f"dimension_numbers={jax_dimension_numbers(cfg.rank)!r},\n"
+        f"            feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST){bias_term}\n\n"
+    )
+
+
 def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
     cfg = record.case.config
     platform = "gpu" if device == "cuda" else "cpu"
@@ -128,7 +193,15 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
     jit_lines = (
         "    # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.\n"
         "    @jax.jit\n"
-        if JAX_VARIANTS[variant] else "    # Eager, op by op (not jitted), as convfuzz's jax-eager runs it.\n"
+        if JAX_VARIANTS[variant].jitted else "    # Eager, op by op (not jitted), as convfuzz's jax-eager runs it.\n"
+    )
+    conv_lines = (
+        _jax_transposed_lines(cfg, JAX_VARIANTS[variant].adjoint) if cfg.transposed else
+        "    def conv(x, w, b):\n"
+        f"{pad_line}"
+        f"        return lax.conv_general_dilated(x, w, window_strides={cfg.stride!r}, padding={padding!r},\n"
+        f"            rhs_dilation={cfg.dilation!r}, dimension_numbers={jax_dimension_numbers(cfg.rank)!r},\n"
+        f"            feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST){bias_term}\n\n"
     )
     return (
         f"def {runner_name(oracle)}() -> np.ndarray:\n"
@@ -137,11 +210,7 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
         "    import jax.numpy as jnp\n"
         "    from jax import lax\n\n"
         f"{jit_lines}"
-        "    def conv(x, w, b):\n"
-        f"{pad_line}"
-        f"        return lax.conv_general_dilated(x, w, window_strides={cfg.stride!r}, padding={padding!r},\n"
-        f"            rhs_dilation={cfg.dilation!r}, dimension_numbers={jax_dimension_numbers(cfg.rank)!r},\n"
-        f"            feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST){bias_term}\n\n"
+        f"{conv_lines}"
         f"    device = jax.devices({platform!r})[0]\n"
         f"    x, w = (jax.device_put(np.asarray(v, dtype=jnp.{cfg.dtype}), device) for v in (X, W))\n"
         f"    b = None if B is None else jax.device_put(np.asarray(B, dtype=jnp.{cfg.dtype}), device)\n"
@@ -152,7 +221,20 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
 def _reference_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
     return (
         f"def {runner_name(oracle)}() -> np.ndarray:\n"
-        "    return conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS, PADDING_MODE)\n"
+        "    return reference(X, W, B)\n"
+    )
+
+
+def _reference_function(cfg: ConvConfig) -> str:
+    """The script's reference(x, w, b): the inlined float64 reference of the case's op with its parameters."""
+    call = (
+        "conv_transpose_reference(x, w, b, STRIDE, PADS, OUTPUT_PADDING, DILATION, GROUPS)" if cfg.transposed
+        else "conv_reference(x, w, b, STRIDE, PADS, DILATION, GROUPS, PADDING_MODE)"
+    )
+    return (
+        "def reference(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:\n"
+        f'    """The float64 reference {cfg.op} of this case."""\n'
+        f"    return {call}\n\n\n"
     )
 
 
@@ -223,9 +305,8 @@ def main() -> int:
             print(f"{name}: not installed ({exc}); skipped")
         except Exception as exc:
             values[name], errors[name] = None, f"{type(exc).__name__}: {exc}".strip()
-    exact = conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS, PADDING_MODE)
-    absolute = (np.abs(X), np.abs(W), None if B is None else np.abs(B))
-    abs_sum = conv_reference(*absolute, STRIDE, PADS, DILATION, GROUPS, PADDING_MODE)
+    exact = reference(X, W, B)
+    abs_sum = reference(np.abs(X), np.abs(W), None if B is None else np.abs(B))
     inputs = [X, W] + ([] if B is None else [B])
     terms = (X.shape[1] // GROUPS) * int(np.prod(W.shape[2:]))
     verdict = decide(values, errors, Yardstick.build(exact, abs_sum, inputs, B, terms, DTYPE))
@@ -289,6 +370,7 @@ PADS = {cfg.pad_pairs()!r}
 DILATION = {cfg.dilation!r}
 GROUPS = {cfg.groups}
 PADDING_MODE = {cfg.padding_mode!r}
+OUTPUT_PADDING = {cfg.output_padding!r}
 # Input values in float64; every one is exactly representable in {cfg.dtype}.
 X = {_array_literal(case.x)}
 W = {_array_literal(case.w)}
@@ -298,6 +380,7 @@ B = {_array_literal(case.b) if case.b is not None else None}
     runners = _runners(record)
     parts = [header]
     parts += [inline_source(module) + "\n\n" for module in INLINED_MODULES]
+    parts.append(_reference_function(cfg))
     parts += [source + "\n\n" for source in runners.values()]
     table = ", ".join(f"{name!r}: {runner_name(name)}" for name in runners)
     parts.append(f"RUNNERS: dict[str, Callable[[], np.ndarray]] = {{{table}}}\n")

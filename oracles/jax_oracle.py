@@ -1,9 +1,13 @@
-"""JAX adapter: jax.lax.conv_general_dilated at HIGHEST precision, with float64 enabled; jitted or eager."""
+"""JAX adapter: jax.lax.conv_general_dilated at HIGHEST precision, with float64 enabled; jitted or eager.
+
+Transposed ops are ported the way people port conv_transposeNd: an lhs-dilated conv with the kernel rearranged.
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +24,18 @@ def jax_padding(config: ConvConfig) -> str | list[tuple[int, int]]:
     return [(lo, hi) for lo, hi in config.padding.pairs]
 
 
+def transposed_padding(config: ConvConfig) -> tuple[tuple[int, int], ...]:
+    """lax.conv_general_dilated's padding that makes a transposed conv of `config` from its input dilated by the
+    stride (lhs_dilation) and the flipped kernel: the dilated kernel's reach minus torch's pad on each side, plus
+    output_padding at the high end. Negative where torch's pad exceeds the reach (XLA then crops)."""
+    return tuple(
+        (d * (k - 1) - lo, d * (k - 1) - hi + extra)
+        for k, d, (lo, hi), extra in zip(
+            config.kernel, config.dilation, config.pad_pairs(), config.output_padding, strict=True
+        )
+    )
+
+
 def jax_dimension_numbers(rank: int) -> tuple[str, str, str]:
     """Channels-first layouts as torch uses them: ('NCHW', 'OIHW', 'NCHW') for rank 2."""
     spatial = "DHW"[-rank:]
@@ -31,8 +47,25 @@ def jax_dimension_numbers(rank: int) -> tuple[str, str, str]:
 # after this many distinct call signatures bounds it (the freed memory is reused for the next compilations).
 MAX_CACHED_SIGNATURES = 256
 
-# Variant name -> whether it is jitted.
-JAX_VARIANTS: dict[str, bool] = {"jax": True, "jax-eager": False}
+@dataclass(frozen=True)
+class JaxVariant:
+    """How one JAX variant calls the convolution."""
+
+    jitted: bool = True
+    # transposed ops only: computed as jax.vjp of the forward conv (the identity conv_transpose = VJP of conv)
+    adjoint: bool = False
+
+
+JAX_VARIANTS: dict[str, JaxVariant] = {
+    "jax": JaxVariant(),
+    "jax-eager": JaxVariant(jitted=False),
+    "jax-vjp": JaxVariant(adjoint=True),
+}
+
+
+def _add_bias(out: Any, b: Any) -> Any:
+    """out plus the bias (when there is one) broadcast over batch and space."""
+    return out if b is None else out + b.reshape((1, -1) + (1,) * (out.ndim - 2))
 
 
 def _conv_plus_bias(
@@ -70,9 +103,81 @@ def _conv_plus_bias(
         feature_group_count=groups,
         precision=lax.Precision.HIGHEST,
     )
-    if b is not None:
-        out = out + b.reshape((1, -1) + (1,) * (out.ndim - 2))
-    return out
+    return _add_bias(out, b)
+
+
+def forward_kernel(w: Any, groups: int) -> Any:
+    """torch's transposed weight (C_in, C_out/groups, *kernel) as the forward kernel (C_out, C_in/groups, *kernel)
+    of the equivalent lhs-dilated convolution: in and out swapped within each group, every spatial dim flipped."""
+    from jax import numpy as jnp
+
+    c_in, per_group_out, *kernel = w.shape
+    grouped = w.reshape(groups, c_in // groups, per_group_out, *kernel)
+    swapped = jnp.swapaxes(grouped, 1, 2).reshape(groups * per_group_out, c_in // groups, *kernel)
+    return jnp.flip(swapped, axis=tuple(range(2, swapped.ndim)))
+
+
+def _conv_transpose_plus_bias(
+    x: Any,
+    w: Any,
+    b: Any,
+    *,
+    strides: tuple[int, ...],
+    padding: tuple[tuple[int, int], ...],
+    dilation: tuple[int, ...],
+    dimension_numbers: tuple[str, str, str],
+    groups: int,
+) -> Any:
+    """The traced transposed conv, as people port conv_transposeNd to JAX: lax.conv_general_dilated with the input
+    dilated by the stride, the kernel rearranged by forward_kernel and `padding` from transposed_padding."""
+    from jax import lax
+
+    out = lax.conv_general_dilated(
+        x,
+        forward_kernel(w, groups),
+        window_strides=(1,) * len(strides),
+        padding=padding,
+        lhs_dilation=strides,
+        rhs_dilation=dilation,
+        dimension_numbers=dimension_numbers,
+        feature_group_count=groups,
+        precision=lax.Precision.HIGHEST,
+    )
+    return _add_bias(out, b)
+
+
+def _conv_transpose_as_vjp(
+    x: Any,
+    w: Any,
+    b: Any,
+    *,
+    strides: tuple[int, ...],
+    padding: tuple[tuple[int, int], ...],
+    dilation: tuple[int, ...],
+    dimension_numbers: tuple[str, str, str],
+    groups: int,
+    output_spatial: tuple[int, ...],
+) -> Any:
+    """The traced transposed conv as jax.vjp of the forward conv at an input of the transposed output's size, with
+    cotangent x (torch's transposed weight is the forward conv's OI weight as it is). The forward output is cut to
+    x's size first: with output_padding >= stride it reaches one window further."""
+    import jax
+    from jax import lax
+    from jax import numpy as jnp
+
+    window = tuple(slice(0, n) for n in x.shape[2:])
+    z = jnp.zeros((x.shape[0], w.shape[1] * groups, *output_spatial), dtype=x.dtype)
+
+    def forward(inputs: Any) -> Any:
+        out = lax.conv_general_dilated(
+            inputs, w, window_strides=strides, padding=padding, rhs_dilation=dilation,
+            dimension_numbers=dimension_numbers, feature_group_count=groups, precision=lax.Precision.HIGHEST,
+        )
+        return out[(..., *window)]
+
+    _, pullback = jax.vjp(forward, z)
+    (out,) = pullback(x)
+    return _add_bias(out, b)
 
 
 class JaxOracle:
@@ -101,7 +206,12 @@ class JaxOracle:
         self._jax.config.update("jax_enable_x64", True)
         self._signatures: set[tuple[object, ...]] = set()
         static = ("strides", "padding", "dilation", "dimension_numbers", "groups", "padding_mode")
-        self._conv = self._jax.jit(_conv_plus_bias, static_argnames=static) if JAX_VARIANTS[name] else _conv_plus_bias
+        self.variant = JAX_VARIANTS[name]
+        jit = self._jax.jit if self.variant.jitted else (lambda function, static_argnames: function)
+        self._conv = jit(_conv_plus_bias, static_argnames=static)
+        transposed = _conv_transpose_as_vjp if self.variant.adjoint else _conv_transpose_plus_bias
+        extra = ("output_spatial",) if self.variant.adjoint else ()
+        self._conv_transpose = jit(transposed, static_argnames=(*static[:-1], *extra))
 
     def devices(self) -> tuple[str, ...]:
         """cpu, plus cuda when JAX has a GPU backend."""
@@ -122,6 +232,18 @@ class JaxOracle:
         def array(values: FloatArray) -> Any:
             return self._jax.device_put(np.asarray(values, dtype=host_dtype), device)
 
+        if self.variant.adjoint and not cfg.transposed:
+            raise ValueError(f"{self.name} computes transposed convolutions only, not {cfg.op}")
+        if cfg.transposed:
+            # The adjoint takes torch's pads for the forward conv; the direct form the lhs-dilated conv's padding.
+            pads = cfg.pad_pairs() if self.variant.adjoint else transposed_padding(cfg)
+            extra = {"output_spatial": cfg.output_spatial()} if self.variant.adjoint else {}
+            out = self._conv_transpose(
+                array(case.x), array(case.w), None if case.b is None else array(case.b), strides=cfg.stride,
+                padding=pads, dilation=cfg.dilation, dimension_numbers=jax_dimension_numbers(cfg.rank),
+                groups=cfg.groups, **extra,
+            )
+            return np.asarray(out).astype(np.float64)
         padding = jax_padding(cfg)
         out = self._conv(
             array(case.x),
@@ -140,7 +262,7 @@ class JaxOracle:
         cfg = case.config
         signature = (
             cfg.dtype, cfg.device, case.x.shape, case.w.shape, cfg.bias, cfg.stride, cfg.dilation, cfg.groups,
-            str(jax_padding(cfg)), cfg.padding_mode,
+            str(jax_padding(cfg)), cfg.padding_mode, cfg.op, cfg.output_padding,
         )
         if signature not in self._signatures and len(self._signatures) >= MAX_CACHED_SIGNATURES:
             self._jax.clear_caches()

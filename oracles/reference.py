@@ -95,3 +95,46 @@ def conv_reference(
     if b is not None:
         out = out + np.asarray(b, dtype=np.float64).reshape(1, -1, *([1] * (out.ndim - 2)))
     return out
+
+
+def conv_transpose_reference(
+    x: Array64,
+    w: Array64,
+    b: Array64 | None,
+    stride: Sequence[int],
+    pads: Sequence[tuple[int, int]],
+    output_padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> Array64:
+    """Transposed convolution in float64, from its definition as a scatter (not as a conv of a zero-stuffed input
+    with a flipped kernel, which is how frameworks compute it): input element j of a dim adds x[j] * w[k] to
+    output position j * stride + k * dilation; output_padding extends the high end; (low, high) pads are cut off.
+
+    w is torch's (C_in, C_out/groups, *kernel).
+    """
+    x64 = np.asarray(x, dtype=np.float64)
+    w64 = np.asarray(w, dtype=np.float64)
+    n, c_in, *sizes = x64.shape
+    kernel = w64.shape[2:]
+    if c_in % groups or w64.shape[0] != c_in:
+        raise ValueError(f"groups={groups} does not match input channels {c_in} and weight {w64.shape}")
+    per_group_out = w64.shape[1]
+    rank = len(kernel)
+    full = [(sizes[d] - 1) * stride[d] + dilation[d] * (kernel[d] - 1) + 1 + output_padding[d] for d in range(rank)]
+    out = np.zeros((n, groups, per_group_out, *full))
+    grouped_x = x64.reshape(n, groups, c_in // groups, *sizes)
+    grouped_w = w64.reshape(groups, c_in // groups, per_group_out, *kernel)
+    for tap in np.ndindex(*kernel):
+        # Every input element's contribution through this kernel tap: (N, G, O, *sizes).
+        spread = np.einsum("ngi...,gio->ngo...", grouped_x, grouped_w[(..., *tap)])
+        target = tuple(
+            slice(tap[d] * dilation[d], tap[d] * dilation[d] + (sizes[d] - 1) * stride[d] + 1, stride[d])
+            for d in range(rank)
+        )
+        out[(slice(None), slice(None), slice(None), *target)] += spread
+    crop = tuple(slice(lo, full[d] - hi) for d, (lo, hi) in enumerate(pads))
+    result: Array64 = out.reshape(n, groups * per_group_out, *full)[(slice(None), slice(None), *crop)]
+    if b is not None:
+        result = result + np.asarray(b, dtype=np.float64).reshape(1, -1, *([1] * rank))
+    return result

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from oracles.base import FloatArray
-from oracles.reference import conv_reference
-from strategies.case import ConvCase
+from oracles.reference import conv_reference, conv_transpose_reference
+from strategies.case import ConvCase, ConvConfig
+
+
+def reference_output(cfg: ConvConfig, x: FloatArray, w: FloatArray, b: FloatArray | None) -> FloatArray:
+    """The float64 reference of `cfg`'s op (forward or transposed) on the given tensors."""
+    if cfg.transposed:
+        return conv_transpose_reference(
+            x, w, b, cfg.stride, cfg.pad_pairs(), cfg.output_padding, cfg.dilation, cfg.groups
+        )
+    return conv_reference(x, w, b, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups, cfg.padding_mode)
 
 
 class ReferenceOracle:
@@ -18,7 +27,4 @@ class ReferenceOracle:
 
     def run(self, case: ConvCase) -> FloatArray:
         """Compute `case` in float64 with explicit (low, high) padding in the case's padding mode."""
-        cfg = case.config
-        return conv_reference(
-            case.x, case.w, case.b, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups, cfg.padding_mode
-        )
+        return reference_output(case.config, case.x, case.w, case.b)

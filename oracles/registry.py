@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from oracles.base import Oracle, OracleFailure, OracleUnavailable
-from oracles.pinned import PinnedOracle, split_pin
+from oracles.pinned import PIN_SEPARATOR, PinnedOracle, split_pin
 from oracles.reference_oracle import ReferenceOracle
+from strategies.case import TRANSPOSED_OPS
 
 
 def _torch(name: str) -> Callable[[], Oracle]:
@@ -40,7 +41,19 @@ FACTORIES: dict[str, Callable[[], Oracle]] = {
     "torch-tf32": _torch("torch-tf32"),
     "torch-compile": _torch("torch-compile"),
     "jax-eager": _jax("jax-eager"),
+    "torch-vjp": _torch("torch-vjp"),
+    "jax-vjp": _jax("jax-vjp"),
 }
+
+# Oracles that compute only some ops: the adjoint variants are conv_transposeNd as the VJP of convNd. Every other
+# oracle (and any of the user's own) computes every op.
+SERVED_OPS: dict[str, tuple[str, ...]] = {"torch-vjp": TRANSPOSED_OPS, "jax-vjp": TRANSPOSED_OPS}
+
+
+def serves_op(name: str, op: str) -> bool:
+    """True when oracle `name` (pinned or not, or a module:factory path) computes `op`."""
+    base = name.partition(PIN_SEPARATOR)[0]
+    return op in SERVED_OPS.get(base, (op,))
 
 # What a campaign runs when --oracles is not given: one call per framework as users make it. The variants cost
 # more (torch.compile compiles every shape class) or only differ on some machines; they are chosen on purpose.

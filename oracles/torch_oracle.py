@@ -1,4 +1,4 @@
-"""PyTorch adapter: torch.nn.functional.conv1d/2d/3d, called the way users call it, in several variants.
+"""PyTorch adapter: torch.nn.functional.convNd and conv_transposeNd, called the way users call them, in variants.
 
 A variant is the same call under other backend settings (oneDNN off, cuDNN off, TF32 allowed) or through
 torch.compile. Each is its own oracle, so a bug in one backend path is outvoted by the others.
@@ -21,8 +21,9 @@ from strategies.case import ConvCase, ConvConfig
 def torch_padding_plan(config: ConvConfig) -> tuple[list[int] | None, str | int | tuple[int, ...]]:
     """How torch is called for `config`: (F.pad list or None, the padding= argument).
 
-    torch has no asymmetric padding and accepts 'same' only with stride 1, so those are padded explicitly
-    with F.pad first; everything else uses torch's own padding argument, as users write it.
+    torch has no asymmetric or negative padding and accepts 'same' only with stride 1, so those are padded
+    explicitly with F.pad first (a negative F.pad amount crops, as XLA's negative padding does); everything else
+    uses torch's own padding argument, as users write it. Transposed ops always use their own argument.
     """
     kind = config.padding.kind
     if kind == "valid":
@@ -30,7 +31,7 @@ def torch_padding_plan(config: ConvConfig) -> tuple[list[int] | None, str | int 
     if kind == "same" and all(s == 1 for s in config.stride):
         return None, "same"
     pairs = config.pad_pairs()
-    if all(lo == hi for lo, hi in pairs):
+    if all(lo == hi and lo >= 0 for lo, hi in pairs):
         return None, tuple(lo for lo, _ in pairs)
     # F.pad lists (low, high) pairs from the last dim backwards.
     return [v for lo, hi in reversed(pairs) for v in (lo, hi)], 0
@@ -52,6 +53,14 @@ def conv_function(cfg: ConvConfig, functional: Any) -> Callable[[Any, Any, Any],
     pre_pad, padding = torch_padding_plan(cfg)
     conv = getattr(functional, cfg.op)
     stride, dilation, groups = cfg.stride, cfg.dilation, cfg.groups  # plain values, not the config object
+    if cfg.transposed:
+        output_padding = cfg.output_padding
+
+        def call_transposed(x: Any, w: Any, b: Any) -> Any:
+            return conv(x, w, b, stride=stride, padding=padding, output_padding=output_padding, groups=groups,
+                        dilation=dilation)
+
+        return call_transposed
 
     def call(x: Any, w: Any, b: Any) -> Any:
         if pre_pad is not None:
@@ -74,6 +83,26 @@ def module_function(cfg: ConvConfig, torch: Any) -> Callable[[Any, Any, Any], An
     def call(x: Any, w: Any, b: Any) -> Any:
         parameters = {"weight": w} if b is None else {"weight": w, "bias": b}
         return torch.func.functional_call(module, parameters, (x,))
+
+    return call
+
+
+def adjoint_function(cfg: ConvConfig, torch: Any) -> Callable[[Any, Any, Any], Any]:
+    """conv_transposeNd(x, w, b) of a transposed `cfg` computed as maintainers define it: the vector-Jacobian
+    product of the forward convNd with the same weight, stride, padding, dilation and groups, taken at an input z
+    of the transposed output's size with cotangent x. The forward conv of z may reach one window further (when
+    output_padding >= stride); its output is cut to x's size first, which leaves the VJP's value as it is."""
+    conv = getattr(torch.nn.functional, f"conv{cfg.rank}d")
+    stride, dilation, groups = cfg.stride, cfg.dilation, cfg.groups
+    padding = tuple(lo for lo, _ in cfg.pad_pairs())
+    out_channels, out_spatial = cfg.out_channels, cfg.output_spatial()
+    window = tuple(slice(0, n) for n in cfg.spatial)
+
+    def call(x: Any, w: Any, b: Any) -> Any:
+        z = torch.zeros((x.shape[0], out_channels, *out_spatial), dtype=x.dtype, device=x.device, requires_grad=True)
+        y = conv(z, w, None, stride=stride, padding=padding, dilation=dilation, groups=groups)[(..., *window)]
+        (grad,) = torch.autograd.grad(y, z, grad_outputs=x)
+        return grad if b is None else grad + b.reshape(1, -1, *([1] * len(window)))
 
     return call
 
@@ -113,11 +142,19 @@ class TorchOracle:
         pre_pad, padding = torch_padding_plan(cfg)
         bias = tensor(case.b) if case.b is not None else None
         x, w = arrange(torch, tensor(case.x), tensor(case.w), cfg.layout)
-        call = conv_function(cfg, self._functional) if cfg.padding_mode == "zeros" else module_function(cfg, torch)
+        if self.settings.adjoint:
+            if not cfg.transposed:
+                raise ValueError(f"{self.name} computes transposed convolutions only, not {cfg.op}")
+            call = adjoint_function(cfg, torch)
+        elif cfg.padding_mode == "zeros":
+            call = conv_function(cfg, self._functional)
+        else:
+            call = module_function(cfg, torch)
         if self.settings.compiled:
             call = self._compiled(call, case)
         with warnings.catch_warnings(), backend_settings(torch, self.settings):
-            self.last_path = self._select_backend(x, w, bias, pre_pad, padding, cfg)
+            # The adjoint variant runs a forward conv's backward, not the kernel torch would pick for this call.
+            self.last_path = None if self.settings.adjoint else self._select_backend(x, w, bias, pre_pad, padding, cfg)
             # torch warns that 'same' with an even kernel may copy the input: a performance note, not an error.
             warnings.simplefilter("ignore", UserWarning)
             out = call(x, w, bias)
@@ -135,11 +172,14 @@ class TorchOracle:
         try:
             if isinstance(padding, str):  # the backend choice only needs the resolved numbers
                 padding = [lo for lo, _ in cfg.pad_pairs()]
-            backend = select(x, w, bias, list(cfg.stride), list(padding), list(cfg.dilation), False,
-                             [0] * cfg.rank, cfg.groups, None)
+            output_padding = list(cfg.output_padding) if cfg.transposed else [0] * cfg.rank
+            backend = select(x, w, bias, list(cfg.stride), list(padding), list(cfg.dilation), cfg.transposed,
+                             output_padding, cfg.groups, None)
         except (RuntimeError, TypeError):  # a private function: its signature may change between releases
             return None
-        return str(backend).rsplit(".", maxsplit=1)[-1]
+        name = str(backend).rsplit(".", maxsplit=1)[-1]
+        # torch 2.13's Python enum leaves some values unnamed ('???'; 9 is MkldnnTranspose in ATen's ConvBackend).
+        return f"enum{int(backend)}" if name == "???" else name
 
     def _forget_across_compilations(self) -> None:
         """Stop dynamo from carrying what it saw into later compilations (see the note on torch-compile above).
@@ -163,7 +203,7 @@ class TorchOracle:
         # F.pad whose amounts depend on the input size), plus which sizes are 1 (dynamo specialises 0 and 1).
         shape_class = (
             cfg.op, cfg.dtype, cfg.device, cfg.layout, cfg.padding_mode, cfg.bias, cfg.stride, cfg.dilation, cfg.groups,
-            str(torch_padding_plan(cfg)),
+            str(torch_padding_plan(cfg)), cfg.output_padding,
             tuple(n == 1 for n in case.x.shape + case.w.shape),
         )
         if shape_class != self._shape_class:

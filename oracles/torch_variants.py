@@ -23,6 +23,8 @@ class TorchSettings:
     # let cuBLAS reduce half-type GEMMs in reduced precision (torch's default; the non-cuDNN CUDA conv is a GEMM)
     reduced_reduction: bool = False
     compiled: bool = False  # through torch.compile (inductor)
+    # conv_transposeNd computed as the vector-Jacobian product of convNd (autograd), the identity between them
+    adjoint: bool = False
 
 
 # Every variant is strict unless its name says otherwise. torch allows TF32 for cuDNN convolutions by default,
@@ -35,6 +37,7 @@ TORCH_VARIANTS: dict[str, TorchSettings] = {
     "torch-nocudnn": TorchSettings(devices=("cuda",), cudnn=False),
     "torch-tf32": TorchSettings(devices=("cuda",), tf32=True),
     "torch-compile": TorchSettings(compiled=True),
+    "torch-vjp": TorchSettings(adjoint=True),
 }
 
 

@@ -17,7 +17,10 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
-OPS: tuple[str, ...] = ("conv1d", "conv2d", "conv3d")
+FORWARD_OPS: tuple[str, ...] = ("conv1d", "conv2d", "conv3d")
+# torch.nn.functional.conv_transposeNd: the adjoint of the forward conv (weight (C_in, C_out/groups, *kernel)).
+TRANSPOSED_OPS: tuple[str, ...] = ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+OPS: tuple[str, ...] = FORWARD_OPS + TRANSPOSED_OPS
 DTYPES: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
 
 PaddingKind = Literal["valid", "same", "symmetric", "explicit"]
@@ -33,6 +36,13 @@ PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
 LAYOUTS: tuple[str, ...] = ("contiguous", "channels_last", "strided_input", "transposed_weight", "sliced_weight")
 
 
+def rank_of(op: str) -> int:
+    """Number of spatial dims of `op` ('conv2d' and 'conv_transpose2d': 2)."""
+    if op not in OPS:
+        raise ValueError(f"op {op!r} is not one of {OPS}")
+    return int(op[-2])
+
+
 def layouts_for(rank: int) -> tuple[str, ...]:
     """The layouts a convolution of `rank` spatial dims can have (channels_last needs 2 or 3)."""
     return tuple(layout for layout in LAYOUTS if layout != "channels_last" or rank in (2, 3))
@@ -40,7 +50,7 @@ def layouts_for(rank: int) -> tuple[str, ...]:
 
 def ops_with_layouts(ops: Sequence[str], layouts: Sequence[str]) -> tuple[str, ...]:
     """The `ops` that can have at least one of `layouts` (conv1d has no channels_last)."""
-    return tuple(op for op in ops if set(layouts) & set(layouts_for(OPS.index(op) + 1)))
+    return tuple(op for op in ops if set(layouts) & set(layouts_for(rank_of(op))))
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,14 @@ def output_size(size: int, kernel: int, stride: int, dilation: int, low: int, hi
     return (size + low + high - effective) // stride + 1
 
 
+def transposed_output_size(
+    size: int, kernel: int, stride: int, dilation: int, low: int, high: int, output_padding: int
+) -> int:
+    """Output length of one spatial dim of a transposed convolution: every input element spreads over a dilated
+    kernel placed `stride` apart, `output_padding` extends the high end, and the pads are cut off again."""
+    return (size - 1) * stride + dilation * (kernel - 1) + 1 + output_padding - low - high
+
+
 def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
     """XLA's 'SAME' rule: output ceil(size/stride), total pad split with the odd extra on the high side."""
     effective = dilation * (kernel - 1) + 1
@@ -104,11 +122,18 @@ class ConvConfig:
     device: str = "cpu"
     layout: str = "contiguous"
     padding_mode: str = "zeros"
+    # Transposed ops only: extra output elements at the high end of each dim (torch's output_padding).
+    output_padding: tuple[int, ...] = ()
 
     @property
     def rank(self) -> int:
         """Number of spatial dims."""
         return len(self.spatial)
+
+    @property
+    def transposed(self) -> bool:
+        """True for conv_transposeNd."""
+        return self.op in TRANSPOSED_OPS
 
     def pad_pairs(self) -> tuple[tuple[int, int], ...]:
         """The padding resolved to one (low, high) pair per spatial dim."""
@@ -123,6 +148,14 @@ class ConvConfig:
 
     def output_spatial(self) -> tuple[int, ...]:
         """Spatial output shape."""
+        if self.transposed:
+            return tuple(
+                transposed_output_size(n, k, s, d, lo, hi, extra)
+                for n, k, s, d, (lo, hi), extra in zip(
+                    self.spatial, self.kernel, self.stride, self.dilation, self.pad_pairs(), self.output_padding,
+                    strict=True,
+                )
+            )
         return tuple(
             output_size(n, k, s, d, lo, hi)
             for n, k, s, d, (lo, hi) in zip(
@@ -135,7 +168,10 @@ class ConvConfig:
         return (self.batch, self.in_channels, *self.spatial)
 
     def weight_shape(self) -> tuple[int, ...]:
-        """Shape of the weight tensor (O, I/groups, *kernel), torch's OIHW convention."""
+        """Shape of the weight tensor as torch takes it: (C_out, C_in/groups, *kernel) for a forward conv,
+        (C_in, C_out/groups, *kernel) for a transposed one."""
+        if self.transposed:
+            return (self.in_channels, self.out_channels // self.groups, *self.kernel)
         return (self.out_channels, self.in_channels // self.groups, *self.kernel)
 
     def output_shape(self) -> tuple[int, ...]:
@@ -143,16 +179,19 @@ class ConvConfig:
         return (self.batch, self.out_channels, *self.output_spatial())
 
     def terms_per_output(self) -> int:
-        """K: products summed into each output element (bias not counted)."""
+        """K: products summed into each output element (bias not counted); for a transposed conv an upper
+        bound (an output element receives at most one product per input channel of its group and kernel tap)."""
         return (self.in_channels // self.groups) * math.prod(self.kernel)
 
     def multiply_adds(self) -> int:
         """Multiply-adds of the whole case."""
+        if self.transposed:
+            return math.prod(self.input_shape()) * (self.out_channels // self.groups) * math.prod(self.kernel)
         return math.prod(self.output_shape()) * self.terms_per_output()
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready dict of every parameter."""
-        return {
+        """JSON-ready dict of every parameter (output_padding only for transposed ops)."""
+        data: dict[str, Any] = {
             "op": self.op,
             "batch": self.batch,
             "in_channels": self.in_channels,
@@ -169,6 +208,9 @@ class ConvConfig:
             "layout": self.layout,
             "padding_mode": self.padding_mode,
         }
+        if self.transposed:
+            data["output_padding"] = list(self.output_padding)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ConvConfig:
@@ -189,6 +231,7 @@ class ConvConfig:
             device=str(data.get("device", "cpu")),
             layout=str(data.get("layout", "contiguous")),
             padding_mode=str(data.get("padding_mode", "zeros")),
+            output_padding=tuple(int(v) for v in data.get("output_padding", ())),
         )
         config.validate()
         return config
@@ -199,7 +242,7 @@ class ConvConfig:
             raise ValueError(f"op {self.op!r} is not one of {OPS}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype {self.dtype!r} is not one of {DTYPES}")
-        rank = OPS.index(self.op) + 1
+        rank = rank_of(self.op)
         if self.layout not in layouts_for(rank):
             raise ValueError(f"layout {self.layout!r} is not one of {layouts_for(rank)} for {self.op}")
         for name in ("spatial", "kernel", "stride", "dilation"):
@@ -214,8 +257,36 @@ class ConvConfig:
         if min(*self.kernel, *self.stride, *self.dilation, *self.spatial) < 1:
             raise ValueError("kernel, stride, dilation and spatial sizes must be at least 1")
         self._validate_padding_mode()
+        if self.transposed:
+            self._validate_transposed()
+        else:
+            self._validate_forward_padding()
         if min(self.output_spatial()) < 1:
             raise ValueError(f"no output: padded input is smaller than the dilated kernel ({self})")
+
+    def _validate_forward_padding(self) -> None:
+        if self.output_padding:
+            raise ValueError(f"output_padding {self.output_padding} is only for transposed ops, not {self.op}")
+        if self.padding.kind == "symmetric" and min(lo for lo, _ in self.padding.pairs) < 0:
+            raise ValueError(f"symmetric padding {self.padding.pairs} must not be negative (torch's form)")
+        for size, (lo, hi) in zip(self.spatial, self.pad_pairs(), strict=True):
+            # Negative (cropping) pads are XLA's; they may not crop a dim away entirely.
+            if size - max(-lo, 0) - max(-hi, 0) < 1:
+                raise ValueError(f"padding ({lo}, {hi}) crops away every element of a dim of size {size}")
+
+    def _validate_transposed(self) -> None:
+        # torch's conv_transposeNd takes one non-negative pad per dim and output_padding below stride or dilation.
+        if self.padding.kind != "symmetric" or min(lo for lo, _ in self.padding.pairs) < 0:
+            raise ValueError(f"{self.op} needs symmetric non-negative padding, got {self.padding.to_json()}")
+        if len(self.output_padding) != self.rank:
+            raise ValueError(f"output_padding needs {self.rank} entries for {self.op}, got {self.output_padding}")
+        for extra, stride, dilation in zip(self.output_padding, self.stride, self.dilation, strict=True):
+            if not 0 <= extra < max(stride, dilation):
+                raise ValueError(
+                    f"output_padding {extra} must be at least 0 and below stride {stride} or dilation {dilation}"
+                )
+        if self.padding_mode != "zeros":
+            raise ValueError(f"{self.op} pads with zeros only, not {self.padding_mode!r}")
 
 
     def _validate_padding_mode(self) -> None:

@@ -18,6 +18,7 @@ from strategies.case import (
     LAYOUTS,
     OPS,
     PADDING_MODES,
+    TRANSPOSED_OPS,
     ConvCase,
     ConvConfig,
     Padding,
@@ -25,6 +26,8 @@ from strategies.case import (
     layouts_for,
     ops_with_layouts,
     output_size,
+    rank_of,
+    transposed_output_size,
 )
 from strategies.values import FAMILY_NAMES, ValueFamily
 
@@ -34,6 +37,7 @@ MAX_KERNEL = 7
 MAX_DILATION = 3
 MAX_STRIDE = 4
 MAX_PAD = 3
+MAX_CROP = 3  # negative (cropping) explicit pads, XLA's semantics: down to -MAX_CROP
 MAX_BATCH = 3
 EMPTY_BATCH_ONE_IN = 16
 MAX_EXTRA_SPATIAL = 24
@@ -51,8 +55,11 @@ SCALES: dict[str, tuple[float, ...]] = {
 class _Plan:
     """A partly drawn config; undrawn dims take their smallest values when checking the budget."""
 
-    def __init__(self, rank: int, in_channels: int, out_channels: int, groups: int, padding_kind: str) -> None:
+    def __init__(
+        self, rank: int, in_channels: int, out_channels: int, groups: int, padding_kind: str, transposed: bool = False
+    ) -> None:
         self.rank = rank
+        self.transposed = transposed
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.groups = groups
@@ -63,16 +70,22 @@ class _Plan:
         self.dilation = [1] * rank
         self.stride = [1] * rank
         self.pads = [(0, 0)] * rank
+        self.output_padding = [0] * rank
         self.extra = [0] * rank
 
     def min_size(self, dim: int) -> int:
         """Smallest input length of `dim` that still gives an output."""
         if self.padding_kind == "same":
             return 1
+        low, high = self.pads[dim]
         effective = self.dilation[dim] * (self.kernel[dim] - 1) + 1
-        smallest = max(1, effective - sum(self.pads[dim]))
+        if self.transposed:
+            # (size - 1) * stride + effective + output_padding - low - high >= 1
+            short = low + high + 1 - effective - self.output_padding[dim]
+            return 1 + max(0, -(-short // self.stride[dim]))
+        # A negative pad crops; at least one element of the dim must survive the crops.
+        smallest = max(1, effective - low - high, 1 + max(-low, 0) + max(-high, 0))
         # reflect cannot pad more than size - 1 around a dim, circular more than size.
-        low = self.pads[dim][0]
         needed = {"reflect": low + 1, "circular": low}.get(self.padding_mode, 1)
         return max(smallest, needed)
 
@@ -83,18 +96,24 @@ class _Plan:
         spatial = self.spatial()
         out = []
         for d in range(self.rank):
+            lo, hi = self.pads[d]
             if self.padding_kind == "same":
                 out.append(-(-spatial[d] // self.stride[d]))
+            elif self.transposed:
+                out.append(transposed_output_size(
+                    spatial[d], self.kernel[d], self.stride[d], self.dilation[d], lo, hi, self.output_padding[d]
+                ))
             else:
-                lo, hi = self.pads[d]
                 out.append(output_size(spatial[d], self.kernel[d], self.stride[d], self.dilation[d], lo, hi))
-        terms = (self.in_channels // self.groups) * _prod(self.kernel)
-        shapes = [
-            (self.batch[0], self.in_channels, *spatial),
-            (self.out_channels, self.in_channels // self.groups, *self.kernel),
-            (self.batch[0], self.out_channels, *out),
-        ]
-        return budget.admits(shapes, _prod(shapes[2]) * terms)
+        if self.transposed:
+            weight = (self.in_channels, self.out_channels // self.groups, *self.kernel)
+            input_shape = (self.batch[0], self.in_channels, *spatial)
+            multiply_adds = _prod(input_shape) * _prod(weight[1:])
+        else:
+            weight = (self.out_channels, self.in_channels // self.groups, *self.kernel)
+            multiply_adds = self.batch[0] * self.out_channels * _prod(out) * _prod(weight[1:])
+        shapes = [(self.batch[0], self.in_channels, *spatial), weight, (self.batch[0], self.out_channels, *out)]
+        return budget.admits(shapes, multiply_adds)
 
     def fitting_prefix(self, budget: SizeBudget, name: str, index: int, candidates: Sequence[Any]) -> int:
         """How many leading `candidates` for self.<name>[index] fit the budget (the first one always counts)."""
@@ -140,7 +159,7 @@ def _check_choices(name: str, given: Sequence[str], allowed: Sequence[str]) -> t
 def _draw_padding_mode(draw: st.DrawFn, plan: _Plan, budget: SizeBudget, allowed: Sequence[str]) -> str:
     """torch's padding mode for a symmetric, non-zero padding (zeros otherwise): half the time one of the others
     whose size needs (reflect: pad < size, circular: pad <= size) still fit; shrinks to zeros."""
-    if plan.padding_kind != "symmetric" or not any(lo for lo, _ in plan.pads):
+    if plan.transposed or plan.padding_kind != "symmetric" or not any(lo for lo, _ in plan.pads):
         return "zeros"
     fitting = []
     for mode in PADDING_MODES[1:]:
@@ -173,29 +192,38 @@ def conv_configs(
     """
     budget = budget or SizeBudget.from_environment()
     op = draw(st.sampled_from(ops))
-    rank = OPS.index(op) + 1
+    rank = rank_of(op)
+    transposed = op in TRANSPOSED_OPS
     dtype = draw(st.sampled_from(dtypes))
     device = draw(st.sampled_from(list(devices)))
 
     groups = draw(st.integers(1, MAX_GROUPS))
     per_group_in = draw(st.integers(1, MAX_CHANNELS_PER_GROUP))
     per_group_out = draw(st.integers(1, MAX_CHANNELS_PER_GROUP))
-    padding_kind: PaddingKind = draw(st.sampled_from(PADDING_KINDS))
-    plan = _Plan(rank, groups * per_group_in, groups * per_group_out, groups, padding_kind)
+    # torch's conv_transposeNd takes one non-negative pad per dim: transposed cases are always 'symmetric'.
+    padding_kind: PaddingKind = "symmetric" if transposed else draw(st.sampled_from(PADDING_KINDS))
+    plan = _Plan(rank, groups * per_group_in, groups * per_group_out, groups, padding_kind, transposed)
     if not plan.fits(budget):
         # Too many channels for this budget even at the smallest size: fall back to one channel each.
-        plan = _Plan(rank, groups, groups, groups, padding_kind)
+        plan = _Plan(rank, groups, groups, groups, padding_kind, transposed)
 
     pad_values = range(MAX_PAD + 1)
+    # Explicit pads may crop (XLA's negative padding); the order 0, 1, -1, 2, -2, ... shrinks towards 0.
+    explicit_values = [0] + [v for p in range(1, MAX_PAD + 1) for v in (p, -p) if v >= -MAX_CROP]
     for d in range(rank):
         _draw_fitting(draw, plan, budget, "kernel", d, range(1, MAX_KERNEL + 1))
         _draw_fitting(draw, plan, budget, "dilation", d, range(1, MAX_DILATION + 1))
-        plan.stride[d] = draw(st.integers(1, MAX_STRIDE))
+        if transposed:  # a transposed conv's stride widens its output: it has to fit the budget
+            _draw_fitting(draw, plan, budget, "stride", d, range(1, MAX_STRIDE + 1))
+        else:
+            plan.stride[d] = draw(st.integers(1, MAX_STRIDE))
         if padding_kind == "symmetric":
             _draw_fitting(draw, plan, budget, "pads", d, [(p, p) for p in pad_values])
         elif padding_kind == "explicit":
-            low, _ = _draw_fitting(draw, plan, budget, "pads", d, [(p, 0) for p in pad_values])
-            _draw_fitting(draw, plan, budget, "pads", d, [(low, p) for p in pad_values])
+            low, _ = _draw_fitting(draw, plan, budget, "pads", d, [(p, 0) for p in explicit_values])
+            _draw_fitting(draw, plan, budget, "pads", d, [(low, p) for p in explicit_values])
+        if transposed:  # torch: below stride or dilation
+            _draw_fitting(draw, plan, budget, "output_padding", d, range(max(plan.stride[d], plan.dilation[d])))
 
     padding_mode = _draw_padding_mode(draw, plan, budget, padding_modes)
     _draw_fitting(draw, plan, budget, "batch", 0, range(1, MAX_BATCH + 1))
@@ -230,6 +258,7 @@ def conv_configs(
         device=device,
         layout=layout,
         padding_mode=padding_mode,
+        output_padding=tuple(plan.output_padding) if transposed else (),
     )
     config.validate()
     return config

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from oracles.base import FloatArray
-from oracles.reference import conv_reference
+from oracles.reference import conv_reference, conv_transpose_reference
 from strategies.case import ConvCase
 
 
@@ -20,7 +20,12 @@ class _Planted:
 
     def _conv(self, case: ConvCase, x: FloatArray, w: FloatArray, b: FloatArray | None, pads: list) -> FloatArray:  # type: ignore[type-arg]
         cfg = case.config
+        if cfg.transposed:
+            return conv_transpose_reference(x, w, b, cfg.stride, pads, cfg.output_padding, cfg.dilation, cfg.groups)
         return conv_reference(x, w, b, cfg.stride, pads, cfg.dilation, cfg.groups, cfg.padding_mode)
+
+    def _correct(self, case: ConvCase) -> FloatArray:
+        return self._conv(case, case.x, case.w, case.b, list(case.config.pad_pairs()))
 
 
 class ShiftedWindow(_Planted):
@@ -119,3 +124,56 @@ class CircularDimsSwapped(_Planted):
         if cfg.padding_mode == "circular":
             pads = pads[::-1]
         return self._conv(case, case.x, case.w, case.b, pads)
+
+
+class OutputPaddingRowUnset(_Planted):
+    """A transposed conv never writes the extra rows output_padding adds at the high end: they stay zero (no
+    bias, and none of the contributions that reach them when the padding crops the natural output)."""
+
+    name = "output_padding_row_unset"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        out = self._correct(case).copy()
+        for d, extra in enumerate(case.config.output_padding):
+            if extra:
+                index = [slice(None)] * out.ndim
+                index[2 + d] = slice(out.shape[2 + d] - extra, None)
+                out[tuple(index)] = 0.0
+        return out
+
+
+class TransposedKernelNotFlipped(_Planted):
+    """conv_transpose computed as a conv of the stride-dilated input whose kernel was swapped in/out but not
+    flipped: the same as scattering with the flipped kernel."""
+
+    name = "transposed_kernel_not_flipped"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        w = np.flip(case.w, tuple(range(2, case.w.ndim))) if case.config.transposed else case.w
+        return self._conv(case, case.x, w, case.b, list(case.config.pad_pairs()))
+
+
+class NegativePadWraps(_Planted):
+    """A negative (cropping) low pad of -c should drop the first c elements of a dim; the index is used
+    unnegated, and Python's negative indexing wraps around: the last c elements are dropped instead."""
+
+    name = "negative_pad_wraps"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        x = case.x
+        pads = list(case.config.pad_pairs())
+        for d, (low, high) in enumerate(pads):
+            if low < 0:
+                index = [slice(None)] * x.ndim
+                index[2 + d] = slice(None, low)  # x[..., :low] where x[..., -low:] was meant
+                x = x[tuple(index)]
+                pads[d] = (0, high)
+        return self._conv(case, x, case.w, case.b, pads)
+
+
+# Planted bugs of the broader surface, each with the ops a campaign is narrowed to when hunting it.
+PLANTED_SURFACE_BUGS = (
+    (OutputPaddingRowUnset, ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")),
+    (TransposedKernelNotFlipped, ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")),
+    (NegativePadWraps, ("conv1d", "conv2d", "conv3d")),
+)

@@ -116,3 +116,21 @@ def test_crashes_never_outvote_the_others() -> None:
     # Two ordinary errors do agree with each other: then the reference that returned numbers is outvoted.
     rejected = {**outcomes, "a": Outcome(error="ValueError: bad"), "b": Outcome(error="TypeError: worse")}
     assert judge(case, rejected).suspects == ("reference",)
+
+
+def test_frameworks_sharing_a_rounding_shortcut_do_not_outvote_the_reference() -> None:
+    # torch (twice: two variants of one kernel) just beyond its float16 PASS bound, jax just inside its own, in the
+    # same direction: every framework pair is consistent within its summed bounds, only torch vs reference is not.
+    # The four frameworks would outvote the reference, but all are within float16-accumulation precision of it,
+    # so the reference is right and torch's deviation is a precision finding.
+    case = make_case("float16", k=3)
+    yard = yardstick(case)
+    pass_bound = yard.bound("torch", "pass")
+    base = {"reference": Outcome(value=yard.exact.copy())}
+    for name, factor in (("torch", 1.4), ("torch-nomkldnn", 1.4), ("jax", 0.6), ("jax-eager", 0.6)):
+        base[name] = Outcome(value=yard.exact + factor * pass_bound)
+    verdict = judge(case, base)
+    assert verdict.kind == "precision" and verdict.suspects == ("torch", "torch-nomkldnn")
+    # The same agreement far beyond any precision contract does blame the reference.
+    far = {**base, **{n: Outcome(value=yard.exact + 1.0) for n in ("torch", "torch-nomkldnn", "jax", "jax-eager")}}
+    assert judge(case, far).suspects == ("reference",)

@@ -12,8 +12,8 @@ from fuzz.replay import REPRODUCES, replay_record
 from fuzz.store import FindingStore
 from oracles.base import FloatArray, Oracle
 from oracles.reference_oracle import ReferenceOracle
-from strategies.case import ConvCase
-from tests.planted import PLANTED, PLANTED_LAYOUT_BUGS
+from strategies.case import FORWARD_OPS, ConvCase
+from tests.planted import PLANTED, PLANTED_LAYOUT_BUGS, PLANTED_SURFACE_BUGS
 
 MAX_EXAMPLES_TO_FIND = 200
 MAX_REPRO_ELEMENTS = 64
@@ -24,7 +24,8 @@ def test_planted_bug_is_found_and_shrunk(planted_type: type, torch_oracle: Oracl
     planted = planted_type()
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
     store = FindingStore(tmp_path)
-    campaign = Campaign(oracles, CampaignSettings(seed=1, max_examples=MAX_EXAMPLES_TO_FIND), record=store.write)
+    settings_ = CampaignSettings(seed=1, max_examples=MAX_EXAMPLES_TO_FIND, ops=FORWARD_OPS)
+    campaign = Campaign(oracles, settings_, record=store.write)
     stats = campaign.run()
     assert stats.first_discrepancy_at is not None and stats.first_discrepancy_at <= MAX_EXAMPLES_TO_FIND
     mismatches = [f for f in stats.findings if f.kind == "mismatch"]
@@ -42,13 +43,12 @@ def test_known_findings_are_not_recorded_again(torch_oracle: Oracle, tmp_path: P
     planted = PLANTED[2]()  # dropped bias: found in every op and dtype
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
     store = FindingStore(tmp_path)
-    first = Campaign(oracles, CampaignSettings(seed=4, max_examples=150), record=store.write).run()
+    first = Campaign(oracles, CampaignSettings(seed=4, max_examples=150, ops=FORWARD_OPS), record=store.write).run()
     signatures = [f.signature for f in first.findings]
     assert signatures and len(signatures) == len(set(signatures))
     known: list[FindingRecord] = store.load()[0]
-    second = Campaign(
-        oracles, CampaignSettings(seed=4, max_examples=150), known_signatures=[r.signature for r in known]
-    ).run()
+    second = Campaign(oracles, CampaignSettings(seed=4, max_examples=150, ops=FORWARD_OPS),
+                      known_signatures=[r.signature for r in known]).run()
     # It may find other signatures of the same planted bug, but never records a known one again.
     assert second.verdicts["known"] > 0
     assert not {f.signature for f in second.findings} & set(signatures)
@@ -90,10 +90,25 @@ def test_planted_layout_bug_is_found_within_300_examples(planted_type: type, lay
     """A campaign narrowed to one layout finds a bug of that layout and shrinks it small."""
     planted = planted_type()
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
-    settings_ = CampaignSettings(seed=2, max_examples=300, layouts=(layout,))
+    settings_ = CampaignSettings(seed=2, max_examples=300, layouts=(layout,), ops=FORWARD_OPS)
     stats = Campaign(oracles, settings_).run()
     assert stats.first_discrepancy_at is not None and stats.first_discrepancy_at <= 300
     found = [f for f in stats.findings if f.suspects == (planted.name,)]
     assert found and all(f.case.config.layout == layout for f in found)
     assert min(f.case.element_count() for f in found) <= MAX_REPRO_ELEMENTS
     assert stats.features[f"layout:{layout}"] == stats.checks
+
+
+@pytest.mark.parametrize(("planted_type", "ops"), PLANTED_SURFACE_BUGS, ids=lambda v: getattr(v, "name", "ops"))
+def test_planted_surface_bug_is_found_within_300_examples(
+    planted_type: type, ops: tuple[str, ...], torch_oracle: Oracle
+) -> None:
+    """Transposed-conv and negative-padding bugs, each found by a campaign narrowed to its ops and shrunk small."""
+    planted = planted_type()
+    oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
+    stats = Campaign(oracles, CampaignSettings(seed=3, max_examples=300, ops=ops)).run()
+    assert stats.first_discrepancy_at is not None and stats.first_discrepancy_at <= 300
+    found = [f for f in stats.findings if f.suspects == (planted.name,)]
+    mismatches = [f for f in found if f.kind == "mismatch"]
+    assert mismatches, [(f.kind, f.suspects) for f in stats.findings]
+    assert min(f.case.element_count() for f in mismatches) <= MAX_REPRO_ELEMENTS

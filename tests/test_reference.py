@@ -9,8 +9,9 @@ from hypothesis import given, settings
 
 from oracles.base import Oracle
 from oracles.reference import conv_reference, grouped_contraction, pad_spatial, window_view
+from oracles.reference_oracle import reference_output
 from strategies.budget import SizeBudget
-from strategies.case import ConvCase
+from strategies.case import FORWARD_OPS, ConvCase
 from strategies.conv import conv_cases
 
 
@@ -68,9 +69,10 @@ def test_ones_input_gives_weight_sum_plus_bias() -> None:
 
 
 @settings(max_examples=60)
-@given(conv_cases(budget=SizeBudget.from_elements(256), padding_modes=("zeros",)))
+@given(conv_cases(ops=FORWARD_OPS, budget=SizeBudget.from_elements(256), padding_modes=("zeros",)))
 def test_reference_equals_naive_loops(case: ConvCase) -> None:
-    # The loops zero-pad; the other padding modes are checked in tests/test_padding_modes.py.
+    # The loops zero-pad (a negative pad shifts the source index); the other padding modes are checked in
+    # tests/test_padding_modes.py, the transposed reference in tests/test_transposed.py.
     cfg = case.config
     got = conv_reference(case.x, case.w, case.b, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups)
     np.testing.assert_allclose(got, naive_conv(case), rtol=1e-12, atol=1e-12)
@@ -79,7 +81,5 @@ def test_reference_equals_naive_loops(case: ConvCase) -> None:
 @settings(max_examples=40)
 @given(conv_cases(dtypes=("float64",), budget=SizeBudget.from_elements(1024)))
 def test_reference_agrees_with_torch_in_float64(torch_oracle: Oracle, case: ConvCase) -> None:
-    cfg = case.config
-    pads = cfg.pad_pairs()
-    got = conv_reference(case.x, case.w, case.b, cfg.stride, pads, cfg.dilation, cfg.groups, cfg.padding_mode)
+    got = reference_output(case.config, case.x, case.w, case.b)  # forward and transposed ops
     np.testing.assert_allclose(got, torch_oracle.run(case), rtol=1e-9, atol=1e-9)

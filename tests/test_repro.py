@@ -47,6 +47,18 @@ def run_script(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
                           timeout=300, check=False)
 
 
+def run_claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """Run the repro of a made-up finding that blames torch on `case`, computed by the oracles `names`."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    nothing = Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
+    claim = Decision(kind="mismatch", suspects=("torch",), exact_tier=False, max_ratio=2.0,
+                     observations={n: Observation(n, "reference", nothing) for n in names})
+    record = FindingRecord.from_decision(case, claim, {"platform": "test"})
+    with tempfile.TemporaryDirectory() as folder:
+        return run_script(render_repro(record), Path(folder))
+
+
 def test_repro_imports_only_numpy_and_frameworks(torch_oracle: Oracle) -> None:
     tree = ast.parse(render_repro(torch_finding(torch_oracle)))
     imports = [node for node in ast.walk(tree) if isinstance(node, ast.Import)]
@@ -74,15 +86,8 @@ def test_repro_exits_0_when_gone_and_1_while_it_reproduces(torch_oracle: Oracle,
 def test_repro_of_any_case_runs_and_agrees_on_correct_frameworks(case: ConvCase) -> None:
     """The generated torch and JAX calls are right for every op, dtype and padding form: on correct frameworks
     a repro claiming torch is wrong runs cleanly and reports the discrepancy gone."""
-    pytest.importorskip("torch")
-    pytest.importorskip("jax")
     names = ("reference", "torch", "jax")
-    nothing = Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
-    claim = Decision(kind="mismatch", suspects=("torch",), exact_tier=False, max_ratio=2.0,
-                     observations={n: Observation(n, "reference", nothing) for n in names})
-    record = FindingRecord.from_decision(case, claim, {"platform": "test"})
-    with tempfile.TemporaryDirectory() as folder:
-        result = run_script(render_repro(record), Path(folder))
+    result = run_claim_that_torch_is_wrong(case, names)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("matches") == 3 and "GONE" in result.stdout
 

@@ -1,0 +1,125 @@
+"""Transposed convolution: the reference against its definition and the adjoint identity, the frameworks and
+the VJP variants against the reference, configuration rules, and standalone repros of transposed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fuzz.engine import Campaign, CampaignSettings
+from oracles.base import Oracle
+from oracles.reference import conv_reference, conv_transpose_reference
+from oracles.reference_oracle import ReferenceOracle
+from oracles.registry import serves_op
+from strategies.budget import SizeBudget
+from strategies.case import TRANSPOSED_OPS, ConvCase, ConvConfig, Padding
+from strategies.conv import conv_cases
+from tests.conftest import oracle_or_skip
+from tests.test_repro import run_claim_that_torch_is_wrong
+
+
+def test_reference_scatters_each_input_element_over_the_kernel() -> None:
+    # x = [1, 2], w = [1, 10, 100], stride 2: element j lands at 2j + k. Positions 0..4 receive
+    # 1*1, 1*10, 1*100 + 2*1, 2*10, 2*100.
+    x = np.array([[[1.0, 2.0]]])
+    w = np.array([[[1.0, 10.0, 100.0]]])
+    out = conv_transpose_reference(x, w, None, (2,), [(0, 0)], (0,), (1,), 1)
+    assert out.tolist() == [[[1.0, 10.0, 102.0, 20.0, 200.0]]]
+    # padding 1 cuts one element off each end (then the bias is added)...
+    cut = conv_transpose_reference(x, w, np.array([0.5]), (2,), [(1, 1)], (0,), (1,), 1)
+    assert cut.tolist() == [[[10.5, 102.5, 20.5]]]
+    # ...and output_padding 1 first appends one element at the high end, so the cut there keeps the 200.
+    extended = conv_transpose_reference(x, w, np.array([0.5]), (2,), [(1, 1)], (1,), (1,), 1)
+    assert extended.tolist() == [[[10.5, 102.5, 20.5, 200.5]]]
+    # dilation 2 spaces the taps: 1*1 at 0, 1*10 at 2, 1*100 at 4, 2*1 at 1, 2*10 at 3, 2*100 at 5.
+    dilated = conv_transpose_reference(x, w, None, (1,), [(0, 0)], (0,), (2,), 1)
+    assert dilated.tolist() == [[[1.0, 2.0, 10.0, 20.0, 100.0, 200.0]]]
+
+
+@settings(max_examples=60)
+@given(
+    cases=conv_cases(ops=TRANSPOSED_OPS, dtypes=("float64",), budget=SizeBudget.from_elements(2000)),
+    seed=st.integers(0, 99),
+)
+def test_reference_is_the_adjoint_of_the_forward_reference(cases: ConvCase, seed: int) -> None:
+    """<conv(z, w), x> = <z, conv_transpose(x, w)> for every z, written with our two independent references
+    (the forward one as windows, the transposed one as a scatter), cut to the sizes where the two match."""
+    cfg = cases.config
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=cfg.output_shape())
+    x = rng.normal(size=cfg.input_shape())
+    transposed = conv_transpose_reference(x, cases.w, None, cfg.stride, cfg.pad_pairs(), cfg.output_padding,
+                                          cfg.dilation, cfg.groups)
+    forward = conv_reference(z, cases.w, None, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups)
+    forward = forward[tuple([slice(None), slice(None), *(slice(0, n) for n in cfg.spatial)])]
+    assert forward.shape == x.shape
+    left, right = float(np.sum(forward * x)), float(np.sum(z * transposed))
+    assert abs(left - right) <= 1e-9 * (1 + abs(left))
+
+
+def transposed_config(**changes: object) -> ConvConfig:
+    base = {"op": "conv_transpose2d", "batch": 1, "in_channels": 2, "out_channels": 4, "groups": 2,
+            "spatial": (3, 3), "kernel": (2, 3), "stride": (2, 1), "dilation": (1, 2),
+            "padding": Padding("symmetric", ((1, 1), (0, 0))), "bias": True, "dtype": "float32",
+            "output_padding": (1, 1)}
+    return ConvConfig(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_transposed_shapes_and_rules() -> None:
+    cfg = transposed_config()
+    cfg.validate()
+    assert cfg.weight_shape() == (2, 2, 2, 3)  # (C_in, C_out/groups, *kernel)
+    # (3-1)*2 + 1*(2-1) + 1 + 1 - 2 = 5 and (3-1)*1 + 2*(3-1) + 1 + 1 - 0 = 8
+    assert cfg.output_shape() == (1, 4, 5, 8)
+    assert ConvConfig.from_json(cfg.to_json()) == cfg
+    bad = (
+        ("output_padding", (2, 1), "output_padding 2"),  # not below stride 2 or dilation 1
+        ("padding_mode", "reflect", "zeros only, not 'reflect'"),
+        ("padding", Padding("explicit", ((1, 0), (0, 0))), "symmetric non-negative padding"),
+    )
+    for name, value, message in bad:
+        with pytest.raises(ValueError, match=message):
+            transposed_config(**{name: value}).validate()
+    forward = ConvConfig("conv1d", 1, 1, 1, 1, (3,), (1,), (1,), (1,), Padding("explicit", ((-3, 0),)), False,
+                         "float32")
+    with pytest.raises(ValueError, match="crops away"):
+        forward.validate()
+    with pytest.raises(ValueError, match="output_padding"):
+        ConvConfig("conv1d", 1, 1, 1, 1, (3,), (1,), (1,), (1,), Padding("valid"), False, "float32",
+                   output_padding=(0,)).validate()
+
+
+def test_adjoint_variants_serve_transposed_ops_only() -> None:
+    assert serves_op("torch-vjp", "conv_transpose2d") and not serves_op("torch-vjp", "conv2d")
+    assert serves_op("jax-vjp@cpu", "conv_transpose1d") and not serves_op("jax-vjp@cpu", "conv1d")
+    assert serves_op("torch", "conv2d") and serves_op("tests.planted:DroppedBias", "conv_transpose3d")
+
+
+def test_transposed_campaign_on_real_frameworks_has_no_false_alarm() -> None:
+    """torch, JAX (lhs-dilated port), both VJP identities and the reference agree on transposed convolutions.
+    torch's half types are left out: its CPU transposed kernel can accumulate them in their own precision (the
+    committed conv_transpose precision findings); JAX's half types are checked on their own."""
+    names = ("torch", "jax", "torch-vjp", "jax-vjp")
+    oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), **{n: oracle_or_skip(n) for n in names}}
+    full = CampaignSettings(seed=7, max_examples=80, ops=TRANSPOSED_OPS, dtypes=("float32", "float64"))
+    stats = Campaign(oracles, full).run()
+    assert stats.examples >= 80 and not stats.findings, [f.message for f in stats.findings]
+    assert set(stats.oracle_seconds) == {"reference", *names}
+    assert stats.features["op:conv_transpose3d"] > 0
+    jax_only = {n: oracles[n] for n in ("reference", "jax", "jax-vjp")}
+    half = CampaignSettings(seed=8, max_examples=60, ops=TRANSPOSED_OPS, dtypes=("float16", "bfloat16"))
+    stats = Campaign(jax_only, half).run()
+    assert stats.examples >= 60 and not stats.findings, [f.message for f in stats.findings]
+
+
+@settings(max_examples=5)
+@given(conv_cases(ops=TRANSPOSED_OPS, dtypes=("float32", "float64"), budget=SizeBudget.from_elements(256)))
+def test_repro_of_a_transposed_case_runs_every_runner(case: ConvCase) -> None:
+    """The generated transposed calls (torch, the lhs-dilated JAX port, both VJPs, the scatter reference) agree
+    on correct frameworks: a repro claiming torch is wrong reports the discrepancy gone."""
+    names = ("reference", "torch", "jax", "torch-vjp", "jax-vjp")
+    result = run_claim_that_torch_is_wrong(case, names)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("matches") == len(names) and "GONE" in result.stdout
