@@ -25,7 +25,7 @@ from oracles.base import Oracle
 from oracles.isolation import close_oracles
 from oracles.registry import DEFAULT_ORACLES, available_oracles, is_known, oracle_names, serves_op
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, LAYOUTS, OPS, PADDING_MODES, ops_with_layouts
+from strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES, ops_with_layouts
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -99,7 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=_seed, help="campaign seed; same seed and versions give the same campaign")
     run.add_argument("--workers", type=_positive_int, default=1, help="campaign processes sharing the work (default 1)")
-    run.add_argument("--ops", help=f"comma list of {', '.join(OPS)}")
+    run.add_argument(
+        "--ops",
+        help=f"comma list of {', '.join(OPS)}, and {INVALID_STREAM} (the stream of invalid configurations every "
+        "framework must refuse) (default: all)",
+    )
     run.add_argument("--dtypes", help=f"comma list of {', '.join(DTYPES)}")
     run.add_argument("--devices", help="comma list of cpu, cuda (default: every device the oracles see)")
     run.add_argument(
@@ -145,9 +149,10 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         budget = SizeBudget.from_environment()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    ops = _choices("--ops", args.ops, OPS) or OPS
+    ops = _choices("--ops", args.ops, (*OPS, INVALID_STREAM)) or (*OPS, INVALID_STREAM)
     layouts = _choices("--layouts", args.layouts, LAYOUTS) or LAYOUTS
-    if not ops_with_layouts(ops, layouts):
+    conv_ops = [op for op in ops if op != INVALID_STREAM]
+    if conv_ops and not ops_with_layouts(conv_ops, layouts):
         raise UsageError(
             f"--layouts: none of {','.join(layouts)} applies to {','.join(ops)} (channels_last needs 2 or 3 dims)"
         )
@@ -192,7 +197,8 @@ def _usable_ops(ops: tuple[str, ...], oracles: dict[str, Oracle], explicit: bool
     def voters(op: str) -> list[str]:
         return [n for n in oracles if serves_op(n, op)]
 
-    usable = tuple(op for op in ops if len(voters(op)) >= 2)
+    # The invalid stream needs no second voter: each oracle is held to the rule on its own.
+    usable = tuple(op for op in ops if op == INVALID_STREAM or len(voters(op)) >= 2)
     if explicit:
         for op in ops:
             if op not in usable:

@@ -39,9 +39,12 @@ class Observation:
     comparison: Comparison | None = None
     error: str | None = None
     failure: str | None = None  # 'crash' or 'timeout' when the oracle's process died or hung
+    accepted: tuple[int, ...] | None = None  # invalid stream: the shape of the output returned instead of refusing
 
     def to_json(self) -> dict[str, object]:
         """JSON form used in findings' `observed` block."""
+        if self.accepted is not None:
+            return {"against": self.against, "accepted_shape": list(self.accepted)}
         if self.error is not None:
             return {"against": self.against, "error": self.error, **({"failure": self.failure} if self.failure else {})}
         assert self.comparison is not None
@@ -59,6 +62,10 @@ class Observation:
     def describe(self) -> str:
         """One line: out[0, 3, 1]=0.51, but should be 0.49 (|err|=2e-2 > bound=1e-5) [torch vs reference]."""
         pair = f"[{self.oracle} vs {self.against}]"
+        if self.accepted is not None:
+            shape = self.accepted
+            returned = "an empty output (no numbers)" if 0 in shape else "numbers instead of refusing"
+            return f"{self.oracle} returned {returned}: an output of shape {shape} {pair}"
         if self.failure is not None:
             verb = {"crash": "crashed", "timeout": "timed out"}.get(self.failure, self.failure)
             return f"{self.oracle} {verb}: {self.error} {pair}"
@@ -133,6 +140,43 @@ class Yardstick:
         # In the exact tier the ordinary float bound is the second level: within it, the error is one of precision.
         level = PASS if exact_tier else level
         return error_bound(self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level, oracle)
+
+
+MUST_REFUSE = "must refuse"
+
+
+def decide_invalid(
+    values: Mapping[str, Array64 | None], errors: Mapping[str, str], failures: Mapping[str, str] | None = None
+) -> Decision:
+    """The verdict on an invalid-stream case, which every oracle given must refuse: an oracle that returns numbers
+    (a non-empty output) is an error_mismatch suspect, one that crashes or hangs a crash/timeout suspect. An empty
+    output carries no numbers and counts as refusing (JAX's rule for a kernel larger than the padded input).
+    Every oracle's line, the refusals' error texts included, goes into the message."""
+    failures = failures or {}
+    observations: dict[str, Observation] = {}
+    suspects: list[str] = []
+    kinds: list[str] = []
+    for name, value in values.items():
+        if value is not None:
+            observations[name] = Observation(name, MUST_REFUSE, accepted=tuple(int(n) for n in value.shape))
+            if value.size:
+                suspects.append(name)
+                kinds.append("error_mismatch")
+            continue
+        failure = failures.get(name)
+        observations[name] = Observation(name, MUST_REFUSE, error=errors.get(name, "error"), failure=failure)
+        if failure is not None:
+            suspects.append(name)
+            kinds.append(failure)
+    kind = max(kinds, key=KIND_ORDER.index) if kinds else None
+    return Decision(
+        kind=kind,
+        suspects=tuple(sorted(suspects)),
+        observations=observations,
+        exact_tier=False,
+        max_ratio=0.0,
+        messages=tuple(o.describe() for o in observations.values()) if kind else (),
+    )
 
 
 def _within_precision_of_reference(values: Mapping[str, Array64 | None], yard: Yardstick) -> bool:

@@ -32,10 +32,11 @@ from fuzz.environment import environment
 from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord, signature_of
 from oracles.base import Oracle, Outcome, backend_path
-from oracles.registry import serves_op
+from oracles.registry import serves
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, LAYOUTS, OPS, PADDING_MODES, ConvCase, ops_with_layouts
+from strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES, ConvCase, ops_with_layouts
 from strategies.conv import conv_case_groups
+from strategies.invalid import invalid_cases
 
 # Examples per Hypothesis run before the engine moves on to the next (op, dtype, device) combination. Passes
 # over the schedule start short, so that even a brief run touches every combination, then grow.
@@ -43,6 +44,7 @@ PASS_QUOTAS = (10, 30)
 MAX_RUN_QUOTA = 100
 MIN_RUN_QUOTA = 10
 # Shrinking an already-found bug may run this long past the time budget before we stop it.
+CONFIRM_RUNS = 3
 SHRINK_GRACE_SECONDS = 120.0
 
 
@@ -61,7 +63,7 @@ class CampaignSettings:
     seed: int
     max_examples: int | None = 200
     time_budget: float | None = None
-    ops: tuple[str, ...] = OPS
+    ops: tuple[str, ...] = (*OPS, INVALID_STREAM)
     dtypes: tuple[str, ...] = DTYPES
     devices: tuple[str, ...] = ("cpu",)
     layouts: tuple[str, ...] = LAYOUTS
@@ -142,6 +144,8 @@ def derived_seed(seed: int, position: int, attempt: int = 0) -> int:
 def case_features(case: ConvCase) -> list[str]:
     """Named features a case exercises, for hypothesis.event() and the coverage summary."""
     cfg = case.config
+    if cfg.defect:  # the invalid stream: which rule, nothing else matters
+        return [f"invalid:{cfg.defect}", f"op:{cfg.op}", f"dtype:{cfg.dtype}"]
     features = [f"op:{cfg.op}", f"dtype:{cfg.dtype}", f"device:{cfg.device}", f"padding:{cfg.padding.kind}",
                 f"layout:{cfg.layout}", f"padding_mode:{cfg.padding_mode}"]
     if cfg.groups > 1:
@@ -200,8 +204,8 @@ class Campaign:
         for name, oracle in self.oracles.items():
             if case.config.device not in self._devices[name]:
                 continue  # a variant of one device only (torch-nocudnn, torch-nomkldnn) sits out the others' cases
-            if not serves_op(name, case.config.op):
-                continue  # the adjoint variants compute transposed convolutions only
+            if not serves(name, case.config):
+                continue  # the adjoint variants compute transposed ops only; torch's own rules bind torch only
             start = time.perf_counter()
             outcomes[name] = Outcome.of(oracle, case)
             spent = time.perf_counter() - start
@@ -218,7 +222,9 @@ class Campaign:
         """The (op, dtype, device) combinations in this campaign's seed-shuffled order."""
         s = self.settings
         # An op none of whose layouts was chosen (conv1d with only channels_last) has nothing to run.
-        combos = list(itertools.product(ops_with_layouts(s.ops, s.layouts), s.dtypes, s.devices))
+        ops = ops_with_layouts([op for op in s.ops if op != INVALID_STREAM], s.layouts)
+        streams = (*ops, INVALID_STREAM) if INVALID_STREAM in s.ops else ops
+        combos = list(itertools.product(streams, s.dtypes, s.devices))
         random.Random(s.seed).shuffle(combos)
         return combos
 
@@ -314,9 +320,12 @@ class Campaign:
             target(worst, label="err/bound")
             self._report_progress()
 
-        cases = conv_case_groups(
-            ops=(op,), dtypes=(dtype,), devices=(device,), budget=s.budget, layouts=s.layouts,
-            padding_modes=s.padding_modes,
+        cases = (
+            invalid_cases(dtypes=(dtype,), devices=(device,)) if op == INVALID_STREAM else
+            conv_case_groups(
+                ops=(op,), dtypes=(dtype,), devices=(device,), budget=s.budget, layouts=s.layouts,
+                padding_modes=s.padding_modes,
+            )
         )
         test = settings(
             max_examples=quota,
@@ -350,7 +359,8 @@ class Campaign:
         stats = self.stats
         stats.checks += 1
         stats.configs.add(repr(case.config))
-        stats.by_op_dtype[f"{case.config.op} {case.config.dtype}"] += 1
+        stream = INVALID_STREAM if case.config.defect else case.config.op
+        stats.by_op_dtype[f"{stream} {case.config.dtype}"] += 1
         for feature in case_features(case) + (["exact tier"] if verdict.exact_tier else []):
             stats.features[feature] += 1
             event(feature)
@@ -365,9 +375,9 @@ class Campaign:
         for signature, case in cases.items():
             if signature in self.known:
                 continue
-            verdict = self.evaluate(case)
-            if not verdict.discrepant or signature_of(case, verdict) != signature:
-                # Not reproducible on a second run (a nondeterministic backend): never recorded.
+            verdict = self._confirm(case, signature)
+            if verdict is None:
+                # Not reproducible on any re-run (a nondeterministic backend): never recorded.
                 self.stats.unconfirmed += 1
                 continue
             finding = FindingRecord.from_decision(case, verdict, environment())
@@ -377,6 +387,18 @@ class Campaign:
                 self.stats.verdicts["known"] += 1
                 continue
             self.stats.findings.append(finding)
+
+    def _confirm(self, case: ConvCase, signature: str) -> Verdict | None:
+        """Re-run `case` up to CONFIRM_RUNS times: the first verdict with the same signature, or None.
+
+        More than one try because some real bugs are intermittent (an out-of-bounds read returns whatever memory
+        holds); a finding is recorded only once it has shown twice, and its repro may need a few runs too.
+        """
+        for _ in range(CONFIRM_RUNS):
+            verdict = self.evaluate(case)
+            if verdict.discrepant and signature_of(case, verdict) == signature:
+                return verdict
+        return None
 
     def _report_progress(self) -> None:
         now = time.monotonic()

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from fuzz.decide import REFERENCE, Decision, Observation, Yardstick, decide
+from fuzz.decide import REFERENCE, Decision, Observation, Yardstick, decide, decide_invalid
 from oracles.base import Outcome
 from oracles.reference_oracle import reference_output
 from strategies.case import ConvCase
@@ -28,6 +28,12 @@ def yardstick(case: ConvCase, exact: np.ndarray | None = None) -> Yardstick:
 
 def judge(case: ConvCase, outcomes: Mapping[str, Outcome]) -> Verdict:
     """Decide which oracles (if any) are wrong on `case`, given every oracle's outcome."""
+    if case.config.defect:  # the invalid stream: every oracle given must refuse the case
+        return decide_invalid(
+            {n: o.value for n, o in outcomes.items()},
+            {n: o.error for n, o in outcomes.items() if o.error is not None},
+            {n: o.failure for n, o in outcomes.items() if o.failure is not None},
+        )
     reference = outcomes.get(REFERENCE)
     try:
         yard = yardstick(case, reference.value if reference is not None else None)

@@ -55,6 +55,8 @@ def signature_of(case: ConvCase, decision: Decision) -> str:
         # The error type ('RuntimeError') or how the worker ended ('killed by SIGSEGV'), not the details.
         errors = sorted({re.split("[:;]", o.error)[0] for o in decision.observations.values() if o.error})
         parts.append(",".join(errors))
+    if cfg.defect:
+        parts.append(f"defect:{cfg.defect}")  # each way of being invalid is its own rule, hence its own finding
     return "|".join(parts)
 
 

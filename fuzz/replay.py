@@ -11,7 +11,7 @@ from fuzz.records import FindingRecord
 from oracles.base import Oracle, Outcome
 from oracles.isolation import close_oracles
 from oracles.pinned import split_pin
-from oracles.registry import available_oracles, is_known
+from oracles.registry import available_oracles, is_known, serves
 
 REPRODUCES = "reproduces"
 FIXED = "fixed"
@@ -79,7 +79,11 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
         for name in [n for n, o in usable.items() if device not in o.devices()]:
             absent[name] = f"does not run on {device} here"
             close_oracles({name: usable.pop(name)})
-        if any(s in absent for s in record.suspects) or len(usable) < 2:
+        for name in [n for n in usable if not serves(n, record.case.config)]:
+            absent[name] = f"does not take part in a {record.case.config.op} case"
+            close_oracles({name: usable.pop(name)})
+        # An invalid-stream case holds each oracle to its rule alone; any other needs two voters.
+        if any(s in absent for s in record.suspects) or len(usable) < (1 if record.case.config.defect else 2):
             close_oracles(usable)
             reasons = "; ".join(f"{n}: {why}" for n, why in absent.items())
             return ReplayResult(record, SKIPPED, reason=f"cannot run its oracles here ({reasons})")

@@ -19,7 +19,14 @@ from fuzz import bounds, consensus, decide
 from fuzz.decide import REFERENCE
 from fuzz.records import FindingRecord
 from oracles import reference, torch_variants
-from oracles.jax_oracle import JAX_VARIANTS, jax_dimension_numbers, jax_padding, transposed_padding
+from oracles.jax_oracle import (
+    HALF_TYPES,
+    JAX_VARIANTS,
+    jax_dimension_numbers,
+    jax_padding,
+    spatial_pad_widths,
+    transposed_padding,
+)
 from oracles.pinned import PIN_SEPARATOR, split_pin
 from oracles.reference import NUMPY_PAD_MODES
 from oracles.registry import is_known
@@ -133,7 +140,7 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
         "    import torch.nn.functional as F\n\n"
         f"    dtype = torch.{cfg.dtype}\n"
         f"    x = torch.tensor(X, dtype=dtype, device={device!r})\n"
-        f"    w = torch.tensor(W, dtype=dtype, device={device!r})\n"
+        f"    w = torch.tensor(W, dtype=torch.{cfg.weight_dtype()}, device={device!r})\n"
         f"{bias_line}{layout_line}\n"
         f"{module_lines or closure_lines}"
         f"{compile_line}"
@@ -179,30 +186,37 @@ def _jax_transposed_lines(cfg: ConvConfig, adjoint: bool) -> str:
 
 def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
     cfg = record.case.config
+    how = JAX_VARIANTS[variant]
     platform = "gpu" if device == "cuda" else "cpu"
-    bias_term = f" + b.reshape((1, -1) + (1,) * {cfg.rank})" if cfg.bias else ""
+    numbers = jax_dimension_numbers(cfg.rank, how.channels_last)
+    bias_shape = tuple(-1 if dim == "C" else 1 for dim in numbers[2])
+    bias_term = f" + b.reshape({bias_shape!r})" if cfg.bias else ""
     padding = jax_padding(cfg)
     pad_line = ""
     if cfg.padding_mode != "zeros":
         # XLA pads with zeros only: the padding mode is applied with jnp.pad first, as convfuzz's oracle does.
-        pad_line = (
-            f"        x = jnp.pad(x, ((0, 0), (0, 0), *{tuple(map(tuple, padding))!r}), "
-            f"mode={NUMPY_PAD_MODES[cfg.padding_mode]!r})\n"
-        )
+        widths = spatial_pad_widths(numbers[0], cfg.pad_pairs())  # non-zero modes come with explicit pads
+        pad_line = f"        x = jnp.pad(x, {widths!r}, mode={NUMPY_PAD_MODES[cfg.padding_mode]!r})\n"
         padding = "VALID"
+    preferred = ", preferred_element_type=jnp.float32" if how.wide_output and cfg.dtype in HALF_TYPES else ""
     jit_lines = (
         "    # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.\n"
         "    @jax.jit\n"
-        if JAX_VARIANTS[variant].jitted else "    # Eager, op by op (not jitted), as convfuzz's jax-eager runs it.\n"
+        if how.jitted else "    # Eager, op by op (not jitted), as convfuzz's jax-eager runs it.\n"
     )
     conv_lines = (
-        _jax_transposed_lines(cfg, JAX_VARIANTS[variant].adjoint) if cfg.transposed else
+        _jax_transposed_lines(cfg, how.adjoint) if cfg.transposed else
         "    def conv(x, w, b):\n"
         f"{pad_line}"
         f"        return lax.conv_general_dilated(x, w, window_strides={cfg.stride!r}, padding={padding!r},\n"
-        f"            rhs_dilation={cfg.dilation!r}, dimension_numbers={jax_dimension_numbers(cfg.rank)!r},\n"
-        f"            feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST){bias_term}\n\n"
+        f"            rhs_dilation={cfg.dilation!r}, dimension_numbers={numbers!r},\n"
+        f"            feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST{preferred}){bias_term}\n\n"
     )
+    inputs, result = "X, W", "np.asarray(conv(x, w, b))"
+    if how.channels_last:
+        # The layouts JAX models use: N<spatial>C input, <spatial>IO weight; the result is moved back to NC<spatial>.
+        inputs = f"np.moveaxis(X, 1, -1), np.transpose(W, {(*range(2, cfg.rank + 2), 1, 0)!r})"
+        result = "np.moveaxis(np.asarray(conv(x, w, b)), -1, 1)"
     return (
         f"def {runner_name(oracle)}() -> np.ndarray:\n"
         "    import jax\n\n"
@@ -212,9 +226,11 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
         f"{jit_lines}"
         f"{conv_lines}"
         f"    device = jax.devices({platform!r})[0]\n"
-        f"    x, w = (jax.device_put(np.asarray(v, dtype=jnp.{cfg.dtype}), device) for v in (X, W))\n"
+        f"    x_values, w_values = {inputs}\n"
+        f"    x = jax.device_put(np.asarray(x_values, dtype=jnp.{cfg.dtype}), device)\n"
+        f"    w = jax.device_put(np.asarray(w_values, dtype=jnp.{cfg.weight_dtype()}), device)\n"
         f"    b = None if B is None else jax.device_put(np.asarray(B, dtype=jnp.{cfg.dtype}), device)\n"
-        "    return np.asarray(conv(x, w, b)).astype(np.float64)\n"
+        f"    return {result}.astype(np.float64)\n"
     )
 
 
@@ -305,6 +321,18 @@ def main() -> int:
             print(f"{name}: not installed ({exc}); skipped")
         except Exception as exc:
             values[name], errors[name] = None, f"{type(exc).__name__}: {exc}".strip()
+    if DEFECT:
+        # An invalid case every oracle here must refuse: returning numbers (or crashing) is the discrepancy.
+        print(f"invalid on purpose: {DEFECT}")
+        verdict = decide_invalid(values, errors)
+        for observation in verdict.observations.values():
+            print(observation.describe())
+        still = sorted(set(verdict.suspects) & set(SUSPECTS))
+        if still:
+            print(f"REPRODUCES: {verdict.kind}, suspect(s) {', '.join(still)}")
+            return 1
+        print(f"GONE: {', '.join(SUSPECTS)} now refuse the case")
+        return 0
     exact = reference(X, W, B)
     abs_sum = reference(np.abs(X), np.abs(W), None if B is None else np.abs(B))
     inputs = [X, W] + ([] if B is None else [B])
@@ -371,6 +399,7 @@ DILATION = {cfg.dilation!r}
 GROUPS = {cfg.groups}
 PADDING_MODE = {cfg.padding_mode!r}
 OUTPUT_PADDING = {cfg.output_padding!r}
+DEFECT = {cfg.defect!r}  # non-empty: a case of the invalid stream, which must be refused
 # Input values in float64; every one is exactly representable in {cfg.dtype}.
 X = {_array_literal(case.x)}
 W = {_array_literal(case.w)}

@@ -36,10 +36,25 @@ def transposed_padding(config: ConvConfig) -> tuple[tuple[int, int], ...]:
     )
 
 
-def jax_dimension_numbers(rank: int) -> tuple[str, str, str]:
-    """Channels-first layouts as torch uses them: ('NCHW', 'OIHW', 'NCHW') for rank 2."""
+def jax_dimension_numbers(rank: int, channels_last: bool = False) -> tuple[str, str, str]:
+    """Channels-first layouts as torch uses them, ('NCHW', 'OIHW', 'NCHW') for rank 2; or with `channels_last`
+    the layouts JAX models (Flax) use, ('NHWC', 'HWIO', 'NHWC')."""
     spatial = "DHW"[-rank:]
+    if channels_last:
+        return (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C")
     return (f"NC{spatial}", f"OI{spatial}", f"NC{spatial}")
+
+
+def to_channels_last(x: FloatArray, w: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """NC<spatial> input and OI<spatial> weight rearranged as N<spatial>C and <spatial>IO (values unchanged)."""
+    return np.moveaxis(x, 1, -1), np.transpose(w, (*range(2, w.ndim), 1, 0))
+
+
+def spatial_pad_widths(spec: str, pads: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """jnp.pad widths for an array laid out as `spec` ('NCHW', 'NHWC', ...): the spatial pairs (given in D, H, W
+    order, as every spec here lists them) on the spatial dims, none on N and C."""
+    spatial = iter(pads)
+    return tuple((0, 0) if dim in "NC" else next(spatial) for dim in spec)
 
 
 # XLA keeps every compiled executable (about 1.5 MB each on CPU) for the life of the process; a campaign sees
@@ -54,18 +69,29 @@ class JaxVariant:
     jitted: bool = True
     # transposed ops only: computed as jax.vjp of the forward conv (the identity conv_transpose = VJP of conv)
     adjoint: bool = False
+    # forward ops only: NHWC input and HWIO weight through dimension_numbers (the layouts JAX models use)
+    channels_last: bool = False
+    # forward ops only: float16/bfloat16 with preferred_element_type=float32 (the output stays float32)
+    wide_output: bool = False
 
 
 JAX_VARIANTS: dict[str, JaxVariant] = {
     "jax": JaxVariant(),
     "jax-eager": JaxVariant(jitted=False),
     "jax-vjp": JaxVariant(adjoint=True),
+    "jax-nhwc": JaxVariant(channels_last=True),
+    "jax-f32out": JaxVariant(wide_output=True),
 }
+HALF_TYPES = ("float16", "bfloat16")
 
 
-def _add_bias(out: Any, b: Any) -> Any:
-    """out plus the bias (when there is one) broadcast over batch and space."""
-    return out if b is None else out + b.reshape((1, -1) + (1,) * (out.ndim - 2))
+def _add_bias(out: Any, b: Any, channel_axis: int = 1) -> Any:
+    """out plus the bias (when there is one) broadcast over every dim but the channel axis."""
+    if b is None:
+        return out
+    shape = [1] * out.ndim
+    shape[channel_axis] = -1
+    return out + b.reshape(shape)
 
 
 def _conv_plus_bias(
@@ -79,10 +105,12 @@ def _conv_plus_bias(
     dimension_numbers: tuple[str, str, str],
     groups: int,
     padding_mode: str = "zeros",
+    preferred: str | None = None,
 ) -> Any:
     """The traced function: lax.conv_general_dilated at HIGHEST precision, then the bias broadcast over space.
 
     A torch padding_mode other than zeros is applied with jnp.pad first (XLA's convolution pads with zeros only).
+    `preferred` is lax's preferred_element_type (None: the input dtype).
     """
     from jax import lax
     from jax import numpy as jnp
@@ -90,7 +118,7 @@ def _conv_plus_bias(
     if padding_mode != "zeros":
         if isinstance(padding, str):
             raise ValueError(f"padding_mode {padding_mode!r} needs explicit pads, got {padding!r}")
-        x = jnp.pad(x, ((0, 0), (0, 0), *padding), mode=NUMPY_PAD_MODES[padding_mode])
+        x = jnp.pad(x, spatial_pad_widths(dimension_numbers[0], padding), mode=NUMPY_PAD_MODES[padding_mode])
         padding = "VALID"
 
     out = lax.conv_general_dilated(
@@ -102,8 +130,9 @@ def _conv_plus_bias(
         dimension_numbers=dimension_numbers,
         feature_group_count=groups,
         precision=lax.Precision.HIGHEST,
+        preferred_element_type=None if preferred is None else getattr(jnp, preferred),
     )
-    return _add_bias(out, b)
+    return _add_bias(out, b, dimension_numbers[2].index("C"))
 
 
 def forward_kernel(w: Any, groups: int) -> Any:
@@ -208,7 +237,7 @@ class JaxOracle:
         static = ("strides", "padding", "dilation", "dimension_numbers", "groups", "padding_mode")
         self.variant = JAX_VARIANTS[name]
         jit = self._jax.jit if self.variant.jitted else (lambda function, static_argnames: function)
-        self._conv = jit(_conv_plus_bias, static_argnames=static)
+        self._conv = jit(_conv_plus_bias, static_argnames=(*static, "preferred"))
         transposed = _conv_transpose_as_vjp if self.variant.adjoint else _conv_transpose_plus_bias
         extra = ("output_spatial",) if self.variant.adjoint else ()
         self._conv_transpose = jit(transposed, static_argnames=(*static[:-1], *extra))
@@ -229,34 +258,40 @@ class JaxOracle:
         # Convert on the host (NumPy knows every fuzzed dtype through ml_dtypes): no conversion op to compile.
         host_dtype = getattr(self._jnp, cfg.dtype)
 
-        def array(values: FloatArray) -> Any:
-            return self._jax.device_put(np.asarray(values, dtype=host_dtype), device)
+        def array(values: FloatArray, dtype: Any = host_dtype) -> Any:
+            return self._jax.device_put(np.asarray(values, dtype=dtype), device)
 
-        if self.variant.adjoint and not cfg.transposed:
-            raise ValueError(f"{self.name} computes transposed convolutions only, not {cfg.op}")
+        variant = self.variant
+        if variant.adjoint != cfg.transposed and (variant.adjoint or variant.channels_last or variant.wide_output):
+            raise ValueError(f"{self.name} does not compute {cfg.op}")
+        x_values, w_values = to_channels_last(case.x, case.w) if variant.channels_last else (case.x, case.w)
+        weight = array(w_values, getattr(self._jnp, cfg.weight_dtype()))
+
         if cfg.transposed:
             # The adjoint takes torch's pads for the forward conv; the direct form the lhs-dilated conv's padding.
             pads = cfg.pad_pairs() if self.variant.adjoint else transposed_padding(cfg)
             extra = {"output_spatial": cfg.output_spatial()} if self.variant.adjoint else {}
             out = self._conv_transpose(
-                array(case.x), array(case.w), None if case.b is None else array(case.b), strides=cfg.stride,
+                array(case.x), weight, None if case.b is None else array(case.b), strides=cfg.stride,
                 padding=pads, dilation=cfg.dilation, dimension_numbers=jax_dimension_numbers(cfg.rank),
                 groups=cfg.groups, **extra,
             )
             return np.asarray(out).astype(np.float64)
         padding = jax_padding(cfg)
         out = self._conv(
-            array(case.x),
-            array(case.w),
+            array(x_values),
+            weight,
             None if case.b is None else array(case.b),
             strides=cfg.stride,
             padding=padding if isinstance(padding, str) else tuple(padding),
             dilation=cfg.dilation,
-            dimension_numbers=jax_dimension_numbers(cfg.rank),
+            dimension_numbers=jax_dimension_numbers(cfg.rank, variant.channels_last),
             groups=cfg.groups,
             padding_mode=cfg.padding_mode,
+            preferred="float32" if variant.wide_output and cfg.dtype in HALF_TYPES else None,
         )
-        return np.asarray(out).astype(np.float64)
+        result = np.asarray(out).astype(np.float64)
+        return np.moveaxis(result, -1, 1) if variant.channels_last else result
 
     def _bound_compile_cache(self, case: ConvCase) -> None:
         cfg = case.config

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from oracles.base import Oracle, OracleFailure, OracleUnavailable
 from oracles.pinned import PIN_SEPARATOR, PinnedOracle, split_pin
 from oracles.reference_oracle import ReferenceOracle
-from strategies.case import TRANSPOSED_OPS
+from strategies.case import DEFECTS, FORWARD_OPS, TRANSPOSED_OPS, ConvConfig
 
 
 def _torch(name: str) -> Callable[[], Oracle]:
@@ -43,17 +43,35 @@ FACTORIES: dict[str, Callable[[], Oracle]] = {
     "jax-eager": _jax("jax-eager"),
     "torch-vjp": _torch("torch-vjp"),
     "jax-vjp": _jax("jax-vjp"),
+    "jax-nhwc": _jax("jax-nhwc"),
+    "jax-f32out": _jax("jax-f32out"),
 }
 
-# Oracles that compute only some ops: the adjoint variants are conv_transposeNd as the VJP of convNd. Every other
+# Oracles that compute only some ops: the adjoint variants are conv_transposeNd as the VJP of convNd; the JAX
+# layout and wide-output variants are written for forward convs. Every other
 # oracle (and any of the user's own) computes every op.
-SERVED_OPS: dict[str, tuple[str, ...]] = {"torch-vjp": TRANSPOSED_OPS, "jax-vjp": TRANSPOSED_OPS}
+SERVED_OPS: dict[str, tuple[str, ...]] = {
+    "torch-vjp": TRANSPOSED_OPS, "jax-vjp": TRANSPOSED_OPS, "jax-nhwc": FORWARD_OPS, "jax-f32out": FORWARD_OPS,
+}
 
 
 def serves_op(name: str, op: str) -> bool:
     """True when oracle `name` (pinned or not, or a module:factory path) computes `op`."""
     base = name.partition(PIN_SEPARATOR)[0]
     return op in SERVED_OPS.get(base, (op,))
+
+
+def serves(name: str, config: ConvConfig) -> bool:
+    """True when oracle `name` takes part in a case of `config`: it computes the op, and for an invalid-stream
+    case the defect's rule binds it (strategies.case.DEFECTS: 'all', 'frameworks' = not our reference, or
+    'torch' = the torch oracles only)."""
+    if not serves_op(name, config.op):
+        return False
+    if not config.defect:
+        return True
+    base = name.partition(PIN_SEPARATOR)[0]
+    scope = DEFECTS[config.defect].scope
+    return scope == "all" or (scope == "frameworks" and base != "reference") or base.startswith("torch")
 
 # What a campaign runs when --oracles is not given: one call per framework as users make it. The variants cost
 # more (torch.compile compiles every shape class) or only differ on some machines; they are chosen on purpose.

@@ -26,6 +26,9 @@ def torch_padding_plan(config: ConvConfig) -> tuple[list[int] | None, str | int 
     uses torch's own padding argument, as users write it. Transposed ops always use their own argument.
     """
     kind = config.padding.kind
+    if config.defect in ("negative_padding", "same_with_stride"):
+        # Invalid-stream cases torch must refuse: handed to torch exactly as written, never padded for it.
+        return None, kind if kind == "same" else tuple(lo for lo, _ in config.pad_pairs())
     if kind == "valid":
         return None, "valid"
     if kind == "same" and all(s == 1 for s in config.stride):
@@ -136,12 +139,12 @@ class TorchOracle:
         cfg = case.config
         dtype = getattr(torch, cfg.dtype)
 
-        def tensor(values: FloatArray) -> Any:
+        def tensor(values: FloatArray, dtype: Any = dtype) -> Any:
             return torch.from_numpy(values).to(device=cfg.device, dtype=dtype)
 
         pre_pad, padding = torch_padding_plan(cfg)
         bias = tensor(case.b) if case.b is not None else None
-        x, w = arrange(torch, tensor(case.x), tensor(case.w), cfg.layout)
+        x, w = arrange(torch, tensor(case.x), tensor(case.w, getattr(torch, cfg.weight_dtype())), cfg.layout)
         if self.settings.adjoint:
             if not cfg.transposed:
                 raise ValueError(f"{self.name} computes transposed convolutions only, not {cfg.op}")

@@ -21,6 +21,8 @@ FORWARD_OPS: tuple[str, ...] = ("conv1d", "conv2d", "conv3d")
 # torch.nn.functional.conv_transposeNd: the adjoint of the forward conv (weight (C_in, C_out/groups, *kernel)).
 TRANSPOSED_OPS: tuple[str, ...] = ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 OPS: tuple[str, ...] = FORWARD_OPS + TRANSPOSED_OPS
+# The campaign's stream of invalid configurations (strategies.invalid), scheduled like an op.
+INVALID_STREAM = "invalid"
 DTYPES: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
 
 PaddingKind = Literal["valid", "same", "symmetric", "explicit"]
@@ -34,6 +36,26 @@ PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular")
 # NaN (a kernel that reads it densely cannot go unnoticed); the weight as a transposed view of its (I, O, ...)
 # transpose; the weight as a slice of a kernel one element longer in the last dim. Other frameworks ignore it.
 LAYOUTS: tuple[str, ...] = ("contiguous", "channels_last", "strided_input", "transposed_weight", "sliced_weight")
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One way to make a forward conv invalid, and who must refuse it: 'all' (torch, JAX and our reference),
+    'frameworks' (torch and JAX; the reference sees float64 values only) or 'torch' (torch's own rules; JAX
+    defines these cases, e.g. negative padding crops)."""
+
+    scope: str
+    description: str
+
+
+DEFECTS: dict[str, Defect] = {
+    "groups_not_dividing": Defect("all", "groups does not divide the input channels"),
+    "wrong_weight_in_channels": Defect("all", "the weight has one input channel per group too many"),
+    "kernel_exceeds_input": Defect("all", "the dilated kernel is larger than the padded input"),
+    "mismatched_dtypes": Defect("frameworks", "input and weight have different dtypes"),
+    "negative_padding": Defect("torch", "a negative padding= value (torch has no cropping padding)"),
+    "same_with_stride": Defect("torch", "padding='same' with a stride above 1"),
+}
 
 
 def rank_of(op: str) -> int:
@@ -124,6 +146,8 @@ class ConvConfig:
     padding_mode: str = "zeros"
     # Transposed ops only: extra output elements at the high end of each dim (torch's output_padding).
     output_padding: tuple[int, ...] = ()
+    # The invalid-configuration stream: the DEFECTS entry that makes this case one every framework must refuse.
+    defect: str = ""
 
     @property
     def rank(self) -> int:
@@ -172,7 +196,15 @@ class ConvConfig:
         (C_in, C_out/groups, *kernel) for a transposed one."""
         if self.transposed:
             return (self.in_channels, self.out_channels // self.groups, *self.kernel)
-        return (self.out_channels, self.in_channels // self.groups, *self.kernel)
+        extra = 1 if self.defect == "wrong_weight_in_channels" else 0
+        return (self.out_channels, self.in_channels // self.groups + extra, *self.kernel)
+
+    def weight_dtype(self) -> str:
+        """The weight's dtype: the case's dtype, except in a mismatched_dtypes case (float64, or float32 for a
+        float64 case)."""
+        if self.defect != "mismatched_dtypes":
+            return self.dtype
+        return "float32" if self.dtype == "float64" else "float64"
 
     def output_shape(self) -> tuple[int, ...]:
         """Shape of the output tensor, channels first."""
@@ -210,6 +242,8 @@ class ConvConfig:
         }
         if self.transposed:
             data["output_padding"] = list(self.output_padding)
+        if self.defect:
+            data["defect"] = self.defect
         return data
 
     @classmethod
@@ -232,6 +266,7 @@ class ConvConfig:
             layout=str(data.get("layout", "contiguous")),
             padding_mode=str(data.get("padding_mode", "zeros")),
             output_padding=tuple(int(v) for v in data.get("output_padding", ())),
+            defect=str(data.get("defect", "")),
         )
         config.validate()
         return config
@@ -252,6 +287,9 @@ class ConvConfig:
             raise ValueError(f"padding needs {rank} pairs for {self.op}, got {self.padding.pairs}")
         if self.batch < 0 or min(self.in_channels, self.out_channels, self.groups) < 1:
             raise ValueError("batch must be at least 0 (an empty batch is valid), channels and groups at least 1")
+        if self.defect:
+            self._validate_defect()
+            return
         if self.in_channels % self.groups or self.out_channels % self.groups:
             raise ValueError(f"groups={self.groups} must divide channels {self.in_channels}/{self.out_channels}")
         if min(*self.kernel, *self.stride, *self.dilation, *self.spatial) < 1:
@@ -263,6 +301,24 @@ class ConvConfig:
             self._validate_forward_padding()
         if min(self.output_spatial()) < 1:
             raise ValueError(f"no output: padded input is smaller than the dilated kernel ({self})")
+
+    def _validate_defect(self) -> None:
+        """An invalid-stream case: plain in every other respect, and invalid exactly the way its defect says."""
+        if self.defect not in DEFECTS:
+            raise ValueError(f"defect {self.defect!r} is not one of {tuple(DEFECTS)}")
+        if self.transposed or self.layout != "contiguous" or self.padding_mode != "zeros" or self.output_padding:
+            raise ValueError("an invalid-stream case is a plain forward conv (contiguous, zeros padding)")
+        if min(*self.kernel, *self.stride, *self.dilation, *self.spatial) < 1 or self.batch < 1:
+            raise ValueError("kernel, stride, dilation, spatial sizes and batch must be at least 1")
+        pads = [lo for lo, _ in self.padding.pairs]
+        holds = {
+            "groups_not_dividing": self.in_channels % self.groups != 0 and self.out_channels % self.groups == 0,
+            "kernel_exceeds_input": self.padding.kind != "same" and min(self.output_spatial()) < 1,
+            "negative_padding": self.padding.kind == "symmetric" and min(pads, default=0) < 0,
+            "same_with_stride": self.padding.kind == "same" and max(self.stride) > 1,
+        }.get(self.defect, self.in_channels % self.groups == 0 and self.out_channels % self.groups == 0)
+        if not holds:
+            raise ValueError(f"the case is not invalid the way defect {self.defect!r} says ({self})")
 
     def _validate_forward_padding(self) -> None:
         if self.output_padding:

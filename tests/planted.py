@@ -177,3 +177,19 @@ PLANTED_SURFACE_BUGS = (
     (TransposedKernelNotFlipped, ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")),
     (NegativePadWraps, ("conv1d", "conv2d", "conv3d")),
 )
+
+
+class AcceptsUndividedGroups(_Planted):
+    """Returns numbers for a conv whose groups do not divide the input channels (the remainder channels are
+    silently ignored) instead of refusing it; refuses every other invalid case and computes valid ones."""
+
+    name = "accepts_undivided_groups"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        cfg = case.config
+        if cfg.defect == "groups_not_dividing":
+            used = cfg.groups * case.w.shape[1]
+            return self._conv(case, case.x[:, :used], case.w, case.b, list(cfg.pad_pairs()))
+        if cfg.defect:
+            raise ValueError(f"invalid: {cfg.defect}")
+        return self._correct(case)

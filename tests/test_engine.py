@@ -9,6 +9,7 @@ from fuzz.judge import Verdict
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import FORWARD_OPS, ConvCase
+from tests.known_bugs import unexplained
 
 
 class RecordingCampaign(Campaign):
@@ -25,7 +26,7 @@ def test_short_campaign_on_real_frameworks_has_no_false_alarm(torch_oracle: Orac
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, "jax": jax_oracle}
     stats = Campaign(oracles, CampaignSettings(seed=2026, max_examples=120, ops=FORWARD_OPS)).run()
     assert stats.examples >= 120
-    assert not stats.findings, [f.message for f in stats.findings]
+    assert not unexplained(stats.findings), unexplained(stats.findings)
     # Every op and dtype combination got its share of examples.
     assert len(stats.by_op_dtype) == 12 and min(stats.by_op_dtype.values()) >= 10
     assert set(stats.oracle_seconds) == {"reference", "torch", "jax"}

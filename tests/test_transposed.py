@@ -17,6 +17,7 @@ from strategies.budget import SizeBudget
 from strategies.case import TRANSPOSED_OPS, ConvCase, ConvConfig, Padding
 from strategies.conv import conv_cases
 from tests.conftest import oracle_or_skip
+from tests.known_bugs import unexplained
 from tests.test_repro import run_claim_that_torch_is_wrong
 
 
@@ -98,20 +99,19 @@ def test_adjoint_variants_serve_transposed_ops_only() -> None:
 
 
 def test_transposed_campaign_on_real_frameworks_has_no_false_alarm() -> None:
-    """torch, JAX (lhs-dilated port), both VJP identities and the reference agree on transposed convolutions.
-    torch's half types are left out: its CPU transposed kernel can accumulate them in their own precision (the
-    committed conv_transpose precision findings); JAX's half types are checked on their own."""
+    """torch, JAX (lhs-dilated port), both VJP identities and the reference agree on transposed convolutions,
+    apart from the committed real bugs (torch's half-precision tap sums, XLA's negative low padding)."""
     names = ("torch", "jax", "torch-vjp", "jax-vjp")
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), **{n: oracle_or_skip(n) for n in names}}
-    full = CampaignSettings(seed=7, max_examples=80, ops=TRANSPOSED_OPS, dtypes=("float32", "float64"))
-    stats = Campaign(oracles, full).run()
-    assert stats.examples >= 80 and not stats.findings, [f.message for f in stats.findings]
+    # float16 left out of this one: torch's known half-precision findings would be shrunk again and again.
+    settings_ = CampaignSettings(seed=7, max_examples=90, ops=TRANSPOSED_OPS, dtypes=("float32", "float64", "bfloat16"))
+    stats = Campaign(oracles, settings_).run()
+    assert stats.examples >= 90 and not unexplained(stats.findings), unexplained(stats.findings)
     assert set(stats.oracle_seconds) == {"reference", *names}
     assert stats.features["op:conv_transpose3d"] > 0
     jax_only = {n: oracles[n] for n in ("reference", "jax", "jax-vjp")}
-    half = CampaignSettings(seed=8, max_examples=60, ops=TRANSPOSED_OPS, dtypes=("float16", "bfloat16"))
-    stats = Campaign(jax_only, half).run()
-    assert stats.examples >= 60 and not stats.findings, [f.message for f in stats.findings]
+    stats = Campaign(jax_only, CampaignSettings(seed=8, max_examples=40, ops=TRANSPOSED_OPS, dtypes=("float16",))).run()
+    assert stats.examples >= 40 and not unexplained(stats.findings), unexplained(stats.findings)
 
 
 @settings(max_examples=5)

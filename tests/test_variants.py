@@ -21,13 +21,14 @@ from oracles.pinned import PinnedOracle, split_pin
 from oracles.reference_oracle import ReferenceOracle
 from oracles.registry import is_known, make_oracle
 from strategies.budget import SizeBudget
-from strategies.case import ConvCase, ConvConfig, Padding
+from strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
 from strategies.conv import conv_cases
 from strategies.dtypes import round_to_dtype
 from tests.conftest import oracle_or_skip
+from tests.known_bugs import unexplained
 from tests.planted import DroppedBias
 from tests.test_judge import make_case
-from tests.test_repro import run_script
+from tests.test_repro import run_claim_that_torch_is_wrong, run_script
 
 CPU_VARIANTS = ("torch-nomkldnn", "torch-compile", "jax-eager", "torch@cpu")
 
@@ -204,3 +205,27 @@ def test_replay_is_inconclusive_when_the_suspect_ran_on_another_processor_model(
     assert result.state == SKIPPED and "Imaginary CPU 9000" in result.reason
     here = FindingRecord.from_decision(case, verdict, {"devices": {"cpu": cpu_name()}})
     assert replay_record(here).state == FIXED  # the real torch has no dropped bias
+
+
+@settings(max_examples=4)
+@given(conv_cases(ops=FORWARD_OPS, dtypes=("float16", "float32"), budget=SizeBudget.from_elements(256)))
+def test_repro_runs_the_jax_layout_and_wide_output_variants(case: ConvCase) -> None:
+    """jax-nhwc (NHWC/HWIO through dimension_numbers) and jax-f32out (preferred_element_type=float32) agree with
+    the others in their standalone runners too."""
+    names = ("reference", "torch", "jax", "jax-nhwc", "jax-f32out")
+    result = run_claim_that_torch_is_wrong(case, names)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("matches") == len(names) and "GONE" in result.stdout
+
+
+def test_jax_layout_and_wide_output_variants_agree_with_the_reference() -> None:
+    names = ("jax-nhwc", "jax-f32out")
+    oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), **{n: oracle_or_skip(n) for n in names}}
+    stats = Campaign(oracles, CampaignSettings(seed=9, max_examples=96, ops=FORWARD_OPS)).run()
+    assert stats.examples >= 96 and not unexplained(stats.findings), unexplained(stats.findings)
+    assert stats.features["padding_mode:reflect"] + stats.features["padding_mode:circular"] > 0
+    wide = oracle_or_skip("jax-f32out")
+    cfg = ConvConfig("conv1d", 1, 1, 1, 1, (3,), (3,), (1,), (1,), Padding("valid"), False, "float16")
+    # 1 + 2^-11 + 2^-11 is not a float16 number: the float32 output keeps it.
+    values = np.array([[[1.0, 2.0**-11, 2.0**-11]]])
+    assert wide.run(ConvCase(cfg, values, np.ones((1, 1, 3)), None)).item() == 1 + 2.0**-10
