@@ -22,8 +22,9 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, event, given, settings, target
 from hypothesis import seed as hypothesis_seed
 
@@ -171,6 +172,14 @@ def case_features(case: ConvCase) -> list[str]:
     return features
 
 
+def palate_cleanser(case: ConvCase) -> ConvCase:
+    """A call of another shape served by the same oracles: `case` with one more batch sample (its first, or zeros).
+    Run before a confirmation so that a stale-buffer bug cannot borrow the state an earlier same-shape call left."""
+    cfg = case.config
+    extra = case.x[:1] if cfg.batch else np.zeros((1, *case.x.shape[1:]))
+    return replace(case, config=replace(cfg, batch=cfg.batch + 1), x=np.concatenate([case.x, extra]))
+
+
 class Campaign:
     """Runs one fuzz campaign over the given oracles and hands every new, confirmed finding to `record`.
 
@@ -286,13 +295,19 @@ class Campaign:
         """One Hypothesis run of up to `quota` generated examples; returns how many it generated."""
         s = self.settings
         generated = [0]
-        failing: dict[str, ConvCase] = {}
-        smallest: dict[str, ConvCase] = {}
+        # signature -> (the failing case, the cases called before it in the same example)
+        failing: dict[str, tuple[ConvCase, tuple[ConvCase, ...]]] = {}
+        smallest: dict[str, tuple[ConvCase, tuple[ConvCase, ...]]] = {}
         stats = self.stats
         stopped_while_shrinking: list[bool] = []
 
         def check(cases: list[ConvCase]) -> None:
             shrinking = bool(failing)
+            if shrinking and any(earlier for _, earlier in failing.values()):
+                # Shrinking a failure that showed on a later call of one shape: start every candidate from a
+                # state the previous candidate (often the same shape) did not leave behind, so the earlier calls
+                # it needs are kept rather than supplied by whatever ran before.
+                self.evaluate(palate_cleanser(cases[0]))
             hard_limit = s.time_budget is not None and stats.elapsed >= s.time_budget + SHRINK_GRACE_SECONDS
             if hard_limit or (not shrinking and (self._time_spent() or generated[0] >= quota)):
                 if shrinking:
@@ -301,7 +316,7 @@ class Campaign:
             stats.examples += 1
             generated[0] += not shrinking
             worst = 0.0
-            for case in cases:
+            for position_in_group, case in enumerate(cases):
                 verdict = self._check_one(case)
                 worst = max(worst, verdict.max_ratio)
                 if not verdict.discrepant:
@@ -312,10 +327,10 @@ class Campaign:
                     continue
                 if stats.first_discrepancy_at is None:
                     stats.first_discrepancy_at = stats.examples
-                failing[signature] = case
+                failing[signature] = (case, tuple(cases[:position_in_group]))
                 best = smallest.get(signature)
-                if best is None or case.element_count() <= best.element_count():
-                    smallest[signature] = case
+                if best is None or case.element_count() <= best[0].element_count():
+                    smallest[signature] = failing[signature]
                 raise self._exception_for(signature)(verdict.message)
             target(worst, label="err/bound")
             self._report_progress()
@@ -371,16 +386,21 @@ class Campaign:
                 stats.closest_to_bound[key] = max(stats.closest_to_bound.get(key, 0.0), observation.comparison.ratio)
         return verdict
 
-    def _record_all(self, cases: Mapping[str, ConvCase]) -> None:
-        for signature, case in cases.items():
+    def _record_all(self, cases: Mapping[str, tuple[ConvCase, tuple[ConvCase, ...]]]) -> None:
+        for signature, (case, earlier) in cases.items():
             if signature in self.known:
                 continue
+            preceding: tuple[ConvCase, ...] = ()
             verdict = self._confirm(case, signature)
+            if verdict is None and earlier:
+                # It showed as the second or third call of one shape: a stale-buffer bug needs the calls before it.
+                preceding = earlier
+                verdict = self._confirm(case, signature, preceding)
             if verdict is None:
                 # Not reproducible on any re-run (a nondeterministic backend): never recorded.
                 self.stats.unconfirmed += 1
                 continue
-            finding = FindingRecord.from_decision(case, verdict, environment())
+            finding = FindingRecord.from_decision(case, verdict, environment(), preceding=preceding)
             self.known.add(signature)
             if self.record(finding) is False:
                 # Another campaign writing the same folder recorded this signature first.
@@ -388,13 +408,18 @@ class Campaign:
                 continue
             self.stats.findings.append(finding)
 
-    def _confirm(self, case: ConvCase, signature: str) -> Verdict | None:
-        """Re-run `case` up to CONFIRM_RUNS times: the first verdict with the same signature, or None.
+    def _confirm(self, case: ConvCase, signature: str, preceding: Sequence[ConvCase] = ()) -> Verdict | None:
+        """Re-run `case` (each time after the `preceding` cases) up to CONFIRM_RUNS times: the first verdict with
+        the same signature, or None.
 
         More than one try because some real bugs are intermittent (an out-of-bounds read returns whatever memory
         holds); a finding is recorded only once it has shown twice, and its repro may need a few runs too.
         """
         for _ in range(CONFIRM_RUNS):
+            if not case.config.defect:
+                self.evaluate(palate_cleanser(case))  # whatever ran before must not be what makes it show
+            for earlier in preceding:
+                self.evaluate(earlier)
             verdict = self.evaluate(case)
             if verdict.discrepant and signature_of(case, verdict) == signature:
                 return verdict

@@ -6,17 +6,20 @@ Schema (version 1) of findings/<id>.json:
   kind            precision | mismatch | error_mismatch | crash | timeout (the last two from isolated workers)
   suspects        oracle names judged wrong, e.g. ["torch"]
   oracles         every oracle that voted on the case
-  op              conv1d | conv2d | conv3d
-  config          every conv parameter plus dtype, device, layout (see strategies.case.ConvConfig.to_json)
+  op              conv1d | conv2d | conv3d | conv_transpose1d | conv_transpose2d | conv_transpose3d
+  config          every conv parameter plus dtype, device, layout, and where they apply output_padding and the
+                  invalid stream's defect (see strategies.case.ConvConfig.to_json)
   inputs          {"x"|"w"|"b": {"shape": [...], "dtype": <config dtype>, "values": [flat float64, C order]}}
   families        how each tensor's values were drawn, e.g. {"x": "ones"}
   observed        per oracle: against, max_error, bound, ratio, worst_index, actual, expected; or error
   message         the suspects' lines in the one failure grammar
   exact_tier      true when integer data makes any difference at all a bug
-  signature       what de-duplicates findings: op|dtype|device|kind|suspects[|error type]
+  signature       what de-duplicates findings: op|dtype|device|kind|suspects[|error type][|defect:<name>]
   environment     python, torch, jax, jaxlib, numpy, hypothesis versions, platform, device names
   created         UTC ISO 8601
   status          open | fixed
+  preceding       (optional) earlier calls with the same config that the discrepancy needs, oldest first, each
+                  in the `inputs` form: a stale-buffer bug shows only when the case is called after them
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -76,12 +80,14 @@ class FindingRecord:
     environment: dict[str, Any]
     created: str
     status: str = "open"
+    preceding: tuple[ConvCase, ...] = ()
 
     @classmethod
     def from_decision(
-        cls, case: ConvCase, decision: Decision, environment: dict[str, Any], now: datetime | None = None
+        cls, case: ConvCase, decision: Decision, environment: dict[str, Any], now: datetime | None = None,
+        preceding: Sequence[ConvCase] = (),
     ) -> FindingRecord:
-        """A new open finding for a discrepant `decision` on `case`."""
+        """A new open finding for a discrepant `decision` on `case` (called after the `preceding` cases)."""
         if decision.kind is None:
             raise ValueError("a consistent case is not a finding")
         digest = hashlib.sha256(json.dumps(_case_json(case), sort_keys=True).encode()).hexdigest()[:8]
@@ -100,6 +106,7 @@ class FindingRecord:
             signature=signature_of(case, decision),
             environment=environment,
             created=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
+            preceding=tuple(preceding),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -119,6 +126,7 @@ class FindingRecord:
             "environment": self.environment,
             "created": self.created,
             "status": self.status,
+            **({"preceding": [_inputs_json(c) for c in self.preceding]} if self.preceding else {}),
         }
 
     @classmethod
@@ -144,18 +152,10 @@ class FindingRecord:
         if data["status"] not in STATUSES:
             raise FindingFormatError(f"status {data['status']!r} is not one of {STATUSES}")
         config = ConvConfig.from_json(data["config"])
-        inputs = data["inputs"]
-        expected = {"x": config.input_shape(), "w": config.weight_shape()}
-        if config.bias:
-            expected["b"] = (config.out_channels,)
-        arrays = {}
-        for name, shape in expected.items():
-            tensor = inputs[name]
-            values = np.asarray(tensor["values"], dtype=np.float64)
-            if tuple(tensor["shape"]) != shape or values.size != int(np.prod(shape)):
-                raise FindingFormatError(f"inputs.{name} should have shape {shape}, got {tensor['shape']}")
-            arrays[name] = values.reshape(shape)
-        case = ConvCase(config, arrays["x"], arrays["w"], arrays.get("b"), dict(data.get("families", {})))
+        case = _parse_case(config, data["inputs"], "inputs", dict(data.get("families", {})))
+        preceding = data.get("preceding", [])
+        if not isinstance(preceding, list):
+            raise FindingFormatError("preceding must be a list of inputs objects")
         return cls(
             id=data["id"],
             kind=data["kind"],
@@ -169,16 +169,37 @@ class FindingRecord:
             environment=dict(data["environment"]),
             created=str(data["created"]),
             status=data["status"],
+            preceding=tuple(_parse_case(config, p, f"preceding[{i}]", {}) for i, p in enumerate(preceding)),
         )
+
+
+def _parse_case(config: ConvConfig, inputs: Any, where: str, families: dict[str, str]) -> ConvCase:
+    """The case of `config` whose tensors an `inputs` object holds; FindingFormatError names a wrong shape."""
+    expected = {"x": config.input_shape(), "w": config.weight_shape()}
+    if config.bias:
+        expected["b"] = (config.out_channels,)
+    arrays = {}
+    for name, shape in expected.items():
+        tensor = inputs[name]
+        values = np.asarray(tensor["values"], dtype=np.float64)
+        if tuple(tensor["shape"]) != shape or values.size != int(np.prod(shape)):
+            raise FindingFormatError(f"{where}.{name} should have shape {shape}, got {tensor['shape']}")
+        arrays[name] = values.reshape(shape)
+    return ConvCase(config, arrays["x"], arrays["w"], arrays.get("b"), families)
+
+
+def _inputs_json(case: ConvCase) -> dict[str, Any]:
+    """A case's tensors in the `inputs` form: shape, dtype and flat float64 values of x, w and b."""
+    return {
+        name: {"shape": list(t.shape), "dtype": case.config.dtype, "values": t.ravel().tolist()}
+        for name, t in case.tensors().items()
+    }
 
 
 def _case_json(case: ConvCase) -> dict[str, Any]:
     """config, inputs and families of a case, as stored in a finding."""
     return {
         "config": case.config.to_json(),
-        "inputs": {
-            name: {"shape": list(t.shape), "dtype": case.config.dtype, "values": t.ravel().tolist()}
-            for name, t in case.tensors().items()
-        },
+        "inputs": _inputs_json(case),
         "families": dict(case.families),
     }

@@ -93,6 +93,9 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
         # An open finding is called gone only after REPLAY_RUNS clean runs: some real bugs are intermittent (an
         # out-of-bounds read sometimes finds zeros), and "mark it fixed" must not rest on one lucky run.
         for _ in range(REPLAY_RUNS if record.status == "open" else 1):
+            for earlier in record.preceding:  # the calls a stale-buffer finding needs before its case
+                for oracle in oracles.values():
+                    Outcome.of(oracle, earlier)
             outcomes = {name: Outcome.of(oracle, record.case) for name, oracle in oracles.items()}
             verdict = judge(record.case, outcomes)
             still = reproduces(record, verdict)

@@ -61,6 +61,22 @@ def _array_literal(values: np.ndarray) -> str:
     return f"np.array([\n{wrapped}\n]).reshape({tuple(values.shape)!r})"
 
 
+# Every runner computes the case's globals X, W, B unless given other tensors of the same shapes (the earlier
+# calls a stale-buffer finding needs).
+RUNNER_PARAMETERS = "X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B"
+
+
+def _preceding_literal(record: FindingRecord) -> str:
+    """The PRECEDING list of a script: one (x, w, b) tuple of array literals per earlier call."""
+    if not record.preceding:
+        return "[]"
+    calls = [
+        f"({_array_literal(c.x)}, {_array_literal(c.w)}, {_array_literal(c.b) if c.b is not None else None})"
+        for c in record.preceding
+    ]
+    return "[\n" + ",\n".join(calls) + ",\n]"
+
+
 def runner_name(oracle: str) -> str:
     """The repro's function for one oracle: 'torch-compile@cuda' -> 'run_torch_compile_at_cuda'."""
     return "run_" + re.sub(r"\W", "_", oracle.replace(PIN_SEPARATOR, "_at_"))
@@ -134,7 +150,7 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
         if settings.compiled else ""
     )
     return (
-        f"def {runner_name(oracle)}() -> np.ndarray:\n"
+        f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
         f'    """{oracle}: F.{cfg.op} with the backend settings {settings}."""\n'
         "    import torch\n"
         "    import torch.nn.functional as F\n\n"
@@ -218,7 +234,7 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
         inputs = f"np.moveaxis(X, 1, -1), np.transpose(W, {(*range(2, cfg.rank + 2), 1, 0)!r})"
         result = "np.moveaxis(np.asarray(conv(x, w, b)), -1, 1)"
     return (
-        f"def {runner_name(oracle)}() -> np.ndarray:\n"
+        f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
         "    import jax\n\n"
         "    jax.config.update('jax_enable_x64', True)\n"
         "    import jax.numpy as jnp\n"
@@ -236,7 +252,7 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
 
 def _reference_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
     return (
-        f"def {runner_name(oracle)}() -> np.ndarray:\n"
+        f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
         "    return reference(X, W, B)\n"
     )
 
@@ -311,11 +327,15 @@ def main() -> int:
         return reproduce_crash()
     values: dict[str, np.ndarray | None] = {}
     errors: dict[str, str] = {}
+    if PRECEDING:
+        print(f"each oracle is first called with {len(PRECEDING)} earlier input set(s) of the same shapes")
     for name in ORACLES:
         if name not in RUNNERS:
             print(f"{name}: this oracle exists only inside convfuzz; skipped")
             continue
         try:
+            for earlier in PRECEDING:  # a stale-buffer bug shows only after these calls
+                RUNNERS[name](*earlier)
             values[name] = np.asarray(RUNNERS[name](), dtype=np.float64)
         except ImportError as exc:
             print(f"{name}: not installed ({exc}); skipped")
@@ -404,6 +424,8 @@ DEFECT = {cfg.defect!r}  # non-empty: a case of the invalid stream, which must b
 X = {_array_literal(case.x)}
 W = {_array_literal(case.w)}
 B = {_array_literal(case.b) if case.b is not None else None}
+# Earlier calls (x, w, b) with the same parameters that the discrepancy needs first, oldest first.
+PRECEDING = {_preceding_literal(record)}
 
 '''
     runners = _runners(record)

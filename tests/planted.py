@@ -193,3 +193,21 @@ class AcceptsUndividedGroups(_Planted):
         if cfg.defect:
             raise ValueError(f"invalid: {cfg.defect}")
         return self._correct(case)
+
+
+class StaleResultCache(_Planted):
+    """A cached output buffer that is not rewritten: a call with the same parameters as the call just before it
+    returns that call's result instead of computing the new data's."""
+
+    name = "stale_result_cache"
+
+    def __init__(self) -> None:
+        self._last: tuple[str, FloatArray] | None = None
+
+    def run(self, case: ConvCase) -> FloatArray:
+        key = repr(case.config)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        out = self._correct(case)
+        self._last = (key, out)
+        return out

@@ -1,0 +1,62 @@
+"""Repeated calls: a stale-buffer bug, which shows only when a shape is called again with new data, is found,
+recorded with the earlier call it needs, and replayed and scripted with that call first."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from fuzz.engine import Campaign, CampaignSettings
+from fuzz.records import FindingRecord
+from fuzz.replay import FIXED, REPRODUCES, replay_record
+from fuzz.repro import render_repro
+from oracles.base import Oracle
+from oracles.reference_oracle import ReferenceOracle
+from tests.conftest import oracle_or_skip
+from tests.planted import StaleResultCache
+from tests.test_repro import run_script
+
+
+def stale_cache_finding() -> FindingRecord:
+    planted = StaleResultCache()
+    oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), planted.name: planted}
+    stats = Campaign(oracles, CampaignSettings(seed=6, max_examples=300, ops=("conv1d", "conv2d"))).run()
+    assert stats.first_discrepancy_at is not None and stats.first_discrepancy_at <= 300
+    found = [f for f in stats.findings if f.suspects == (planted.name,)]
+    assert found, stats.verdicts
+    return min(found, key=lambda f: f.case.element_count())
+
+
+def test_a_stale_buffer_bug_is_recorded_with_the_call_before_it() -> None:
+    finding = stale_cache_finding()
+    assert finding.kind == "mismatch" and len(finding.preceding) == 1
+    (earlier,) = finding.preceding
+    assert earlier.config == finding.case.config and finding.case.element_count() <= 64
+    # The stored JSON carries the earlier call; loading it gives the same record.
+    again = FindingRecord.from_json(finding.to_json())
+    assert len(again.preceding) == 1 and (again.preceding[0].x == earlier.x).all()
+    # Replayed on a fresh oracle it reproduces only with the earlier call made first.
+    def oracles() -> dict[str, Oracle]:
+        return {"reference": ReferenceOracle(), "stale_result_cache": StaleResultCache()}
+
+    assert replay_record(again, oracles()).state == REPRODUCES
+    assert replay_record(replace(again, preceding=()), oracles()).state == FIXED
+
+
+def test_repro_script_makes_the_earlier_calls_first(tmp_path: Path) -> None:
+    oracle_or_skip("torch")
+    finding = stale_cache_finding()
+    as_torch = replace(finding, suspects=("torch",), oracles=("reference", "torch"))
+    text = render_repro(as_torch)
+    assert "PRECEDING = [\n" in text
+    gone = run_script(text, tmp_path)  # the real torch has no stale buffer
+    assert gone.returncode == 0, gone.stdout + gone.stderr
+    assert "first called with 1 earlier input set(s)" in gone.stdout and "GONE" in gone.stdout
+    # A torch runner that returns its previous result for the same shapes, as the planted bug does.
+    call = "        out = conv(x, w, "
+    stale = ("        cache = globals().setdefault('STALE', {})\n"
+             "        if 'out' in cache:\n            return cache['out']\n"
+             "        bias = b if B is not None else None\n"
+             "        cache['out'] = conv(x, w, bias).detach().cpu().to(torch.float64).numpy()\n")
+    broken = run_script(text.replace(call, stale + call), tmp_path)
+    assert broken.returncode == 1 and "REPRODUCES: mismatch, suspect(s) torch" in broken.stdout, broken.stdout
