@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
         f"module:factory paths (default: {','.join(DEFAULT_ORACLES)}; needs at least two)",
     )
     run.add_argument(
+        "--nonfinite", action="store_true",
+        help="also draw inputs holding inf/-inf/NaN, judged by the IEEE propagation rule (kind nonfinite)",
+    )
+    run.add_argument(
         "--case-timeout", type=_seconds, default=60.0, metavar="SECONDS",
         help="an isolated oracle that takes longer on one case is a timeout finding (default 60)",
     )
@@ -169,6 +173,7 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         layouts=layouts,
         padding_modes=_choices("--padding-modes", args.padding_modes, PADDING_MODES) or PADDING_MODES,
         budget=budget,
+        nonfinite=args.nonfinite,
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from fuzz.bounds import (
     LEVELS,
@@ -27,7 +28,7 @@ from fuzz.consensus import minimal_suspects
 
 REFERENCE = "reference"
 # Severity order of finding kinds, used when several suspects disagree in different ways.
-KIND_ORDER = ("precision", "mismatch", "error_mismatch", "timeout", "crash")
+KIND_ORDER = ("precision", "mismatch", "nonfinite", "error_mismatch", "timeout", "crash")
 
 
 @dataclass(frozen=True)
@@ -117,17 +118,34 @@ class Yardstick:
     terms: int
     dtype: str
     exact_tier: bool
+    # Where the propagation rule makes the output NaN or infinite (inputs with inf/nan): exact match required.
+    nonfinite: npt.NDArray[np.bool_] | None = None
 
     @classmethod
     def build(
-        cls, exact: Array64, abs_sum: Array64, inputs: list[Array64], bias: Array64 | None, terms: int, dtype: str
+        cls, exact: Array64, abs_sum: Array64, inputs: list[Array64], bias: Array64 | None, terms: int, dtype: str,
+        nonfinite: tuple[npt.NDArray[np.bool_], Array64] | None = None,
     ) -> Yardstick:
-        """From the reference output and abs-conv; `inputs` decide the exact tier."""
+        """From the reference output and abs-conv; `inputs` decide the exact tier. `nonfinite` is the propagation
+        rule's (mask, values) for inputs holding inf/nan: there the output must be exactly those values."""
+        mask = None
+        if nonfinite is not None:
+            mask, special = nonfinite
+            exact = np.where(mask, special, exact)
+            abs_sum = np.where(mask, 0.0, abs_sum)
         if bias is None:
             bias_free = np.zeros_like(exact)
         else:
             bias_free = exact - bias.reshape(1, -1, *([1] * (exact.ndim - 2)))
-        return cls(exact, abs_sum, bias_free, terms, dtype, is_exact_tier(inputs, abs_sum, dtype))
+        if mask is not None:
+            bias_free = np.where(mask, 0.0, bias_free)
+        return cls(exact, abs_sum, bias_free, terms, dtype, is_exact_tier(inputs, abs_sum, dtype), mask)
+
+    def touches_nonfinite(self, comparison: Comparison) -> bool:
+        """True when a comparison's worst element is one the rule makes non-finite, or came back non-finite."""
+        if self.nonfinite is None or not comparison.worst_index:
+            return False
+        return bool(self.nonfinite[comparison.worst_index]) or not np.isfinite(comparison.actual)
 
     def bound(self, oracle: str, level: str) -> Array64:
         """Elementwise bound for `oracle` at `level`; zero for PASS in the exact tier."""
@@ -139,7 +157,8 @@ class Yardstick:
             return np.zeros_like(self.exact)
         # In the exact tier the ordinary float bound is the second level: within it, the error is one of precision.
         level = PASS if exact_tier else level
-        return error_bound(self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level, oracle)
+        bound = error_bound(self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level, oracle)
+        return bound if self.nonfinite is None else np.where(self.nonfinite, 0.0, bound)
 
 
 MUST_REFUSE = "must refuse"
@@ -251,7 +270,11 @@ def decide(
         observations[name] = Observation(name, against, compare(value, reference_value, pair_bound(name, against)))
         if name in suspects:
             weaker = yard.bound(name, PRECISION) + pass_bounds.get(against, zero)
-            kinds.append("precision" if compare(value, reference_value, weaker).within else "mismatch")
+            comparison = observations[name].comparison
+            if comparison is not None and yard.touches_nonfinite(comparison):
+                kinds.append("nonfinite")  # the inf/nan propagation rule is broken
+            else:
+                kinds.append("precision" if compare(value, reference_value, weaker).within else "mismatch")
     kind = max(kinds, key=KIND_ORDER.index) if kinds else None
     framework_ratios = [r for n, r in deviation.items() if n != REFERENCE and values[n] is not None]
     return Decision(

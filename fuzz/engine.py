@@ -69,6 +69,7 @@ class CampaignSettings:
     devices: tuple[str, ...] = ("cpu",)
     layouts: tuple[str, ...] = LAYOUTS
     padding_modes: tuple[str, ...] = PADDING_MODES
+    nonfinite: bool = False  # opt-in: inputs holding inf/NaN, judged by the propagation rule
     budget: SizeBudget = field(default_factory=SizeBudget.from_environment)
     # Parallel campaigns: this process runs the schedule positions p with p % worker_count == worker_index.
     worker_index: int = 0
@@ -169,6 +170,8 @@ def case_features(case: ConvCase) -> list[str]:
     if cfg.out_channels >= 16 and cfg.in_channels > 8:
         features.append("wide channels")
     features += [f"values x:{case.families.get('x', '?').split('(')[0]}"]
+    if not np.isfinite(case.x).all():
+        features.append("nonfinite input")
     return features
 
 
@@ -339,7 +342,7 @@ class Campaign:
             invalid_cases(dtypes=(dtype,), devices=(device,)) if op == INVALID_STREAM else
             conv_case_groups(
                 ops=(op,), dtypes=(dtype,), devices=(device,), budget=s.budget, layouts=s.layouts,
-                padding_modes=s.padding_modes,
+                padding_modes=s.padding_modes, nonfinite=s.nonfinite,
             )
         )
         test = settings(

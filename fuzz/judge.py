@@ -8,6 +8,7 @@ import numpy as np
 
 from fuzz.decide import REFERENCE, Decision, Observation, Yardstick, decide, decide_invalid
 from oracles.base import Outcome
+from oracles.reference import nonfinite_rule
 from oracles.reference_oracle import reference_output
 from strategies.case import ConvCase
 
@@ -19,11 +20,17 @@ def yardstick(case: ConvCase, exact: np.ndarray | None = None) -> Yardstick:
     """Reference output (recomputed unless given), |x| conv |w| + |b| and the exact-tier test for `case`."""
     cfg = case.config
     # Reflect, replicate and circular padding copy input values, so |pad(x)| = pad(|x|): A uses the same mode.
-    if exact is None:
-        exact = reference_output(cfg, case.x, case.w, case.b)
-    abs_bias = None if case.b is None else np.abs(case.b)
-    abs_sum = reference_output(cfg, np.abs(case.x), np.abs(case.w), abs_bias)
-    return Yardstick.build(exact, abs_sum, list(case.tensors().values()), case.b, cfg.terms_per_output(), cfg.dtype)
+    nonfinite = None
+    with np.errstate(invalid="ignore"):  # inf * 0 and inf - inf in a --nonfinite case: the rule below says what
+        if exact is None:
+            exact = reference_output(cfg, case.x, case.w, case.b)
+        abs_bias = None if case.b is None else np.abs(case.b)
+        abs_sum = reference_output(cfg, np.abs(case.x), np.abs(case.w), abs_bias)
+    if not np.isfinite(case.x).all():
+        nonfinite = nonfinite_rule(lambda a, k: reference_output(cfg, a, k, None), case.x, case.w)
+    return Yardstick.build(
+        exact, abs_sum, list(case.tensors().values()), case.b, cfg.terms_per_output(), cfg.dtype, nonfinite
+    )
 
 
 def judge(case: ConvCase, outcomes: Mapping[str, Outcome]) -> Verdict:

@@ -3,7 +3,8 @@
 Schema (version 1) of findings/<id>.json:
   schema_version  1
   id              '<op>-<dtype>-<kind>-<suspects>-<hash>', also the file stem
-  kind            precision | mismatch | error_mismatch | crash | timeout (the last two from isolated workers)
+  kind            precision | mismatch | nonfinite | error_mismatch | crash | timeout (the last two from
+                  isolated workers; nonfinite: the inf/nan propagation rule broken, opt-in --nonfinite values)
   suspects        oracle names judged wrong, e.g. ["torch"]
   oracles         every oracle that voted on the case
   op              conv1d | conv2d | conv3d | conv_transpose1d | conv_transpose2d | conv_transpose3d
@@ -39,7 +40,7 @@ from strategies.case import ConvCase, ConvConfig
 
 SCHEMA_VERSION = 1
 STATUSES = ("open", "fixed")
-KINDS = ("precision", "mismatch", "error_mismatch", "crash", "timeout")
+KINDS = ("precision", "mismatch", "nonfinite", "error_mismatch", "crash", "timeout")
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 

@@ -56,7 +56,9 @@ def inline_source(module: ModuleType) -> str:
 
 def _array_literal(values: np.ndarray) -> str:
     """np.array([...]) with values that round-trip exactly, wrapped for reading."""
-    body = ", ".join(repr(float(v)) for v in values.ravel())
+    # repr gives 'nan' / 'inf' for the non-finite values of a --nonfinite case: spelled as NumPy constants.
+    special = {"nan": "np.nan", "inf": "np.inf", "-inf": "-np.inf"}
+    body = ", ".join(special.get(repr(float(v)), repr(float(v))) for v in values.ravel())
     wrapped = textwrap.fill(body, width=108, initial_indent="    ", subsequent_indent="    ")
     return f"np.array([\n{wrapped}\n]).reshape({tuple(values.shape)!r})"
 
@@ -266,7 +268,8 @@ def _reference_function(cfg: ConvConfig) -> str:
     return (
         "def reference(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:\n"
         f'    """The float64 reference {cfg.op} of this case."""\n'
-        f"    return {call}\n\n\n"
+        "    with np.errstate(invalid='ignore'):  # inputs with inf/nan follow IEEE arithmetic\n"
+        f"        return {call}\n\n\n"
     )
 
 
@@ -357,7 +360,9 @@ def main() -> int:
     abs_sum = reference(np.abs(X), np.abs(W), None if B is None else np.abs(B))
     inputs = [X, W] + ([] if B is None else [B])
     terms = (X.shape[1] // GROUPS) * int(np.prod(W.shape[2:]))
-    verdict = decide(values, errors, Yardstick.build(exact, abs_sum, inputs, B, terms, DTYPE))
+    # Inputs holding inf/nan: where the propagation rule makes the output non-finite, it must match exactly.
+    nonfinite = None if np.isfinite(X).all() else nonfinite_rule(lambda a, k: reference(a, k, None), X, W)
+    verdict = decide(values, errors, Yardstick.build(exact, abs_sum, inputs, B, terms, DTYPE, nonfinite))
     for observation in verdict.observations.values():
         print(observation.describe())
     if verdict.exact_tier:

@@ -8,7 +8,7 @@ inlined verbatim into every standalone repro script.
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -138,3 +138,27 @@ def conv_transpose_reference(
     if b is not None:
         result = result + np.asarray(b, dtype=np.float64).reshape(1, -1, *([1] * rank))
     return result
+
+
+def nonfinite_rule(
+    conv: Callable[[Array64, Array64], Array64], x: Array64, w: Array64
+) -> tuple[npt.NDArray[np.bool_], Array64]:
+    """Where an input x holding inf/nan (w finite) makes the output non-finite under IEEE arithmetic, and the
+    value there: (mask, values). `conv(a, k)` is the case's convolution without bias.
+
+    A sum of products is NaN when a product is (x NaN, or x infinite times w = 0) or when +inf and -inf products
+    meet; otherwise +inf or -inf when products of only that sign are infinite. The order of summation does not
+    matter for any of this, so every correct implementation agrees; the products are counted with convolutions of
+    0/1 indicator arrays (padding copies them exactly as it copies the values).
+    """
+    def count(x_part: npt.NDArray[np.bool_], w_part: npt.NDArray[np.bool_]) -> Array64:
+        return conv(x_part.astype(np.float64), w_part.astype(np.float64))
+
+    positive, negative = np.isposinf(x), np.isneginf(x)
+    nan_products = count(np.isnan(x), np.ones_like(w, dtype=bool)) + count(positive | negative, w == 0)
+    positive_products = count(positive, w > 0) + count(negative, w < 0)
+    negative_products = count(positive, w < 0) + count(negative, w > 0)
+    nan = (nan_products > 0) | ((positive_products > 0) & (negative_products > 0))
+    mask = nan | (positive_products > 0) | (negative_products > 0)
+    values = np.where(nan, np.nan, np.where(positive_products > 0, np.inf, -np.inf))
+    return mask, values

@@ -29,7 +29,7 @@ from strategies.case import (
     rank_of,
     transposed_output_size,
 )
-from strategies.values import FAMILY_NAMES, ValueFamily
+from strategies.values import FAMILY_NAMES, NONFINITE_FAMILY, SPECIAL_VALUES, ValueFamily
 
 MAX_GROUPS = 8
 MAX_CHANNELS_PER_GROUP = 8
@@ -285,12 +285,21 @@ def _tensor_shapes(config: ConvConfig) -> dict[str, tuple[int, ...]]:
 
 
 @st.composite
-def value_sets(draw: st.DrawFn, *, config: ConvConfig) -> dict[str, ValueFamily]:
-    """One value family per input tensor (x, w and, with bias, b) of `config`."""
-    return {
-        name: draw(value_families(dtype=config.dtype, size=_prod(shape)))
-        for name, shape in _tensor_shapes(config).items()
-    }
+def value_sets(draw: st.DrawFn, *, config: ConvConfig, nonfinite: bool = False) -> dict[str, ValueFamily]:
+    """One value family per input tensor (x, w and, with bias, b) of `config`. With `nonfinite`, half the inputs
+    x hold one inf, -inf or NaN (never w or b: a zero-padded input times an infinite weight is 0 * inf, whose
+    result depends on whether an implementation multiplies the padding at all)."""
+    families = {}
+    for name, shape in _tensor_shapes(config).items():
+        size = _prod(shape)
+        if name == "x" and nonfinite and draw(st.booleans()):
+            families[name] = ValueFamily(
+                NONFINITE_FAMILY, seed=draw(st.integers(0, 2**16)), index=draw(st.integers(0, max(size - 1, 0))),
+                special=draw(st.sampled_from(list(SPECIAL_VALUES))),
+            )
+        else:
+            families[name] = draw(value_families(dtype=config.dtype, size=size))
+    return families
 
 
 def case_from(config: ConvConfig, families: dict[str, ValueFamily]) -> ConvCase:
@@ -351,6 +360,7 @@ def conv_case_groups(
     max_value_sets: int = 3,
     layouts: Sequence[str] = LAYOUTS,
     padding_modes: Sequence[str] = PADDING_MODES,
+    nonfinite: bool = False,
 ) -> list[ConvCase]:
     """One configuration with 1 to `max_value_sets` different value sets.
 
@@ -360,7 +370,7 @@ def conv_case_groups(
     """
     config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes))
     described = st.lists(
-        value_sets(config=config),
+        value_sets(config=config, nonfinite=nonfinite),
         min_size=1,
         max_size=max_value_sets,
         unique_by=lambda families: tuple(f.describe() for f in families.values()),

@@ -15,6 +15,9 @@ from strategies.dtypes import FloatArray, round_to_dtype
 
 # Ordered from simplest to most general: Hypothesis shrinks a sampled_from towards the first entry.
 FAMILY_NAMES: tuple[str, ...] = ("zeros", "ones", "one_hot", "small_int", "uniform", "normal")
+# Opt-in (--nonfinite), for inputs only: small integers with one element replaced by one of SPECIAL_VALUES.
+NONFINITE_FAMILY = "nonfinite"
+SPECIAL_VALUES: dict[str, float] = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class ValueFamily:
     seed: int = 0
     index: int = 0
     scale: float = 1.0
+    special: str = "nan"  # the nonfinite family's value, a key of SPECIAL_VALUES
 
     def describe(self) -> str:
         """Short human form, e.g. 'normal(seed=3, scale=0.1)'."""
@@ -34,6 +38,8 @@ class ValueFamily:
             return f"one_hot(index={self.index})"
         if self.name == "small_int":
             return f"small_int(seed={self.seed})"
+        if self.name == NONFINITE_FAMILY:
+            return f"nonfinite(seed={self.seed}, index={self.index}, value={self.special})"
         return f"{self.name}(seed={self.seed}, scale={self.scale:g})"
 
     def make(self, shape: tuple[int, ...], dtype: str) -> FloatArray:
@@ -54,6 +60,10 @@ class ValueFamily:
             flat = rng.uniform(-self.scale, self.scale, size)
         elif self.name == "normal":
             flat = rng.normal(0.0, self.scale, size)
+        elif self.name == NONFINITE_FAMILY:
+            flat = rng.integers(-3, 4, size).astype(np.float64)
+            if size:
+                flat[self.index % size] = SPECIAL_VALUES[self.special]
         else:
             raise ValueError(f"unknown value family {self.name!r}; expected one of {FAMILY_NAMES}")
         return round_to_dtype(flat.reshape(shape), dtype)

@@ -211,3 +211,14 @@ class StaleResultCache(_Planted):
         out = self._correct(case)
         self._last = (key, out)
         return out
+
+
+class NanBecomesZero(_Planted):
+    """A kernel whose output clamp drops NaN (an fmax-style epilogue): a NaN the input should spread comes out 0."""
+
+    name = "nan_becomes_zero"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        with np.errstate(invalid="ignore"):
+            out = self._correct(case)
+        return np.where(np.isnan(out), 0.0, out)
