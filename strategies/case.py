@@ -53,6 +53,8 @@ DEFECTS: dict[str, Defect] = {
     "wrong_weight_in_channels": Defect("all", "the weight has one input channel per group too many"),
     "kernel_exceeds_input": Defect("all", "the dilated kernel is larger than the padded input"),
     "mismatched_dtypes": Defect("frameworks", "input and weight have different dtypes"),
+    # torch refuses an empty weight; JAX (and the reference) return an output with zero channels, no numbers.
+    "zero_out_channels": Defect("all", "the weight has no output channels (C_out = 0)"),
     "negative_padding": Defect("torch", "a negative padding= value (torch has no cropping padding)"),
     "same_with_stride": Defect("torch", "padding='same' with a stride above 1"),
 }
@@ -285,7 +287,8 @@ class ConvConfig:
                 raise ValueError(f"{name} needs {rank} entries for {self.op}, got {getattr(self, name)}")
         if self.padding.kind in ("symmetric", "explicit") and len(self.padding.pairs) != rank:
             raise ValueError(f"padding needs {rank} pairs for {self.op}, got {self.padding.pairs}")
-        if self.batch < 0 or min(self.in_channels, self.out_channels, self.groups) < 1:
+        smallest_out = 0 if self.defect == "zero_out_channels" else 1
+        if self.batch < 0 or min(self.in_channels, self.groups) < 1 or self.out_channels < smallest_out:
             raise ValueError("batch must be at least 0 (an empty batch is valid), channels and groups at least 1")
         if self.defect:
             self._validate_defect()
@@ -316,6 +319,7 @@ class ConvConfig:
             "kernel_exceeds_input": self.padding.kind != "same" and min(self.output_spatial()) < 1,
             "negative_padding": self.padding.kind == "symmetric" and min(pads, default=0) < 0,
             "same_with_stride": self.padding.kind == "same" and max(self.stride) > 1,
+            "zero_out_channels": self.out_channels == 0 and self.in_channels % self.groups == 0,
         }.get(self.defect, self.in_channels % self.groups == 0 and self.out_channels % self.groups == 0)
         if not holds:
             raise ValueError(f"the case is not invalid the way defect {self.defect!r} says ({self})")

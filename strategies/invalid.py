@@ -40,7 +40,7 @@ def invalid_configs(
     in_channels = groups * draw(st.integers(1, MAX_PER_GROUP))
     if defect == "groups_not_dividing":
         in_channels += draw(st.integers(1, groups - 1))
-    out_channels = groups * draw(st.integers(1, MAX_PER_GROUP))
+    out_channels = 0 if defect == "zero_out_channels" else groups * draw(st.integers(1, MAX_PER_GROUP))
     dims = range(rank)
     kernel = [draw(st.integers(1, 3)) for _ in dims]
     dilation = [draw(st.integers(1, 2)) for _ in dims]

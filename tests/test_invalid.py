@@ -36,6 +36,8 @@ def test_every_case_is_invalid_exactly_as_labelled(cases: list[ConvCase]) -> Non
             replace(cfg, defect="").validate()  # the same parameters as a valid case are refused
     elif cfg.defect == "wrong_weight_in_channels":
         assert cfg.weight_shape()[1] == cfg.in_channels // cfg.groups + 1
+    elif cfg.defect == "zero_out_channels":
+        assert cfg.weight_shape()[0] == 0 and case.w.size == 0
     elif cfg.defect == "mismatched_dtypes":
         assert cfg.weight_dtype() != cfg.dtype
     else:
