@@ -134,3 +134,12 @@ def test_frameworks_sharing_a_rounding_shortcut_do_not_outvote_the_reference() -
     # The same agreement far beyond any precision contract does blame the reference.
     far = {**base, **{n: Outcome(value=yard.exact + 1.0) for n in ("torch", "torch-nomkldnn", "jax", "jax-eager")}}
     assert judge(case, far).suspects == ("reference",)
+
+
+def test_variants_of_one_framework_count_as_one_voter() -> None:
+    # Four JAX variants share an XLA bug; torch, its oneDNN-off variant and the reference are right. By oracle
+    # count the JAX block would outvote the other three; by framework it is one voter against two.
+    names = ["jax", "jax-eager", "jax-f32out", "jax-nhwc", "reference", "torch", "torch-nomkldnn@cpu"]
+    jax_block = {"jax", "jax-eager", "jax-f32out", "jax-nhwc"}
+    agreeing = consistent_from([jax_block, {"reference", "torch", "torch-nomkldnn@cpu"}])
+    assert minimal_suspects(names, agreeing, {}) == tuple(sorted(jax_block))
