@@ -278,7 +278,7 @@ def format_summary(stats: CampaignStats, folder: Path, skipped_files: int) -> st
     else:
         lines.append("new findings: none")
     if stats.unconfirmed:
-        lines.append(f"not recorded: {stats.unconfirmed} discrepancy(ies) that did not reproduce on a second run")
+        lines.append(f"not recorded: {stats.unconfirmed} discrepancy(ies) that did not show again in three re-runs")
     if skipped_files:
         lines.append(f"warning: {skipped_files} unreadable finding file(s) in {folder} were ignored (see replay)")
     split = ", ".join(f"{k} {v:.1f} s" for k, v in stats.oracle_seconds.items())

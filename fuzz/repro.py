@@ -217,6 +217,7 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
         pad_line = f"        x = jnp.pad(x, {widths!r}, mode={NUMPY_PAD_MODES[cfg.padding_mode]!r})\n"
         padding = "VALID"
     preferred = ", preferred_element_type=jnp.float32" if how.wide_output and cfg.dtype in HALF_TYPES else ""
+    batch_groups = f", batch_group_count={cfg.batch_groups}" if cfg.batch_groups > 1 else ""
     jit_lines = (
         "    # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.\n"
         "    @jax.jit\n"
@@ -228,7 +229,8 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
         f"{pad_line}"
         f"        return lax.conv_general_dilated(x, w, window_strides={cfg.stride!r}, padding={padding!r},\n"
         f"            rhs_dilation={cfg.dilation!r}, dimension_numbers={numbers!r},\n"
-        f"            feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST{preferred}){bias_term}\n\n"
+        f"            feature_group_count={cfg.groups}{batch_groups}, precision=lax.Precision.HIGHEST{preferred})"
+        f"{bias_term}\n\n"
     )
     inputs, result = "X, W", "np.asarray(conv(x, w, b))"
     if how.channels_last:
@@ -263,6 +265,7 @@ def _reference_function(cfg: ConvConfig) -> str:
     """The script's reference(x, w, b): the inlined float64 reference of the case's op with its parameters."""
     call = (
         "conv_transpose_reference(x, w, b, STRIDE, PADS, OUTPUT_PADDING, DILATION, GROUPS)" if cfg.transposed
+        else f"batch_grouped_reference(x, w, b, STRIDE, PADS, DILATION, {cfg.batch_groups})" if cfg.batch_groups > 1
         else "conv_reference(x, w, b, STRIDE, PADS, DILATION, GROUPS, PADDING_MODE)"
     )
     return (

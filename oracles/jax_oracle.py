@@ -106,6 +106,7 @@ def _conv_plus_bias(
     groups: int,
     padding_mode: str = "zeros",
     preferred: str | None = None,
+    batch_groups: int = 1,
 ) -> Any:
     """The traced function: lax.conv_general_dilated at HIGHEST precision, then the bias broadcast over space.
 
@@ -129,6 +130,7 @@ def _conv_plus_bias(
         rhs_dilation=dilation,
         dimension_numbers=dimension_numbers,
         feature_group_count=groups,
+        batch_group_count=batch_groups,
         precision=lax.Precision.HIGHEST,
         preferred_element_type=None if preferred is None else getattr(jnp, preferred),
     )
@@ -237,7 +239,7 @@ class JaxOracle:
         static = ("strides", "padding", "dilation", "dimension_numbers", "groups", "padding_mode")
         self.variant = JAX_VARIANTS[name]
         jit = self._jax.jit if self.variant.jitted else (lambda function, static_argnames: function)
-        self._conv = jit(_conv_plus_bias, static_argnames=(*static, "preferred"))
+        self._conv = jit(_conv_plus_bias, static_argnames=(*static, "preferred", "batch_groups"))
         transposed = _conv_transpose_as_vjp if self.variant.adjoint else _conv_transpose_plus_bias
         extra = ("output_spatial",) if self.variant.adjoint else ()
         self._conv_transpose = jit(transposed, static_argnames=(*static[:-1], *extra))
@@ -289,6 +291,7 @@ class JaxOracle:
             groups=cfg.groups,
             padding_mode=cfg.padding_mode,
             preferred="float32" if variant.wide_output and cfg.dtype in HALF_TYPES else None,
+            batch_groups=cfg.batch_groups,
         )
         result = np.asarray(out).astype(np.float64)
         return np.moveaxis(result, -1, 1) if variant.channels_last else result
@@ -297,7 +300,7 @@ class JaxOracle:
         cfg = case.config
         signature = (
             cfg.dtype, cfg.device, case.x.shape, case.w.shape, cfg.bias, cfg.stride, cfg.dilation, cfg.groups,
-            str(jax_padding(cfg)), cfg.padding_mode, cfg.op, cfg.output_padding,
+            str(jax_padding(cfg)), cfg.padding_mode, cfg.op, cfg.output_padding, cfg.batch_groups,
         )
         if signature not in self._signatures and len(self._signatures) >= MAX_CACHED_SIGNATURES:
             self._jax.clear_caches()

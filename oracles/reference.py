@@ -162,3 +162,25 @@ def nonfinite_rule(
     mask = nan | (positive_products > 0) | (negative_products > 0)
     values = np.where(nan, np.nan, np.where(positive_products > 0, np.inf, -np.inf))
     return mask, values
+
+
+def batch_grouped_reference(
+    x: Array64,
+    w: Array64,
+    b: Array64 | None,
+    stride: Sequence[int],
+    pads: Sequence[tuple[int, int]],
+    dilation: Sequence[int],
+    batch_groups: int,
+) -> Array64:
+    """XLA's batch_group_count from its definition: the batch splits evenly into `batch_groups` contiguous chunks,
+    chunk g is convolved with output channel group g of w, and the groups' outputs stand side by side along the
+    channels (output batch: batch / batch_groups)."""
+    chunks = np.split(np.asarray(x, dtype=np.float64), batch_groups, axis=0)
+    kernels = np.split(np.asarray(w, dtype=np.float64), batch_groups, axis=0)
+    biases = [None] * batch_groups if b is None else np.split(np.asarray(b, dtype=np.float64), batch_groups)
+    outputs = [
+        conv_reference(c, k, bias, stride, pads, dilation, 1)
+        for c, k, bias in zip(chunks, kernels, biases, strict=True)
+    ]
+    return np.concatenate(outputs, axis=1)

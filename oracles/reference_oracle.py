@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from oracles.base import FloatArray
-from oracles.reference import conv_reference, conv_transpose_reference
+from oracles.reference import batch_grouped_reference, conv_reference, conv_transpose_reference
 from strategies.case import ConvCase, ConvConfig
 
 
@@ -14,6 +14,10 @@ def reference_output(cfg: ConvConfig, x: FloatArray, w: FloatArray, b: FloatArra
     if cfg.transposed:
         return conv_transpose_reference(
             x, w, b, cfg.stride, cfg.pad_pairs(), cfg.output_padding, cfg.dilation, cfg.groups
+        )
+    if cfg.batch_groups > 1:
+        return batch_grouped_reference(
+            x, w, b, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.batch_groups
         )
     return conv_reference(x, w, b, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups, cfg.padding_mode)
 

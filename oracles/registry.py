@@ -62,14 +62,16 @@ def serves_op(name: str, op: str) -> bool:
 
 
 def serves(name: str, config: ConvConfig) -> bool:
-    """True when oracle `name` takes part in a case of `config`: it computes the op, and for an invalid-stream
-    case the defect's rule binds it (strategies.case.DEFECTS: 'all', 'frameworks' = not our reference, or
-    'torch' = the torch oracles only)."""
+    """True when oracle `name` takes part in a case of `config`: it computes the op, it is not torch on a lax-only
+    batch_group_count case, and for an invalid-stream case the defect's rule binds it (strategies.case.DEFECTS:
+    'all', 'frameworks' = not our reference, or 'torch' = the torch oracles only)."""
     if not serves_op(name, config.op):
         return False
+    base = name.partition(PIN_SEPARATOR)[0]
+    if config.batch_groups > 1:  # XLA's batch_group_count: JAX, the reference and oracles of the user's own
+        return not base.startswith("torch")
     if not config.defect:
         return True
-    base = name.partition(PIN_SEPARATOR)[0]
     scope = DEFECTS[config.defect].scope
     return scope == "all" or (scope == "frameworks" and base != "reference") or base.startswith("torch")
 

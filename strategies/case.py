@@ -150,6 +150,9 @@ class ConvConfig:
     output_padding: tuple[int, ...] = ()
     # The invalid-configuration stream: the DEFECTS entry that makes this case one every framework must refuse.
     defect: str = ""
+    # XLA's batch_group_count (lax-only): the batch is split into this many contiguous chunks, chunk g feeding output
+    # channel group g; the output batch is batch / batch_groups. Forward ops with groups = 1 only.
+    batch_groups: int = 1
 
     @property
     def rank(self) -> int:
@@ -210,7 +213,7 @@ class ConvConfig:
 
     def output_shape(self) -> tuple[int, ...]:
         """Shape of the output tensor, channels first."""
-        return (self.batch, self.out_channels, *self.output_spatial())
+        return (self.batch // self.batch_groups, self.out_channels, *self.output_spatial())
 
     def terms_per_output(self) -> int:
         """K: products summed into each output element (bias not counted); for a transposed conv an upper
@@ -246,6 +249,8 @@ class ConvConfig:
             data["output_padding"] = list(self.output_padding)
         if self.defect:
             data["defect"] = self.defect
+        if self.batch_groups != 1:
+            data["batch_groups"] = self.batch_groups
         return data
 
     @classmethod
@@ -269,6 +274,7 @@ class ConvConfig:
             padding_mode=str(data.get("padding_mode", "zeros")),
             output_padding=tuple(int(v) for v in data.get("output_padding", ())),
             defect=str(data.get("defect", "")),
+            batch_groups=int(data.get("batch_groups", 1)),
         )
         config.validate()
         return config
@@ -298,12 +304,25 @@ class ConvConfig:
         if min(*self.kernel, *self.stride, *self.dilation, *self.spatial) < 1:
             raise ValueError("kernel, stride, dilation and spatial sizes must be at least 1")
         self._validate_padding_mode()
+        self._validate_batch_groups()
         if self.transposed:
             self._validate_transposed()
         else:
             self._validate_forward_padding()
         if min(self.output_spatial()) < 1:
             raise ValueError(f"no output: padded input is smaller than the dilated kernel ({self})")
+
+    def _validate_batch_groups(self) -> None:
+        bg = self.batch_groups
+        if bg == 1:
+            return
+        if bg < 1 or self.transposed or self.groups != 1 or self.batch % bg or self.out_channels % bg:
+            raise ValueError(
+                f"batch_groups={bg} needs a forward op with groups 1 whose batch {self.batch} and output channels "
+                f"{self.out_channels} it divides"
+            )
+        if self.layout != "contiguous" or self.padding_mode != "zeros":
+            raise ValueError("batch_groups cases are lax-only: contiguous layout and zeros padding mode")
 
     def _validate_defect(self) -> None:
         """An invalid-stream case: plain in every other respect, and invalid exactly the way its defect says."""
