@@ -89,6 +89,8 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
             reasons = "; ".join(f"{n}: {why}" for n, why in absent.items())
             return ReplayResult(record, SKIPPED, reason=f"cannot run its oracles here ({reasons})")
         oracles = usable
+    # Only the oracles that take part in such a case (the engine's rule), also when the caller hands them in.
+    oracles = {name: oracle for name, oracle in oracles.items() if serves(name, record.case.config)}
     try:
         # An open finding is called gone only after REPLAY_RUNS clean runs: some real bugs are intermittent (an
         # out-of-bounds read sometimes finds zeros), and "mark it fixed" must not rest on one lucky run.

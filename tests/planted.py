@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from oracles.base import FloatArray
-from oracles.reference import conv_reference, conv_transpose_reference
+from oracles.reference import batch_grouped_reference, conv_reference, conv_transpose_reference
 from strategies.case import ConvCase
 
 
@@ -22,6 +22,8 @@ class _Planted:
         cfg = case.config
         if cfg.transposed:
             return conv_transpose_reference(x, w, b, cfg.stride, pads, cfg.output_padding, cfg.dilation, cfg.groups)
+        if cfg.batch_groups > 1:
+            return batch_grouped_reference(x, w, b, cfg.stride, pads, cfg.dilation, cfg.batch_groups)
         return conv_reference(x, w, b, cfg.stride, pads, cfg.dilation, cfg.groups, cfg.padding_mode)
 
     def _correct(self, case: ConvCase) -> FloatArray:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 
 from oracles.base import Oracle
 from oracles.reference import conv_reference, grouped_contraction, pad_spatial, window_view
 from oracles.reference_oracle import reference_output
+from oracles.registry import serves
 from strategies.budget import SizeBudget
 from strategies.case import FORWARD_OPS, ConvCase
 from strategies.conv import conv_cases
@@ -22,15 +23,18 @@ def naive_conv(case: ConvCase) -> np.ndarray:
     out = np.zeros(cfg.output_shape())
     per_in = cfg.in_channels // cfg.groups
     per_out = cfg.out_channels // cfg.groups
-    for n, o in itertools.product(range(cfg.batch), range(cfg.out_channels)):
+    # XLA's batch groups: output channel o of batch sample n reads sample (o's batch group) * (N / G) + n.
+    out_batch, per_batch_group = cfg.batch // cfg.batch_groups, cfg.out_channels // cfg.batch_groups
+    for n, o in itertools.product(range(out_batch), range(cfg.out_channels)):
         group = o // per_out
+        sample = (o // per_batch_group) * out_batch + n
         for pos in itertools.product(*(range(s) for s in cfg.output_spatial())):
             total = 0.0 if case.b is None else float(case.b[o])
             for i, k in itertools.product(range(per_in), itertools.product(*(range(k) for k in cfg.kernel))):
                 src = [p * s + kk * d - lo for p, s, kk, d, (lo, _) in
                        zip(pos, cfg.stride, k, cfg.dilation, pads, strict=True)]
                 if all(0 <= v < size for v, size in zip(src, cfg.spatial, strict=True)):
-                    total += case.x[(n, group * per_in + i, *src)] * case.w[(o, i, *k)]
+                    total += case.x[(sample, group * per_in + i, *src)] * case.w[(o, i, *k)]
             out[(n, o, *pos)] = total
     return out
 
@@ -73,13 +77,13 @@ def test_ones_input_gives_weight_sum_plus_bias() -> None:
 def test_reference_equals_naive_loops(case: ConvCase) -> None:
     # The loops zero-pad (a negative pad shifts the source index); the other padding modes are checked in
     # tests/test_padding_modes.py, the transposed reference in tests/test_transposed.py.
-    cfg = case.config
-    got = conv_reference(case.x, case.w, case.b, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups)
+    got = reference_output(case.config, case.x, case.w, case.b)  # batch-grouped cases too
     np.testing.assert_allclose(got, naive_conv(case), rtol=1e-12, atol=1e-12)
 
 
 @settings(max_examples=40)
 @given(conv_cases(dtypes=("float64",), budget=SizeBudget.from_elements(1024)))
 def test_reference_agrees_with_torch_in_float64(torch_oracle: Oracle, case: ConvCase) -> None:
+    assume(serves("torch", case.config))  # not the lax-only batch-grouped cases
     got = reference_output(case.config, case.x, case.w, case.b)  # forward and transposed ops
     np.testing.assert_allclose(got, torch_oracle.run(case), rtol=1e-9, atol=1e-9)
