@@ -418,8 +418,12 @@ class Campaign:
         More than one try because some real bugs are intermittent (an out-of-bounds read returns whatever memory
         holds); a finding is recorded only once it has shown twice, and its repro may need a few runs too.
         """
+        # A crash or hang restarted its worker, so the re-run already starts fresh; a cleanser call there would
+        # only warm the new worker up (and might be what makes the case crash).
+        kind = signature.split("|")[3]
+        cleanse = not case.config.defect and kind not in ("crash", "timeout")
         for _ in range(CONFIRM_RUNS):
-            if not case.config.defect:
+            if cleanse:
                 self.evaluate(palate_cleanser(case))  # whatever ran before must not be what makes it show
             for earlier in preceding:
                 self.evaluate(earlier)
