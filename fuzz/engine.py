@@ -31,7 +31,7 @@ from hypothesis import seed as hypothesis_seed
 from fuzz.distinct import DistinctCounter
 from fuzz.environment import environment
 from fuzz.judge import Verdict, judge
-from fuzz.records import FindingRecord, signature_of
+from fuzz.records import FindingRecord, kind_of_signature, signature_of
 from oracles.base import Oracle, Outcome, backend_path
 from oracles.registry import serves
 from strategies.budget import SizeBudget
@@ -45,8 +45,9 @@ PASS_QUOTAS = (10, 30)
 MAX_RUN_QUOTA = 100
 MIN_RUN_QUOTA = 10
 # Shrinking an already-found bug may run this long past the time budget before we stop it.
-CONFIRM_RUNS = 3
 SHRINK_GRACE_SECONDS = 120.0
+# Re-runs a discrepancy gets to show again before it is recorded (some real bugs are intermittent).
+CONFIRM_RUNS = 3
 
 
 class BudgetExhausted(BaseException):
@@ -306,16 +307,16 @@ class Campaign:
 
         def check(cases: list[ConvCase]) -> None:
             shrinking = bool(failing)
-            if shrinking and any(earlier for _, earlier in failing.values()):
-                # Shrinking a failure that showed on a later call of one shape: start every candidate from a
-                # state the previous candidate (often the same shape) did not leave behind, so the earlier calls
-                # it needs are kept rather than supplied by whatever ran before.
-                self.evaluate(palate_cleanser(cases[0]))
             hard_limit = s.time_budget is not None and stats.elapsed >= s.time_budget + SHRINK_GRACE_SECONDS
             if hard_limit or (not shrinking and (self._time_spent() or generated[0] >= quota)):
                 if shrinking:
                     stopped_while_shrinking.append(True)
                 raise BudgetExhausted
+            if shrinking and any(earlier for _, earlier in failing.values()):
+                # Shrinking a failure that showed on a later call of one shape: start every candidate from a
+                # state the previous candidate (often the same shape) did not leave behind, so the earlier calls
+                # it needs are kept rather than supplied by whatever ran before.
+                self.evaluate(palate_cleanser(cases[0]))
             stats.examples += 1
             generated[0] += not shrinking
             worst = 0.0
@@ -420,8 +421,7 @@ class Campaign:
         """
         # A crash or hang restarted its worker, so the re-run already starts fresh; a cleanser call there would
         # only warm the new worker up (and might be what makes the case crash).
-        kind = signature.split("|")[3]
-        cleanse = not case.config.defect and kind not in ("crash", "timeout")
+        cleanse = not case.config.defect and kind_of_signature(signature) not in ("crash", "timeout")
         for _ in range(CONFIRM_RUNS):
             if cleanse:
                 self.evaluate(palate_cleanser(case))  # whatever ran before must not be what makes it show

@@ -65,6 +65,11 @@ def signature_of(case: ConvCase, decision: Decision) -> str:
     return "|".join(parts)
 
 
+def kind_of_signature(signature: str) -> str:
+    """The finding kind a signature from signature_of names (its fourth part)."""
+    return signature.split("|")[3]
+
+
 @dataclass(frozen=True)
 class FindingRecord:
     """One stored finding: the shrunk case, what each oracle did on it, and where it was seen."""

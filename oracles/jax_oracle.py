@@ -14,7 +14,7 @@ import numpy as np
 
 from oracles.base import FloatArray, OracleUnavailable
 from oracles.reference import NUMPY_PAD_MODES
-from strategies.case import ConvCase, ConvConfig
+from strategies.case import TRANSPOSED_OPS, ConvCase, ConvConfig
 
 
 def jax_padding(config: ConvConfig) -> str | list[tuple[int, int]]:
@@ -73,6 +73,13 @@ class JaxVariant:
     channels_last: bool = False
     # forward ops only: float16/bfloat16 with preferred_element_type=float32 (the output stays float32)
     wide_output: bool = False
+
+    def computes(self, op: str) -> bool:
+        """Whether this variant computes `op`: the adjoint transposed ops only, the layout and wide-output
+        variants (written for forward convs) forward ops only."""
+        if op in TRANSPOSED_OPS:
+            return self.adjoint or not (self.channels_last or self.wide_output)
+        return not self.adjoint
 
 
 JAX_VARIANTS: dict[str, JaxVariant] = {
@@ -264,7 +271,7 @@ class JaxOracle:
             return self._jax.device_put(np.asarray(values, dtype=dtype), device)
 
         variant = self.variant
-        if variant.adjoint != cfg.transposed and (variant.adjoint or variant.channels_last or variant.wide_output):
+        if not variant.computes(cfg.op):
             raise ValueError(f"{self.name} does not compute {cfg.op}")
         x_values, w_values = to_channels_last(case.x, case.w) if variant.channels_last else (case.x, case.w)
         weight = array(w_values, getattr(self._jnp, cfg.weight_dtype()))

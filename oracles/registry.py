@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from oracles.base import Oracle, OracleFailure, OracleUnavailable
+from oracles.jax_oracle import JAX_VARIANTS
 from oracles.pinned import PIN_SEPARATOR, PinnedOracle, split_pin
 from oracles.reference_oracle import ReferenceOracle
-from strategies.case import DEFECTS, FORWARD_OPS, TRANSPOSED_OPS, ConvConfig
+from oracles.torch_variants import TORCH_VARIANTS
+from strategies.case import DEFECTS, ConvConfig
 
 
 def _torch(name: str) -> Callable[[], Oracle]:
@@ -47,18 +49,16 @@ FACTORIES: dict[str, Callable[[], Oracle]] = {
     "jax-f32out": _jax("jax-f32out"),
 }
 
-# Oracles that compute only some ops: the adjoint variants are conv_transposeNd as the VJP of convNd; the JAX
-# layout and wide-output variants are written for forward convs. Every other
-# oracle (and any of the user's own) computes every op.
-SERVED_OPS: dict[str, tuple[str, ...]] = {
-    "torch-vjp": TRANSPOSED_OPS, "jax-vjp": TRANSPOSED_OPS, "jax-nhwc": FORWARD_OPS, "jax-f32out": FORWARD_OPS,
-}
-
-
 def serves_op(name: str, op: str) -> bool:
-    """True when oracle `name` (pinned or not, or a module:factory path) computes `op`."""
+    """True when oracle `name` (pinned or not, or a module:factory path) computes `op`: a torch or JAX variant says
+    so itself (the adjoint variants compute transposed ops only, the JAX layout and wide-output variants forward
+    ops only); every other oracle, and any of the user's own, computes every op."""
     base = name.partition(PIN_SEPARATOR)[0]
-    return op in SERVED_OPS.get(base, (op,))
+    if base in TORCH_VARIANTS:
+        return TORCH_VARIANTS[base].computes(op)
+    if base in JAX_VARIANTS:
+        return JAX_VARIANTS[base].computes(op)
+    return True
 
 
 def serves(name: str, config: ConvConfig) -> bool:

@@ -145,9 +145,9 @@ class TorchOracle:
         pre_pad, padding = torch_padding_plan(cfg)
         bias = tensor(case.b) if case.b is not None else None
         x, w = arrange(torch, tensor(case.x), tensor(case.w, getattr(torch, cfg.weight_dtype())), cfg.layout)
+        if not self.settings.computes(cfg.op):
+            raise ValueError(f"{self.name} does not compute {cfg.op}")
         if self.settings.adjoint:
-            if not cfg.transposed:
-                raise ValueError(f"{self.name} computes transposed convolutions only, not {cfg.op}")
             call = adjoint_function(cfg, torch)
         elif cfg.padding_mode == "zeros":
             call = conv_function(cfg, self._functional)

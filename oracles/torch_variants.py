@@ -26,6 +26,10 @@ class TorchSettings:
     # conv_transposeNd computed as the vector-Jacobian product of convNd (autograd), the identity between them
     adjoint: bool = False
 
+    def computes(self, op: str) -> bool:
+        """Whether this variant computes `op`: the adjoint variant computes transposed convolutions only."""
+        return op.startswith("conv_transpose") or not self.adjoint
+
 
 # Every variant is strict unless its name says otherwise. torch allows TF32 for cuDNN convolutions by default,
 # and a float32 result computed from 10-bit mantissas is not a float32 result: 'torch-tf32' is that default,
