@@ -112,7 +112,16 @@ class IsolatedOracle:
             self._start()
         assert self._conn is not None
         self._conn.send(case)
-        status, payload = self._receive(self.case_timeout)
+        try:
+            status, payload = self._receive(self.case_timeout)
+        except OracleFailure:
+            raise  # the worker is already stopped
+        except BaseException:
+            # Interrupted while waiting (Ctrl-C, SIGTERM): the worker will still answer this case, and that answer
+            # would be read as the next case's. A worker whose exchange was cut off is stopped; the next call starts
+            # a fresh one.
+            self._stop()
+            raise
         if status == "ok":
             value: FloatArray = payload[0]
             self.last_path = payload[1]

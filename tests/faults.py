@@ -85,3 +85,16 @@ class MemoryErrorOnBatch(_Fault):
 
 
 FAULTS = (SegfaultOnGroups, AbortOnDilation, HangOnStride, MemoryErrorOnBatch)
+
+
+class SlowReference:
+    """The reference, answering after half a second: an exchange that an interrupt can cut off midway."""
+
+    name = "slow_reference"
+
+    def devices(self) -> tuple[str, ...]:
+        return ("cpu",)
+
+    def run(self, case: ConvCase) -> FloatArray:
+        time.sleep(0.5)
+        return ReferenceOracle().run(case)

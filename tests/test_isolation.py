@@ -132,3 +132,28 @@ def test_workers_survive_sigint() -> None:
         assert outcome.failure is None and outcome.value is not None, outcome.error
     finally:
         oracle.close()
+
+
+def test_an_interrupted_exchange_never_answers_the_next_case() -> None:
+    """Ctrl-C while a worker computes: its late answer must not be taken for the next case's (the next call starts a
+    fresh worker). Seen on a GPU host: after SIGINT, findings were confirmed with each oracle's previous answer."""
+    oracle = IsolatedOracle("tests.faults:SlowReference")
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        first = make_case()
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        with pytest.raises(KeyboardInterrupt):
+            oracle.run(first)
+        cfg = ConvConfig(op="conv1d", batch=2, in_channels=1, out_channels=1, groups=1, spatial=(4,), kernel=(1,),
+                         stride=(1,), dilation=(1,), padding=Padding("valid"), bias=False, dtype="float64")
+        second = ConvCase(cfg, np.arange(8.0).reshape(2, 1, 4), np.ones((1, 1, 1)), None)
+        np.testing.assert_array_equal(oracle.run(second), ReferenceOracle().run(second))
+        assert oracle.restarts == 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        oracle.close()
