@@ -120,11 +120,13 @@ class Yardstick:
     exact_tier: bool
     # Where the propagation rule makes the output NaN or infinite (inputs with inf/nan): exact match required.
     nonfinite: npt.NDArray[np.bool_] | None = None
+    # Partial results, each rounded to the dtype, that a correct implementation may add up (fuzz.bounds)
+    folds: int = 1
 
     @classmethod
     def build(
         cls, exact: Array64, abs_sum: Array64, inputs: list[Array64], bias: Array64 | None, terms: int, dtype: str,
-        nonfinite: tuple[npt.NDArray[np.bool_], Array64] | None = None,
+        nonfinite: tuple[npt.NDArray[np.bool_], Array64] | None = None, folds: int = 1,
     ) -> Yardstick:
         """From the reference output and abs-conv; `inputs` decide the exact tier. `nonfinite` is the propagation
         rule's (mask, values) for inputs holding inf/nan: there the output must be exactly those values."""
@@ -139,7 +141,7 @@ class Yardstick:
             bias_free = exact - bias.reshape(1, -1, *([1] * (exact.ndim - 2)))
         if mask is not None:
             bias_free = np.where(mask, 0.0, bias_free)
-        return cls(exact, abs_sum, bias_free, terms, dtype, is_exact_tier(inputs, abs_sum, dtype), mask)
+        return cls(exact, abs_sum, bias_free, terms, dtype, is_exact_tier(inputs, abs_sum, dtype), mask, folds)
 
     def touches_nonfinite(self, comparison: Comparison) -> bool:
         """True when a comparison's worst element is one the rule makes non-finite, or came back non-finite."""
@@ -157,7 +159,9 @@ class Yardstick:
             return np.zeros_like(self.exact)
         # In the exact tier the ordinary float bound is the second level: within it, the error is one of precision.
         level = PASS if exact_tier else level
-        bound = error_bound(self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level, oracle)
+        bound = error_bound(
+            self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level, oracle, self.folds
+        )
         return bound if self.nonfinite is None else np.where(self.nonfinite, 0.0, bound)
 
 
@@ -206,6 +210,17 @@ def _within_precision_of_reference(values: Mapping[str, Array64 | None], yard: Y
     )
 
 
+def _breaks_propagation_rule(value: Array64, yard: Yardstick) -> bool:
+    """True when `value` is non-finite where the IEEE propagation rule says finite, or differs from the rule's
+    inf/NaN where it says non-finite (only for cases whose inputs hold inf/NaN)."""
+    if yard.nonfinite is None or value.shape != yard.exact.shape:
+        return False
+    mask = yard.nonfinite
+    with np.errstate(invalid="ignore"):
+        same = (value == yard.exact) | (np.isnan(value) & np.isnan(yard.exact))
+    return bool(np.any(~np.isfinite(value) & ~mask) or np.any(mask & ~same))
+
+
 def decide(
     values: Mapping[str, Array64 | None],
     errors: Mapping[str, str],
@@ -247,6 +262,16 @@ def decide(
         # PRECISION contract of the float64 reference, their distance from it is rounding, not a wrong
         # reference: the reference stays the truth and the frameworks beyond their PASS bound are the suspects.
         suspects = tuple(sorted(n for n in names if n != REFERENCE and not consistent(n, REFERENCE)))
+    if REFERENCE in suspects and yard.nonfinite is not None:
+        # The propagation rule is counted exactly, so no vote can overturn it: frameworks that share a way of
+        # spreading NaN (a grouped conv run as a dense one with zero blocks, NaN * 0) outvoted the reference and
+        # the framework that kept to the rule. When every oracle at odds with the reference breaks the rule,
+        # they are the suspects.
+        at_odds = [n for n in names if n != REFERENCE and not consistent(n, REFERENCE)]
+        if at_odds and all(
+            (v := values[n]) is not None and _breaks_propagation_rule(v, yard) for n in at_odds
+        ):
+            suspects = tuple(sorted(at_odds))
     trusted = [n for n in names if n not in suspects]
     # What the others are measured against: the reference unless it is itself a suspect.
     truth_name = REFERENCE if REFERENCE in trusted or not trusted else trusted[0]

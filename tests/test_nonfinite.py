@@ -88,3 +88,17 @@ def test_real_frameworks_follow_the_rule_apart_from_known_leaks(tmp_path: Path) 
     record = FindingRecord.from_decision(case, claim, {"platform": "test"})
     result = run_script(render_repro(record), tmp_path)
     assert result.returncode == 0 and "GONE" in result.stdout, result.stdout + result.stderr
+
+
+def test_no_vote_overturns_the_propagation_rule() -> None:
+    """Seen on a GPU host: torch (cuDNN) and JAX (XLA:GPU) both spread a NaN into another group's output; with
+    torch-tf32 they outnumbered the reference and torch@cpu, which kept to the rule, and the reference was blamed.
+    The rule is counted exactly, so the oracles that break it are the suspects whatever the vote."""
+    cfg = ConvConfig("conv1d", 1, 2, 2, 2, (1,), (1,), (1,), (1,), Padding("valid"), False, "float16")
+    case = ConvCase(cfg, np.array([[[NAN], [1.0]]]), np.zeros((2, 1, 1)), None)
+    right, leaked = np.array([[[NAN], [0.0]]]), np.array([[[NAN], [NAN]]])
+    outcomes = {"reference": Outcome.of(ReferenceOracle(), case), "torch@cpu": Outcome(value=right),
+                "torch": Outcome(value=leaked), "torch-tf32": Outcome(value=leaked), "jax": Outcome(value=leaked)}
+    verdict = judge(case, outcomes)
+    assert verdict.kind == "nonfinite"
+    assert verdict.suspects == ("jax", "torch", "torch-tf32")
