@@ -72,16 +72,24 @@ def gamma(terms: int, unit_roundoff: float) -> float:
 
 def error_bound(
     abs_sum: Array64, exact: Array64, bias_free: Array64, terms: int, dtype: str, level: str = PASS,
-    oracle: str = "",
+    oracle: str = "", folds: int = 1,
 ) -> Array64:
     """Elementwise bound on |y_hat - y| for an implementation at `level` (see module docstring).
 
     abs_sum is A = |x| conv |w| + |b|, exact is y in float64, bias_free is y - b (zeros when there is no
     bias), terms is K, `oracle` the name whose contract applies (see levels_of). Elements whose value may
     overflow the dtype get an infinite bound.
+
+    folds > 1: the result may be a sum, taken in the dtype, of up to `folds` partial results each already rounded
+    to the dtype - the input gradient through reflect/replicate/circular padding, where a correct implementation
+    computes the padded input's gradient (one rounding) and then adds each border copy onto the element it copies
+    (a sum of `folds` terms in the dtype): a relative (1 + u)(1 + gamma_folds(u)) more on top.
     """
     input_rounding, accumulation = levels_of(oracle, dtype)[level]
     relative = (1.0 + input_rounding) ** 2 * (1.0 + gamma(terms + 1, accumulation)) - 1.0
+    if folds > 1:
+        unit = UNIT_ROUNDOFF[dtype]
+        relative = (1.0 + relative) * (1.0 + unit) * (1.0 + gamma(folds, unit)) - 1.0
     output = UNIT_ROUNDOFF[dtype] * (np.abs(exact) + np.abs(bias_free))
     tiny = (terms + 2) * SMALLEST_NORMAL["float32" if accumulation > 2.0**-53 else "float64"]
     tiny += 2 * SMALLEST_NORMAL[dtype]

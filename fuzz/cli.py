@@ -25,7 +25,7 @@ from oracles.base import Oracle
 from oracles.isolation import close_oracles
 from oracles.registry import DEFAULT_ORACLES, available_oracles, is_known, oracle_names, serves_op
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES, ops_with_layouts
+from strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES, gradient_op_names, ops_with_layouts
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--ops",
         help=f"comma list of {', '.join(OPS)}, and {INVALID_STREAM} (the stream of invalid configurations every "
-        "framework must refuse) (default: all)",
+        "framework must refuse), or one gradient of an op: OP.grad_input, OP.grad_weight, OP.grad_bias "
+        "(default: every op and the invalid stream)",
     )
     run.add_argument("--dtypes", help=f"comma list of {', '.join(DTYPES)}")
     run.add_argument("--devices", help="comma list of cpu, cuda (default: every device the oracles see)")
@@ -115,6 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--oracles",
         help=f"comma list of {', '.join(oracle_names())}, any of them pinned to a device (torch@cuda), or "
         f"module:factory paths (default: {','.join(DEFAULT_ORACLES)}; needs at least two)",
+    )
+    run.add_argument(
+        "--gradients", action="store_true",
+        help="also draw each op's backward pass: the gradient with respect to input, weight or bias at a drawn "
+        "output cotangent (op named OP.grad_input, ...)",
     )
     run.add_argument(
         "--nonfinite", action="store_true",
@@ -153,7 +159,7 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         budget = SizeBudget.from_environment()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    ops = _choices("--ops", args.ops, (*OPS, INVALID_STREAM)) or (*OPS, INVALID_STREAM)
+    ops = _choices("--ops", args.ops, (*OPS, INVALID_STREAM, *gradient_op_names())) or (*OPS, INVALID_STREAM)
     layouts = _choices("--layouts", args.layouts, LAYOUTS) or LAYOUTS
     conv_ops = [op for op in ops if op != INVALID_STREAM]
     if conv_ops and not ops_with_layouts(conv_ops, layouts):
@@ -174,6 +180,7 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         padding_modes=_choices("--padding-modes", args.padding_modes, PADDING_MODES) or PADDING_MODES,
         budget=budget,
         nonfinite=args.nonfinite,
+        gradients=args.gradients,
     )
 
 

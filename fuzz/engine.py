@@ -33,9 +33,20 @@ from fuzz.environment import environment
 from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord, kind_of_signature, signature_of
 from oracles.base import Oracle, Outcome, backend_path
-from oracles.registry import serves
+from oracles.registry import serves, serves_op
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES, ConvCase, ops_with_layouts
+from strategies.case import (
+    DTYPES,
+    GRADIENT_SEPARATOR,
+    GRADIENTS,
+    INVALID_STREAM,
+    LAYOUTS,
+    OPS,
+    PADDING_MODES,
+    ConvCase,
+    ops_with_layouts,
+    split_op_name,
+)
 from strategies.conv import conv_case_groups
 from strategies.invalid import invalid_cases
 
@@ -71,6 +82,8 @@ class CampaignSettings:
     layouts: tuple[str, ...] = LAYOUTS
     padding_modes: tuple[str, ...] = PADDING_MODES
     nonfinite: bool = False  # opt-in: inputs holding inf/NaN, judged by the propagation rule
+    # opt-in: each case of an op is also drawn as one of its gradients (input, weight, bias) against a cotangent
+    gradients: bool = False
     budget: SizeBudget = field(default_factory=SizeBudget.from_environment)
     # Parallel campaigns: this process runs the schedule positions p with p % worker_count == worker_index.
     worker_index: int = 0
@@ -149,7 +162,7 @@ def case_features(case: ConvCase) -> list[str]:
     cfg = case.config
     if cfg.defect:  # the invalid stream: which rule, nothing else matters
         return [f"invalid:{cfg.defect}", f"op:{cfg.op}", f"dtype:{cfg.dtype}"]
-    features = [f"op:{cfg.op}", f"dtype:{cfg.dtype}", f"device:{cfg.device}", f"padding:{cfg.padding.kind}",
+    features = [f"op:{cfg.op_name}", f"dtype:{cfg.dtype}", f"device:{cfg.device}", f"padding:{cfg.padding.kind}",
                 f"layout:{cfg.layout}", f"padding_mode:{cfg.padding_mode}"]
     if cfg.groups > 1:
         features.append("groups>1")
@@ -181,7 +194,9 @@ def palate_cleanser(case: ConvCase) -> ConvCase:
     Run before a confirmation so that a stale-buffer bug cannot borrow the state an earlier same-shape call left."""
     cfg = case.config
     extra = case.x[:1] if cfg.batch else np.zeros((1, *case.x.shape[1:]))
-    return replace(case, config=replace(cfg, batch=cfg.batch + 1), x=np.concatenate([case.x, extra]))
+    # A gradient case's cotangent grows by one sample as well (zeros: that sample adds nothing to the gradient).
+    g = None if case.g is None else np.concatenate([case.g, np.zeros((1, *case.g.shape[1:]))])
+    return replace(case, config=replace(cfg, batch=cfg.batch + 1), x=np.concatenate([case.x, extra]), g=g)
 
 
 class Campaign:
@@ -241,6 +256,21 @@ class Campaign:
         random.Random(s.seed).shuffle(combos)
         return combos
 
+    def gradients_of(self, op: str) -> tuple[str, tuple[str, ...]]:
+        """A schedule entry's op and what its cases compute: a gradient named in it ('conv2d.grad_weight'), or
+        the op itself plus, with gradients on, each gradient that at least two of the oracles compute."""
+        if op == INVALID_STREAM:
+            return op, ("",)
+        base, named = split_op_name(op)
+        if named:
+            return base, (named,)
+        if not self.settings.gradients:
+            return base, ("",)
+        served = [
+            g for g in GRADIENTS if sum(serves_op(n, f"{base}{GRADIENT_SEPARATOR}{g}") for n in self.oracles) >= 2
+        ]
+        return base, ("", *served)
+
     def run_quota(self, schedule_pass: int) -> int:
         """Examples per Hypothesis run in the given pass over the schedule.
 
@@ -298,6 +328,7 @@ class Campaign:
     ) -> int:
         """One Hypothesis run of up to `quota` generated examples; returns how many it generated."""
         s = self.settings
+        base_op, gradients = self.gradients_of(op)
         generated = [0]
         # signature -> (the failing case, the cases called before it in the same example)
         failing: dict[str, tuple[ConvCase, tuple[ConvCase, ...]]] = {}
@@ -342,8 +373,8 @@ class Campaign:
         cases = (
             invalid_cases(dtypes=(dtype,), devices=(device,)) if op == INVALID_STREAM else
             conv_case_groups(
-                ops=(op,), dtypes=(dtype,), devices=(device,), budget=s.budget, layouts=s.layouts,
-                padding_modes=s.padding_modes, nonfinite=s.nonfinite,
+                ops=(base_op,), dtypes=(dtype,), devices=(device,), budget=s.budget, layouts=s.layouts,
+                padding_modes=s.padding_modes, nonfinite=s.nonfinite, gradients=gradients,
             )
         )
         test = settings(
@@ -378,7 +409,7 @@ class Campaign:
         stats = self.stats
         stats.checks += 1
         stats.configs.add(repr(case.config))
-        stream = INVALID_STREAM if case.config.defect else case.config.op
+        stream = INVALID_STREAM if case.config.defect else case.config.op_name
         stats.by_op_dtype[f"{stream} {case.config.dtype}"] += 1
         for feature in case_features(case) + (["exact tier"] if verdict.exact_tier else []):
             stats.features[feature] += 1

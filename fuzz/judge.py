@@ -9,7 +9,7 @@ import numpy as np
 from fuzz.decide import REFERENCE, Decision, Observation, Yardstick, decide, decide_invalid
 from oracles.base import Outcome
 from oracles.reference import nonfinite_rule
-from oracles.reference_oracle import reference_output
+from oracles.reference_oracle import reference_output, reference_result
 from strategies.case import ConvCase
 
 # The engine's name for the judge's Decision.
@@ -17,8 +17,20 @@ Verdict = Decision
 
 
 def yardstick(case: ConvCase, exact: np.ndarray | None = None) -> Yardstick:
-    """Reference output (recomputed unless given), |x| conv |w| + |b| and the exact-tier test for `case`."""
+    """Reference result (recomputed unless given), |x| conv |w| + |b| and the exact-tier test for `case`.
+
+    A gradient is a sum of products too (of w and g, of x and g, or of g alone): the same bound applies with the
+    gradient of absolute values in the place of |x| conv |w|, and no bias."""
     cfg = case.config
+    if cfg.gradient:
+        absolute = {name: np.abs(t) for name, t in case.tensors().items()}
+        if exact is None:
+            exact = reference_result(cfg, case.x, case.w, case.b, case.g)
+        abs_sum = reference_result(cfg, absolute["x"], absolute["w"], None, absolute.get("g"))
+        return Yardstick.build(
+            exact, abs_sum, list(case.result_tensors().values()), None, cfg.terms_per_output(), cfg.dtype,
+            folds=cfg.folds(),
+        )
     # Reflect, replicate and circular padding copy input values, so |pad(x)| = pad(|x|): A uses the same mode.
     nonfinite = None
     with np.errstate(invalid="ignore"):  # inf * 0 and inf - inf in a --nonfinite case: the rule below says what

@@ -55,7 +55,7 @@ def signature_of(case: ConvCase, decision: Decision) -> str:
     findings of one bug (and the time spent shrinking each), and shrinking keeps them where the bug needs them.
     """
     cfg = case.config
-    parts = [cfg.op, cfg.dtype, cfg.device, str(decision.kind), ",".join(decision.suspects)]
+    parts = [cfg.op_name, cfg.dtype, cfg.device, str(decision.kind), ",".join(decision.suspects)]
     if decision.kind in ("error_mismatch", "crash", "timeout"):
         # The error type ('RuntimeError') or how the worker ended ('killed by SIGSEGV'), not the details.
         errors = sorted({re.split("[:;]", o.error)[0] for o in decision.observations.values() if o.error})
@@ -101,7 +101,7 @@ class FindingRecord:
         suspects = re.sub(r"[^a-z0-9_.-]+", "-", "-".join(decision.suspects).lower().replace("@", "-at-"))
         kind = decision.kind.replace("_", "-")
         return cls(
-            id=f"{case.config.op}-{case.config.dtype}-{kind}-{suspects}-{digest}",
+            id=f"{case.config.op_name}-{case.config.dtype}-{kind}-{suspects}-{digest}",
             kind=decision.kind,
             suspects=decision.suspects,
             oracles=tuple(decision.observations),
@@ -123,7 +123,7 @@ class FindingRecord:
             "kind": self.kind,
             "suspects": list(self.suspects),
             "oracles": list(self.oracles),
-            "op": self.case.config.op,
+            "op": self.case.config.op_name,
             **_case_json(self.case),
             "observed": self.observed,
             "message": self.message,
@@ -184,6 +184,8 @@ def _parse_case(config: ConvConfig, inputs: Any, where: str, families: dict[str,
     expected = {"x": config.input_shape(), "w": config.weight_shape()}
     if config.bias:
         expected["b"] = (config.out_channels,)
+    if config.gradient:
+        expected["g"] = config.output_shape()
     arrays = {}
     for name, shape in expected.items():
         tensor = inputs[name]
@@ -191,11 +193,12 @@ def _parse_case(config: ConvConfig, inputs: Any, where: str, families: dict[str,
         if tuple(tensor["shape"]) != shape or values.size != int(np.prod(shape)):
             raise FindingFormatError(f"{where}.{name} should have shape {shape}, got {tensor['shape']}")
         arrays[name] = values.reshape(shape)
-    return ConvCase(config, arrays["x"], arrays["w"], arrays.get("b"), families)
+    return ConvCase(config, arrays["x"], arrays["w"], arrays.get("b"), families, g=arrays.get("g"))
 
 
 def _inputs_json(case: ConvCase) -> dict[str, Any]:
-    """A case's tensors in the `inputs` form: shape, dtype and flat float64 values of x, w and b."""
+    """A case's tensors in the `inputs` form: shape, dtype and flat float64 values of x, w, b (and a gradient
+    case's cotangent g)."""
     return {
         name: {"shape": list(t.shape), "dtype": case.config.dtype, "values": t.ravel().tolist()}
         for name, t in case.tensors().items()

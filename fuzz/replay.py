@@ -81,7 +81,7 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
             absent[name] = f"does not run on {device} here"
             close_oracles({name: usable.pop(name)})
         for name in [n for n in usable if not serves(n, record.case.config)]:
-            absent[name] = f"does not take part in a {record.case.config.op} case"
+            absent[name] = f"does not take part in a {record.case.config.op_name} case"
             close_oracles({name: usable.pop(name)})
         # An invalid-stream case holds each oracle to its rule alone; any other needs two voters.
         if any(s in absent for s in record.suspects) or len(usable) < (1 if record.case.config.defect else 2):

@@ -18,7 +18,7 @@ import numpy as np
 from fuzz import bounds, consensus, decide
 from fuzz.decide import REFERENCE
 from fuzz.records import FindingRecord
-from oracles import reference, torch_variants
+from oracles import reference, reference_gradients, torch_variants
 from oracles.jax_oracle import (
     HALF_TYPES,
     JAX_VARIANTS,
@@ -34,7 +34,7 @@ from oracles.torch_oracle import torch_padding_plan
 from oracles.torch_variants import TORCH_VARIANTS
 from strategies.case import ConvConfig
 
-INLINED_MODULES: tuple[ModuleType, ...] = (reference, bounds, consensus, decide, torch_variants)
+INLINED_MODULES: tuple[ModuleType, ...] = (reference, reference_gradients, bounds, consensus, decide, torch_variants)
 _PROJECT_PACKAGES = ("fuzz", "oracles", "strategies")
 
 
@@ -63,20 +63,45 @@ def _array_literal(values: np.ndarray) -> str:
     return f"np.array([\n{wrapped}\n]).reshape({tuple(values.shape)!r})"
 
 
-# Every runner computes the case's globals X, W, B unless given other tensors of the same shapes (the earlier
-# calls a stale-buffer finding needs).
-RUNNER_PARAMETERS = "X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B"
+# Every runner computes the case's globals X, W, B (and a gradient case's cotangent G) unless given other tensors
+# of the same shapes (the earlier calls a stale-buffer finding needs).
+RUNNER_PARAMETERS = "X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G"
+
+
+def _optional_literal(values: np.ndarray | None) -> str:
+    return "None" if values is None else _array_literal(values)
 
 
 def _preceding_literal(record: FindingRecord) -> str:
-    """The PRECEDING list of a script: one (x, w, b) tuple of array literals per earlier call."""
+    """The PRECEDING list of a script: one (x, w, b, g) tuple of array literals per earlier call."""
     if not record.preceding:
         return "[]"
     calls = [
-        f"({_array_literal(c.x)}, {_array_literal(c.w)}, {_array_literal(c.b) if c.b is not None else None})"
+        f"({_array_literal(c.x)}, {_array_literal(c.w)}, {_optional_literal(c.b)}, {_optional_literal(c.g)})"
         for c in record.preceding
     ]
     return "[\n" + ",\n".join(calls) + ",\n]"
+
+
+def _what(cfg: ConvConfig, call: str) -> str:
+    """'F.conv2d', or 'the weight gradient of F.conv2d' for a gradient case."""
+    return f"the {cfg.gradient} gradient of {call}" if cfg.gradient else call
+
+
+def _torch_result_lines(cfg: ConvConfig, bias: str) -> str:
+    """The last lines of a torch runner: the output, or the gradient through autograd at cotangent G."""
+    if not cfg.gradient:
+        return (
+            f"        out = conv(x, w, {bias})\n"
+            "    return out.detach().cpu().to(torch.float64).numpy()\n"
+        )
+    target = {"input": "x", "weight": "w", "bias": "b"}[cfg.gradient]
+    return (
+        f"        # The gradient with respect to {target} alone at output cotangent g, through autograd.\n"
+        f"        {target}.requires_grad_(True)\n"
+        f"        (grad,) = torch.autograd.grad(conv(x, w, {bias}), {target}, grad_outputs=g)\n"
+        "    return grad.detach().cpu().to(torch.float64).numpy()\n"
+    )
 
 
 def runner_name(oracle: str) -> str:
@@ -117,6 +142,8 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
     pre_pad, padding = torch_padding_plan(cfg)
     bias = "b" if cfg.bias else "None"
     bias_line = f"    b = torch.tensor(B, dtype=dtype, device={device!r})\n" if cfg.bias else ""
+    if cfg.gradient:
+        bias_line += f"    g = torch.tensor(G, dtype=dtype, device={device!r})\n"
     settings = TORCH_VARIANTS[variant]
     module_lines = ""
     if cfg.padding_mode != "zeros":
@@ -153,7 +180,7 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
     )
     return (
         f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
-        f'    """{oracle}: F.{cfg.op} with the backend settings {settings}."""\n'
+        f'    """{oracle}: {_what(cfg, "F." + cfg.op)} with the backend settings {settings}."""\n'
         "    import torch\n"
         "    import torch.nn.functional as F\n\n"
         f"    dtype = torch.{cfg.dtype}\n"
@@ -163,8 +190,7 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
         f"{module_lines or closure_lines}"
         f"{compile_line}"
         f"    with backend_settings(torch, TORCH_VARIANTS[{variant!r}]):\n"
-        f"        out = conv(x, w, {bias})\n"
-        "    return out.detach().cpu().to(torch.float64).numpy()\n"
+        f"{_torch_result_lines(cfg, bias)}"
     )
 
 
@@ -232,13 +258,33 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
         f"            feature_group_count={cfg.groups}{batch_groups}, precision=lax.Precision.HIGHEST{preferred})"
         f"{bias_term}\n\n"
     )
-    inputs, result = "X, W", "np.asarray(conv(x, w, b))"
+    inputs, output = "X, W", "conv(x, w, b)"
+    if cfg.gradient:
+        # jax.vjp of the conv at cotangent g, as a training step gets it; jitted (or not) the same way.
+        conv_lines += (
+            f"{jit_lines}"
+            "    def gradient(x, w, b, g):\n"
+            "        _, pullback = jax.vjp(conv, x, w, b)\n"
+            f"        return pullback(g)[{('input', 'weight', 'bias').index(cfg.gradient)}]  # d/d{cfg.gradient}\n\n"
+        )
+        jit_lines = ""
+        output = "gradient(x, w, b, g)"
+    result = f"np.asarray({output})"
+    cotangent = "G"
     if how.channels_last:
         # The layouts JAX models use: N<spatial>C input, <spatial>IO weight; the result is moved back to NC<spatial>.
         inputs = f"np.moveaxis(X, 1, -1), np.transpose(W, {(*range(2, cfg.rank + 2), 1, 0)!r})"
-        result = "np.moveaxis(np.asarray(conv(x, w, b)), -1, 1)"
+        cotangent = "np.moveaxis(G, 1, -1)"
+        if cfg.gradient == "weight":
+            result = f"np.transpose({result}, {(cfg.rank + 1, cfg.rank, *range(cfg.rank))!r})"
+        elif cfg.gradient != "bias":
+            result = f"np.moveaxis({result}, -1, 1)"
+    g_line = (
+        f"    g = jax.device_put(np.asarray({cotangent}, dtype=jnp.{cfg.dtype}), device)\n" if cfg.gradient else ""
+    )
     return (
         f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
+        f'    """{oracle}: {_what(cfg, "lax.conv_general_dilated")}."""\n'
         "    import jax\n\n"
         "    jax.config.update('jax_enable_x64', True)\n"
         "    import jax.numpy as jnp\n"
@@ -250,6 +296,7 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
         f"    x = jax.device_put(np.asarray(x_values, dtype=jnp.{cfg.dtype}), device)\n"
         f"    w = jax.device_put(np.asarray(w_values, dtype=jnp.{cfg.weight_dtype()}), device)\n"
         f"    b = None if B is None else jax.device_put(np.asarray(B, dtype=jnp.{cfg.dtype}), device)\n"
+        f"{g_line}"
         f"    return {result}.astype(np.float64)\n"
     )
 
@@ -257,22 +304,39 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
 def _reference_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
     return (
         f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
-        "    return reference(X, W, B)\n"
+        "    return reference(X, W, B, G)\n"
     )
 
 
-def _reference_function(cfg: ConvConfig) -> str:
-    """The script's reference(x, w, b): the inlined float64 reference of the case's op with its parameters."""
-    call = (
+def _reference_call(cfg: ConvConfig) -> str:
+    """The inlined float64 reference call that computes what `cfg` computes, from x, w, b and g."""
+    if cfg.gradient == "bias":
+        return "bias_gradient(g)"
+    if cfg.gradient and cfg.transposed:
+        return (
+            "conv_transpose_input_gradient(g, w, x.shape, STRIDE, PADS, DILATION, GROUPS)" if cfg.gradient == "input"
+            else "conv_transpose_weight_gradient(x, g, w.shape[2:], STRIDE, PADS, DILATION, GROUPS)"
+        )
+    if cfg.gradient:
+        return (
+            "conv_input_gradient(g, w, x.shape, STRIDE, PADS, DILATION, GROUPS, PADDING_MODE)"
+            if cfg.gradient == "input"
+            else "conv_weight_gradient(x, g, w.shape[2:], STRIDE, PADS, DILATION, GROUPS, PADDING_MODE)"
+        )
+    return (
         "conv_transpose_reference(x, w, b, STRIDE, PADS, OUTPUT_PADDING, DILATION, GROUPS)" if cfg.transposed
         else f"batch_grouped_reference(x, w, b, STRIDE, PADS, DILATION, {cfg.batch_groups})" if cfg.batch_groups > 1
         else "conv_reference(x, w, b, STRIDE, PADS, DILATION, GROUPS, PADDING_MODE)"
     )
+
+
+def _reference_function(cfg: ConvConfig) -> str:
+    """The script's reference(x, w, b, g): the inlined float64 reference of what the case computes."""
     return (
-        "def reference(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:\n"
-        f'    """The float64 reference {cfg.op} of this case."""\n'
+        "def reference(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: np.ndarray | None) -> np.ndarray:\n"
+        f'    """The float64 reference {cfg.op_name} of this case."""\n'
         "    with np.errstate(invalid='ignore'):  # inputs with inf/nan follow IEEE arithmetic\n"
-        f"        return {call}\n\n\n"
+        f"        return {_reference_call(cfg)}\n\n\n"
     )
 
 
@@ -359,13 +423,15 @@ def main() -> int:
             return 1
         print(f"GONE: {', '.join(SUSPECTS)} now refuse the case")
         return 0
-    exact = reference(X, W, B)
-    abs_sum = reference(np.abs(X), np.abs(W), None if B is None else np.abs(B))
-    inputs = [X, W] + ([] if B is None else [B])
-    terms = (X.shape[1] // GROUPS) * int(np.prod(W.shape[2:]))
+    exact = reference(X, W, B, G)
+    absolute = [None if t is None else np.abs(t) for t in (X, W, B, G)]
+    abs_sum = reference(absolute[0], absolute[1], None if GRADIENT else absolute[2], absolute[3])
     # Inputs holding inf/nan: where the propagation rule makes the output non-finite, it must match exactly.
-    nonfinite = None if np.isfinite(X).all() else nonfinite_rule(lambda a, k: reference(a, k, None), X, W)
-    verdict = decide(values, errors, Yardstick.build(exact, abs_sum, inputs, B, terms, DTYPE, nonfinite))
+    nonfinite = None if np.isfinite(X).all() else nonfinite_rule(lambda a, k: reference(a, k, None, None), X, W)
+    # A gradient is a sum of products too, with no bias term of its own (see TERMS and FOLDS above).
+    yardstick = Yardstick.build(exact, abs_sum, RESULT_INPUTS, None if GRADIENT else B, TERMS, DTYPE, nonfinite,
+                                folds=FOLDS)
+    verdict = decide(values, errors, yardstick)
     for observation in verdict.observations.values():
         print(observation.describe())
     if verdict.exact_tier:
@@ -397,7 +463,7 @@ Seen as:
 {message}
 
 Seen with {versions} on {env.get("platform")}.
-{cfg.op}, dtype {cfg.dtype}, device {cfg.device}, layout {cfg.layout}; values drawn as {case.families}.
+{cfg.op_name}, dtype {cfg.dtype}, device {cfg.device}, layout {cfg.layout}; values drawn as {case.families}.
 Needs numpy plus the frameworks it compares ({", ".join(record.oracles)}); a missing one is skipped.
 Exit status: 1 while the discrepancy reproduces, 0 once it is gone. A crash or hang is re-run in a child
 process of this script, so it is reported instead of killing the script.
@@ -428,11 +494,18 @@ GROUPS = {cfg.groups}
 PADDING_MODE = {cfg.padding_mode!r}
 OUTPUT_PADDING = {cfg.output_padding!r}
 DEFECT = {cfg.defect!r}  # non-empty: a case of the invalid stream, which must be refused
+GRADIENT = {cfg.gradient!r}  # non-empty: the case computes the gradient with respect to this input at cotangent G
+# Products summed into each result element (at most), and partial results a correct implementation may add up.
+TERMS = {cfg.terms_per_output()}
+FOLDS = {cfg.folds()}
 # Input values in float64; every one is exactly representable in {cfg.dtype}.
 X = {_array_literal(case.x)}
 W = {_array_literal(case.w)}
-B = {_array_literal(case.b) if case.b is not None else None}
-# Earlier calls (x, w, b) with the same parameters that the discrepancy needs first, oldest first.
+B = {_optional_literal(case.b)}
+G = {_optional_literal(case.g)}  # the output cotangent of a gradient case
+# The tensors the result is a sum of products of (integers in all of them: the exact tier may apply).
+RESULT_INPUTS = [{", ".join(name.upper() for name in case.result_tensors())}]
+# Earlier calls (x, w, b, g) with the same parameters that the discrepancy needs first, oldest first.
 PRECEDING = {_preceding_literal(record)}
 
 '''

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from oracles.base import FloatArray, OracleUnavailable
 from oracles.reference import NUMPY_PAD_MODES
-from strategies.case import TRANSPOSED_OPS, ConvCase, ConvConfig
+from strategies.case import GRADIENTS, TRANSPOSED_OPS, ConvCase, ConvConfig, split_op_name
 
 
 def jax_padding(config: ConvConfig) -> str | list[tuple[int, int]]:
@@ -75,9 +76,13 @@ class JaxVariant:
     wide_output: bool = False
 
     def computes(self, op: str) -> bool:
-        """Whether this variant computes `op`: the adjoint transposed ops only, the layout and wide-output
-        variants (written for forward convs) forward ops only."""
-        if op in TRANSPOSED_OPS:
+        """Whether this variant computes `op` ('conv2d', or a gradient 'conv2d.grad_weight'): the adjoint
+        transposed ops only, the layout and wide-output variants (written for forward convs) forward ops only;
+        gradients (jax.vjp) every variant but the adjoint and the wide-output one."""
+        base, gradient = split_op_name(op)
+        if gradient and (self.adjoint or self.wide_output):
+            return False
+        if base in TRANSPOSED_OPS:
             return self.adjoint or not (self.channels_last or self.wide_output)
         return not self.adjoint
 
@@ -218,6 +223,27 @@ def _conv_transpose_as_vjp(
     return _add_bias(out, b)
 
 
+def _gradient_of(
+    x: Any,
+    w: Any,
+    b: Any,
+    g: Any,
+    *,
+    which: str,
+    forward: Callable[..., Any],
+    settings: tuple[tuple[str, Any], ...],
+) -> Any:
+    """The traced gradient of forward(x, w, b, **settings) (the conv plus bias, or the ported transposed conv)
+    with respect to `which` of x, w, b: jax.vjp at cotangent g, as a JAX training step gets it."""
+    import jax
+
+    def function(x_: Any, w_: Any, b_: Any) -> Any:
+        return forward(x_, w_, b_, **dict(settings))
+
+    _, pullback = jax.vjp(function, x, w, b)
+    return pullback(g)[GRADIENTS.index(which)]
+
+
 class JaxOracle:
     """lax.conv_general_dilated plus the bias add, on the case's device (NC<spatial>/OI<spatial>).
 
@@ -250,6 +276,7 @@ class JaxOracle:
         transposed = _conv_transpose_as_vjp if self.variant.adjoint else _conv_transpose_plus_bias
         extra = ("output_spatial",) if self.variant.adjoint else ()
         self._conv_transpose = jit(transposed, static_argnames=(*static[:-1], *extra))
+        self._gradient = jit(_gradient_of, static_argnames=("which", "forward", "settings"))
 
     def devices(self) -> tuple[str, ...]:
         """cpu, plus cuda when JAX has a GPU backend."""
@@ -271,10 +298,12 @@ class JaxOracle:
             return self._jax.device_put(np.asarray(values, dtype=dtype), device)
 
         variant = self.variant
-        if not variant.computes(cfg.op):
-            raise ValueError(f"{self.name} does not compute {cfg.op}")
+        if not variant.computes(cfg.op_name):
+            raise ValueError(f"{self.name} does not compute {cfg.op_name}")
         x_values, w_values = to_channels_last(case.x, case.w) if variant.channels_last else (case.x, case.w)
         weight = array(w_values, getattr(self._jnp, cfg.weight_dtype()))
+        if cfg.gradient:
+            return self._case_gradient(case, array(x_values), weight, None if case.b is None else array(case.b), array)
 
         if cfg.transposed:
             # The adjoint takes torch's pads for the forward conv; the direct form the lhs-dilated conv's padding.
@@ -303,11 +332,37 @@ class JaxOracle:
         result = np.asarray(out).astype(np.float64)
         return np.moveaxis(result, -1, 1) if variant.channels_last else result
 
+    def _case_gradient(self, case: ConvCase, x: Any, w: Any, b: Any, array: Any) -> FloatArray:
+        """The case's gradient through jax.vjp (jitted or not, in the variant's layout), as NC<spatial>/OI<spatial>."""
+        cfg = case.config
+        assert case.g is not None
+        channels_last = self.variant.channels_last
+        g = array(np.moveaxis(case.g, 1, -1) if channels_last else case.g)
+        settings: dict[str, Any] = {"strides": cfg.stride, "dilation": cfg.dilation, "groups": cfg.groups}
+        if cfg.transposed:
+            forward: Callable[..., Any] = _conv_transpose_plus_bias
+            settings |= {"padding": transposed_padding(cfg), "dimension_numbers": jax_dimension_numbers(cfg.rank)}
+        else:
+            forward = _conv_plus_bias
+            padding = jax_padding(cfg)
+            settings |= {
+                "padding": padding if isinstance(padding, str) else tuple(padding),
+                "dimension_numbers": jax_dimension_numbers(cfg.rank, channels_last),
+                "padding_mode": cfg.padding_mode,
+            }
+        out = self._gradient(x, w, b, g, which=cfg.gradient, forward=forward, settings=tuple(sorted(settings.items())))
+        result = np.asarray(out).astype(np.float64)
+        if channels_last and cfg.gradient == "input":
+            return np.moveaxis(result, -1, 1)
+        if channels_last and cfg.gradient == "weight":  # <spatial>IO back to OI<spatial>
+            return np.transpose(result, (result.ndim - 1, result.ndim - 2, *range(result.ndim - 2)))
+        return result
+
     def _bound_compile_cache(self, case: ConvCase) -> None:
         cfg = case.config
         signature = (
             cfg.dtype, cfg.device, case.x.shape, case.w.shape, cfg.bias, cfg.stride, cfg.dilation, cfg.groups,
-            str(jax_padding(cfg)), cfg.padding_mode, cfg.op, cfg.output_padding, cfg.batch_groups,
+            str(jax_padding(cfg)), cfg.padding_mode, cfg.op_name, cfg.output_padding, cfg.batch_groups,
         )
         if signature not in self._signatures and len(self._signatures) >= MAX_CACHED_SIGNATURES:
             self._jax.clear_caches()

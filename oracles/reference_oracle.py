@@ -6,6 +6,13 @@ import numpy as np
 
 from oracles.base import FloatArray
 from oracles.reference import batch_grouped_reference, conv_reference, conv_transpose_reference
+from oracles.reference_gradients import (
+    bias_gradient,
+    conv_input_gradient,
+    conv_transpose_input_gradient,
+    conv_transpose_weight_gradient,
+    conv_weight_gradient,
+)
 from strategies.case import ConvCase, ConvConfig
 
 
@@ -22,6 +29,26 @@ def reference_output(cfg: ConvConfig, x: FloatArray, w: FloatArray, b: FloatArra
     return conv_reference(x, w, b, cfg.stride, cfg.pad_pairs(), cfg.dilation, cfg.groups, cfg.padding_mode)
 
 
+def reference_result(
+    cfg: ConvConfig, x: FloatArray, w: FloatArray, b: FloatArray | None, g: FloatArray | None = None
+) -> FloatArray:
+    """What `cfg` computes, in float64: the op's output, or (a gradient case) its gradient against cotangent g."""
+    if not cfg.gradient:
+        return reference_output(cfg, x, w, b)
+    if g is None:
+        raise ValueError(f"{cfg.op_name} needs the output cotangent g")
+    if cfg.gradient == "bias":
+        return bias_gradient(g)
+    pads = cfg.pad_pairs()
+    if cfg.transposed:
+        if cfg.gradient == "input":
+            return conv_transpose_input_gradient(g, w, x.shape, cfg.stride, pads, cfg.dilation, cfg.groups)
+        return conv_transpose_weight_gradient(x, g, cfg.kernel, cfg.stride, pads, cfg.dilation, cfg.groups)
+    if cfg.gradient == "input":
+        return conv_input_gradient(g, w, x.shape, cfg.stride, pads, cfg.dilation, cfg.groups, cfg.padding_mode)
+    return conv_weight_gradient(x, g, cfg.kernel, cfg.stride, pads, cfg.dilation, cfg.groups, cfg.padding_mode)
+
+
 class ReferenceOracle:
     """Float64 NumPy convolution from the definition (see oracles/reference.py)."""
 
@@ -34,4 +61,4 @@ class ReferenceOracle:
     def run(self, case: ConvCase) -> FloatArray:
         """Compute `case` in float64 with explicit (low, high) padding in the case's padding mode."""
         with np.errstate(invalid="ignore"):  # IEEE inf/nan propagation is the point of a --nonfinite case
-            return reference_output(case.config, case.x, case.w, case.b)
+            return reference_result(case.config, case.x, case.w, case.b, case.g)

@@ -50,9 +50,10 @@ FACTORIES: dict[str, Callable[[], Oracle]] = {
 }
 
 def serves_op(name: str, op: str) -> bool:
-    """True when oracle `name` (pinned or not, or a module:factory path) computes `op`: a torch or JAX variant says
-    so itself (the adjoint variants compute transposed ops only, the JAX layout and wide-output variants forward
-    ops only); every other oracle, and any of the user's own, computes every op."""
+    """True when oracle `name` (pinned or not, or a module:factory path) computes `op` (an op or an op's gradient,
+    'conv2d.grad_weight'): a torch or JAX variant says so itself (the adjoint variants compute transposed ops only,
+    the JAX layout and wide-output variants forward ops only); every other oracle, and any of the user's own,
+    computes every op and gradient."""
     base = name.partition(PIN_SEPARATOR)[0]
     if base in TORCH_VARIANTS:
         return TORCH_VARIANTS[base].computes(op)
@@ -65,7 +66,7 @@ def serves(name: str, config: ConvConfig) -> bool:
     """True when oracle `name` takes part in a case of `config`: it computes the op, it is not torch on a lax-only
     batch_group_count case, and for an invalid-stream case the defect's rule binds it (strategies.case.DEFECTS:
     'all', 'frameworks' = not our reference, or 'torch' = the torch oracles only)."""
-    if not serves_op(name, config.op):
+    if not serves_op(name, config.op_name):
         return False
     base = name.partition(PIN_SEPARATOR)[0]
     if config.batch_groups > 1:  # XLA's batch_group_count: JAX, the reference and oracles of the user's own

@@ -110,6 +110,17 @@ def adjoint_function(cfg: ConvConfig, torch: Any) -> Callable[[Any, Any, Any], A
     return call
 
 
+def gradient_of(torch: Any, call: Callable[[Any, Any, Any], Any], inputs: tuple[Any, Any, Any], which: str,
+                g: Any) -> Any:
+    """The gradient of call(x, w, b) at cotangent g with respect to `which` input ('input', 'weight', 'bias')
+    through autograd. Only that input requires grad, so torch's convolution backward computes that one alone."""
+    target = inputs[("input", "weight", "bias").index(which)]
+    target.requires_grad_(True)
+    out = call(*inputs)
+    (grad,) = torch.autograd.grad(out, target, grad_outputs=g)
+    return grad
+
+
 class TorchOracle:
     """torch.nn.functional.convNd (nn.ConvNd for non-zero padding modes) on the case's device, under one
     variant's backend settings."""
@@ -145,8 +156,8 @@ class TorchOracle:
         pre_pad, padding = torch_padding_plan(cfg)
         bias = tensor(case.b) if case.b is not None else None
         x, w = arrange(torch, tensor(case.x), tensor(case.w, getattr(torch, cfg.weight_dtype())), cfg.layout)
-        if not self.settings.computes(cfg.op):
-            raise ValueError(f"{self.name} does not compute {cfg.op}")
+        if not self.settings.computes(cfg.op_name):
+            raise ValueError(f"{self.name} does not compute {cfg.op_name}")
         if self.settings.adjoint:
             call = adjoint_function(cfg, torch)
         elif cfg.padding_mode == "zeros":
@@ -160,7 +171,10 @@ class TorchOracle:
             self.last_path = None if self.settings.adjoint else self._select_backend(x, w, bias, pre_pad, padding, cfg)
             # torch warns that 'same' with an even kernel may copy the input: a performance note, not an error.
             warnings.simplefilter("ignore", UserWarning)
-            out = call(x, w, bias)
+            if case.g is not None:
+                out = gradient_of(torch, call, (x, w, bias), cfg.gradient, tensor(case.g))
+            else:
+                out = call(x, w, bias)
         return np.asarray(out.detach().to(device="cpu", dtype=torch.float64).numpy())
 
     def _select_backend(

@@ -27,8 +27,11 @@ class TorchSettings:
     adjoint: bool = False
 
     def computes(self, op: str) -> bool:
-        """Whether this variant computes `op`: the adjoint variant computes transposed convolutions only."""
-        return op.startswith("conv_transpose") or not self.adjoint
+        """Whether this variant computes `op` ('conv2d', or a gradient 'conv2d.grad_weight'): the adjoint variant
+        computes transposed convolutions only (not their gradients), every other variant everything."""
+        if self.adjoint:
+            return op.startswith("conv_transpose") and ".grad_" not in op
+        return True
 
 
 # Every variant is strict unless its name says otherwise. torch allows TF32 for cuDNN convolutions by default,

@@ -23,6 +23,10 @@ TRANSPOSED_OPS: tuple[str, ...] = ("conv_transpose1d", "conv_transpose2d", "conv
 OPS: tuple[str, ...] = FORWARD_OPS + TRANSPOSED_OPS
 # The campaign's stream of invalid configurations (strategies.invalid), scheduled like an op.
 INVALID_STREAM = "invalid"
+# Backward passes: the gradient of an op's output (against a drawn cotangent) with respect to one of its inputs.
+# A gradient case is named OP.grad_input, OP.grad_weight or OP.grad_bias ('conv2d.grad_weight').
+GRADIENTS: tuple[str, ...] = ("input", "weight", "bias")
+GRADIENT_SEPARATOR = ".grad_"
 DTYPES: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
 
 PaddingKind = Literal["valid", "same", "symmetric", "explicit"]
@@ -60,6 +64,21 @@ DEFECTS: dict[str, Defect] = {
 }
 
 
+def split_op_name(name: str) -> tuple[str, str]:
+    """'conv2d.grad_weight' -> ('conv2d', 'weight'); 'conv2d' -> ('conv2d', ''). Raises ValueError on anything
+    that is not an op, or an op with one of GRADIENTS."""
+    op, separator, gradient = name.partition(GRADIENT_SEPARATOR)
+    if op not in OPS or (separator and gradient not in GRADIENTS):
+        names = ", ".join(f"{OPS[0]}{GRADIENT_SEPARATOR}{g}" for g in GRADIENTS)
+        raise ValueError(f"{name!r} is not an op ({', '.join(OPS)}) or an op's gradient ({names}, ...)")
+    return op, gradient
+
+
+def gradient_op_names(ops: Sequence[str] = OPS) -> tuple[str, ...]:
+    """Every gradient name of `ops`: conv1d.grad_input, conv1d.grad_weight, ..."""
+    return tuple(f"{op}{GRADIENT_SEPARATOR}{g}" for op in ops for g in GRADIENTS)
+
+
 def rank_of(op: str) -> int:
     """Number of spatial dims of `op` ('conv2d' and 'conv_transpose2d': 2)."""
     if op not in OPS:
@@ -73,8 +92,8 @@ def layouts_for(rank: int) -> tuple[str, ...]:
 
 
 def ops_with_layouts(ops: Sequence[str], layouts: Sequence[str]) -> tuple[str, ...]:
-    """The `ops` that can have at least one of `layouts` (conv1d has no channels_last)."""
-    return tuple(op for op in ops if set(layouts) & set(layouts_for(rank_of(op))))
+    """The `ops` (or ops' gradients) that can have at least one of `layouts` (conv1d has no channels_last)."""
+    return tuple(op for op in ops if set(layouts) & set(layouts_for(rank_of(split_op_name(op)[0]))))
 
 
 @dataclass(frozen=True)
@@ -127,6 +146,19 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int) -> tuple[in
     return total // 2, total - total // 2
 
 
+def padded_copies(size: int, pads: tuple[int, int], mode: str) -> int:
+    """How many times one input element can appear in a dim of `size` padded by `pads` in torch padding `mode`:
+    once with zeros; reflect, replicate and circular copy border elements into the pad."""
+    if mode == "zeros":
+        return 1
+    modes: dict[str, Literal["reflect", "edge", "wrap"]] = {
+        "reflect": "reflect", "replicate": "edge", "circular": "wrap"
+    }
+    numpy_mode = modes[mode]
+    padded = np.pad(np.arange(size), (max(pads[0], 0), max(pads[1], 0)), mode=numpy_mode)
+    return int(np.bincount(padded).max())
+
+
 @dataclass(frozen=True)
 class ConvConfig:
     """Every parameter of one forward convolution, without the tensor values."""
@@ -153,11 +185,19 @@ class ConvConfig:
     # XLA's batch_group_count (lax-only): the batch is split into this many contiguous chunks, chunk g feeding output
     # channel group g; the output batch is batch / batch_groups. Forward ops with groups = 1 only.
     batch_groups: int = 1
+    # A backward case: the gradient of the op's output, against the case's cotangent g, with respect to this input
+    # ('input', 'weight' or 'bias'); '' for the op itself.
+    gradient: str = ""
 
     @property
     def rank(self) -> int:
         """Number of spatial dims."""
         return len(self.spatial)
+
+    @property
+    def op_name(self) -> str:
+        """What the case computes, as findings name it: 'conv2d', or 'conv2d.grad_weight' for a gradient."""
+        return f"{self.op}{GRADIENT_SEPARATOR}{self.gradient}" if self.gradient else self.op
 
     @property
     def transposed(self) -> bool:
@@ -215,9 +255,34 @@ class ConvConfig:
         """Shape of the output tensor, channels first."""
         return (self.batch // self.batch_groups, self.out_channels, *self.output_spatial())
 
+    def result_shape(self) -> tuple[int, ...]:
+        """Shape of what the case computes: the output, or the gradient's input (x, w or b)."""
+        return {
+            "": self.output_shape(), "input": self.input_shape(), "weight": self.weight_shape(),
+            "bias": (self.out_channels,),
+        }[self.gradient]
+
+    def folds(self) -> int:
+        """How many copies of one input element the padded input can hold: the partial gradients an input
+        gradient adds up through reflect, replicate or circular padding (1 otherwise)."""
+        if self.gradient != "input" or self.transposed:
+            return 1
+        return math.prod(
+            padded_copies(n, pair, self.padding_mode) for n, pair in zip(self.spatial, self.pad_pairs(), strict=True)
+        )
+
     def terms_per_output(self) -> int:
-        """K: products summed into each output element (bias not counted); for a transposed conv an upper
-        bound (an output element receives at most one product per input channel of its group and kernel tap)."""
+        """K: products summed into each element of the result (bias not counted); an upper bound where elements
+        differ (a transposed conv's output element receives at most one product per input channel of its group
+        and kernel tap). Gradients: an input element gets one product per output channel of its group, kernel
+        tap and copy of it in the padded input (reflect/replicate/circular repeat border elements); a weight or
+        bias element one per output element of its channel in the batch."""
+        if self.gradient == "bias" or (self.gradient == "weight" and not self.transposed):
+            return self.batch * math.prod(self.output_spatial())
+        if self.gradient == "weight":  # transposed: a weight tap meets each input element at most once
+            return self.batch * math.prod(self.spatial)
+        if self.gradient == "input":
+            return (self.out_channels // self.groups) * math.prod(self.kernel) * self.folds()
         return (self.in_channels // self.groups) * math.prod(self.kernel)
 
     def multiply_adds(self) -> int:
@@ -251,6 +316,8 @@ class ConvConfig:
             data["defect"] = self.defect
         if self.batch_groups != 1:
             data["batch_groups"] = self.batch_groups
+        if self.gradient:
+            data["gradient"] = self.gradient
         return data
 
     @classmethod
@@ -275,6 +342,7 @@ class ConvConfig:
             output_padding=tuple(int(v) for v in data.get("output_padding", ())),
             defect=str(data.get("defect", "")),
             batch_groups=int(data.get("batch_groups", 1)),
+            gradient=str(data.get("gradient", "")),
         )
         config.validate()
         return config
@@ -305,6 +373,7 @@ class ConvConfig:
             raise ValueError("kernel, stride, dilation and spatial sizes must be at least 1")
         self._validate_padding_mode()
         self._validate_batch_groups()
+        self._validate_gradient()
         if self.transposed:
             self._validate_transposed()
         else:
@@ -324,11 +393,20 @@ class ConvConfig:
         if self.layout != "contiguous" or self.padding_mode != "zeros":
             raise ValueError("batch_groups cases are lax-only: contiguous layout and zeros padding mode")
 
+    def _validate_gradient(self) -> None:
+        if self.gradient and self.gradient not in GRADIENTS:
+            raise ValueError(f"gradient {self.gradient!r} is not one of {GRADIENTS}")
+        if self.gradient == "bias" and not self.bias:
+            raise ValueError("a bias gradient needs a case with bias")
+        if self.gradient and self.batch_groups != 1:
+            raise ValueError("gradients are drawn for batch_groups 1 only")
+
     def _validate_defect(self) -> None:
         """An invalid-stream case: plain in every other respect, and invalid exactly the way its defect says."""
         if self.defect not in DEFECTS:
             raise ValueError(f"defect {self.defect!r} is not one of {tuple(DEFECTS)}")
-        if self.transposed or self.layout != "contiguous" or self.padding_mode != "zeros" or self.output_padding:
+        plain = not (self.transposed or self.output_padding or self.gradient)
+        if not plain or self.layout != "contiguous" or self.padding_mode != "zeros":
             raise ValueError("an invalid-stream case is a plain forward conv (contiguous, zeros padding)")
         if min(*self.kernel, *self.stride, *self.dilation, *self.spatial) < 1 or self.batch < 1:
             raise ValueError("kernel, stride, dilation, spatial sizes and batch must be at least 1")
@@ -390,13 +468,24 @@ class ConvCase:
     w: FloatArray
     b: FloatArray | None
     families: dict[str, str] = field(default_factory=dict)
+    # A gradient case's output cotangent (the shape of the op's output); None for the op itself.
+    g: FloatArray | None = None
 
     def tensors(self) -> dict[str, FloatArray]:
-        """The named input tensors: x, w and (when present) b."""
+        """The named input tensors: x, w, (when present) b and (a gradient case) the cotangent g."""
         named = {"x": self.x, "w": self.w}
         if self.b is not None:
             named["b"] = self.b
+        if self.g is not None:
+            named["g"] = self.g
         return named
+
+    def result_tensors(self) -> dict[str, FloatArray]:
+        """The tensors the case's result is a sum of products of: x, w and b for the op itself; w and g for the
+        input gradient, x and g for the weight gradient, g for the bias gradient."""
+        tensors = self.tensors()
+        used = {"": ("x", "w", "b"), "input": ("w", "g"), "weight": ("x", "g"), "bias": ("g",)}
+        return {name: tensors[name] for name in used[self.config.gradient] if name in tensors}
 
     def element_count(self) -> int:
         """Total number of input tensor elements: the size of a repro."""

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from strategies.budget import SizeBudget
 from strategies.case import (
     DTYPES,
+    GRADIENTS,
     LAYOUTS,
     OPS,
     PADDING_MODES,
@@ -184,8 +185,12 @@ def conv_configs(
     budget: SizeBudget | None = None,
     layouts: Sequence[str] = LAYOUTS,
     padding_modes: Sequence[str] = PADDING_MODES,
+    gradients: Sequence[str] = ("",),
 ) -> ConvConfig:
     """Valid forward conv configurations within `budget` (default: from $CONVFUZZ_BUDGET).
+
+    `gradients` are what a case may compute: '' the op itself, or the gradient with respect to 'input', 'weight'
+    or 'bias' (drawn in that order of preference, so a failing gradient shrinks to the op where the op fails).
 
     Non-zero padding modes need symmetric padding: a case whose padding is not symmetric keeps zeros, so a
     campaign narrowed to one mode still draws ordinary cases alongside.
@@ -232,7 +237,8 @@ def conv_configs(
     for d in range(rank):
         _draw_fitting(draw, plan, budget, "extra", d, range(MAX_EXTRA_SPATIAL + 1))
 
-    bias = draw(st.booleans())
+    bias = True if tuple(gradients) == ("bias",) else draw(st.booleans())
+    gradient = draw(st.sampled_from([g for g in gradients if g != "bias" or bias]))
     spatial = plan.spatial()
     # Half of the cases keep the plain layout (the choice shrinks to it); the rest take one of the others.
     usable = [layout for layout in layouts_for(rank) if layout in layouts]
@@ -261,9 +267,10 @@ def conv_configs(
         layout=layout,
         padding_mode=padding_mode,
         output_padding=tuple(plan.output_padding) if transposed else (),
+        gradient=gradient,
     )
     config.validate()
-    return _maybe_batch_grouped(draw, config, budget)
+    return config if gradient else _maybe_batch_grouped(draw, config, budget)
 
 
 def _maybe_batch_grouped(draw: st.DrawFn, config: ConvConfig, budget: SizeBudget) -> ConvConfig:
@@ -304,6 +311,8 @@ def _tensor_shapes(config: ConvConfig) -> dict[str, tuple[int, ...]]:
     shapes = {"x": config.input_shape(), "w": config.weight_shape()}
     if config.bias:
         shapes["b"] = (config.out_channels,)
+    if config.gradient:  # the output cotangent, drawn and shrunk like the other values
+        shapes["g"] = config.output_shape()
     return shapes
 
 
@@ -311,7 +320,8 @@ def _tensor_shapes(config: ConvConfig) -> dict[str, tuple[int, ...]]:
 def value_sets(draw: st.DrawFn, *, config: ConvConfig, nonfinite: bool = False) -> dict[str, ValueFamily]:
     """One value family per input tensor (x, w and, with bias, b) of `config`. With `nonfinite`, half the inputs
     x hold one inf, -inf or NaN (never w or b: a zero-padded input times an infinite weight is 0 * inf, whose
-    result depends on whether an implementation multiplies the padding at all)."""
+    result depends on whether an implementation multiplies the padding at all). Gradient cases stay finite."""
+    nonfinite = nonfinite and not config.gradient
     families = {}
     for name, shape in _tensor_shapes(config).items():
         size = _prod(shape)
@@ -334,6 +344,7 @@ def case_from(config: ConvConfig, families: dict[str, ValueFamily]) -> ConvCase:
         w=arrays["w"],
         b=arrays.get("b"),
         families={name: fam.describe() for name, fam in families.items()},
+        g=arrays.get("g"),
     )
 
 
@@ -341,6 +352,7 @@ def _checked_configs(
     ops: Sequence[str], dtypes: Sequence[str], devices: Sequence[str], budget: SizeBudget | None,
     layouts: Sequence[str] = LAYOUTS,
     padding_modes: Sequence[str] = PADDING_MODES,
+    gradients: Sequence[str] = ("",),
 ) -> st.SearchStrategy[ConvConfig]:
     if not devices:
         raise ValueError("devices must not be empty")
@@ -353,6 +365,7 @@ def _checked_configs(
         ops=possible,
         dtypes=_check_choices("dtypes", dtypes, DTYPES), devices=devices, budget=budget, layouts=layouts,
         padding_modes=_check_choices("padding_modes", padding_modes, PADDING_MODES),
+        gradients=_check_choices("gradients", gradients, ("", *GRADIENTS)),
     )
 
 
@@ -366,9 +379,11 @@ def conv_cases(
     budget: SizeBudget | None = None,
     layouts: Sequence[str] = LAYOUTS,
     padding_modes: Sequence[str] = PADDING_MODES,
+    gradients: Sequence[str] = ("",),
 ) -> ConvCase:
-    """Forward convolution cases: a valid in-budget config plus input, weight and bias values."""
-    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes))
+    """Convolution cases: a valid in-budget config plus input, weight and bias values (and a gradient case's
+    output cotangent)."""
+    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes, gradients))
     return case_from(config, draw(value_sets(config=config)))
 
 
@@ -384,6 +399,7 @@ def conv_case_groups(
     layouts: Sequence[str] = LAYOUTS,
     padding_modes: Sequence[str] = PADDING_MODES,
     nonfinite: bool = False,
+    gradients: Sequence[str] = ("",),
 ) -> list[ConvCase]:
     """One configuration with 1 to `max_value_sets` different value sets.
 
@@ -391,7 +407,7 @@ def conv_case_groups(
     every extra value set for the same configuration is a nearly free differential check. Shrinking deletes
     the extra sets, so a minimal failing group holds a single case.
     """
-    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes))
+    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes, gradients))
     described = st.lists(
         value_sets(config=config, nonfinite=nonfinite),
         min_size=1,

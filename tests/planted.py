@@ -9,7 +9,8 @@ import numpy as np
 
 from oracles.base import FloatArray
 from oracles.reference import batch_grouped_reference, conv_reference, conv_transpose_reference
-from strategies.case import ConvCase
+from oracles.reference_oracle import reference_result
+from strategies.case import OPS, ConvCase, gradient_op_names
 
 
 class _Planted:
@@ -224,3 +225,58 @@ class NanBecomesZero(_Planted):
         with np.errstate(invalid="ignore"):
             out = self._correct(case)
         return np.where(np.isnan(out), 0.0, out)
+
+
+class _PlantedGradient(_Planted):
+    """Computes every op and gradient like the reference, except the one gradient its bug breaks."""
+
+    def _result(self, case: ConvCase, g: FloatArray | None = None) -> FloatArray:
+        return reference_result(case.config, case.x, case.w, case.b, case.g if g is None else g)
+
+
+class GradWeightGroupsSwapped(_PlantedGradient):
+    """The weight gradient of group i is computed from the output cotangent of group G-1-i."""
+
+    name = "grad_weight_groups_swapped"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        cfg = case.config
+        if cfg.gradient != "weight" or case.g is None:
+            return self._result(case)
+        per_group = cfg.out_channels // cfg.groups
+        order = [c for g in reversed(range(cfg.groups)) for c in range(g * per_group, (g + 1) * per_group)]
+        return self._result(case, case.g[:, order])
+
+
+class GradInputLastRowDropped(_PlantedGradient):
+    """With a stride above 1, the input gradient's last row (last index of the first spatial dim) stays zero: a
+    loop bound computed as output * stride instead of the input size."""
+
+    name = "grad_input_last_row_dropped"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        out = self._result(case)
+        if case.config.gradient == "input" and max(case.config.stride) > 1 and out.shape[2]:
+            out = out.copy()
+            out[:, :, -1] = 0.0
+        return out
+
+
+class GradBiasWrongAxis(_PlantedGradient):
+    """The bias gradient sums the cotangent over channels and space (one value per sample) instead of over batch
+    and space (one per output channel)."""
+
+    name = "grad_bias_wrong_axis"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        if case.config.gradient != "bias" or case.g is None:
+            return self._result(case)
+        return np.asarray(case.g.sum(axis=tuple(a for a in range(case.g.ndim) if a != 0)))
+
+
+# Planted gradient bugs, each with the gradients a campaign is narrowed to when hunting it.
+PLANTED_GRADIENT_BUGS = (
+    (GradWeightGroupsSwapped, gradient_op_names(OPS)[1::3]),
+    (GradInputLastRowDropped, gradient_op_names(OPS)[0::3]),
+    (GradBiasWrongAxis, gradient_op_names(OPS)[2::3]),
+)
