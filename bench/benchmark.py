@@ -11,7 +11,8 @@ Each line gives examples/s (Hypothesis examples), checks/s (one configuration wi
 oracle and the judge; a plain example is one check) and distinct configurations/s (distinct compiled shapes and
 parameters: what XLA's ~50 ms compile is paid for). Last, a default campaign (every op and dtype, isolated
 oracles) on 1 and on 2 worker processes for --workers-seconds of wall time each, start-up included, and the
-speed-up.
+speed-up. The conv2d float32 campaign is also measured with --gradients (each case the op or one of its three
+gradients).
 """
 
 from __future__ import annotations
@@ -34,12 +35,16 @@ from oracles.registry import available_oracles, make_oracle
 
 
 def campaign(
-    examples: int, run_seed: int, ops: tuple[str, ...], dtypes: tuple[str, ...], isolate: bool = False
+    examples: int, run_seed: int, ops: tuple[str, ...], dtypes: tuple[str, ...], isolate: bool = False,
+    gradients: bool = False,
 ) -> dict[str, float]:
-    """Examples/s and time split of a convfuzz campaign (framework oracles in worker processes if `isolate`)."""
+    """Examples/s and time split of a convfuzz campaign (framework oracles in worker processes if `isolate`; each
+    case drawn as the op or one of its gradients if `gradients`)."""
     oracles, _ = available_oracles(("torch", "jax", "reference"), isolate=isolate)
     try:
-        settings_ = CampaignSettings(seed=run_seed, max_examples=examples, ops=ops, dtypes=dtypes)
+        settings_ = CampaignSettings(
+            seed=run_seed, max_examples=examples, ops=ops, dtypes=dtypes, gradients=gradients
+        )
         stats = Campaign(oracles, settings_).run()
     finally:
         close_oracles(oracles)
@@ -135,6 +140,8 @@ def main() -> None:
     show("plain Hypothesis, fixed tolerances, conv2d f32", plain_hypothesis(args.examples, args.seed))
     show("convfuzz campaign, conv2d float32", campaign(args.examples, args.seed, ("conv2d",), ("float32",)))
     show("  same, oracles isolated in workers", campaign(args.examples, args.seed, ("conv2d",), ("float32",), True))
+    show("  same, with gradients (--gradients)",
+         campaign(args.examples, args.seed, ("conv2d",), ("float32",), gradients=True))
     show("convfuzz campaign, all ops and dtypes", campaign(args.examples, args.seed,
                                                          ("conv1d", "conv2d", "conv3d"),
                                                          ("float32", "float64", "float16", "bfloat16")))

@@ -53,8 +53,17 @@ def torch_bf16_channels_last_conv_backward_crash(finding: FindingRecord) -> bool
     )
 
 
+def half_precision_gradient_accumulation(finding: FindingRecord) -> bool:
+    """Findings 10 and 11: torch's native CPU backward kernels and JAX's bias-cotangent reduction accumulate float16
+    and bfloat16 gradients in their own precision: `precision` findings of gradient cases in half types."""
+    cfg = finding.case.config
+    frameworks = {_base(s).split("-")[0] for s in finding.suspects}
+    return (finding.kind == "precision" and bool(cfg.gradient) and cfg.dtype in ("float16", "bfloat16")
+            and frameworks <= {"torch", "jax"})
+
+
 def unexplained(findings: list[FindingRecord]) -> list[str]:
     """The messages of the findings no known real bug explains."""
     known = (xla_negative_low_padding, torch_transposed_half_accumulation, nan_leaks_across_groups_or_positions,
-             torch_bf16_channels_last_conv_backward_crash)
+             torch_bf16_channels_last_conv_backward_crash, half_precision_gradient_accumulation)
     return [f"{f.id}: {f.message}" for f in findings if not any(explains(f) for explains in known)]
