@@ -57,6 +57,18 @@ TF32_LEVELS: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+# Oracles whose answer is a sum, taken after rounding, of results each rounded to the dtype (by name suffix):
+# the metamorphic 'linear' and 'linearw' relations add the convolutions of two halves of the input or weight.
+# Judged like `folds`.
+ROUNDED_PARTS: dict[str, int] = {"-linear": 2, "-linearw": 2}
+
+
+def rounded_parts(oracle: str) -> int:
+    """How many separately rounded results `oracle` adds up (1 for an ordinary oracle; a pin is ignored)."""
+    base = oracle.partition("@")[0]
+    return max((n for suffix, n in ROUNDED_PARTS.items() if base.endswith(suffix)), default=1)
+
+
 def levels_of(oracle: str, dtype: str) -> dict[str, tuple[float, float]]:
     """The (input rounding, accumulation) levels `oracle` is judged by for `dtype` (a pin '@cuda' is ignored)."""
     if oracle.partition("@")[0].endswith(TF32_SUFFIX) and dtype in TF32_LEVELS:

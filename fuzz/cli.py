@@ -23,7 +23,7 @@ from fuzz.replay import replay_record
 from fuzz.store import FindingStore, StoreError
 from oracles.base import Oracle
 from oracles.isolation import close_oracles
-from oracles.registry import DEFAULT_ORACLES, available_oracles, is_known, oracle_names, serves_op
+from oracles.registry import DEFAULT_ORACLES, IN_PROCESS, available_oracles, is_known, oracle_names, serves_op
 from strategies.budget import SizeBudget
 from strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES, gradient_op_names, ops_with_layouts
 
@@ -185,19 +185,23 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
 
 
 def _usable_devices(requested: tuple[str, ...], oracles: dict[str, Oracle]) -> tuple[str, ...]:
-    """The requested devices, each one served by at least two of the oracles (a case is judged by the oracles
-    that run on its device); by default every device that at least two of them serve."""
+    """The requested devices, each one served by at least two of the oracles, one of them running on it (a case
+    is judged by the oracles that run on its device; the host-side reference and hand check answer for every
+    device but run on none); by default every such device."""
 
     def voters(device: str) -> list[str]:
         return [n for n, o in oracles.items() if device in o.devices()]
 
+    def usable(device: str) -> bool:
+        return len(voters(device)) >= 2 and any(n not in IN_PROCESS for n in voters(device))
+
     if not requested:
-        return tuple(d for d in ("cpu", "cuda") if len(voters(d)) >= 2)
+        return tuple(d for d in ("cpu", "cuda") if usable(d))
     for device in requested:
-        if len(voters(device)) < 2:
+        if not usable(device):
             raise UsageError(
                 f"--devices: {device!r} is served by {voters(device) or 'none'} of the oracles; a differential "
-                "check needs two"
+                "check needs two, one of them running on it"
             )
     return requested
 

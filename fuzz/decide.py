@@ -23,6 +23,7 @@ from fuzz.bounds import (
     is_exact_tier,
     levels_of,
     reference_bound,
+    rounded_parts,
 )
 from fuzz.consensus import minimal_suspects
 
@@ -159,9 +160,8 @@ class Yardstick:
             return np.zeros_like(self.exact)
         # In the exact tier the ordinary float bound is the second level: within it, the error is one of precision.
         level = PASS if exact_tier else level
-        bound = error_bound(
-            self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level, oracle, self.folds
-        )
+        folds = max(self.folds, rounded_parts(oracle))
+        bound = error_bound(self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level, oracle, folds)
         return bound if self.nonfinite is None else np.where(self.nonfinite, 0.0, bound)
 
 

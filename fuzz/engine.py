@@ -33,7 +33,7 @@ from fuzz.environment import environment
 from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord, kind_of_signature, signature_of
 from oracles.base import Oracle, Outcome, backend_path
-from oracles.registry import serves, serves_op
+from oracles.registry import serves_op, takes_part
 from strategies.budget import SizeBudget
 from strategies.case import (
     DTYPES,
@@ -232,7 +232,7 @@ class Campaign:
         for name, oracle in self.oracles.items():
             if case.config.device not in self._devices[name]:
                 continue  # a variant of one device only (torch-nocudnn, torch-nomkldnn) sits out the others' cases
-            if not serves(name, case.config):
+            if not takes_part(name, oracle, case):
                 continue  # the adjoint variants compute transposed ops only; torch's own rules bind torch only
             start = time.perf_counter()
             outcomes[name] = Outcome.of(oracle, case)

@@ -11,7 +11,7 @@ from fuzz.records import FindingRecord
 from oracles.base import Oracle, Outcome
 from oracles.isolation import close_oracles
 from oracles.pinned import split_pin
-from oracles.registry import available_oracles, is_known, serves
+from oracles.registry import available_oracles, is_known, takes_part
 
 REPRODUCES = "reproduces"
 FIXED = "fixed"
@@ -80,7 +80,7 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
         for name in [n for n, o in usable.items() if device not in o.devices()]:
             absent[name] = f"does not run on {device} here"
             close_oracles({name: usable.pop(name)})
-        for name in [n for n in usable if not serves(n, record.case.config)]:
+        for name in [n for n, o in usable.items() if not takes_part(n, o, record.case)]:
             absent[name] = f"does not take part in a {record.case.config.op_name} case"
             close_oracles({name: usable.pop(name)})
         # An invalid-stream case holds each oracle to its rule alone; any other needs two voters.
@@ -90,7 +90,7 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
             return ReplayResult(record, SKIPPED, reason=f"cannot run its oracles here ({reasons})")
         oracles = usable
     # Only the oracles that take part in such a case (the engine's rule), also when the caller hands them in.
-    oracles = {name: oracle for name, oracle in oracles.items() if serves(name, record.case.config)}
+    oracles = {name: oracle for name, oracle in oracles.items() if takes_part(name, oracle, record.case)}
     try:
         # An open finding is called gone only after REPLAY_RUNS clean runs: some real bugs are intermittent (an
         # out-of-bounds read sometimes finds zeros), and "mark it fixed" must not rest on one lucky run.

@@ -27,6 +27,7 @@ from oracles.jax_oracle import (
     spatial_pad_widths,
     transposed_padding,
 )
+from oracles.metamorphic import split_metamorphic
 from oracles.pinned import PIN_SEPARATOR, split_pin
 from oracles.reference import NUMPY_PAD_MODES
 from oracles.registry import is_known
@@ -340,6 +341,45 @@ def _reference_function(cfg: ConvConfig) -> str:
     )
 
 
+def _relation_runner(oracle: str, base: str, relation: str, record: FindingRecord) -> str | None:
+    """A metamorphic oracle whose relation keeps the case's parameters, as calls of the base's runner (batchsplit:
+    one sample at a time; linear / linearw: the input's / weight's even and odd halves, the bias once). None for
+    the others, whose derived calls need other parameters than the script's."""
+    if relation == "batchsplit":
+        body = (
+            "    if len(X) == 0:\n"
+            f"        return {runner_name(base)}(X, W, B, G)\n"
+            f"    return np.concatenate([{runner_name(base)}(X[i:i + 1], W, B, G) for i in range(len(X))])\n"
+        )
+    elif relation in ("linear", "linearw"):
+        split, kept = ("X", "W") if relation == "linear" else ("W", "X")
+        halves = [f"np.where(even, {split}, 0.0)", f"np.where(even, 0.0, {split})"]
+        first, second = ((h, kept) if relation == "linear" else (kept, h) for h in halves)
+        body = (
+            f"    even = (np.arange({split}.size) % 2 == 0).reshape({split}.shape)\n"
+            "    no_bias = None if B is None else np.zeros_like(B)  # the bias once; zeros add nothing\n"
+            f"    return {runner_name(base)}({first[0]}, {first[1]}, B, G) + "
+            f"{runner_name(base)}({second[0]}, {second[1]}, no_bias, G)\n"
+        )
+    else:
+        return None
+    return (
+        f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
+        f'    """{oracle}: {base} through the {relation} relation."""\n'
+        f"{body}"
+    )
+
+
+def _hand_check_runner(oracle: str, record: FindingRecord) -> str:
+    cfg = record.case.config
+    return (
+        f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
+        '    """handcheck: with an input of ones inside the padding, out[n, o] = w[o].sum() + b[o]."""\n'
+        "    per_channel = W.sum(axis=tuple(range(1, W.ndim))) + (0.0 if B is None else B)\n"
+        f"    return np.broadcast_to(per_channel.reshape(1, -1, *([1] * {cfg.rank})), {cfg.output_shape()!r}).copy()\n"
+    )
+
+
 def _runners(record: FindingRecord) -> dict[str, str]:
     """Source of one runner per oracle of `record` that a script can run (oracles of the user's own cannot)."""
     runners: dict[str, str] = {}
@@ -348,12 +388,19 @@ def _runners(record: FindingRecord) -> dict[str, str]:
             continue
         variant, pinned = split_pin(oracle)
         device = pinned or record.case.config.device
+        metamorphic = split_metamorphic(variant)
         if variant in TORCH_VARIANTS:
             runners[oracle] = _torch_runner(oracle, variant, device, record)
         elif variant in JAX_VARIANTS:
             runners[oracle] = _jax_runner(oracle, variant, device, record)
         elif variant == REFERENCE:
             runners[oracle] = _reference_runner(oracle, variant, device, record)
+        elif variant == "handcheck":
+            runners[oracle] = _hand_check_runner(oracle, record)
+        elif metamorphic is not None and metamorphic[0] in record.oracles and not pinned:
+            source = _relation_runner(oracle, metamorphic[0], metamorphic[1], record)
+            if source is not None:
+                runners[oracle] = source
     return runners
 
 

@@ -9,11 +9,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from oracles.base import Oracle, OracleFailure, OracleUnavailable
+from oracles.channel_matmul import ChannelMatmulOracle, matmul_serves
+from oracles.hand_check import HandCheckOracle, hand_check_serves
 from oracles.jax_oracle import JAX_VARIANTS
+from oracles.metamorphic import (
+    METAMORPHIC_BASES,
+    RELATIONS,
+    MetamorphicOracle,
+    relation_serves,
+    relation_takes,
+    split_metamorphic,
+)
 from oracles.pinned import PIN_SEPARATOR, PinnedOracle, split_pin
 from oracles.reference_oracle import ReferenceOracle
 from oracles.torch_variants import TORCH_VARIANTS
-from strategies.case import DEFECTS, ConvConfig
+from strategies.case import DEFECTS, FORWARD_OPS, ConvCase, ConvConfig
 
 
 def _torch(name: str) -> Callable[[], Oracle]:
@@ -49,12 +59,39 @@ FACTORIES: dict[str, Callable[[], Oracle]] = {
     "jax-f32out": _jax("jax-f32out"),
 }
 
+def _metamorphic(base: str, relation: str) -> Callable[[], Oracle]:
+    def build() -> Oracle:
+        return MetamorphicOracle(make_oracle(base), relation, name=f"{base}-{relation}")
+
+    return build
+
+
+def _matmul(framework: str) -> Callable[[], Oracle]:
+    def build() -> Oracle:
+        return ChannelMatmulOracle(framework)
+
+    return build
+
+
+# Metamorphic oracles (oracles/metamorphic.py): each base framework computing every case a second way; the 1x1
+# conv as the framework's channel matmul; the hand check of an input of ones.
+FACTORIES.update({f"{b}-{r}": _metamorphic(b, r) for b in METAMORPHIC_BASES for r in RELATIONS})
+FACTORIES.update({"torch-matmul": _matmul("torch"), "jax-matmul": _matmul("jax"), "handcheck": HandCheckOracle})
+# Oracles that answer forward ops only (each sits out the cases it cannot compute, see its serves(case)).
+FORWARD_ONLY = ("torch-matmul", "jax-matmul", "handcheck")
+
+
 def serves_op(name: str, op: str) -> bool:
     """True when oracle `name` (pinned or not, or a module:factory path) computes `op` (an op or an op's gradient,
     'conv2d.grad_weight'): a torch or JAX variant says so itself (the adjoint variants compute transposed ops only,
     the JAX layout and wide-output variants forward ops only); every other oracle, and any of the user's own,
     computes every op and gradient."""
     base = name.partition(PIN_SEPARATOR)[0]
+    metamorphic = split_metamorphic(base)
+    if metamorphic is not None:
+        return serves_op(metamorphic[0], op) and relation_serves(metamorphic[1], op)
+    if base in FORWARD_ONLY:
+        return op in FORWARD_OPS
     if base in TORCH_VARIANTS:
         return TORCH_VARIANTS[base].computes(op)
     if base in JAX_VARIANTS:
@@ -69,12 +106,38 @@ def serves(name: str, config: ConvConfig) -> bool:
     if not serves_op(name, config.op_name):
         return False
     base = name.partition(PIN_SEPARATOR)[0]
+    metamorphic = split_metamorphic(base)
+    if metamorphic is not None and not relation_serves(metamorphic[1], config.op_name, config):
+        return False  # a relation that does not apply to this case (an invalid one, batch groups, ...)
     if config.batch_groups > 1:  # XLA's batch_group_count: JAX, the reference and oracles of the user's own
         return not base.startswith("torch")
     if not config.defect:
         return True
     scope = DEFECTS[config.defect].scope
     return scope == "all" or (scope == "frameworks" and base != "reference") or base.startswith("torch")
+
+# Built-in oracles that answer some cases only, by what the case holds (decided here by name, since an isolated
+# oracle's object lives in its worker process).
+CASE_RULES: dict[str, Callable[[ConvCase], bool]] = {
+    "handcheck": hand_check_serves, "torch-matmul": matmul_serves, "jax-matmul": matmul_serves,
+}
+
+
+def takes_part(name: str, oracle: Oracle, case: ConvCase) -> bool:
+    """serves(name, case.config); the built-in case rules (a relation needing a finite input, the hand check an
+    input of ones, the matmul oracles a 1x1 kernel); and the oracle object's own `serves(case)` when it has one (a
+    metamorphic oracle built in code, or an oracle of the user's own that computes only some cases)."""
+    if not serves(name, case.config):
+        return False
+    base = name.partition(PIN_SEPARATOR)[0]
+    metamorphic = split_metamorphic(base)
+    if metamorphic is not None and not relation_takes(metamorphic[1], case):
+        return False
+    if base in CASE_RULES and not CASE_RULES[base](case):
+        return False
+    own = getattr(oracle, "serves", None)
+    return own is None or bool(own(case))
+
 
 # What a campaign runs when --oracles is not given: one call per framework as users make it. The variants cost
 # more (torch.compile compiles every shape class) or only differ on some machines; they are chosen on purpose.
@@ -111,7 +174,7 @@ def make_oracle(name: str) -> Oracle:
 
 
 # Our own NumPy code cannot take the process down the way native framework code can; it stays in-process.
-IN_PROCESS = ("reference",)
+IN_PROCESS = ("reference", "handcheck")
 
 
 def available_oracles(

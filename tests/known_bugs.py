@@ -34,14 +34,16 @@ def torch_transposed_half_accumulation(finding: FindingRecord) -> bool:
 
 def nan_leaks_across_groups_or_positions(finding: FindingRecord) -> bool:
     """--nonfinite only: XLA:CPU's float64 grouped convolution spreads a NaN of one group's input into the other
-    groups' outputs, and torch's oneDNN bfloat16 transposed convolution spreads it to other output positions."""
+    groups' outputs (finding 7), and torch's oneDNN bfloat16 convolutions spread it to other output positions:
+    transposed ones (finding 8) and 1x1 ones, where a stride skips the NaN or the input is channels_last
+    (finding 14; also through the metamorphic oracles, whose derived calls meet it)."""
     cfg = finding.case.config
     if finding.kind != "nonfinite":
         return False
-    bases = {_base(s) for s in finding.suspects}
-    jax_leak = bases <= {"jax", "jax-eager", "jax-vjp", "jax-nhwc", "jax-f32out"} and cfg.dtype == "float64"
-    torch_leak = bases <= {"torch", "torch-vjp"} and cfg.dtype == "bfloat16" and cfg.transposed
-    return (jax_leak and cfg.groups > 1) or torch_leak
+    frameworks = {_base(s).split("-")[0] for s in finding.suspects}
+    jax_leak = frameworks == {"jax"} and cfg.dtype == "float64" and cfg.groups > 1
+    torch_leak = frameworks == {"torch"} and cfg.dtype == "bfloat16"
+    return jax_leak or torch_leak
 
 
 def torch_bf16_channels_last_conv_backward_crash(finding: FindingRecord) -> bool:

@@ -280,3 +280,19 @@ PLANTED_GRADIENT_BUGS = (
     (GradInputLastRowDropped, gradient_op_names(OPS)[0::3]),
     (GradBiasWrongAxis, gradient_op_names(OPS)[2::3]),
 )
+
+
+class OutputGroupsReversed(_Planted):
+    """A grouped conv writes each group's output channels into the slot of group G-1-g (a forward bug that only
+    grouped calls meet). The base of the single-framework test: its metamorphic oracles catch it by themselves."""
+
+    name = "output_groups_reversed"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        out = self._correct(case)
+        groups = case.config.groups
+        if groups == 1 or case.config.gradient:
+            return out
+        per_group = out.shape[1] // groups
+        order = [c for g in reversed(range(groups)) for c in range(g * per_group, (g + 1) * per_group)]
+        return out[:, order]
