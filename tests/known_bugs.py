@@ -64,8 +64,17 @@ def half_precision_gradient_accumulation(finding: FindingRecord) -> bool:
             and frameworks <= {"torch", "jax"})
 
 
+def torch_bf16_channels_last_3d_one_by_one_crash(finding: FindingRecord) -> bool:
+    """Finding 15: torch's oneDNN bfloat16 conv3d with channels_last_3d tensors segfaults on a strided, padded
+    kernel of 1x1x1 (finding 4 is the float16 form on another CPU)."""
+    cfg = finding.case.config
+    torch_only = all(_base(s).startswith("torch") for s in finding.suspects)
+    return finding.kind == "crash" and torch_only and cfg.op == "conv3d" and cfg.layout == "channels_last"
+
+
 def unexplained(findings: list[FindingRecord]) -> list[str]:
     """The messages of the findings no known real bug explains."""
     known = (xla_negative_low_padding, torch_transposed_half_accumulation, nan_leaks_across_groups_or_positions,
-             torch_bf16_channels_last_conv_backward_crash, half_precision_gradient_accumulation)
+             torch_bf16_channels_last_conv_backward_crash, half_precision_gradient_accumulation,
+             torch_bf16_channels_last_3d_one_by_one_crash)
     return [f"{f.id}: {f.message}" for f in findings if not any(explains(f) for explains in known)]
