@@ -5,10 +5,11 @@ Seen as:
     torch@cpu crashed: killed by SIGSEGV; stderr: Fatal Python error: Segmentation fault | Current thread 0x00007f90abaf7140 (most recent call first): | File "/work/main/oracles/torch_oracle.py", line 57 in call | File "/work/main/oracles/torch_oracle.py", line 104 in run | File "/work/main/oracles/pinned.py", line 44 in run | File "/work/main/oracles/isolation.py", line 65 in _worker_main [torch@cpu vs reference]
 
 Seen with torch 2.11.0, jax 0.11.2, numpy 2.5.2 on Linux-6.18.44-fc-v657-gpu-x86_64-with-glibc2.39.
-conv3d, dtype float16, device cuda; values drawn as {'x': 'zeros', 'w': 'zeros'}.
+conv3d, dtype float16, device cuda, layout contiguous; values drawn as {'x': 'zeros', 'w': 'zeros'}.
 Needs numpy plus the frameworks it compares (torch, torch-nocudnn, torch-tf32, jax, reference, torch@cpu); a missing one is skipped.
-Exit status: 1 while the discrepancy reproduces, 0 once it is gone. A crash or hang is re-run in a child
-process of this script, so it is reported instead of killing the script.
+Exit status: 1 while the discrepancy reproduces, 0 once it is gone, 2 when it cannot tell (a CUDA finding on a
+machine whose torch and jax see no GPU). A crash or hang is re-run in a child process of this script, so it is
+reported instead of killing the script.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 DTYPE = 'float16'
+DEVICE = 'cuda'
 KIND = 'crash'
 CASE_TIMEOUT = 60
 ORACLES = ['torch', 'torch-nocudnn', 'torch-tf32', 'jax', 'reference', 'torch@cpu']
@@ -33,6 +35,13 @@ STRIDE = (1, 1, 2)
 PADS = ((0, 0), (0, 0), (1, 1))
 DILATION = (1, 1, 2)
 GROUPS = 1
+PADDING_MODE = 'zeros'
+OUTPUT_PADDING = ()
+DEFECT = ''  # non-empty: a case of the invalid stream, which must be refused
+GRADIENT = ''  # non-empty: the case computes the gradient with respect to this input at cotangent G
+# Products summed into each result element (at most), and partial results a correct implementation may add up.
+TERMS = 1
+FOLDS = 1
 # Input values in float64; every one is exactly representable in float16.
 X = np.array([
     0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
@@ -41,10 +50,16 @@ W = np.array([
     0.0
 ]).reshape((1, 1, 1, 1, 1))
 B = None
+G = None  # the output cotangent of a gradient case
+# The tensors the result is a sum of products of (integers in all of them: the exact tier may apply).
+RESULT_INPUTS = [X, W]
+# Earlier calls (x, w, b, g) with the same parameters that the discrepancy needs first, oldest first.
+PRECEDING = []
 
 # ---- inlined from convfuzz oracles.reference ----
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -52,10 +67,21 @@ import numpy.typing as npt
 Array64 = npt.NDArray[np.float64]
 
 
-def pad_spatial(x: Array64, pads: Sequence[tuple[int, int]]) -> Array64:
-    """Zero-pad the trailing spatial dims of (N, C, *spatial) by (low, high) pairs; negative pads crop."""
+# torch's padding_mode names -> NumPy's np.pad modes (the same rules: reflect leaves the edge out, replicate
+# repeats it, circular wraps around).
+NumpyPadMode = Literal["constant", "reflect", "edge", "wrap"]
+NUMPY_PAD_MODES: dict[str, NumpyPadMode] = {
+    "zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"
+}
+
+
+def pad_spatial(x: Array64, pads: Sequence[tuple[int, int]], mode: str = "zeros") -> Array64:
+    """Pad the trailing spatial dims of (N, C, *spatial) by (low, high) pairs; negative pads crop.
+
+    `mode` is a torch padding_mode: zeros, reflect, replicate or circular.
+    """
     grow = [(0, 0), (0, 0)] + [(max(lo, 0), max(hi, 0)) for lo, hi in pads]
-    padded = np.pad(x, grow)
+    padded = np.pad(x, grow, mode=NUMPY_PAD_MODES[mode])
     crop = [slice(None), slice(None)] + [
         slice(max(-lo, 0), padded.shape[2 + d] - max(-hi, 0)) for d, (lo, hi) in enumerate(pads)
     ]
@@ -109,15 +135,239 @@ def conv_reference(
     pads: Sequence[tuple[int, int]],
     dilation: Sequence[int],
     groups: int,
+    padding_mode: str = "zeros",
 ) -> Array64:
     """Forward convolution (cross-correlation, torch/XLA convention) in float64."""
     x64 = np.asarray(x, dtype=np.float64)
     w64 = np.asarray(w, dtype=np.float64)
-    windows = window_view(pad_spatial(x64, pads), w64.shape[2:], stride, dilation)
+    windows = window_view(pad_spatial(x64, pads, padding_mode), w64.shape[2:], stride, dilation)
     out = grouped_contraction(windows, w64, groups)
     if b is not None:
         out = out + np.asarray(b, dtype=np.float64).reshape(1, -1, *([1] * (out.ndim - 2)))
     return out
+
+
+def conv_transpose_reference(
+    x: Array64,
+    w: Array64,
+    b: Array64 | None,
+    stride: Sequence[int],
+    pads: Sequence[tuple[int, int]],
+    output_padding: Sequence[int],
+    dilation: Sequence[int],
+    groups: int,
+) -> Array64:
+    """Transposed convolution in float64, from its definition as a scatter (not as a conv of a zero-stuffed input
+    with a flipped kernel, which is how frameworks compute it): input element j of a dim adds x[j] * w[k] to
+    output position j * stride + k * dilation; output_padding extends the high end; (low, high) pads are cut off.
+
+    w is torch's (C_in, C_out/groups, *kernel).
+    """
+    x64 = np.asarray(x, dtype=np.float64)
+    w64 = np.asarray(w, dtype=np.float64)
+    n, c_in, *sizes = x64.shape
+    kernel = w64.shape[2:]
+    if c_in % groups or w64.shape[0] != c_in:
+        raise ValueError(f"groups={groups} does not match input channels {c_in} and weight {w64.shape}")
+    per_group_out = w64.shape[1]
+    rank = len(kernel)
+    full = [(sizes[d] - 1) * stride[d] + dilation[d] * (kernel[d] - 1) + 1 + output_padding[d] for d in range(rank)]
+    out = np.zeros((n, groups, per_group_out, *full))
+    grouped_x = x64.reshape(n, groups, c_in // groups, *sizes)
+    grouped_w = w64.reshape(groups, c_in // groups, per_group_out, *kernel)
+    for tap in np.ndindex(*kernel):
+        # Every input element's contribution through this kernel tap: (N, G, O, *sizes).
+        spread = np.einsum("ngi...,gio->ngo...", grouped_x, grouped_w[(..., *tap)])
+        target = tuple(
+            slice(tap[d] * dilation[d], tap[d] * dilation[d] + (sizes[d] - 1) * stride[d] + 1, stride[d])
+            for d in range(rank)
+        )
+        out[(slice(None), slice(None), slice(None), *target)] += spread
+    crop = tuple(slice(lo, full[d] - hi) for d, (lo, hi) in enumerate(pads))
+    result: Array64 = out.reshape(n, groups * per_group_out, *full)[(slice(None), slice(None), *crop)]
+    if b is not None:
+        result = result + np.asarray(b, dtype=np.float64).reshape(1, -1, *([1] * rank))
+    return result
+
+
+def nonfinite_rule(
+    conv: Callable[[Array64, Array64], Array64], x: Array64, w: Array64
+) -> tuple[npt.NDArray[np.bool_], Array64]:
+    """Where an input x holding inf/nan (w finite) makes the output non-finite under IEEE arithmetic, and the
+    value there: (mask, values). `conv(a, k)` is the case's convolution without bias.
+
+    A sum of products is NaN when a product is (x NaN, or x infinite times w = 0) or when +inf and -inf products
+    meet; otherwise +inf or -inf when products of only that sign are infinite. The order of summation does not
+    matter for any of this, so every correct implementation agrees; the products are counted with convolutions of
+    0/1 indicator arrays (padding copies them exactly as it copies the values).
+    """
+    def count(x_part: npt.NDArray[np.bool_], w_part: npt.NDArray[np.bool_]) -> Array64:
+        return conv(x_part.astype(np.float64), w_part.astype(np.float64))
+
+    positive, negative = np.isposinf(x), np.isneginf(x)
+    nan_products = count(np.isnan(x), np.ones_like(w, dtype=bool)) + count(positive | negative, w == 0)
+    positive_products = count(positive, w > 0) + count(negative, w < 0)
+    negative_products = count(positive, w < 0) + count(negative, w > 0)
+    nan = (nan_products > 0) | ((positive_products > 0) & (negative_products > 0))
+    mask = nan | (positive_products > 0) | (negative_products > 0)
+    values = np.where(nan, np.nan, np.where(positive_products > 0, np.inf, -np.inf))
+    return mask, values
+
+
+def batch_grouped_reference(
+    x: Array64,
+    w: Array64,
+    b: Array64 | None,
+    stride: Sequence[int],
+    pads: Sequence[tuple[int, int]],
+    dilation: Sequence[int],
+    batch_groups: int,
+) -> Array64:
+    """XLA's batch_group_count from its definition: the batch splits evenly into `batch_groups` contiguous chunks,
+    chunk g is convolved with output channel group g of w, and the groups' outputs stand side by side along the
+    channels (output batch: batch / batch_groups)."""
+    chunks = np.split(np.asarray(x, dtype=np.float64), batch_groups, axis=0)
+    kernels = np.split(np.asarray(w, dtype=np.float64), batch_groups, axis=0)
+    biases = [None] * batch_groups if b is None else np.split(np.asarray(b, dtype=np.float64), batch_groups)
+    outputs = [
+        conv_reference(c, k, bias, stride, pads, dilation, 1)
+        for c, k, bias in zip(chunks, kernels, biases, strict=True)
+    ]
+    return np.concatenate(outputs, axis=1)
+
+
+# ---- inlined from convfuzz oracles.reference_gradients ----
+import string
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+
+Array64 = npt.NDArray[np.float64]
+
+
+def padded_source(size: int, pads: tuple[int, int], mode: str) -> npt.NDArray[np.int64]:
+    """For each position of a dim of `size` padded by (low, high) in torch padding `mode` (negative pads crop):
+    the input index it holds, or -1 for a zero of the padding."""
+    low, high = pads
+    grow = (max(low, 0), max(high, 0))
+    indices = np.arange(size)
+    if mode == "zeros":
+        padded = np.pad(indices, grow, mode="constant", constant_values=-1)
+    else:
+        padded = np.pad(indices, grow, mode=NUMPY_PAD_MODES[mode])
+    cropped: npt.NDArray[np.int64] = padded[max(-low, 0) : padded.size - max(-high, 0)].astype(np.int64)
+    return cropped
+
+
+def fold_padding(padded: Array64, sizes: Sequence[int], pads: Sequence[tuple[int, int]], mode: str) -> Array64:
+    """The adjoint of padding (N, C, *sizes) to `padded`'s shape: each padded position adds to the input element
+    it is a copy of. Padding acts on each dim alone, so the adjoint does too."""
+    result = np.asarray(padded, dtype=np.float64)
+    for d, (size, pair) in enumerate(zip(sizes, pads, strict=True)):
+        source = padded_source(size, pair, mode)
+        moved = np.moveaxis(result, 2 + d, -1)
+        folded = np.zeros((*moved.shape[:-1], size))
+        for position, index in enumerate(source):
+            if index >= 0:
+                folded[..., index] += moved[..., position]
+        result = np.moveaxis(folded, -1, 2 + d)
+    return result
+
+
+def _letters(rank: int) -> tuple[str, str]:
+    letters = string.ascii_lowercase
+    return letters[:rank], letters[rank : 2 * rank]
+
+
+def conv_input_gradient(
+    g: Array64, w: Array64, input_shape: Sequence[int], stride: Sequence[int], pads: Sequence[tuple[int, int]],
+    dilation: Sequence[int], groups: int, padding_mode: str = "zeros",
+) -> Array64:
+    """d<g, conv(x, w)>/dx for a forward conv with w (C_out, C_in/groups, *kernel) and input of `input_shape`."""
+    n, c_in, *sizes = input_shape
+    c_out, per_group_in, *kernel = w.shape
+    rank = len(kernel)
+    out_sizes = g.shape[2:]
+    outs, taps = _letters(rank)
+    grouped_g = np.asarray(g, dtype=np.float64).reshape(n, groups, c_out // groups, *out_sizes)
+    grouped_w = np.asarray(w, dtype=np.float64).reshape(groups, c_out // groups, per_group_in, *kernel)
+    # What each window element (N, G, I, *out, *kernel) receives from the outputs it fed.
+    per_window = np.einsum(f"NGO{outs},GOI{taps}->NGI{outs}{taps}", grouped_g, grouped_w)
+    padded_sizes = [size + lo + hi for size, (lo, hi) in zip(sizes, pads, strict=True)]
+    padded = np.zeros((n, groups, per_group_in, *padded_sizes))
+    for tap in np.ndindex(*kernel):
+        target = tuple(
+            slice(tap[d] * dilation[d], tap[d] * dilation[d] + (out_sizes[d] - 1) * stride[d] + 1, stride[d])
+            for d in range(rank)
+        )
+        padded[(slice(None), slice(None), slice(None), *target)] += per_window[(..., *tap)]
+    return fold_padding(padded.reshape(n, c_in, *padded_sizes), sizes, pads, padding_mode)
+
+
+def conv_weight_gradient(
+    x: Array64, g: Array64, kernel: Sequence[int], stride: Sequence[int], pads: Sequence[tuple[int, int]],
+    dilation: Sequence[int], groups: int, padding_mode: str = "zeros",
+) -> Array64:
+    """d<g, conv(x, w)>/dw for a forward conv: each weight tap correlates its window of the padded input with g."""
+    n, c_in = x.shape[:2]
+    c_out = g.shape[1]
+    rank = len(kernel)
+    outs, taps = _letters(rank)
+    windows = window_view(pad_spatial(np.asarray(x, dtype=np.float64), pads, padding_mode), kernel, stride, dilation)
+    grouped_x = windows.reshape(n, groups, c_in // groups, *windows.shape[2:])
+    grouped_g = np.asarray(g, dtype=np.float64).reshape(n, groups, c_out // groups, *g.shape[2:])
+    result = np.einsum(f"NGI{outs}{taps},NGO{outs}->GOI{taps}", grouped_x, grouped_g)
+    return np.asarray(result.reshape(c_out, c_in // groups, *kernel))
+
+
+def bias_gradient(g: Array64) -> Array64:
+    """d<g, conv(x, w) + b>/db: g summed over batch and space, per output channel."""
+    axes = (0, *range(2, g.ndim))
+    return np.asarray(np.asarray(g, dtype=np.float64).sum(axis=axes))
+
+
+def _uncropped_windows(
+    g: Array64, sizes: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+    pads: Sequence[tuple[int, int]], dilation: Sequence[int],
+) -> Array64:
+    """A transposed conv's g with its crop undone (zeros where the pads were cut off), as windows
+    (N, C_out, *sizes, *kernel): window j holds the output positions j*stride + k*dilation input j wrote to."""
+    grown = np.pad(np.asarray(g, dtype=np.float64), [(0, 0), (0, 0)] + [(lo, hi) for lo, hi in pads])
+    windows = window_view(grown, kernel, stride, dilation)
+    # With output_padding >= stride the full output holds one more window than there are inputs.
+    return windows[(slice(None), slice(None), *(slice(0, size) for size in sizes))]
+
+
+def conv_transpose_input_gradient(
+    g: Array64, w: Array64, input_shape: Sequence[int], stride: Sequence[int], pads: Sequence[tuple[int, int]],
+    dilation: Sequence[int], groups: int,
+) -> Array64:
+    """d<g, conv_transpose(x, w)>/dx with torch's transposed weight w (C_in, C_out/groups, *kernel)."""
+    n, c_in, *sizes = input_shape
+    _, per_group_out, *kernel = w.shape
+    outs, taps = _letters(len(kernel))
+    windows = _uncropped_windows(g, sizes, kernel, stride, pads, dilation)
+    grouped = windows.reshape(n, groups, per_group_out, *windows.shape[2:])
+    grouped_w = np.asarray(w, dtype=np.float64).reshape(groups, c_in // groups, per_group_out, *kernel)
+    result = np.einsum(f"NGO{outs}{taps},GIO{taps}->NGI{outs}", grouped, grouped_w)
+    return np.asarray(result.reshape(n, c_in, *sizes))
+
+
+def conv_transpose_weight_gradient(
+    x: Array64, g: Array64, kernel: Sequence[int], stride: Sequence[int], pads: Sequence[tuple[int, int]],
+    dilation: Sequence[int], groups: int,
+) -> Array64:
+    """d<g, conv_transpose(x, w)>/dw: weight tap k pairs input element j with output j*stride + k*dilation."""
+    n, c_in, *sizes = x.shape
+    c_out = g.shape[1]
+    outs, taps = _letters(len(kernel))
+    windows = _uncropped_windows(g, sizes, kernel, stride, pads, dilation)
+    grouped = windows.reshape(n, groups, c_out // groups, *windows.shape[2:])
+    grouped_x = np.asarray(x, dtype=np.float64).reshape(n, groups, c_in // groups, *sizes)
+    result = np.einsum(f"NGI{outs},NGO{outs}{taps}->GIO{taps}", grouped_x, grouped)
+    return np.asarray(result.reshape(c_in, c_out // groups, *kernel))
 
 
 # ---- inlined from convfuzz fuzz.bounds ----
@@ -166,6 +416,18 @@ TF32_LEVELS: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+# Oracles whose answer is a sum, taken after rounding, of results each rounded to the dtype (by name suffix):
+# the metamorphic 'linear' and 'linearw' relations add the convolutions of two halves of the input or weight.
+# Judged like `folds`.
+ROUNDED_PARTS: dict[str, int] = {"-linear": 2, "-linearw": 2}
+
+
+def rounded_parts(oracle: str) -> int:
+    """How many separately rounded results `oracle` adds up (1 for an ordinary oracle; a pin is ignored)."""
+    base = oracle.partition("@")[0]
+    return max((n for suffix, n in ROUNDED_PARTS.items() if base.endswith(suffix)), default=1)
+
+
 def levels_of(oracle: str, dtype: str) -> dict[str, tuple[float, float]]:
     """The (input rounding, accumulation) levels `oracle` is judged by for `dtype` (a pin '@cuda' is ignored)."""
     if oracle.partition("@")[0].endswith(TF32_SUFFIX) and dtype in TF32_LEVELS:
@@ -181,16 +443,24 @@ def gamma(terms: int, unit_roundoff: float) -> float:
 
 def error_bound(
     abs_sum: Array64, exact: Array64, bias_free: Array64, terms: int, dtype: str, level: str = PASS,
-    oracle: str = "",
+    oracle: str = "", folds: int = 1,
 ) -> Array64:
     """Elementwise bound on |y_hat - y| for an implementation at `level` (see module docstring).
 
     abs_sum is A = |x| conv |w| + |b|, exact is y in float64, bias_free is y - b (zeros when there is no
     bias), terms is K, `oracle` the name whose contract applies (see levels_of). Elements whose value may
     overflow the dtype get an infinite bound.
+
+    folds > 1: the result may be a sum, taken in the dtype, of up to `folds` partial results each already rounded
+    to the dtype - the input gradient through reflect/replicate/circular padding, where a correct implementation
+    computes the padded input's gradient (one rounding) and then adds each border copy onto the element it copies
+    (a sum of `folds` terms in the dtype): a relative (1 + u)(1 + gamma_folds(u)) more on top.
     """
     input_rounding, accumulation = levels_of(oracle, dtype)[level]
     relative = (1.0 + input_rounding) ** 2 * (1.0 + gamma(terms + 1, accumulation)) - 1.0
+    if folds > 1:
+        unit = UNIT_ROUNDOFF[dtype]
+        relative = (1.0 + relative) * (1.0 + unit) * (1.0 + gamma(folds, unit)) - 1.0
     output = UNIT_ROUNDOFF[dtype] * (np.abs(exact) + np.abs(bias_free))
     tiny = (terms + 2) * SMALLEST_NORMAL["float32" if accumulation > 2.0**-53 else "float64"]
     tiny += 2 * SMALLEST_NORMAL[dtype]
@@ -266,27 +536,39 @@ from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 
 
+def framework_of(name: str) -> str:
+    """The framework an oracle belongs to: 'torch-nomkldnn@cuda' -> 'torch', 'jax-eager' -> 'jax'. Variants of one
+    framework share most of their code, and so their bugs: together they are one voter."""
+    return name.partition("@")[0].split("-")[0]
+
+
 def minimal_suspects(
     names: Sequence[str],
     consistent: Callable[[str, str], bool],
     deviation: Mapping[str, float],
     trusted: str = "reference",
 ) -> tuple[str, ...]:
-    """The smallest subset whose removal leaves every remaining pair consistent.
+    """The subset whose removal leaves every remaining pair consistent, blaming as few frameworks as possible.
 
-    Ties prefer sets without `trusted` (our own reference is the suspect only when the frameworks outvote it),
-    then the set that deviates most from the reference (`deviation`: each oracle's err/bound against it),
-    then alphabetical order. Returns () when all agree.
+    Frameworks are counted, not oracles: four JAX variants that share an XLA bug must not outvote torch and the
+    reference. Then ties prefer fewer oracles, then sets without `trusted` (our own reference is the suspect only
+    when the frameworks outvote it), then the set that deviates most from the reference (`deviation`: each
+    oracle's err/bound against it), then alphabetical order. Returns () when all agree.
     """
-    for size in range(len(names)):
-        candidates = []
-        for subset in combinations(sorted(names), size):
-            rest = [n for n in names if n not in subset]
-            if all(consistent(a, b) for a, b in combinations(rest, 2)):
-                candidates.append(subset)
-        if candidates:
-            return min(candidates, key=lambda s: (trusted in s, -sum(deviation.get(n, 0.0) for n in s), s))
-    return tuple(sorted(names))
+    ordered = sorted(names)
+    agrees = {pair: consistent(*pair) for pair in combinations(ordered, 2)}
+    best: tuple[str, ...] = tuple(ordered)
+    best_key: tuple[object, ...] | None = None
+    for size in range(len(ordered)):
+        for subset in combinations(ordered, size):
+            rest = [n for n in ordered if n not in subset]
+            if not all(agrees[pair] for pair in combinations(rest, 2)):
+                continue
+            key = (len({framework_of(n) for n in subset}), size, trusted in subset,
+                   -sum(deviation.get(n, 0.0) for n in subset), subset)
+            if best_key is None or key < best_key:
+                best, best_key = subset, key
+    return best
 
 
 # ---- inlined from convfuzz fuzz.decide ----
@@ -294,11 +576,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 
 REFERENCE = "reference"
 # Severity order of finding kinds, used when several suspects disagree in different ways.
-KIND_ORDER = ("precision", "mismatch", "error_mismatch", "timeout", "crash")
+KIND_ORDER = ("precision", "mismatch", "nonfinite", "error_mismatch", "timeout", "crash")
 
 
 @dataclass(frozen=True)
@@ -310,9 +593,12 @@ class Observation:
     comparison: Comparison | None = None
     error: str | None = None
     failure: str | None = None  # 'crash' or 'timeout' when the oracle's process died or hung
+    accepted: tuple[int, ...] | None = None  # invalid stream: the shape of the output returned instead of refusing
 
     def to_json(self) -> dict[str, object]:
         """JSON form used in findings' `observed` block."""
+        if self.accepted is not None:
+            return {"against": self.against, "accepted_shape": list(self.accepted)}
         if self.error is not None:
             return {"against": self.against, "error": self.error, **({"failure": self.failure} if self.failure else {})}
         assert self.comparison is not None
@@ -330,6 +616,10 @@ class Observation:
     def describe(self) -> str:
         """One line: out[0, 3, 1]=0.51, but should be 0.49 (|err|=2e-2 > bound=1e-5) [torch vs reference]."""
         pair = f"[{self.oracle} vs {self.against}]"
+        if self.accepted is not None:
+            shape = self.accepted
+            returned = "an empty output (no numbers)" if 0 in shape else "numbers instead of refusing"
+            return f"{self.oracle} returned {returned}: an output of shape {shape} {pair}"
         if self.failure is not None:
             verb = {"crash": "crashed", "timeout": "timed out"}.get(self.failure, self.failure)
             return f"{self.oracle} {verb}: {self.error} {pair}"
@@ -381,17 +671,36 @@ class Yardstick:
     terms: int
     dtype: str
     exact_tier: bool
+    # Where the propagation rule makes the output NaN or infinite (inputs with inf/nan): exact match required.
+    nonfinite: npt.NDArray[np.bool_] | None = None
+    # Partial results, each rounded to the dtype, that a correct implementation may add up (fuzz.bounds)
+    folds: int = 1
 
     @classmethod
     def build(
-        cls, exact: Array64, abs_sum: Array64, inputs: list[Array64], bias: Array64 | None, terms: int, dtype: str
+        cls, exact: Array64, abs_sum: Array64, inputs: list[Array64], bias: Array64 | None, terms: int, dtype: str,
+        nonfinite: tuple[npt.NDArray[np.bool_], Array64] | None = None, folds: int = 1,
     ) -> Yardstick:
-        """From the reference output and abs-conv; `inputs` decide the exact tier."""
+        """From the reference output and abs-conv; `inputs` decide the exact tier. `nonfinite` is the propagation
+        rule's (mask, values) for inputs holding inf/nan: there the output must be exactly those values."""
+        mask = None
+        if nonfinite is not None:
+            mask, special = nonfinite
+            exact = np.where(mask, special, exact)
+            abs_sum = np.where(mask, 0.0, abs_sum)
         if bias is None:
             bias_free = np.zeros_like(exact)
         else:
             bias_free = exact - bias.reshape(1, -1, *([1] * (exact.ndim - 2)))
-        return cls(exact, abs_sum, bias_free, terms, dtype, is_exact_tier(inputs, abs_sum, dtype))
+        if mask is not None:
+            bias_free = np.where(mask, 0.0, bias_free)
+        return cls(exact, abs_sum, bias_free, terms, dtype, is_exact_tier(inputs, abs_sum, dtype), mask, folds)
+
+    def touches_nonfinite(self, comparison: Comparison) -> bool:
+        """True when a comparison's worst element is one the rule makes non-finite, or came back non-finite."""
+        if self.nonfinite is None or not comparison.worst_index:
+            return False
+        return bool(self.nonfinite[comparison.worst_index]) or not np.isfinite(comparison.actual)
 
     def bound(self, oracle: str, level: str) -> Array64:
         """Elementwise bound for `oracle` at `level`; zero for PASS in the exact tier."""
@@ -403,7 +712,65 @@ class Yardstick:
             return np.zeros_like(self.exact)
         # In the exact tier the ordinary float bound is the second level: within it, the error is one of precision.
         level = PASS if exact_tier else level
-        return error_bound(self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level, oracle)
+        folds = max(self.folds, rounded_parts(oracle))
+        bound = error_bound(self.abs_sum, self.exact, self.bias_free, self.terms, self.dtype, level, oracle, folds)
+        return bound if self.nonfinite is None else np.where(self.nonfinite, 0.0, bound)
+
+
+MUST_REFUSE = "must refuse"
+
+
+def decide_invalid(
+    values: Mapping[str, Array64 | None], errors: Mapping[str, str], failures: Mapping[str, str] | None = None
+) -> Decision:
+    """The verdict on an invalid-stream case, which every oracle given must refuse: an oracle that returns numbers
+    (a non-empty output) is an error_mismatch suspect, one that crashes or hangs a crash/timeout suspect. An empty
+    output carries no numbers and counts as refusing (JAX's rule for a kernel larger than the padded input).
+    Every oracle's line, the refusals' error texts included, goes into the message."""
+    failures = failures or {}
+    observations: dict[str, Observation] = {}
+    suspects: list[str] = []
+    kinds: list[str] = []
+    for name, value in values.items():
+        if value is not None:
+            observations[name] = Observation(name, MUST_REFUSE, accepted=tuple(int(n) for n in value.shape))
+            if value.size:
+                suspects.append(name)
+                kinds.append("error_mismatch")
+            continue
+        failure = failures.get(name)
+        observations[name] = Observation(name, MUST_REFUSE, error=errors.get(name, "error"), failure=failure)
+        if failure is not None:
+            suspects.append(name)
+            kinds.append(failure)
+    kind = max(kinds, key=KIND_ORDER.index) if kinds else None
+    return Decision(
+        kind=kind,
+        suspects=tuple(sorted(suspects)),
+        observations=observations,
+        exact_tier=False,
+        max_ratio=0.0,
+        messages=tuple(o.describe() for o in observations.values()) if kind else (),
+    )
+
+
+def _within_precision_of_reference(values: Mapping[str, Array64 | None], yard: Yardstick) -> bool:
+    """True when every framework answered and is within its PRECISION-level bound of the reference."""
+    frameworks = {n: v for n, v in values.items() if n != REFERENCE}
+    return bool(frameworks) and all(
+        v is not None and compare(v, yard.exact, yard.bound(n, PRECISION)).within for n, v in frameworks.items()
+    )
+
+
+def _breaks_propagation_rule(value: Array64, yard: Yardstick) -> bool:
+    """True when `value` is non-finite where the IEEE propagation rule says finite, or differs from the rule's
+    inf/NaN where it says non-finite (only for cases whose inputs hold inf/NaN)."""
+    if yard.nonfinite is None or value.shape != yard.exact.shape:
+        return False
+    mask = yard.nonfinite
+    with np.errstate(invalid="ignore"):
+        same = (value == yard.exact) | (np.isnan(value) & np.isnan(yard.exact))
+    return bool(np.any(~np.isfinite(value) & ~mask) or np.any(mask & ~same))
 
 
 def decide(
@@ -441,6 +808,22 @@ def decide(
         for n, v in values.items()
     }
     suspects = minimal_suspects(names, consistent, deviation)
+    if REFERENCE in suspects and _within_precision_of_reference(values, yard):
+        # Frameworks that share a rounding shortcut (half-precision accumulation) can agree with each other
+        # within their summed bounds and so outvote the reference. But when every framework is within its own
+        # PRECISION contract of the float64 reference, their distance from it is rounding, not a wrong
+        # reference: the reference stays the truth and the frameworks beyond their PASS bound are the suspects.
+        suspects = tuple(sorted(n for n in names if n != REFERENCE and not consistent(n, REFERENCE)))
+    if REFERENCE in suspects and yard.nonfinite is not None:
+        # The propagation rule is counted exactly, so no vote can overturn it: frameworks that share a way of
+        # spreading NaN (a grouped conv run as a dense one with zero blocks, NaN * 0) outvoted the reference and
+        # the framework that kept to the rule. When every oracle at odds with the reference breaks the rule,
+        # they are the suspects.
+        at_odds = [n for n in names if n != REFERENCE and not consistent(n, REFERENCE)]
+        if at_odds and all(
+            (v := values[n]) is not None and _breaks_propagation_rule(v, yard) for n in at_odds
+        ):
+            suspects = tuple(sorted(at_odds))
     trusted = [n for n in names if n not in suspects]
     # What the others are measured against: the reference unless it is itself a suspect.
     truth_name = REFERENCE if REFERENCE in trusted or not trusted else trusted[0]
@@ -464,7 +847,11 @@ def decide(
         observations[name] = Observation(name, against, compare(value, reference_value, pair_bound(name, against)))
         if name in suspects:
             weaker = yard.bound(name, PRECISION) + pass_bounds.get(against, zero)
-            kinds.append("precision" if compare(value, reference_value, weaker).within else "mismatch")
+            comparison = observations[name].comparison
+            if comparison is not None and yard.touches_nonfinite(comparison):
+                kinds.append("nonfinite")  # the inf/nan propagation rule is broken
+            else:
+                kinds.append("precision" if compare(value, reference_value, weaker).within else "mismatch")
     kind = max(kinds, key=KIND_ORDER.index) if kinds else None
     framework_ratios = [r for n, r in deviation.items() if n != REFERENCE and values[n] is not None]
     return Decision(
@@ -495,6 +882,15 @@ class TorchSettings:
     # let cuBLAS reduce half-type GEMMs in reduced precision (torch's default; the non-cuDNN CUDA conv is a GEMM)
     reduced_reduction: bool = False
     compiled: bool = False  # through torch.compile (inductor)
+    # conv_transposeNd computed as the vector-Jacobian product of convNd (autograd), the identity between them
+    adjoint: bool = False
+
+    def computes(self, op: str) -> bool:
+        """Whether this variant computes `op` ('conv2d', or a gradient 'conv2d.grad_weight'): the adjoint variant
+        computes transposed convolutions only (not their gradients), every other variant everything."""
+        if self.adjoint:
+            return op.startswith("conv_transpose") and ".grad_" not in op
+        return True
 
 
 # Every variant is strict unless its name says otherwise. torch allows TF32 for cuDNN convolutions by default,
@@ -507,6 +903,7 @@ TORCH_VARIANTS: dict[str, TorchSettings] = {
     "torch-nocudnn": TorchSettings(devices=("cuda",), cudnn=False),
     "torch-tf32": TorchSettings(devices=("cuda",), tf32=True),
     "torch-compile": TorchSettings(compiled=True),
+    "torch-vjp": TorchSettings(adjoint=True),
 }
 
 
@@ -542,58 +939,108 @@ def backend_settings(torch: Any, settings: TorchSettings) -> Iterator[None]:
             cudnn.allow_tf32 = saved_tf32
 
 
-def run_torch() -> np.ndarray:
-    """torch: F.conv3d with the backend settings TorchSettings(devices=('cpu', 'cuda'), mkldnn=True, cudnn=True, tf32=False, reduced_reduction=False, compiled=False)."""
+def arrange(torch: Any, x: Any, w: Any, layout: str) -> tuple[Any, Any]:
+    """x and w with the memory layout a case names (strategies.case.LAYOUTS); their values never change."""
+    if layout == "channels_last":
+        memory_format = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
+        return x.contiguous(memory_format=memory_format), w.contiguous(memory_format=memory_format)
+    if layout == "strided_input":
+        # Every other element of a buffer twice as wide; the gaps hold NaN, so a dense read shows.
+        wide = torch.full((*x.shape[:-1], 2 * x.shape[-1]), float("nan"), dtype=x.dtype, device=x.device)
+        wide[..., ::2] = x
+        return wide[..., ::2], w
+    if layout == "transposed_weight":
+        return x, w.transpose(0, 1).contiguous().transpose(0, 1)
+    if layout == "sliced_weight":
+        longer = torch.full((*w.shape[:-1], w.shape[-1] + 1), float("nan"), dtype=w.dtype, device=w.device)
+        longer[..., : w.shape[-1]] = w
+        return x, longer[..., : w.shape[-1]]
+    return x, w
+
+
+def reference(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: np.ndarray | None) -> np.ndarray:
+    """The float64 reference conv3d of this case."""
+    with np.errstate(invalid='ignore'):  # inputs with inf/nan follow IEEE arithmetic
+        return conv_reference(x, w, b, STRIDE, PADS, DILATION, GROUPS, PADDING_MODE)
+
+
+def run_torch(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G) -> np.ndarray:
+    """torch: F.conv3d with the backend settings TorchSettings(devices=('cpu', 'cuda'), mkldnn=True, cudnn=True, tf32=False, reduced_reduction=False, compiled=False, adjoint=False)."""
     import torch
     import torch.nn.functional as F
 
     dtype = torch.float16
     x = torch.tensor(X, dtype=dtype, device='cuda')
-    w = torch.tensor(W, dtype=dtype, device='cuda')
+    w = torch.tensor(W, dtype=torch.float16, device='cuda')
 
-    def conv(x, w, b):
-        return F.conv3d(x, w, b, stride=(1, 1, 2), padding=(0, 0, 1), dilation=(1, 1, 2), groups=1)
+    # The parameters are captured by a closure, as convfuzz's oracle holds them (under
+    # torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants).
+    def make_conv(pre_pad, stride, padding, dilation, groups):
+        def conv(x, w, b):
+            if pre_pad is not None:
+                x = F.pad(x, pre_pad)
+            return F.conv3d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
+        return conv
+
+    conv = make_conv(None, (1, 1, 2), (0, 0, 1), (1, 1, 2), 1)
     with backend_settings(torch, TORCH_VARIANTS['torch']):
         out = conv(x, w, None)
     return out.detach().cpu().to(torch.float64).numpy()
 
 
-def run_torch_nocudnn() -> np.ndarray:
-    """torch-nocudnn: F.conv3d with the backend settings TorchSettings(devices=('cuda',), mkldnn=True, cudnn=False, tf32=False, reduced_reduction=False, compiled=False)."""
+def run_torch_nocudnn(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G) -> np.ndarray:
+    """torch-nocudnn: F.conv3d with the backend settings TorchSettings(devices=('cuda',), mkldnn=True, cudnn=False, tf32=False, reduced_reduction=False, compiled=False, adjoint=False)."""
     import torch
     import torch.nn.functional as F
 
     dtype = torch.float16
     x = torch.tensor(X, dtype=dtype, device='cuda')
-    w = torch.tensor(W, dtype=dtype, device='cuda')
+    w = torch.tensor(W, dtype=torch.float16, device='cuda')
 
-    def conv(x, w, b):
-        return F.conv3d(x, w, b, stride=(1, 1, 2), padding=(0, 0, 1), dilation=(1, 1, 2), groups=1)
+    # The parameters are captured by a closure, as convfuzz's oracle holds them (under
+    # torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants).
+    def make_conv(pre_pad, stride, padding, dilation, groups):
+        def conv(x, w, b):
+            if pre_pad is not None:
+                x = F.pad(x, pre_pad)
+            return F.conv3d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
+        return conv
+
+    conv = make_conv(None, (1, 1, 2), (0, 0, 1), (1, 1, 2), 1)
     with backend_settings(torch, TORCH_VARIANTS['torch-nocudnn']):
         out = conv(x, w, None)
     return out.detach().cpu().to(torch.float64).numpy()
 
 
-def run_torch_tf32() -> np.ndarray:
-    """torch-tf32: F.conv3d with the backend settings TorchSettings(devices=('cuda',), mkldnn=True, cudnn=True, tf32=True, reduced_reduction=False, compiled=False)."""
+def run_torch_tf32(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G) -> np.ndarray:
+    """torch-tf32: F.conv3d with the backend settings TorchSettings(devices=('cuda',), mkldnn=True, cudnn=True, tf32=True, reduced_reduction=False, compiled=False, adjoint=False)."""
     import torch
     import torch.nn.functional as F
 
     dtype = torch.float16
     x = torch.tensor(X, dtype=dtype, device='cuda')
-    w = torch.tensor(W, dtype=dtype, device='cuda')
+    w = torch.tensor(W, dtype=torch.float16, device='cuda')
 
-    def conv(x, w, b):
-        return F.conv3d(x, w, b, stride=(1, 1, 2), padding=(0, 0, 1), dilation=(1, 1, 2), groups=1)
+    # The parameters are captured by a closure, as convfuzz's oracle holds them (under
+    # torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants).
+    def make_conv(pre_pad, stride, padding, dilation, groups):
+        def conv(x, w, b):
+            if pre_pad is not None:
+                x = F.pad(x, pre_pad)
+            return F.conv3d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
+        return conv
+
+    conv = make_conv(None, (1, 1, 2), (0, 0, 1), (1, 1, 2), 1)
     with backend_settings(torch, TORCH_VARIANTS['torch-tf32']):
         out = conv(x, w, None)
     return out.detach().cpu().to(torch.float64).numpy()
 
 
-def run_jax() -> np.ndarray:
+def run_jax(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G) -> np.ndarray:
+    """jax: lax.conv_general_dilated."""
     import jax
 
     jax.config.update('jax_enable_x64', True)
@@ -608,27 +1055,37 @@ def run_jax() -> np.ndarray:
             feature_group_count=1, precision=lax.Precision.HIGHEST)
 
     device = jax.devices('gpu')[0]
-    x, w = (jax.device_put(np.asarray(v, dtype=jnp.float16), device) for v in (X, W))
+    x_values, w_values = X, W
+    x = jax.device_put(np.asarray(x_values, dtype=jnp.float16), device)
+    w = jax.device_put(np.asarray(w_values, dtype=jnp.float16), device)
     b = None if B is None else jax.device_put(np.asarray(B, dtype=jnp.float16), device)
     return np.asarray(conv(x, w, b)).astype(np.float64)
 
 
-def run_reference() -> np.ndarray:
-    return conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS)
+def run_reference(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G) -> np.ndarray:
+    return reference(X, W, B, G)
 
 
-def run_torch_at_cpu() -> np.ndarray:
-    """torch@cpu: F.conv3d with the backend settings TorchSettings(devices=('cpu', 'cuda'), mkldnn=True, cudnn=True, tf32=False, reduced_reduction=False, compiled=False)."""
+def run_torch_at_cpu(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G) -> np.ndarray:
+    """torch@cpu: F.conv3d with the backend settings TorchSettings(devices=('cpu', 'cuda'), mkldnn=True, cudnn=True, tf32=False, reduced_reduction=False, compiled=False, adjoint=False)."""
     import torch
     import torch.nn.functional as F
 
     dtype = torch.float16
     x = torch.tensor(X, dtype=dtype, device='cpu')
-    w = torch.tensor(W, dtype=dtype, device='cpu')
+    w = torch.tensor(W, dtype=torch.float16, device='cpu')
 
-    def conv(x, w, b):
-        return F.conv3d(x, w, b, stride=(1, 1, 2), padding=(0, 0, 1), dilation=(1, 1, 2), groups=1)
+    # The parameters are captured by a closure, as convfuzz's oracle holds them (under
+    # torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants).
+    def make_conv(pre_pad, stride, padding, dilation, groups):
+        def conv(x, w, b):
+            if pre_pad is not None:
+                x = F.pad(x, pre_pad)
+            return F.conv3d(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)
 
+        return conv
+
+    conv = make_conv(None, (1, 1, 2), (0, 0, 1), (1, 1, 2), 1)
     with backend_settings(torch, TORCH_VARIANTS['torch']):
         out = conv(x, w, None)
     return out.detach().cpu().to(torch.float64).numpy()
@@ -637,6 +1094,7 @@ def run_torch_at_cpu() -> np.ndarray:
 RUNNERS: dict[str, Callable[[], np.ndarray]] = {'torch': run_torch, 'torch-nocudnn': run_torch_nocudnn, 'torch-tf32': run_torch_tf32, 'jax': run_jax, 'reference': run_reference, 'torch@cpu': run_torch_at_cpu}
 
 MEMORY_ERROR_STATUS = 3
+CANNOT_TELL_STATUS = 2  # neither reproduces nor gone: the device the finding needs is not here
 
 
 def run_in_child(name: str) -> str | None:
@@ -664,6 +1122,23 @@ def reproduce_crash() -> int:
     return 0
 
 
+def cuda_seen() -> bool:
+    """Whether torch or JAX sees a CUDA GPU here (a CUDA finding cannot be checked without one)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return True
+    except ImportError:
+        pass
+    try:
+        import jax
+
+        return bool(jax.devices("gpu"))
+    except (ImportError, RuntimeError):
+        return False
+
+
 def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--only":
         try:
@@ -671,25 +1146,48 @@ def main() -> int:
         except MemoryError:
             return MEMORY_ERROR_STATUS
         return 0
+    if DEVICE == "cuda" and not cuda_seen():
+        print("SKIPPED: this finding was seen on a CUDA GPU and neither torch nor jax sees one here")
+        return CANNOT_TELL_STATUS
     if KIND in ("crash", "timeout"):
         return reproduce_crash()
     values: dict[str, np.ndarray | None] = {}
     errors: dict[str, str] = {}
+    if PRECEDING:
+        print(f"each oracle is first called with {len(PRECEDING)} earlier input set(s) of the same shapes")
     for name in ORACLES:
         if name not in RUNNERS:
             print(f"{name}: this oracle exists only inside convfuzz; skipped")
             continue
         try:
+            for earlier in PRECEDING:  # a stale-buffer bug shows only after these calls
+                RUNNERS[name](*earlier)
             values[name] = np.asarray(RUNNERS[name](), dtype=np.float64)
         except ImportError as exc:
             print(f"{name}: not installed ({exc}); skipped")
         except Exception as exc:
             values[name], errors[name] = None, f"{type(exc).__name__}: {exc}".strip()
-    exact = conv_reference(X, W, B, STRIDE, PADS, DILATION, GROUPS)
-    abs_sum = conv_reference(np.abs(X), np.abs(W), None if B is None else np.abs(B), STRIDE, PADS, DILATION, GROUPS)
-    inputs = [X, W] + ([] if B is None else [B])
-    terms = (X.shape[1] // GROUPS) * int(np.prod(W.shape[2:]))
-    verdict = decide(values, errors, Yardstick.build(exact, abs_sum, inputs, B, terms, DTYPE))
+    if DEFECT:
+        # An invalid case every oracle here must refuse: returning numbers (or crashing) is the discrepancy.
+        print(f"invalid on purpose: {DEFECT}")
+        verdict = decide_invalid(values, errors)
+        for observation in verdict.observations.values():
+            print(observation.describe())
+        still = sorted(set(verdict.suspects) & set(SUSPECTS))
+        if still:
+            print(f"REPRODUCES: {verdict.kind}, suspect(s) {', '.join(still)}")
+            return 1
+        print(f"GONE: {', '.join(SUSPECTS)} now refuse the case")
+        return 0
+    exact = reference(X, W, B, G)
+    absolute = [None if t is None else np.abs(t) for t in (X, W, B, G)]
+    abs_sum = reference(absolute[0], absolute[1], None if GRADIENT else absolute[2], absolute[3])
+    # Inputs holding inf/nan: where the propagation rule makes the output non-finite, it must match exactly.
+    nonfinite = None if np.isfinite(X).all() else nonfinite_rule(lambda a, k: reference(a, k, None, None), X, W)
+    # A gradient is a sum of products too, with no bias term of its own (see TERMS and FOLDS above).
+    yardstick = Yardstick.build(exact, abs_sum, RESULT_INPUTS, None if GRADIENT else B, TERMS, DTYPE, nonfinite,
+                                folds=FOLDS)
+    verdict = decide(values, errors, yardstick)
     for observation in verdict.observations.values():
         print(observation.describe())
     if verdict.exact_tier:

@@ -406,6 +406,7 @@ def _runners(record: FindingRecord) -> dict[str, str]:
 
 _MAIN = '''
 MEMORY_ERROR_STATUS = 3
+CANNOT_TELL_STATUS = 2  # neither reproduces nor gone: the device the finding needs is not here
 
 
 def run_in_child(name: str) -> str | None:
@@ -433,6 +434,23 @@ def reproduce_crash() -> int:
     return 0
 
 
+def cuda_seen() -> bool:
+    """Whether torch or JAX sees a CUDA GPU here (a CUDA finding cannot be checked without one)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return True
+    except ImportError:
+        pass
+    try:
+        import jax
+
+        return bool(jax.devices("gpu"))
+    except (ImportError, RuntimeError):
+        return False
+
+
 def main() -> int:
     if len(sys.argv) == 3 and sys.argv[1] == "--only":
         try:
@@ -440,6 +458,9 @@ def main() -> int:
         except MemoryError:
             return MEMORY_ERROR_STATUS
         return 0
+    if DEVICE == "cuda" and not cuda_seen():
+        print("SKIPPED: this finding was seen on a CUDA GPU and neither torch nor jax sees one here")
+        return CANNOT_TELL_STATUS
     if KIND in ("crash", "timeout"):
         return reproduce_crash()
     values: dict[str, np.ndarray | None] = {}
@@ -512,8 +533,9 @@ Seen as:
 Seen with {versions} on {env.get("platform")}.
 {cfg.op_name}, dtype {cfg.dtype}, device {cfg.device}, layout {cfg.layout}; values drawn as {case.families}.
 Needs numpy plus the frameworks it compares ({", ".join(record.oracles)}); a missing one is skipped.
-Exit status: 1 while the discrepancy reproduces, 0 once it is gone. A crash or hang is re-run in a child
-process of this script, so it is reported instead of killing the script.
+Exit status: 1 while the discrepancy reproduces, 0 once it is gone, 2 when it cannot tell (a CUDA finding on a
+machine whose torch and jax see no GPU). A crash or hang is re-run in a child process of this script, so it is
+reported instead of killing the script.
 """
 
 from __future__ import annotations
@@ -530,6 +552,7 @@ import numpy as np
 import numpy.typing as npt
 
 DTYPE = {cfg.dtype!r}
+DEVICE = {cfg.device!r}
 KIND = {record.kind!r}
 CASE_TIMEOUT = 60
 ORACLES = {list(record.oracles)!r}

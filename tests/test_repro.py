@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 import tempfile
@@ -106,3 +107,16 @@ def test_crash_repro_runs_the_suspect_in_a_child_and_exits_1(torch_oracle: Oracl
     crashed = run_script(text.replace(call, segfault + call), tmp_path)
     assert crashed.returncode == 1, crashed.stdout + crashed.stderr
     assert "torch: crash: killed by SIGSEGV" in crashed.stdout and "REPRODUCES: crash" in crashed.stdout
+
+
+def test_a_cuda_finding_says_it_cannot_tell_without_a_gpu(tmp_path: Path) -> None:
+    """A repro of a finding seen on a GPU, run where neither torch nor jax sees one: exit 2 and say so, rather
+    than calling the bug gone."""
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the script would check the finding")
+    findings = Path(__file__).resolve().parent.parent / "findings"
+    path = findings / "conv2d-float16-nonfinite-torch-torch-tf32-b6ccf0c6.json"
+    record = FindingRecord.from_json(json.loads(path.read_text()))
+    done = run_script(render_repro(record), tmp_path)
+    assert done.returncode == 2 and "SKIPPED" in done.stdout, done.stdout + done.stderr
