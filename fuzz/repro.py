@@ -33,7 +33,7 @@ from oracles.reference import NUMPY_PAD_MODES
 from oracles.registry import is_known
 from oracles.torch_oracle import torch_padding_plan
 from oracles.torch_variants import TORCH_VARIANTS
-from strategies.case import ConvConfig
+from strategies.case import GRADIENTS, ConvConfig
 
 INLINED_MODULES: tuple[ModuleType, ...] = (reference, reference_gradients, bounds, consensus, decide, torch_variants)
 _PROJECT_PACKAGES = ("fuzz", "oracles", "strategies")
@@ -266,7 +266,7 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
             f"{jit_lines}"
             "    def gradient(x, w, b, g):\n"
             "        _, pullback = jax.vjp(conv, x, w, b)\n"
-            f"        return pullback(g)[{('input', 'weight', 'bias').index(cfg.gradient)}]  # d/d{cfg.gradient}\n\n"
+            f"        return pullback(g)[{GRADIENTS.index(cfg.gradient)}]  # d/d{cfg.gradient}\n\n"
         )
         jit_lines = ""
         output = "gradient(x, w, b, g)"

@@ -7,6 +7,7 @@ oracles.pinned), or an import path 'module:factory' for an oracle of your own.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from oracles.base import Oracle, OracleFailure, OracleUnavailable
 from oracles.channel_matmul import ChannelMatmulOracle, matmul_serves
@@ -106,9 +107,6 @@ def serves(name: str, config: ConvConfig) -> bool:
     if not serves_op(name, config.op_name):
         return False
     base = name.partition(PIN_SEPARATOR)[0]
-    metamorphic = split_metamorphic(base)
-    if metamorphic is not None and not relation_serves(metamorphic[1], config.op_name, config):
-        return False  # a relation that does not apply to this case (an invalid one, batch groups, ...)
     if config.batch_groups > 1:  # XLA's batch_group_count: JAX, the reference and oracles of the user's own
         return not base.startswith("torch")
     if not config.defect:
@@ -116,27 +114,23 @@ def serves(name: str, config: ConvConfig) -> bool:
     scope = DEFECTS[config.defect].scope
     return scope == "all" or (scope == "frameworks" and base != "reference") or base.startswith("torch")
 
-# Built-in oracles that answer some cases only, by what the case holds (decided here by name, since an isolated
-# oracle's object lives in its worker process).
+# Built-in oracles that answer some cases only, by what the case holds: a relation the cases it applies to, the
+# hand check an input of ones, the matmul oracles a 1x1 kernel. Decided here by name, since an isolated oracle's
+# object (with its own serves method) lives in its worker process.
 CASE_RULES: dict[str, Callable[[ConvCase], bool]] = {
     "handcheck": hand_check_serves, "torch-matmul": matmul_serves, "jax-matmul": matmul_serves,
+    **{f"{b}-{r}": partial(relation_takes, r) for b in METAMORPHIC_BASES for r in RELATIONS},
 }
 
 
 def takes_part(name: str, oracle: Oracle, case: ConvCase) -> bool:
-    """serves(name, case.config); the built-in case rules (a relation needing a finite input, the hand check an
-    input of ones, the matmul oracles a 1x1 kernel); and the oracle object's own `serves(case)` when it has one (a
-    metamorphic oracle built in code, or an oracle of the user's own that computes only some cases)."""
+    """serves(name, case.config), then the built-in oracle's case rule (CASE_RULES) or else the oracle object's
+    own `serves(case)` when it has one (a metamorphic oracle built in code, or an oracle of the user's own that
+    computes only some cases)."""
     if not serves(name, case.config):
         return False
-    base = name.partition(PIN_SEPARATOR)[0]
-    metamorphic = split_metamorphic(base)
-    if metamorphic is not None and not relation_takes(metamorphic[1], case):
-        return False
-    if base in CASE_RULES and not CASE_RULES[base](case):
-        return False
-    own = getattr(oracle, "serves", None)
-    return own is None or bool(own(case))
+    rule = CASE_RULES.get(name.partition(PIN_SEPARATOR)[0]) or getattr(oracle, "serves", None)
+    return rule is None or bool(rule(case))
 
 
 # What a campaign runs when --oracles is not given: one call per framework as users make it. The variants cost

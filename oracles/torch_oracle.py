@@ -15,7 +15,7 @@ import numpy as np
 
 from oracles.base import FloatArray, OracleUnavailable
 from oracles.torch_variants import TORCH_VARIANTS, arrange, backend_settings
-from strategies.case import ConvCase, ConvConfig
+from strategies.case import GRADIENTS, ConvCase, ConvConfig
 
 
 def torch_padding_plan(config: ConvConfig) -> tuple[list[int] | None, str | int | tuple[int, ...]]:
@@ -114,7 +114,7 @@ def gradient_of(torch: Any, call: Callable[[Any, Any, Any], Any], inputs: tuple[
                 g: Any) -> Any:
     """The gradient of call(x, w, b) at cotangent g with respect to `which` input ('input', 'weight', 'bias')
     through autograd. Only that input requires grad, so torch's convolution backward computes that one alone."""
-    target = inputs[("input", "weight", "bias").index(which)]
+    target = inputs[GRADIENTS.index(which)]
     target.requires_grad_(True)
     out = call(*inputs)
     (grad,) = torch.autograd.grad(out, target, grad_outputs=g)
