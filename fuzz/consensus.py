@@ -30,15 +30,33 @@ def minimal_suspects(
     """
     ordered = sorted(names)
     agrees = {pair: consistent(*pair) for pair in combinations(ordered, 2)}
+    neighbours = {n: {m for m in ordered if m != n and agrees[(min(n, m), max(n, m))]} for n in ordered}
     best: tuple[str, ...] = tuple(ordered)
     best_key: tuple[object, ...] | None = None
-    for size in range(len(ordered)):
-        for subset in combinations(ordered, size):
-            rest = [n for n in ordered if n not in subset]
-            if not all(agrees[pair] for pair in combinations(rest, 2)):
-                continue
-            key = (len({framework_of(n) for n in subset}), size, trusted in subset,
-                   -sum(deviation.get(n, 0.0) for n in subset), subset)
-            if best_key is None or key < best_key:
-                best, best_key = subset, key
+    # The remaining oracles must agree pairwise: a clique of the agreement graph. Keeping more never blames more
+    # frameworks or more oracles, so only the complements of maximal cliques can be best; enumerating those
+    # (Bron-Kerbosch) gives the same answer as trying every subset, without 2^n subsets for n oracles.
+    for clique in maximal_cliques(ordered, neighbours):
+        subset = tuple(n for n in ordered if n not in clique)
+        key = (len({framework_of(n) for n in subset}), len(subset), trusted in subset,
+               -sum(deviation.get(n, 0.0) for n in subset), subset)
+        if best_key is None or key < best_key:
+            best, best_key = subset, key
     return best
+
+
+def maximal_cliques(nodes: Sequence[str], neighbours: Mapping[str, set[str]]) -> list[frozenset[str]]:
+    """Every maximal set of pairwise-adjacent `nodes` (Bron-Kerbosch with a pivot; iterative, no recursion)."""
+    found: list[frozenset[str]] = []
+    stack: list[tuple[frozenset[str], set[str], set[str]]] = [(frozenset(), set(nodes), set())]
+    while stack:
+        chosen, candidates, excluded = stack.pop()
+        if not candidates and not excluded:
+            found.append(chosen)
+            continue
+        pivot = max(candidates | excluded, key=lambda n: len(neighbours[n] & candidates))
+        for node in sorted(candidates - neighbours[pivot]):
+            stack.append((chosen | {node}, candidates & neighbours[node], excluded & neighbours[node]))
+            candidates = candidates - {node}
+            excluded = excluded | {node}
+    return found

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import random
+from itertools import combinations
+
 import numpy as np
 
-from fuzz.consensus import minimal_suspects
+from fuzz.consensus import framework_of, minimal_suspects
 from fuzz.judge import judge, yardstick
 from oracles.base import Outcome
 from strategies.case import ConvCase, ConvConfig, Padding
@@ -143,3 +146,41 @@ def test_variants_of_one_framework_count_as_one_voter() -> None:
     jax_block = {"jax", "jax-eager", "jax-f32out", "jax-nhwc"}
     agreeing = consistent_from([jax_block, {"reference", "torch", "torch-nomkldnn@cpu"}])
     assert minimal_suspects(names, agreeing, {}) == tuple(sorted(jax_block))
+
+
+def _suspects_by_trying_every_subset(names: list[str], consistent, deviation: dict[str, float]):  # type: ignore[no-untyped-def]
+    """The definition minimal_suspects implements: try every subset, keep the best key."""
+    ordered = sorted(names)
+    best, best_key = tuple(ordered), None
+    for size in range(len(ordered)):
+        for subset in combinations(ordered, size):
+            rest = [n for n in ordered if n not in subset]
+            if all(consistent(a, b) for a, b in combinations(rest, 2)):
+                key = (len({framework_of(n) for n in subset}), size, "reference" in subset,
+                       -sum(deviation.get(n, 0.0) for n in subset), subset)
+                if best_key is None or key < best_key:
+                    best, best_key = subset, key
+    return best
+
+
+def test_minimal_suspects_equals_trying_every_subset() -> None:
+    """The clique search gives exactly the exhaustive answer (which took minutes with 23 oracles)."""
+    rng = random.Random(7)
+    pool = ["reference", "torch", "jax", "torch-nomkldnn", "jax-eager", "torch-vjp", "jax-nhwc", "handcheck",
+            "torch@cpu"]
+    for _ in range(400):
+        names = rng.sample(pool, rng.randint(1, len(pool)))
+        density = rng.random()
+        edges = {frozenset(p) for p in combinations(names, 2) if rng.random() < density}
+        deviation = {n: rng.choice([0.0, 1.0, 2.0, 5.0]) for n in names}
+
+        def agree(a: str, b: str, edges: set[frozenset[str]] = edges) -> bool:
+            return frozenset((a, b)) in edges
+
+        assert minimal_suspects(names, agree, deviation) == _suspects_by_trying_every_subset(names, agree, deviation)
+
+
+def test_minimal_suspects_scales_to_many_oracles() -> None:
+    names = [f"torch-v{i}" for i in range(30)] + ["jax", "reference"]
+    blamed = {"torch-v3", "torch-v17"}
+    assert minimal_suspects(names, lambda a, b: not ({a, b} & blamed), {}) == tuple(sorted(blamed))
