@@ -6,6 +6,9 @@ that accumulates with u_acc and stores with u_out, satisfies elementwise
 where A = |x| conv |w| + |b| and gamma_n(u) = n*u / (1 - n*u). The |y - b| term covers a bias added after the
 conv was already rounded to the output dtype; the tiny terms cover underflow with flush-to-zero.
 
+Complex dtypes (complex64, complex128) are judged by the modulus of the error, with A taken of the moduli
+|x| and |w|: see complex_terms.
+
 This module imports only NumPy and the standard library and has no project imports: its source is inlined
 verbatim into every standalone repro script.
 """
@@ -22,7 +25,21 @@ Array64 = npt.NDArray[np.float64]
 PASS = "pass"
 PRECISION = "precision"
 
+# Each complex dtype is a pair of components of this real dtype; tables keyed by dtype name give it their entry.
+COMPLEX_PARTS: dict[str, str] = {"complex64": "float32", "complex128": "float64"}
+
+
+# A complex error's modulus is at most sqrt(2) times the larger of its components' moduli.
+SQRT2 = 2.0**0.5
+
+
+def real_dtype(dtype: str) -> str:
+    """The real dtype of a complex dtype's components ('float32' for complex64); a real dtype itself."""
+    return COMPLEX_PARTS.get(dtype, dtype)
+
+
 MANTISSA_DIGITS: dict[str, int] = {"float64": 53, "float32": 24, "float16": 11, "bfloat16": 8}
+MANTISSA_DIGITS.update({name: MANTISSA_DIGITS[part] for name, part in COMPLEX_PARTS.items()})
 UNIT_ROUNDOFF: dict[str, float] = {dtype: 2.0**-digits for dtype, digits in MANTISSA_DIGITS.items()}
 SMALLEST_NORMAL: dict[str, float] = {
     "float64": 2.0**-1022,
@@ -48,6 +65,7 @@ LEVELS: dict[str, dict[str, tuple[float, float]]] = {
     "float16": {PASS: (0.0, 2.0**-24), PRECISION: (0.0, 2.0**-11)},
     "bfloat16": {PASS: (0.0, 2.0**-24), PRECISION: (0.0, 2.0**-8)},
 }
+LEVELS.update({name: LEVELS[part] for name, part in COMPLEX_PARTS.items()})
 
 # Oracles that promise less than their dtype, by name suffix: a '-tf32' oracle (torch-tf32: cuDNN with TF32
 # allowed) passes float32 when it is within TF32 inputs; its PRECISION level is bfloat16-like inputs.
@@ -71,8 +89,9 @@ def rounded_parts(oracle: str) -> int:
 
 def levels_of(oracle: str, dtype: str) -> dict[str, tuple[float, float]]:
     """The (input rounding, accumulation) levels `oracle` is judged by for `dtype` (a pin '@cuda' is ignored)."""
-    if oracle.partition("@")[0].endswith(TF32_SUFFIX) and dtype in TF32_LEVELS:
-        return TF32_LEVELS[dtype]
+    part = real_dtype(dtype)
+    if oracle.partition("@")[0].endswith(TF32_SUFFIX) and part in TF32_LEVELS:
+        return TF32_LEVELS[part]
     return LEVELS[dtype]
 
 
@@ -80,6 +99,17 @@ def gamma(terms: int, unit_roundoff: float) -> float:
     """gamma_n(u) = n*u / (1 - n*u): relative error bound of summing n terms; inf when n*u >= 1."""
     nu = terms * unit_roundoff
     return float("inf") if nu >= 1.0 else nu / (1.0 - nu)
+
+
+def complex_terms(terms: int) -> int:
+    """How many rounded real terms one component of a complex sum of `terms` products may be charged with.
+
+    Direct complex arithmetic makes each component a real sum of 2K products. The three-multiplication form
+    (real = ac - bd, imag = (a+b)(c+d) - ac - bd, with x = a+bi, w = c+di) rounds a+b and c+d, sums K products of
+    each of three real convolutions, and subtracts; |a+b||c+d| <= 2|x||w|, so to first order the imaginary part's
+    error is at most (2(K+2) + 2K + 7) u A. 4K + 19 (plus one for the bias) covers both forms with room to spare;
+    the error's modulus is then within sqrt(2) times the component bound (error_bound)."""
+    return 4 * terms + 19
 
 
 def error_bound(
@@ -96,7 +126,16 @@ def error_bound(
     to the dtype - the input gradient through reflect/replicate/circular padding, where a correct implementation
     computes the padded input's gradient (one rounding) and then adds each border copy onto the element it copies
     (a sum of `folds` terms in the dtype): a relative (1 + u)(1 + gamma_folds(u)) more on top.
+
+    A complex dtype: each component's error is bounded as a real sum of complex_terms(K) terms in the component
+    dtype, whose magnitudes the moduli in A bound; the modulus of the error is at most SQRT2 times that.
     """
+    if dtype in COMPLEX_PARTS:
+        component = error_bound(
+            abs_sum, np.abs(exact), np.abs(bias_free), complex_terms(terms), COMPLEX_PARTS[dtype], level, oracle,
+            folds,
+        )
+        return SQRT2 * component
     input_rounding, accumulation = levels_of(oracle, dtype)[level]
     relative = (1.0 + input_rounding) ** 2 * (1.0 + gamma(terms + 1, accumulation)) - 1.0
     if folds > 1:
@@ -112,17 +151,21 @@ def error_bound(
     return np.where(overflow, np.inf, accumulated + output + tiny)
 
 
-def reference_bound(abs_sum: Array64, terms: int) -> Array64:
-    """Bound on the float64 reference's own rounding error."""
+def reference_bound(abs_sum: Array64, terms: int, dtype: str = "float64") -> Array64:
+    """Bound on the float64 (complex128 for a complex `dtype`) reference's own rounding error."""
+    if dtype in COMPLEX_PARTS:
+        return SQRT2 * reference_bound(abs_sum, complex_terms(terms))
     return gamma(terms + 1, 2.0**-53) * abs_sum + 2 * SMALLEST_NORMAL["float64"] * (terms + 2)
 
 
 def is_exact_tier(tensors: list[Array64], abs_sum: Array64, dtype: str) -> bool:
     """True when all inputs are integers and every |partial sum| stays within 2^mantissa: then every correct
-    summation order gives the same, exact result and any difference at all is a bug."""
+    summation order gives the same, exact result and any difference at all is a bug. Complex: integer parts, and
+    4A within 2^mantissa (the three-multiplication form sums products of a+b and c+d, up to 2|x||w| each)."""
     if not all(np.array_equal(t, np.round(t)) for t in tensors):
         return False
-    return bool(abs_sum.size == 0 or float(abs_sum.max()) <= 2.0 ** MANTISSA_DIGITS[dtype])
+    growth = 4.0 if dtype in COMPLEX_PARTS else 1.0
+    return bool(abs_sum.size == 0 or growth * float(abs_sum.max()) <= 2.0 ** MANTISSA_DIGITS[dtype])
 
 
 @dataclass(frozen=True)
@@ -132,8 +175,8 @@ class Comparison:
     max_error: float
     ratio: float
     worst_index: tuple[int, ...]
-    actual: float
-    expected: float
+    actual: float | complex  # complex for a complex dtype
+    expected: float | complex
     bound: float
 
     @property
@@ -148,6 +191,10 @@ def absolute_errors(actual: Array64, expected: Array64) -> Array64:
         diff = np.abs(actual - expected)
     same_special = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
     return np.where(same_special, 0.0, np.where(np.isnan(diff), np.inf, diff))
+
+
+def _scalar(value: np.generic) -> float | complex:
+    return complex(value) if np.iscomplexobj(value) else float(value)
 
 
 def compare(actual: Array64, expected: Array64, bound: Array64) -> Comparison:
@@ -166,7 +213,7 @@ def compare(actual: Array64, expected: Array64, bound: Array64) -> Comparison:
         max_error=float(errors.max()),
         ratio=float(ratios[index]),
         worst_index=index,
-        actual=float(actual[index]),
-        expected=float(expected[index]),
+        actual=_scalar(actual[index]),
+        expected=_scalar(expected[index]),
         bound=float(bound[index]),
     )

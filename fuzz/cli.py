@@ -25,7 +25,18 @@ from oracles.base import Oracle
 from oracles.isolation import close_oracles
 from oracles.registry import DEFAULT_ORACLES, IN_PROCESS, available_oracles, is_known, oracle_names, serves_op
 from strategies.budget import SizeBudget
-from strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES, gradient_op_names, ops_with_layouts
+from strategies.case import (
+    ALL_DTYPES,
+    COMPLEX_DTYPES,
+    DTYPES,
+    GRADIENT_SEPARATOR,
+    INVALID_STREAM,
+    LAYOUTS,
+    OPS,
+    PADDING_MODES,
+    gradient_op_names,
+    ops_with_layouts,
+)
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -105,7 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
         "framework must refuse), or one gradient of an op: OP.grad_input, OP.grad_weight, OP.grad_bias "
         "(default: every op and the invalid stream)",
     )
-    run.add_argument("--dtypes", help=f"comma list of {', '.join(DTYPES)}")
+    run.add_argument(
+        "--dtypes",
+        help=f"comma list of {', '.join(ALL_DTYPES)} (default: {', '.join(DTYPES)}; complex ones forward only)",
+    )
     run.add_argument("--devices", help="comma list of cpu, cuda (default: every device the oracles see)")
     run.add_argument(
         "--padding-modes",
@@ -166,6 +180,10 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         raise UsageError(
             f"--layouts: none of {','.join(layouts)} applies to {','.join(ops)} (channels_last needs 2 or 3 dims)"
         )
+    dtypes = _choices("--dtypes", args.dtypes, ALL_DTYPES) or DTYPES
+    gradient_ops = [op for op in ops if GRADIENT_SEPARATOR in op]
+    if gradient_ops and all(d in COMPLEX_DTYPES for d in dtypes):
+        raise UsageError(f"--ops: {gradient_ops[0]} needs a real dtype; --dtypes {','.join(dtypes)} are complex")
     max_examples = args.max_examples
     if max_examples is None and args.time_budget is None:
         max_examples = DEFAULT_MAX_EXAMPLES
@@ -174,7 +192,7 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         max_examples=max_examples,
         time_budget=args.time_budget,
         ops=ops,
-        dtypes=_choices("--dtypes", args.dtypes, DTYPES) or DTYPES,
+        dtypes=dtypes,
         devices=_choices("--devices", args.devices, ("cpu", "cuda")) or (),
         layouts=layouts,
         padding_modes=_choices("--padding-modes", args.padding_modes, PADDING_MODES) or PADDING_MODES,

@@ -32,6 +32,11 @@ REFERENCE = "reference"
 KIND_ORDER = ("precision", "mismatch", "nonfinite", "error_mismatch", "timeout", "crash")
 
 
+def _json_number(value: float | complex) -> float | list[float]:
+    """A float as it is; a complex number (complex dtypes) as [real, imag]."""
+    return [value.real, value.imag] if isinstance(value, complex) else value
+
+
 @dataclass(frozen=True)
 class Observation:
     """One oracle's result against what it should have returned (the reference, or the consensus)."""
@@ -57,8 +62,8 @@ class Observation:
             "bound": c.bound,
             "ratio": c.ratio,
             "worst_index": list(c.worst_index),
-            "actual": c.actual,
-            "expected": c.expected,
+            "actual": _json_number(c.actual),
+            "expected": _json_number(c.expected),
         }
 
     def describe(self) -> str:
@@ -153,11 +158,13 @@ class Yardstick:
     def bound(self, oracle: str, level: str) -> Array64:
         """Elementwise bound for `oracle` at `level`; zero for PASS in the exact tier."""
         if oracle == REFERENCE and level == PASS:
-            return np.zeros_like(self.exact) if self.exact_tier else reference_bound(self.abs_sum, self.terms)
+            if self.exact_tier:
+                return np.zeros_like(self.abs_sum)
+            return reference_bound(self.abs_sum, self.terms, self.dtype)
         # An oracle with a weaker contract than its dtype (TF32) rounds even integers above 2^11: no exact tier.
         exact_tier = self.exact_tier and levels_of(oracle, self.dtype) is LEVELS[self.dtype]
         if exact_tier and level == PASS:
-            return np.zeros_like(self.exact)
+            return np.zeros_like(self.abs_sum)
         # In the exact tier the ordinary float bound is the second level: within it, the error is one of precision.
         level = PASS if exact_tier else level
         folds = max(self.folds, rounded_parts(oracle))
@@ -236,7 +243,7 @@ def decide(
     names = list(values)
     exact = yard.exact
     pass_bounds = {n: yard.bound(n, PASS) for n in names}
-    zero = np.zeros_like(exact)
+    zero = np.zeros_like(yard.abs_sum)
 
     def pair_bound(a: str, b: str) -> Array64:
         return pass_bounds.get(a, zero) + pass_bounds.get(b, zero)

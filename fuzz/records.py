@@ -10,7 +10,8 @@ Schema (version 1) of findings/<id>.json:
   op              conv1d | conv2d | conv3d | conv_transpose1d | conv_transpose2d | conv_transpose3d
   config          every conv parameter plus dtype, device, layout, and where they apply output_padding and the
                   invalid stream's defect (see strategies.case.ConvConfig.to_json)
-  inputs          {"x"|"w"|"b": {"shape": [...], "dtype": <config dtype>, "values": [flat float64, C order]}}
+  inputs          {"x"|"w"|"b": {"shape": [...], "dtype": <config dtype>, "values": [flat float64, C order]}}; a
+                  complex dtype's tensors add "imag": [flat float64] (the imaginary parts; "values" the real parts)
   families        how each tensor's values were drawn, e.g. {"x": "ones"}
   observed        per oracle: against, max_error, bound, ratio, worst_index, actual, expected; or error
   message         the suspects' lines in the one failure grammar
@@ -36,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from fuzz.decide import Decision
-from strategies.case import ConvCase, ConvConfig
+from strategies.case import COMPLEX_DTYPES, ConvCase, ConvConfig
+from strategies.dtypes import join_parts
 
 SCHEMA_VERSION = 1
 STATUSES = ("open", "fixed")
@@ -192,6 +194,11 @@ def _parse_case(config: ConvConfig, inputs: Any, where: str, families: dict[str,
         values = np.asarray(tensor["values"], dtype=np.float64)
         if tuple(tensor["shape"]) != shape or values.size != int(np.prod(shape)):
             raise FindingFormatError(f"{where}.{name} should have shape {shape}, got {tensor['shape']}")
+        if config.dtype in COMPLEX_DTYPES:
+            imag = np.asarray(tensor["imag"], dtype=np.float64)
+            if imag.shape != values.shape:
+                raise FindingFormatError(f"{where}.{name}.imag should hold {values.size} numbers, got {imag.size}")
+            values = join_parts(values, imag)
         arrays[name] = values.reshape(shape)
     return ConvCase(config, arrays["x"], arrays["w"], arrays.get("b"), families, g=arrays.get("g"))
 
@@ -199,10 +206,13 @@ def _parse_case(config: ConvConfig, inputs: Any, where: str, families: dict[str,
 def _inputs_json(case: ConvCase) -> dict[str, Any]:
     """A case's tensors in the `inputs` form: shape, dtype and flat float64 values of x, w, b (and a gradient
     case's cotangent g)."""
-    return {
-        name: {"shape": list(t.shape), "dtype": case.config.dtype, "values": t.ravel().tolist()}
-        for name, t in case.tensors().items()
-    }
+    inputs: dict[str, Any] = {}
+    for name, tensor in case.tensors().items():
+        flat = tensor.ravel()
+        inputs[name] = {"shape": list(tensor.shape), "dtype": case.config.dtype, "values": np.real(flat).tolist()}
+        if case.config.dtype in COMPLEX_DTYPES:
+            inputs[name]["imag"] = np.imag(flat).tolist()
+    return inputs
 
 
 def _case_json(case: ConvCase) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from oracles.reference import NUMPY_PAD_MODES
 from oracles.registry import is_known
 from oracles.torch_oracle import torch_padding_plan
 from oracles.torch_variants import TORCH_VARIANTS
-from strategies.case import GRADIENTS, ConvConfig
+from strategies.case import COMPLEX_DTYPES, GRADIENTS, ConvConfig
 
 INLINED_MODULES: tuple[ModuleType, ...] = (reference, reference_gradients, bounds, consensus, decide, torch_variants)
 _PROJECT_PACKAGES = ("fuzz", "oracles", "strategies")
@@ -56,7 +56,11 @@ def inline_source(module: ModuleType) -> str:
 
 
 def _array_literal(values: np.ndarray) -> str:
-    """np.array([...]) with values that round-trip exactly, wrapped for reading."""
+    """np.array([...]) with values that round-trip exactly, wrapped for reading; complex values as
+    complex_array(real parts, imaginary parts), a helper every script defines."""
+    if np.iscomplexobj(values):
+        real, imag = _array_literal(np.real(values)), _array_literal(np.imag(values))
+        return f"complex_array(\n{real},\n{imag},\n)"
     # repr gives 'nan' / 'inf' for the non-finite values of a --nonfinite case: spelled as NumPy constants.
     special = {"nan": "np.nan", "inf": "np.inf", "-inf": "-np.inf"}
     body = ", ".join(special.get(repr(float(v)), repr(float(v))) for v in values.ravel())
@@ -89,19 +93,24 @@ def _what(cfg: ConvConfig, call: str) -> str:
     return f"the {cfg.gradient} gradient of {call}" if cfg.gradient else call
 
 
+def _wide_torch_dtype(cfg: ConvConfig) -> str:
+    """The torch dtype a runner returns its result in: every value of the case's dtype exactly."""
+    return "torch.complex128" if cfg.dtype in COMPLEX_DTYPES else "torch.float64"
+
+
 def _torch_result_lines(cfg: ConvConfig, bias: str) -> str:
     """The last lines of a torch runner: the output, or the gradient through autograd at cotangent G."""
     if not cfg.gradient:
         return (
             f"        out = conv(x, w, {bias})\n"
-            "    return out.detach().cpu().to(torch.float64).numpy()\n"
+            f"    return out.detach().cpu().to({_wide_torch_dtype(cfg)}).resolve_conj().numpy()\n"
         )
     target = {"input": "x", "weight": "w", "bias": "b"}[cfg.gradient]
     return (
         f"        # The gradient with respect to {target} alone at output cotangent g, through autograd.\n"
         f"        {target}.requires_grad_(True)\n"
         f"        (grad,) = torch.autograd.grad(conv(x, w, {bias}), {target}, grad_outputs=g)\n"
-        "    return grad.detach().cpu().to(torch.float64).numpy()\n"
+        f"    return grad.detach().cpu().to({_wide_torch_dtype(cfg)}).resolve_conj().numpy()\n"
     )
 
 
@@ -124,7 +133,10 @@ def _torch_transposed_lines(cfg: ConvConfig, adjoint: bool) -> str:
             f"        y = F.conv{cfg.rank}d(z, w, None, stride={cfg.stride!r}, padding={padding!r}, "
             f"dilation={cfg.dilation!r}, groups={cfg.groups})\n"
             f"        y = y[(..., *(slice(0, n) for n in {cfg.spatial!r}))]\n"
-            "        (grad,) = torch.autograd.grad(y, z, grad_outputs=x)\n"
+            "        # Complex data: autograd gives the conjugate transpose; conv_transpose is the plain transpose.\n"
+            "        conjugate = torch.conj if x.is_complex() else (lambda t: t)\n"
+            "        (grad,) = torch.autograd.grad(y, z, grad_outputs=conjugate(x))\n"
+            "        grad = conjugate(grad)\n"
             f"        return grad if b is None else grad + b.reshape(1, -1, *([1] * {cfg.rank}))\n\n"
         )
     return (
@@ -298,7 +310,7 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
         f"    w = jax.device_put(np.asarray(w_values, dtype=jnp.{cfg.weight_dtype()}), device)\n"
         f"    b = None if B is None else jax.device_put(np.asarray(B, dtype=jnp.{cfg.dtype}), device)\n"
         f"{g_line}"
-        f"    return {result}.astype(np.float64)\n"
+        f"    return widened(np.asarray({result}))\n"
     )
 
 
@@ -474,7 +486,7 @@ def main() -> int:
         try:
             for earlier in PRECEDING:  # a stale-buffer bug shows only after these calls
                 RUNNERS[name](*earlier)
-            values[name] = np.asarray(RUNNERS[name](), dtype=np.float64)
+            values[name] = widened(RUNNERS[name]())
         except ImportError as exc:
             print(f"{name}: not installed ({exc}); skipped")
         except Exception as exc:
@@ -568,7 +580,16 @@ GRADIENT = {cfg.gradient!r}  # non-empty: the case computes the gradient with re
 # Products summed into each result element (at most), and partial results a correct implementation may add up.
 TERMS = {cfg.terms_per_output()}
 FOLDS = {cfg.folds()}
-# Input values in float64; every one is exactly representable in {cfg.dtype}.
+
+
+def complex_array(real: np.ndarray, imag: np.ndarray) -> np.ndarray:
+    """Complex values from their parts, set part by part (exactly, signed zeros included)."""
+    joined = np.empty(real.shape, dtype=np.complex128)
+    joined.real, joined.imag = real, imag
+    return joined
+
+
+# Input values in float64 (complex128 for a complex dtype); every one is exactly representable in {cfg.dtype}.
 X = {_array_literal(case.x)}
 W = {_array_literal(case.w)}
 B = {_optional_literal(case.b)}

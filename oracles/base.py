@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from oracles.reference import widened
 from strategies.case import ConvCase
 
 FloatArray = npt.NDArray[np.float64]
@@ -63,7 +64,7 @@ class Outcome:
     def of(cls, oracle: Oracle, case: ConvCase) -> Outcome:
         """Run `oracle` on `case`, turning an exception into an error outcome (type name and message)."""
         try:
-            return cls(value=np.asarray(oracle.run(case), dtype=np.float64))
+            return cls(value=widened(oracle.run(case)))
         except OracleFailure as failure:
             return cls(error=failure.detail, failure=failure.kind)
         except ForwardedError as exc:

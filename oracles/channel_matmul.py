@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from oracles.base import FloatArray, OracleUnavailable
-from oracles.reference import pad_spatial
+from oracles.reference import pad_spatial, widened
+from oracles.torch_variants import to_host
 from strategies.case import FORWARD_OPS, ConvCase
 
 MATMUL_FRAMEWORKS = ("torch", "jax")
@@ -92,7 +93,7 @@ class ChannelMatmulOracle:
             out = torch.matmul(tensor(w), tensor(x))
             if b is not None:
                 out = out + tensor(b)
-            return np.asarray(out.to(device="cpu", dtype=torch.float64).numpy())
+            return np.asarray(to_host(torch, out))
         jax = self._module
         jnp = importlib.import_module("jax.numpy")
         device = jax.devices("gpu" if cfg.device == "cuda" else "cpu")[0]
@@ -104,4 +105,4 @@ class ChannelMatmulOracle:
         out = jnp.matmul(array(w), array(x), precision=jax.lax.Precision.HIGHEST)
         if b is not None:
             out = out + array(b)
-        return np.asarray(out).astype(np.float64)
+        return widened(out)

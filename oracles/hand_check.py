@@ -44,4 +44,4 @@ class HandCheckOracle:
         if case.b is not None:
             per_channel = per_channel + case.b
         shape = cfg.output_shape()
-        return np.broadcast_to(per_channel.reshape(1, -1, *([1] * cfg.rank)), shape).astype(np.float64)
+        return np.broadcast_to(per_channel.reshape(1, -1, *([1] * cfg.rank)), shape).copy()

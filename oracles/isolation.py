@@ -22,9 +22,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from oracles.base import FloatArray, ForwardedError, Oracle, OracleFailure, OracleUnavailable, backend_path
+from oracles.reference import widened
 from strategies.case import ConvCase
 
 STARTUP_TIMEOUT_SECONDS = 300.0
@@ -62,7 +61,7 @@ def _worker_main(conn: Connection, target: str, stderr_path: str) -> None:
         if case is None:
             return
         try:
-            value = np.asarray(oracle.run(case), dtype=np.float64)
+            value = widened(oracle.run(case))
             conn.send(("ok", (value, backend_path(oracle))))
         except MemoryError as exc:
             conn.send(("crash", f"MemoryError: {exc}".strip()))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from oracles.base import FloatArray, OracleUnavailable
-from oracles.reference import NUMPY_PAD_MODES
+from oracles.reference import NUMPY_PAD_MODES, widened
 from strategies.case import GRADIENTS, TRANSPOSED_OPS, ConvCase, ConvConfig, split_op_name
 
 
@@ -314,7 +314,7 @@ class JaxOracle:
                 padding=pads, dilation=cfg.dilation, dimension_numbers=jax_dimension_numbers(cfg.rank),
                 groups=cfg.groups, **extra,
             )
-            return np.asarray(out).astype(np.float64)
+            return widened(out)
         padding = jax_padding(cfg)
         out = self._conv(
             array(x_values),
@@ -329,7 +329,7 @@ class JaxOracle:
             preferred="float32" if variant.wide_output and cfg.dtype in HALF_TYPES else None,
             batch_groups=cfg.batch_groups,
         )
-        result = np.asarray(out).astype(np.float64)
+        result = widened(out)
         return np.moveaxis(result, -1, 1) if variant.channels_last else result
 
     def _case_gradient(self, case: ConvCase, x: Any, w: Any, b: Any, array: Any) -> FloatArray:
@@ -351,7 +351,7 @@ class JaxOracle:
                 "padding_mode": cfg.padding_mode,
             }
         out = self._gradient(x, w, b, g, which=cfg.gradient, forward=forward, settings=tuple(sorted(settings.items())))
-        result = np.asarray(out).astype(np.float64)
+        result = widened(out)
         if channels_last and cfg.gradient == "input":
             return np.moveaxis(result, -1, 1)
         if channels_last and cfg.gradient == "weight":  # <spatial>IO back to OI<spatial>

@@ -101,7 +101,7 @@ def dilated_zeros(case: ConvCase, run: Run) -> FloatArray:
     """The kernel with dilation-1 zeros between its taps, convolved without dilation."""
     cfg = case.config
     kernel = tuple(d * (k - 1) + 1 for k, d in zip(cfg.kernel, cfg.dilation, strict=True))
-    stuffed = np.zeros((*case.w.shape[:2], *kernel))
+    stuffed = np.zeros((*case.w.shape[:2], *kernel), dtype=case.w.dtype)  # complex weights stay complex
     stuffed[(slice(None), slice(None), *(slice(None, None, d) for d in cfg.dilation))] = case.w
     plain = replace(cfg, kernel=kernel, dilation=(1,) * cfg.rank)
     return run(_with(case, plain, case.x, stuffed, case.b))

@@ -17,6 +17,14 @@ import numpy.typing as npt
 Array64 = npt.NDArray[np.float64]
 
 
+def widened(values: object) -> Array64:
+    """`values` as float64, or as complex128 when they are complex (a complex64/complex128 case): the widest
+    NumPy type of their kind, which holds every value of the fuzzed dtypes exactly."""
+    array = np.asarray(values)
+    wide: Array64 = array.astype(np.complex128 if np.iscomplexobj(array) else np.float64)
+    return wide
+
+
 # torch's padding_mode names -> NumPy's np.pad modes (the same rules: reflect leaves the edge out, replicate
 # repeats it, circular wraps around).
 NumpyPadMode = Literal["constant", "reflect", "edge", "wrap"]
@@ -87,13 +95,13 @@ def conv_reference(
     groups: int,
     padding_mode: str = "zeros",
 ) -> Array64:
-    """Forward convolution (cross-correlation, torch/XLA convention) in float64."""
-    x64 = np.asarray(x, dtype=np.float64)
-    w64 = np.asarray(w, dtype=np.float64)
+    """Forward convolution (cross-correlation, torch/XLA convention) in float64 (complex128 for complex data)."""
+    x64 = widened(x)
+    w64 = widened(w)
     windows = window_view(pad_spatial(x64, pads, padding_mode), w64.shape[2:], stride, dilation)
     out = grouped_contraction(windows, w64, groups)
     if b is not None:
-        out = out + np.asarray(b, dtype=np.float64).reshape(1, -1, *([1] * (out.ndim - 2)))
+        out = out + widened(b).reshape(1, -1, *([1] * (out.ndim - 2)))
     return out
 
 
@@ -113,8 +121,8 @@ def conv_transpose_reference(
 
     w is torch's (C_in, C_out/groups, *kernel).
     """
-    x64 = np.asarray(x, dtype=np.float64)
-    w64 = np.asarray(w, dtype=np.float64)
+    x64 = widened(x)
+    w64 = widened(w)
     n, c_in, *sizes = x64.shape
     kernel = w64.shape[2:]
     if c_in % groups or w64.shape[0] != c_in:
@@ -122,7 +130,7 @@ def conv_transpose_reference(
     per_group_out = w64.shape[1]
     rank = len(kernel)
     full = [(sizes[d] - 1) * stride[d] + dilation[d] * (kernel[d] - 1) + 1 + output_padding[d] for d in range(rank)]
-    out = np.zeros((n, groups, per_group_out, *full))
+    out = np.zeros((n, groups, per_group_out, *full), dtype=np.result_type(x64, w64))
     grouped_x = x64.reshape(n, groups, c_in // groups, *sizes)
     grouped_w = w64.reshape(groups, c_in // groups, per_group_out, *kernel)
     for tap in np.ndindex(*kernel):
@@ -136,7 +144,7 @@ def conv_transpose_reference(
     crop = tuple(slice(lo, full[d] - hi) for d, (lo, hi) in enumerate(pads))
     result: Array64 = out.reshape(n, groups * per_group_out, *full)[(slice(None), slice(None), *crop)]
     if b is not None:
-        result = result + np.asarray(b, dtype=np.float64).reshape(1, -1, *([1] * rank))
+        result = result + widened(b).reshape(1, -1, *([1] * rank))
     return result
 
 
@@ -176,9 +184,9 @@ def batch_grouped_reference(
     """XLA's batch_group_count from its definition: the batch splits evenly into `batch_groups` contiguous chunks,
     chunk g is convolved with output channel group g of w, and the groups' outputs stand side by side along the
     channels (output batch: batch / batch_groups)."""
-    chunks = np.split(np.asarray(x, dtype=np.float64), batch_groups, axis=0)
-    kernels = np.split(np.asarray(w, dtype=np.float64), batch_groups, axis=0)
-    biases = [None] * batch_groups if b is None else np.split(np.asarray(b, dtype=np.float64), batch_groups)
+    chunks = np.split(widened(x), batch_groups, axis=0)
+    kernels = np.split(widened(w), batch_groups, axis=0)
+    biases = [None] * batch_groups if b is None else np.split(widened(b), batch_groups)
     outputs = [
         conv_reference(c, k, bias, stride, pads, dilation, 1)
         for c, k, bias in zip(chunks, kernels, biases, strict=True)

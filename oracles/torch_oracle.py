@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from oracles.base import FloatArray, OracleUnavailable
-from oracles.torch_variants import TORCH_VARIANTS, arrange, backend_settings
+from oracles.torch_variants import TORCH_VARIANTS, arrange, backend_settings, to_host
 from strategies.case import GRADIENTS, ConvCase, ConvConfig
 
 
@@ -94,7 +94,10 @@ def adjoint_function(cfg: ConvConfig, torch: Any) -> Callable[[Any, Any, Any], A
     """conv_transposeNd(x, w, b) of a transposed `cfg` computed as maintainers define it: the vector-Jacobian
     product of the forward convNd with the same weight, stride, padding, dilation and groups, taken at an input z
     of the transposed output's size with cotangent x. The forward conv of z may reach one window further (when
-    output_padding >= stride); its output is cut to x's size first, which leaves the VJP's value as it is."""
+    output_padding >= stride); its output is cut to x's size first, which leaves the VJP's value as it is.
+
+    Complex data: torch's autograd gives the conjugate transpose (A^H x, its convention for complex gradients),
+    while conv_transposeNd is the plain transpose A^T x = conj(A^H conj(x)): both conjugations are applied."""
     conv = getattr(torch.nn.functional, f"conv{cfg.rank}d")
     stride, dilation, groups = cfg.stride, cfg.dilation, cfg.groups
     padding = tuple(lo for lo, _ in cfg.pad_pairs())
@@ -104,7 +107,11 @@ def adjoint_function(cfg: ConvConfig, torch: Any) -> Callable[[Any, Any, Any], A
     def call(x: Any, w: Any, b: Any) -> Any:
         z = torch.zeros((x.shape[0], out_channels, *out_spatial), dtype=x.dtype, device=x.device, requires_grad=True)
         y = conv(z, w, None, stride=stride, padding=padding, dilation=dilation, groups=groups)[(..., *window)]
-        (grad,) = torch.autograd.grad(y, z, grad_outputs=x)
+        if x.is_complex():
+            (grad,) = torch.autograd.grad(y, z, grad_outputs=x.conj())
+            grad = grad.conj()
+        else:
+            (grad,) = torch.autograd.grad(y, z, grad_outputs=x)
         return grad if b is None else grad + b.reshape(1, -1, *([1] * len(window)))
 
     return call
@@ -175,7 +182,7 @@ class TorchOracle:
                 out = gradient_of(torch, call, (x, w, bias), cfg.gradient, tensor(case.g))
             else:
                 out = call(x, w, bias)
-        return np.asarray(out.detach().to(device="cpu", dtype=torch.float64).numpy())
+        return np.asarray(to_host(torch, out))
 
     def _select_backend(
         self, x: Any, w: Any, bias: Any, pre_pad: list[int] | None, padding: Any, cfg: ConvConfig

@@ -97,3 +97,9 @@ def arrange(torch: Any, x: Any, w: Any, layout: str) -> tuple[Any, Any]:
         longer[..., : w.shape[-1]] = w
         return x, longer[..., : w.shape[-1]]
     return x, w
+
+
+def to_host(torch: Any, out: Any) -> Any:
+    """A torch result as a NumPy array on the host, widened exactly: float64, or complex128 for a complex result."""
+    wide = torch.complex128 if out.is_complex() else torch.float64
+    return out.detach().to(device="cpu", dtype=wide).resolve_conj().numpy()  # conj() is lazy in torch

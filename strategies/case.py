@@ -1,7 +1,8 @@
 """The convolution case: plain data shared by strategies, oracles, judge and findings.
 
 Nothing here imports Hypothesis or a framework, so oracles and the findings store can use it freely.
-Tensor values are kept as float64 NumPy arrays that are exactly representable in the case's dtype:
+Tensor values are kept as float64 NumPy arrays (complex128 for a complex dtype) exactly representable in the case's
+dtype:
 every oracle casts them to its own dtype without rounding, and the reference sees the very same numbers.
 """
 
@@ -28,6 +29,10 @@ INVALID_STREAM = "invalid"
 GRADIENTS: tuple[str, ...] = ("input", "weight", "bias")
 GRADIENT_SEPARATOR = ".grad_"
 DTYPES: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
+# Opt-in (--dtypes): values are complex128 arrays whose real and imaginary parts are exact in the component dtype.
+# Forward ops only: torch and JAX define complex gradients by different conventions (conjugate or not).
+COMPLEX_DTYPES: tuple[str, ...] = ("complex64", "complex128")
+ALL_DTYPES: tuple[str, ...] = DTYPES + COMPLEX_DTYPES
 
 PaddingKind = Literal["valid", "same", "symmetric", "explicit"]
 
@@ -246,10 +251,11 @@ class ConvConfig:
 
     def weight_dtype(self) -> str:
         """The weight's dtype: the case's dtype, except in a mismatched_dtypes case (float64, or float32 for a
-        float64 case)."""
+        float64 case; the other complex dtype for a complex case)."""
         if self.defect != "mismatched_dtypes":
             return self.dtype
-        return "float32" if self.dtype == "float64" else "float64"
+        other = {"float64": "float32", "complex64": "complex128", "complex128": "complex64"}
+        return other.get(self.dtype, "float64")
 
     def output_shape(self) -> tuple[int, ...]:
         """Shape of the output tensor, channels first."""
@@ -351,8 +357,8 @@ class ConvConfig:
         """Raise ValueError naming the first parameter that makes this an invalid forward case."""
         if self.op not in OPS:
             raise ValueError(f"op {self.op!r} is not one of {OPS}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype {self.dtype!r} is not one of {DTYPES}")
+        if self.dtype not in ALL_DTYPES:
+            raise ValueError(f"dtype {self.dtype!r} is not one of {ALL_DTYPES}")
         rank = rank_of(self.op)
         if self.layout not in layouts_for(rank):
             raise ValueError(f"layout {self.layout!r} is not one of {layouts_for(rank)} for {self.op}")
@@ -400,6 +406,8 @@ class ConvConfig:
             raise ValueError("a bias gradient needs a case with bias")
         if self.gradient and self.batch_groups != 1:
             raise ValueError("gradients are drawn for batch_groups 1 only")
+        if self.gradient and self.dtype in COMPLEX_DTYPES:
+            raise ValueError(f"gradients are real-valued only, not {self.dtype} (complex conventions differ)")
 
     def _validate_defect(self) -> None:
         """An invalid-stream case: plain in every other respect, and invalid exactly the way its defect says."""

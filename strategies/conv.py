@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 from strategies.budget import SizeBudget
 from strategies.case import (
+    ALL_DTYPES,
+    COMPLEX_DTYPES,
     DTYPES,
     GRADIENTS,
     LAYOUTS,
@@ -52,6 +54,8 @@ SCALES: dict[str, tuple[float, ...]] = {
     "float32": (1.0, 1e-3, 1e3),
     "bfloat16": (1.0, 1e-3, 1e3),
     "float16": (1.0, 0.1),
+    "complex64": (1.0, 1e-3, 1e3),
+    "complex128": (1.0, 1e-3, 1e3),
 }
 
 
@@ -149,6 +153,14 @@ def _prod(values: Sequence[int]) -> int:
     return total
 
 
+def _real_dtypes(dtypes: Sequence[str]) -> list[str]:
+    """The real (not complex) ones of `dtypes`; ValueError when there are none."""
+    real = [d for d in dtypes if d not in COMPLEX_DTYPES]
+    if not real:
+        raise ValueError(f"gradients need a real dtype; {', '.join(dtypes)} are complex")
+    return real
+
+
 def _check_choices(name: str, given: Sequence[str], allowed: Sequence[str]) -> tuple[str, ...]:
     chosen = tuple(given)
     if not chosen:
@@ -201,7 +213,8 @@ def conv_configs(
     op = draw(st.sampled_from(ops))
     rank = rank_of(op)
     transposed = op in TRANSPOSED_OPS
-    dtype = draw(st.sampled_from(dtypes))
+    # A campaign narrowed to gradients draws real dtypes only (ConvConfig: no complex gradients).
+    dtype = draw(st.sampled_from(dtypes if "" in gradients else _real_dtypes(dtypes)))
     device = draw(st.sampled_from(list(devices)))
 
     groups = draw(st.integers(1, MAX_GROUPS))
@@ -238,7 +251,9 @@ def conv_configs(
         _draw_fitting(draw, plan, budget, "extra", d, range(MAX_EXTRA_SPATIAL + 1))
 
     bias = True if tuple(gradients) == ("bias",) else draw(st.booleans())
-    gradient = draw(st.sampled_from([g for g in gradients if g != "bias" or bias]))
+    # Complex cases compute the op itself (ConvConfig: no complex gradients), whatever gradients allow.
+    drawable = [g for g in gradients if g != "bias" or bias] if dtype not in COMPLEX_DTYPES else [""]
+    gradient = draw(st.sampled_from(drawable))
     spatial = plan.spatial()
     # Half of the cases keep the plain layout (the choice shrinks to it); the rest take one of the others.
     usable = [layout for layout in layouts_for(rank) if layout in layouts]
@@ -320,8 +335,9 @@ def _tensor_shapes(config: ConvConfig) -> dict[str, tuple[int, ...]]:
 def value_sets(draw: st.DrawFn, *, config: ConvConfig, nonfinite: bool = False) -> dict[str, ValueFamily]:
     """One value family per input tensor (x, w and, with bias, b) of `config`. With `nonfinite`, half the inputs
     x hold one inf, -inf or NaN (never w or b: a zero-padded input times an infinite weight is 0 * inf, whose
-    result depends on whether an implementation multiplies the padding at all). Gradient cases stay finite."""
-    nonfinite = nonfinite and not config.gradient
+    result depends on whether an implementation multiplies the padding at all). Gradient and complex cases stay
+    finite (a complex product of an infinite value makes NaN or inf by rules of its own)."""
+    nonfinite = nonfinite and not config.gradient and config.dtype not in COMPLEX_DTYPES
     families = {}
     for name, shape in _tensor_shapes(config).items():
         size = _prod(shape)
@@ -361,9 +377,12 @@ def _checked_configs(
     possible = ops_with_layouts(ops, layouts)
     if not possible:
         raise ValueError(f"no op of {ops} can have a layout of {layouts}")
+    dtypes = _check_choices("dtypes", dtypes, ALL_DTYPES)
+    if "" not in gradients:
+        _real_dtypes(dtypes)
     return conv_configs(
         ops=possible,
-        dtypes=_check_choices("dtypes", dtypes, DTYPES), devices=devices, budget=budget, layouts=layouts,
+        dtypes=dtypes, devices=devices, budget=budget, layouts=layouts,
         padding_modes=_check_choices("padding_modes", padding_modes, PADDING_MODES),
         gradients=_check_choices("gradients", gradients, ("", *GRADIENTS)),
     )

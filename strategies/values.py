@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from strategies.dtypes import FloatArray, round_to_dtype
+from strategies.dtypes import FloatArray, is_complex, round_to_dtype
 
 # Ordered from simplest to most general: Hypothesis shrinks a sampled_from towards the first entry.
 FAMILY_NAMES: tuple[str, ...] = ("zeros", "ones", "one_hot", "small_int", "uniform", "normal")
@@ -43,7 +43,9 @@ class ValueFamily:
         return f"{self.name}(seed={self.seed}, scale={self.scale:g})"
 
     def make(self, shape: tuple[int, ...], dtype: str) -> FloatArray:
-        """The tensor of `shape`, rounded to `dtype`, as float64."""
+        """The tensor of `shape`, rounded to `dtype`, as float64. A complex dtype gives complex128: the random
+        families (small_int, uniform, normal) draw an imaginary part after the real one from the same generator;
+        zeros, ones and one_hot stay real-valued, so a complex case shrinks to real data where the bug allows."""
         size = int(np.prod(shape))
         rng = np.random.default_rng(self.seed)
         if self.name == "zeros":
@@ -66,4 +68,7 @@ class ValueFamily:
                 flat[self.index % size] = SPECIAL_VALUES[self.special]
         else:
             raise ValueError(f"unknown value family {self.name!r}; expected one of {FAMILY_NAMES}")
+        if is_complex(dtype) and self.name in ("small_int", "uniform", "normal"):
+            imag = ValueFamily(self.name, int(rng.integers(2**31)), scale=self.scale).make(shape, "float64")
+            flat = flat + 1j * imag.ravel()
         return round_to_dtype(flat.reshape(shape), dtype)

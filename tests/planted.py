@@ -94,7 +94,7 @@ class StridedWeightReadDense(_Planted):
     def run(self, case: ConvCase) -> FloatArray:
         w = case.w
         if case.config.layout == "sliced_weight":
-            longer = np.full((*w.shape[:-1], w.shape[-1] + 1), np.nan)
+            longer = np.full((*w.shape[:-1], w.shape[-1] + 1), np.nan, dtype=w.dtype)
             longer[..., : w.shape[-1]] = w
             w = longer.ravel()[: w.size].reshape(w.shape)
         return self._conv(case, case.x, w, case.b, list(case.config.pad_pairs()))
@@ -296,3 +296,33 @@ class OutputGroupsReversed(_Planted):
         per_group = out.shape[1] // groups
         order = [c for g in reversed(range(groups)) for c in range(g * per_group, (g + 1) * per_group)]
         return out[:, order]
+
+
+class ConjugatedWeight(_Planted):
+    """Complex data: the weight is conjugated, as NumPy's and SciPy's `correlate` do (a port that takes complex
+    cross-correlation from them computes sum x * conj(w), while torch and XLA compute sum x * w)."""
+
+    name = "conjugated_weight"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        return self._conv(case, case.x, np.conj(case.w), case.b, list(case.config.pad_pairs()))
+
+
+class GaussImaginarySignFlip(_Planted):
+    """Complex data through three real convolutions (x = a+bi, w = c+di: ac, bd and (a+b)(c+d)), with one sign
+    wrong in the imaginary part: (a+b)(c+d) - ac + bd instead of - ac - bd. The real part stays right."""
+
+    name = "gauss_imaginary_sign_flip"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        pads = list(case.config.pad_pairs())
+        a, b, c, d = np.real(case.x), np.imag(case.x), np.real(case.w), np.imag(case.w)
+        ac, bd = self._conv(case, a, c, None, pads), self._conv(case, b, d, None, pads)
+        both = self._conv(case, a + b, c + d, None, pads)
+        out = (ac - bd) + 1j * (both - ac + bd)
+        if case.b is not None:
+            out = out + case.b.reshape(1, -1, *([1] * case.config.rank))
+        return out
+
+
+PLANTED_COMPLEX_BUGS = (ConjugatedWeight, GaussImaginarySignFlip)
