@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import HealthCheck, settings
 
 from oracles.base import Oracle, OracleUnavailable
-from oracles.registry import make_oracle
+from oracles.isolation import IsolatedOracle, close_oracles
+from oracles.registry import IN_PROCESS, make_oracle
 
 settings.register_profile(
     "convfuzz-tests", derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
@@ -14,12 +17,38 @@ settings.register_profile(
 settings.load_profile("convfuzz-tests")
 
 
+# One worker process per framework oracle, shared by the whole session (starting one imports its framework).
+_ISOLATED: dict[str, Oracle] = {}
+
+
 def oracle_or_skip(name: str) -> Oracle:
-    """The named oracle, or skip the test with the reason it is unavailable."""
+    """The named oracle, or skip the test with the reason it is unavailable.
+
+    Framework oracles run isolated, as campaigns run them: when a test campaign's draws meet a real crash of
+    torch or XLA (it has happened twice: a oneDNN segfault and an XLA abort), the test sees a crash finding
+    instead of pytest dying with it. The reference and the hand check run in-process."""
+    try:
+        if name in IN_PROCESS:
+            return make_oracle(name)
+        if name not in _ISOLATED:
+            _ISOLATED[name] = IsolatedOracle(name)
+        return _ISOLATED[name]
+    except OracleUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def in_process_or_skip(name: str) -> Oracle:
+    """The named oracle built in this process, for tests that look inside it; or skip when it is unavailable."""
     try:
         return make_oracle(name)
     except OracleUnavailable as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_isolated_workers() -> Iterator[None]:
+    yield
+    close_oracles(_ISOLATED)
 
 
 @pytest.fixture(scope="session")

@@ -78,7 +78,7 @@ def test_cli_exits_1_with_fault_findings(tmp_path: Path) -> None:
     faults = ",".join(f"tests.faults:{fault.__name__}" for fault in FAULTS[:2])
     result = subprocess.run(
         [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--oracles", f"reference,{faults}",
-         "--max-examples", "40", "--seed", "1", "--case-timeout", "2", "--ops", "conv2d", "--dtypes", "float32"],
+         "--max-examples", "40", "--seed", "1", "--case-timeout", "2", "--ops", "conv1d", "--dtypes", "float32"],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert result.returncode == 1, result.stdout + result.stderr

@@ -23,7 +23,7 @@ from oracles.metamorphic import RELATIONS, MetamorphicOracle
 from oracles.reference_oracle import ReferenceOracle
 from oracles.registry import serves, takes_part
 from strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
-from tests.conftest import oracle_or_skip
+from tests.conftest import in_process_or_skip
 from tests.planted import OutputGroupsReversed
 from tests.test_repro import run_script
 
@@ -109,7 +109,7 @@ def test_hand_check_answers_inputs_of_ones_inside_the_input_only() -> None:
 
 @pytest.mark.parametrize("framework", ["torch", "jax"])
 def test_channel_matmul_computes_one_by_one_convolutions(framework: str) -> None:
-    oracle = oracle_or_skip(f"{framework}-matmul")
+    oracle = in_process_or_skip(f"{framework}-matmul")
     cfg = ConvConfig("conv2d", 2, 6, 4, 2, (5, 7), (1, 1), (2, 3), (3, 1), Padding("explicit", ((1, -1), (2, 0))),
                      True, "float32")
     rng = np.random.default_rng(2)

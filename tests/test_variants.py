@@ -24,7 +24,7 @@ from strategies.budget import SizeBudget
 from strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
 from strategies.conv import conv_cases
 from strategies.dtypes import round_to_dtype
-from tests.conftest import oracle_or_skip
+from tests.conftest import in_process_or_skip, oracle_or_skip
 from tests.known_bugs import unexplained
 from tests.planted import DroppedBias
 from tests.test_judge import make_case
@@ -63,7 +63,7 @@ def test_disabling_onednn_changes_the_backend_torch_picks() -> None:
 
 def test_torch_compile_starts_every_shape_class_afresh() -> None:
     """A new shape class resets dynamo (so it compiles as in a fresh process); the same class is reused."""
-    compiled = oracle_or_skip("torch-compile")
+    compiled = in_process_or_skip("torch-compile")
     base = make_case()
     before = getattr(compiled, "compile_resets", 0)
     for stride in ((1, 1), (1, 1), (2, 1), (2, 1), (1, 2)):  # three shape classes, each called twice in a row
