@@ -47,7 +47,7 @@ from strategies.case import (
     ops_with_layouts,
     split_op_name,
 )
-from strategies.conv import conv_case_groups
+from strategies.conv import MAX_CHANNELS_PER_GROUP, conv_case_groups
 from strategies.invalid import invalid_cases
 
 # Examples per Hypothesis run before the engine moves on to the next (op, dtype, device) combination. Passes
@@ -183,6 +183,8 @@ def case_features(case: ConvCase) -> list[str]:
         features.append("bias")
     if cfg.out_channels >= 16 and cfg.in_channels > 8:
         features.append("wide channels")
+    if max(cfg.in_channels, cfg.out_channels) // cfg.groups > MAX_CHANNELS_PER_GROUP:
+        features.append(f"more than {MAX_CHANNELS_PER_GROUP} channels per group")
     features += [f"values x:{case.families.get('x', '?').split('(')[0]}"]
     if not np.isfinite(case.x).all():
         features.append("nonfinite input")

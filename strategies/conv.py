@@ -37,6 +37,11 @@ from strategies.values import FAMILY_NAMES, NONFINITE_FAMILY, SPECIAL_VALUES, Va
 
 MAX_GROUPS = 8
 MAX_CHANNELS_PER_GROUP = 8
+# One case in WIDE_CHANNELS_ONE_IN widens the input or output channels of each group beyond MAX_CHANNELS_PER_GROUP,
+# up to what the size budget admits at the smallest kernel and spatial sizes (at most MAX_WIDE_CHANNELS_PER_GROUP):
+# wide GEMMs and blocked channel loops take other code paths than 8 channels do.
+WIDE_CHANNELS_ONE_IN = 8
+MAX_WIDE_CHANNELS_PER_GROUP = 256
 MAX_KERNEL = 7
 MAX_DILATION = 3
 MAX_STRIDE = 4
@@ -136,6 +141,22 @@ class _Plan:
         return count
 
 
+def _widest_channels(plan: _Plan, budget: SizeBudget, side: str) -> int:
+    """The most channels per group on `side` ('in_channels' or 'out_channels') that keep the plan within the
+    budget at its smallest sizes, capped at MAX_WIDE_CHANNELS_PER_GROUP (binary search: fits is monotone)."""
+    original: int = getattr(plan, side)
+    low, high = original // plan.groups, MAX_WIDE_CHANNELS_PER_GROUP
+    while low < high:
+        middle = (low + high + 1) // 2
+        setattr(plan, side, plan.groups * middle)
+        if plan.fits(budget):
+            low = middle
+        else:
+            high = middle - 1
+    setattr(plan, side, original)
+    return low
+
+
 def _draw_fitting(
     draw: st.DrawFn, plan: _Plan, budget: SizeBudget, name: str, index: int, candidates: Sequence[Any]
 ) -> Any:
@@ -226,6 +247,13 @@ def conv_configs(
     if not plan.fits(budget):
         # Too many channels for this budget even at the smallest size: fall back to one channel each.
         plan = _Plan(rank, groups, groups, groups, padding_kind, transposed)
+    # Drawn last of the channel choices so that it shrinks back to the narrow case (the last value of the range).
+    if draw(st.integers(0, WIDE_CHANNELS_ONE_IN - 1)) == WIDE_CHANNELS_ONE_IN - 1:
+        side = draw(st.sampled_from(("in_channels", "out_channels")))
+        narrow = getattr(plan, side) // groups
+        widest = _widest_channels(plan, budget, side)
+        if widest > narrow:
+            setattr(plan, side, groups * draw(st.integers(narrow + 1, widest)))
 
     pad_values = range(MAX_PAD + 1)
     # Explicit pads may crop (XLA's negative padding); the order 0, 1, -1, 2, -2, ... shrinks towards 0.

@@ -72,9 +72,17 @@ def torch_bf16_channels_last_3d_one_by_one_crash(finding: FindingRecord) -> bool
     return finding.kind == "crash" and torch_only and cfg.op == "conv3d" and cfg.layout == "channels_last"
 
 
+def xla_conv_simplifier_abort(finding: FindingRecord) -> bool:
+    """Finding 16: XLA:CPU's algebraic simplifier rewrites some lhs-dilated convolutions whose output is one
+    element wide in a dim into an invalid convolution and aborts ("Window dimensions do not match RHS shape"),
+    any dtype; JAX oracles only (the transposed port and the VJP are lhs-dilated convolutions)."""
+    jax_only = all(_base(s).startswith("jax") for s in finding.suspects)
+    return finding.kind == "crash" and jax_only and "Window dimensions do not match RHS shape" in finding.message
+
+
 def unexplained(findings: list[FindingRecord]) -> list[str]:
     """The messages of the findings no known real bug explains."""
     known = (xla_negative_low_padding, torch_transposed_half_accumulation, nan_leaks_across_groups_or_positions,
              torch_bf16_channels_last_conv_backward_crash, half_precision_gradient_accumulation,
-             torch_bf16_channels_last_3d_one_by_one_crash)
+             torch_bf16_channels_last_3d_one_by_one_crash, xla_conv_simplifier_abort)
     return [f"{f.id}: {f.message}" for f in findings if not any(explains(f) for explains in known)]

@@ -46,6 +46,15 @@ def test_wide_channels_are_reachable() -> None:
     assert case.config.out_channels >= 16
 
 
+def test_one_group_of_many_channels_is_reachable_within_the_budget() -> None:
+    """Beyond 8 x 8: a single group with more than 64 input or output channels, still inside the budget."""
+    case = _reachable(lambda c: c.config.groups == 1 and max(c.config.in_channels, c.config.out_channels) > 64)
+    cfg = case.config
+    budget = SizeBudget()
+    assert all(math.prod(s) <= budget.max_elements for s in (cfg.input_shape(), cfg.weight_shape()))
+    assert cfg.multiply_adds() <= budget.max_multiply_adds
+
+
 def test_kernel_as_large_as_padded_input_is_reachable() -> None:
     def spans(c: ConvCase) -> bool:
         cfg = c.config

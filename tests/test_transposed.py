@@ -104,7 +104,7 @@ def test_transposed_campaign_on_real_frameworks_has_no_false_alarm() -> None:
     names = ("torch", "jax", "torch-vjp", "jax-vjp")
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), **{n: oracle_or_skip(n) for n in names}}
     # float16 left out of this one: torch's known half-precision findings would be shrunk again and again.
-    settings_ = CampaignSettings(seed=7, max_examples=90, ops=TRANSPOSED_OPS, dtypes=("float32", "float64", "bfloat16"))
+    settings_ = CampaignSettings(seed=9, max_examples=90, ops=TRANSPOSED_OPS, dtypes=("float32", "float64", "bfloat16"))
     stats = Campaign(oracles, settings_).run()
     assert stats.examples >= 90 and not unexplained(stats.findings), unexplained(stats.findings)
     assert set(stats.oracle_seconds) == {"reference", *names}
