@@ -1,8 +1,9 @@
 """The `convfuzz` command line: a thin layer over the engine, the findings store and replay.
 
 Exit status: 0 no new finding (run) / every finding as recorded (replay); 1 new findings written (run) / a
-finding whose status should change or an unreadable finding file (replay); 2 usage or configuration error,
-with a message naming the bad value and nothing written.
+finding whose status should change or an unreadable finding file (replay; with --update the change is stored
+and only a regression or an unreadable file gives 1); 2 usage or configuration error, with a message naming the
+bad value and nothing written.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from fuzz.engine import Campaign, CampaignSettings, CampaignStats
+from fuzz.environment import environment
 from fuzz.parallel import Progress, WorkerPlan, run_parallel
-from fuzz.replay import replay_record
+from fuzz.replay import REGRESSED, replay_record, updated_record
 from fuzz.store import FindingStore, StoreError
 from oracles.base import Oracle
 from oracles.isolation import close_oracles
@@ -151,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser("replay", help="re-check every stored finding")
     replay.add_argument("folder", nargs="?", type=Path, help="findings folder (same as --findings)")
     replay.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
+    replay.add_argument(
+        "--update", action="store_true",
+        help="store what the replay showed: status open -> fixed -> regressed, and the versions where each finding "
+        "was last seen, found fixed or found regressed (history)",
+    )
     return parser
 
 
@@ -375,13 +383,29 @@ def command_replay(args: argparse.Namespace) -> int:
     records, problems = FindingStore(folder).load()
     for problem in problems:
         print(f"{problem.path}: unreadable finding ({problem.problem})")
-    changed = 0
+    store = FindingStore(folder)
+    if args.update:
+        try:
+            store.check_writable()  # before an hour of replays, not after
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
+    changed = regressed = 0
+    versions = {k: v for k, v in environment().items() if k in ("torch", "jax", "jaxlib", "numpy", "python")}
     for record in records:
         result = replay_record(record)
         print(result.line())
         changed += not result.as_recorded
-    print(f"replayed {len(records)} finding(s): {changed} changed status, {len(problems)} unreadable")
-    return EXIT_FINDINGS if changed or problems else EXIT_CLEAN
+        regressed += result.state == REGRESSED
+        new = updated_record(result, versions, datetime.now(UTC)) if args.update else None
+        if new is not None:
+            store.update(new)
+            if new.status != record.status:
+                print(f"  status: {record.status} -> {new.status}")
+    print(f"replayed {len(records)} finding(s): {changed} changed status, {len(problems)} unreadable"
+          + (" (stored)" if args.update else ""))
+    # Updated, a changed status is recorded and only a regression still asks for attention.
+    attention = regressed if args.update else changed
+    return EXIT_FINDINGS if attention or problems else EXIT_CLEAN
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,7 +19,10 @@ Schema (version 1) of findings/<id>.json:
   signature       what de-duplicates findings: op|dtype|device|kind|suspects[|error type][|defect:<name>]
   environment     python, torch, jax, jaxlib, numpy, hypothesis versions, platform, device names
   created         UTC ISO 8601
-  status          open | fixed
+  status          open | fixed | regressed (`convfuzz replay --update` moves it: open -> fixed when gone on every
+                  replay run, fixed -> regressed when it shows again, regressed -> fixed when gone again)
+  history         (optional) what `replay --update` saw, each {"versions": {...}, "date": ...}: last_seen (the
+                  latest replay that reproduced it), fixed_in (the replay that found it gone), regressed_in
   preceding       (optional) earlier calls with the same config that the discrepancy needs, oldest first, each
                   in the `inputs` form: a stale-buffer bug shows only when the case is called after them
 """
@@ -30,7 +33,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,7 +44,7 @@ from strategies.case import COMPLEX_DTYPES, ConvCase, ConvConfig
 from strategies.dtypes import join_parts
 
 SCHEMA_VERSION = 1
-STATUSES = ("open", "fixed")
+STATUSES = ("open", "fixed", "regressed")
 KINDS = ("precision", "mismatch", "nonfinite", "error_mismatch", "crash", "timeout")
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
@@ -89,6 +92,7 @@ class FindingRecord:
     created: str
     status: str = "open"
     preceding: tuple[ConvCase, ...] = ()
+    history: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_decision(
@@ -135,6 +139,7 @@ class FindingRecord:
             "created": self.created,
             "status": self.status,
             **({"preceding": [_inputs_json(c) for c in self.preceding]} if self.preceding else {}),
+            **({"history": self.history} if self.history else {}),
         }
 
     @classmethod
@@ -164,6 +169,9 @@ class FindingRecord:
         preceding = data.get("preceding", [])
         if not isinstance(preceding, list):
             raise FindingFormatError("preceding must be a list of inputs objects")
+        history = data.get("history", {})
+        if not isinstance(history, dict):
+            raise FindingFormatError("history must be an object")
         return cls(
             id=data["id"],
             kind=data["kind"],
@@ -178,6 +186,7 @@ class FindingRecord:
             created=str(data["created"]),
             status=data["status"],
             preceding=tuple(_parse_case(config, p, f"preceding[{i}]", {}) for i, p in enumerate(preceding)),
+            history=dict(history),
         )
 
 

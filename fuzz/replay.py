@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from fuzz.environment import device_model
 from fuzz.judge import Verdict, judge
@@ -39,7 +40,7 @@ class ReplayResult:
         """One line for the terminal: '<id>: reproduces (open) - <message>'."""
         detail = self.reason or (self.verdict.message.splitlines()[0] if self.verdict and self.verdict.message else "")
         advice = {
-            FIXED: " - no longer reproduces: mark it fixed",
+            FIXED: " - no longer reproduces: mark it fixed (replay --update does)",
             REGRESSED: " - marked fixed but reproduces again",
         }.get(self.state, "")
         return f"{self.record.id}: {self.state} ({self.record.status}){advice}" + (f" - {detail}" if detail else "")
@@ -94,7 +95,7 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
     try:
         # An open finding is called gone only after REPLAY_RUNS clean runs: some real bugs are intermittent (an
         # out-of-bounds read sometimes finds zeros), and "mark it fixed" must not rest on one lucky run.
-        for _ in range(REPLAY_RUNS if record.status == "open" else 1):
+        for _ in range(REPLAY_RUNS if record.status != "fixed" else 1):
             for earlier in record.preceding:  # the calls a stale-buffer finding needs before its case
                 for oracle in oracles.values():
                     Outcome.of(oracle, earlier)
@@ -106,7 +107,7 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
     finally:
         if owned:
             close_oracles(oracles)
-    if record.status == "open":
+    if record.status != "fixed":  # open, or regressed: is it still there?
         elsewhere = other_hardware(record)
         if not still and elsewhere:
             return ReplayResult(record, SKIPPED, verdict, reason=f"no discrepancy here, but inconclusive: {elsewhere}")
@@ -114,3 +115,33 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
     else:
         state = REGRESSED if still else STILL_FIXED
     return ReplayResult(record, state, verdict)
+
+
+# History entries `replay --update` keeps in a finding (each {"versions": {...}, "date": ...}): when the discrepancy
+# was last seen, the replay that first found it gone, and the replay that saw a fixed finding come back.
+LAST_SEEN = "last_seen"
+FIXED_IN = "fixed_in"
+REGRESSED_IN = "regressed_in"
+
+
+def updated_record(result: ReplayResult, versions: Mapping[str, object], now: datetime) -> FindingRecord | None:
+    """The finding as `replay --update` stores it after `result`, or None where there is nothing to store.
+
+    reproduces -> status kept (open or regressed), last_seen updated; fixed (gone on every run) -> status fixed,
+    fixed_in; regressed (a fixed finding reproduces) -> status regressed, regressed_in and last_seen; a finding
+    still fixed or not checkable here is left as it is."""
+    record = result.record
+    stamp = {"versions": dict(versions), "date": now.isoformat(timespec="seconds")}
+    history = dict(record.history)
+    if result.state == REPRODUCES:
+        status = record.status
+        history[LAST_SEEN] = stamp
+    elif result.state == REGRESSED:
+        status = "regressed"
+        history[LAST_SEEN] = history[REGRESSED_IN] = stamp
+    elif result.state == FIXED:
+        status = "fixed"
+        history[FIXED_IN] = stamp
+    else:
+        return None
+    return replace(record, status=status, history=history)

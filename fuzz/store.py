@@ -132,6 +132,14 @@ class FindingStore:
         self._atomic_write(path, render_json(record.to_json()))
         return path
 
+    def update(self, record: FindingRecord) -> Path:
+        """Rewrite the JSON of a stored finding (its status and history), atomically and under the folder lock;
+        the repro script is left as it was written."""
+        with self.locked():
+            path = self.directory / f"{record.id}.json"
+            self._atomic_write(path, render_json(record.to_json()))
+            return path
+
     def set_status(self, record: FindingRecord, status: str) -> FindingRecord:
         """Rewrite `record` with a new status; returns the updated record."""
         updated = replace(record, status=status)
