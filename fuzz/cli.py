@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from fuzz.campaign_record import campaign_record, write_campaign_record
 from fuzz.engine import Campaign, CampaignSettings, CampaignStats
 from fuzz.environment import environment
 from fuzz.parallel import Progress, WorkerPlan, run_parallel
@@ -372,6 +373,12 @@ def command_run(args: argparse.Namespace) -> int:
             close_oracles(oracles)
     progress.close()
     print(format_summary(stats, args.findings, len(problems)))
+    record = campaign_record(stats, campaign_settings, names or tuple(oracles), args.workers, environment(),
+                             datetime.now(UTC))
+    try:
+        print(f"campaign record: {write_campaign_record(args.findings, record)}")
+    except OSError as exc:  # the findings are written already; a missing record is worth a warning only
+        print(f"warning: campaign record not written ({exc})", file=sys.stderr)
     return EXIT_FINDINGS if stats.findings else EXIT_CLEAN
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fuzz.campaign_record import load_campaign_records
 from fuzz.cli import main
 from fuzz.store import FindingStore
 from tests.test_store import make_record
@@ -60,7 +61,12 @@ def test_clean_run_exits_0_with_summary(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "seed 3" in result.stdout and "conv1d float32" in result.stdout and "new findings: none" in result.stdout
     assert "time split: reference" in result.stdout
-    assert [p.name for p in tmp_path.iterdir()] in ([], [".convfuzz.lock"])
+    # No finding; the campaign's own record is kept next to the findings.
+    assert {p.name for p in tmp_path.iterdir()} <= {".convfuzz.lock", "campaigns"}
+    (record,) = load_campaign_records(tmp_path)
+    assert record["seed"] == 3 and record["counts"]["examples"] == 24 and record["findings"] == []
+    assert record["oracles"] == ["reference", "torch"] and record["settings"]["ops"] == ["conv1d"]
+    assert record["counts"]["by_op_dtype"]["conv1d float32"] > 0 and record["environment"]["torch"]
 
 
 def test_replay_reports_each_finding_and_unreadable_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

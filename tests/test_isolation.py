@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fuzz.campaign_record import load_campaign_records
 from fuzz.engine import Campaign, CampaignSettings
 from fuzz.store import FindingStore
 from oracles.base import Oracle, Outcome
@@ -119,7 +120,8 @@ def test_ctrl_c_ends_the_run_cleanly_without_false_crashes(tmp_path: Path) -> No
     out, _ = run.communicate(timeout=120)
     assert run.returncode == 0, out
     assert "interrupted" in out and "new findings: none" in out
-    assert [p.name for p in tmp_path.iterdir()] in ([], [".convfuzz.lock"])
+    assert {p.name for p in tmp_path.iterdir()} <= {".convfuzz.lock", "campaigns"}
+    assert [r["interrupted"] for r in load_campaign_records(tmp_path)] == [True]
 
 
 def test_workers_survive_sigint() -> None:

@@ -1,0 +1,91 @@
+"""A campaign's own record: what ran, with which versions and settings, what it counted and what it found.
+
+Each `convfuzz run` writes one JSON file to <findings>/campaigns/<UTC time>-seed<seed>-<pid>.json when it ends (also
+after Ctrl-C), atomically, so that reports and nightly dashboards read campaigns and findings from one folder.
+Finding loaders look at the folder's top level only, so these files never mix with findings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fuzz.engine import CampaignSettings, CampaignStats
+
+RECORDS_FOLDER = "campaigns"
+RECORD_SCHEMA_VERSION = 1
+
+
+def campaign_record(
+    stats: CampaignStats, settings: CampaignSettings, oracles: Sequence[str], workers: int,
+    environment: Mapping[str, Any], ended: datetime,
+) -> dict[str, Any]:
+    """The JSON document of one finished (or interrupted) campaign."""
+    chosen = asdict(settings)
+    chosen.pop("worker_index")
+    chosen.pop("worker_count")
+    return {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "ended": ended.isoformat(timespec="seconds"),
+        "seconds": round(stats.elapsed, 3),
+        "interrupted": stats.interrupted,
+        "seed": settings.seed,
+        "settings": {**chosen, "workers": workers},
+        "oracles": list(oracles),
+        "environment": dict(environment),
+        "counts": {
+            "examples": stats.examples,
+            "checks": stats.checks,
+            "distinct_configurations": len(stats.configs),
+            "hypothesis_runs": stats.hypothesis_runs,
+            "not_recorded": stats.unconfirmed,
+            "first_discrepancy_at": stats.first_discrepancy_at,
+            "verdicts": dict(stats.verdicts),
+            "by_op_dtype": dict(stats.by_op_dtype),
+            "features": dict(stats.features),
+        },
+        "seconds_by_part": {
+            **{name: round(s, 3) for name, s in stats.oracle_seconds.items()},
+            "judge": round(stats.judge_seconds, 3),
+            "hypothesis+engine": round(stats.overhead_seconds(), 3),
+        },
+        "closest_to_bound": dict(stats.closest_to_bound),
+        "findings": [{"id": f.id, "kind": f.kind, "suspects": list(f.suspects)} for f in stats.findings],
+    }
+
+
+def write_campaign_record(findings_folder: Path, record: Mapping[str, Any]) -> Path:
+    """Write `record` to <findings_folder>/campaigns/ through a temp file and a rename; returns its path."""
+    folder = findings_folder / RECORDS_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = str(record["ended"]).replace(":", "").replace("+0000", "Z")
+    path = folder / f"{stamp}-seed{record['seed']}-{os.getpid()}.json"  # the pid: two campaigns, one second
+    handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(record, out, indent=1, sort_keys=True)
+            out.write("\n")
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_campaign_records(findings_folder: Path) -> list[dict[str, Any]]:
+    """Every readable campaign record of a findings folder, oldest first (unreadable files are skipped)."""
+    records = []
+    for path in sorted((findings_folder / RECORDS_FOLDER).glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("schema_version") == RECORD_SCHEMA_VERSION:
+            records.append(data)
+    return records
