@@ -22,6 +22,7 @@ from typing import TextIO
 from fuzz.campaign_record import campaign_record, write_campaign_record
 from fuzz.engine import Campaign, CampaignSettings, CampaignStats
 from fuzz.environment import environment
+from fuzz.example_db import example_database
 from fuzz.parallel import Progress, WorkerPlan, run_parallel
 from fuzz.replay import REGRESSED, replay_record, updated_record
 from fuzz.store import FindingStore, StoreError
@@ -149,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="an isolated oracle that takes longer on one case is a timeout finding (default 60)",
     )
     run.add_argument(
+        "--database", metavar="SPEC",
+        help="Hypothesis example database whose saved examples are retried first: a folder (default "
+        "<findings>/hypothesis), redis://HOST:PORT to share one between machines, or none (the campaign then "
+        "depends on its seed alone)",
+    )
+    run.add_argument(
         "--no-isolation", dest="isolation", action="store_false",
         help="run framework oracles in this process (faster start; a crash then ends the campaign)",
     )
@@ -193,6 +200,11 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
     gradient_ops = [op for op in ops if GRADIENT_SEPARATOR in op]
     if gradient_ops and all(d in COMPLEX_DTYPES for d in dtypes):
         raise UsageError(f"--ops: {gradient_ops[0]} needs a real dtype; --dtypes {','.join(dtypes)} are complex")
+    database = args.database if args.database is not None else str(args.findings / "hypothesis")
+    try:
+        example_database(database)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     max_examples = args.max_examples
     if max_examples is None and args.time_budget is None:
         max_examples = DEFAULT_MAX_EXAMPLES
@@ -208,6 +220,7 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         budget=budget,
         nonfinite=args.nonfinite,
         gradients=args.gradients,
+        database=database,
     )
 
 

@@ -30,6 +30,7 @@ from hypothesis import seed as hypothesis_seed
 
 from fuzz.distinct import DistinctCounter
 from fuzz.environment import environment
+from fuzz.example_db import database_key, example_database
 from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord, kind_of_signature, signature_of
 from oracles.base import Oracle, Outcome, backend_path
@@ -85,6 +86,9 @@ class CampaignSettings:
     # opt-in: each case of an op is also drawn as one of its gradients (input, weight, bias) against a cotangent
     gradients: bool = False
     budget: SizeBudget = field(default_factory=SizeBudget.from_environment)
+    # The Hypothesis example database (fuzz.example_db spec: a folder, redis://..., or None): saved examples of
+    # earlier runs are retried first. None keeps a campaign a function of its seed alone.
+    database: str | None = None
     # Parallel campaigns: this process runs the schedule positions p with p % worker_count == worker_index.
     worker_index: int = 0
     worker_count: int = 1
@@ -224,6 +228,7 @@ class Campaign:
         self.progress = progress
         self.progress_interval = progress_interval
         self.stats = CampaignStats(seed=settings_.seed)
+        self.example_database = example_database(settings_.database)
         self._exception_types: dict[str, type[Discrepancy]] = {}
         self._devices = {name: oracle.devices() for name, oracle in self.oracles.items()}
         self._last_progress = 0.0
@@ -379,18 +384,22 @@ class Campaign:
                 padding_modes=s.padding_modes, nonfinite=s.nonfinite, gradients=gradients,
             )
         )
+        # Seeded by schedule position, so a run is the same whichever worker of a parallel campaign runs it. The
+        # settings go on after the seed: @seed on its own turns the example database off.
+        seeded = hypothesis_seed(derived_seed(s.seed, position, attempt))(given(cases)(check))
+        reuse = (Phase.reuse,) if self.example_database is not None else ()
         test = settings(
             max_examples=quota,
             deadline=None,
-            database=None,
+            database=self.example_database,
             derandomize=False,
             report_multiple_bugs=True,
             verbosity=Verbosity.quiet,
-            phases=(Phase.generate, Phase.target, Phase.shrink),
+            phases=(*reuse, Phase.generate, Phase.target, Phase.shrink),
             suppress_health_check=list(HealthCheck),
-        )(given(cases)(check))
-        # Seeded by schedule position, so a run is the same whichever worker of a parallel campaign runs it.
-        test = hypothesis_seed(derived_seed(s.seed, position, attempt))(test)
+        )(seeded)
+        # Hypothesis would key saved examples by the test function, which every run shares; key them by entry.
+        test._hypothesis_internal_database_key = database_key(op, dtype, device)  # type: ignore[attr-defined]
         stats.hypothesis_runs += 1
         try:
             test()

@@ -62,7 +62,7 @@ def test_clean_run_exits_0_with_summary(tmp_path: Path) -> None:
     assert "seed 3" in result.stdout and "conv1d float32" in result.stdout and "new findings: none" in result.stdout
     assert "time split: reference" in result.stdout
     # No finding; the campaign's own record is kept next to the findings.
-    assert {p.name for p in tmp_path.iterdir()} <= {".convfuzz.lock", "campaigns"}
+    assert {p.name for p in tmp_path.iterdir()} <= {".convfuzz.lock", "campaigns", "hypothesis"}
     (record,) = load_campaign_records(tmp_path)
     assert record["seed"] == 3 and record["counts"]["examples"] == 24 and record["findings"] == []
     assert record["oracles"] == ["reference", "torch"] and record["settings"]["ops"] == ["conv1d"]

@@ -120,7 +120,7 @@ def test_ctrl_c_ends_the_run_cleanly_without_false_crashes(tmp_path: Path) -> No
     out, _ = run.communicate(timeout=120)
     assert run.returncode == 0, out
     assert "interrupted" in out and "new findings: none" in out
-    assert {p.name for p in tmp_path.iterdir()} <= {".convfuzz.lock", "campaigns"}
+    assert {p.name for p in tmp_path.iterdir()} <= {".convfuzz.lock", "campaigns", "hypothesis"}
     assert [r["interrupted"] for r in load_campaign_records(tmp_path)] == [True]
 
 
