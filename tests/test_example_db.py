@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -54,11 +55,7 @@ def test_database_specs() -> None:
 
 
 def _redis_missing() -> bool:
-    try:
-        import redis  # noqa: F401
-    except ImportError:
-        return True
-    return False
+    return importlib.util.find_spec("redis") is None
 
 
 def test_cli_refuses_an_unusable_database_before_running(tmp_path: Path) -> None:
