@@ -19,13 +19,13 @@ from tests.planted import DroppedBias
 
 
 class RareBug(DroppedBias):
-    """Drops the bias only for a stride of 3 in a conv with bias and exactly three groups: met now and then."""
+    """Drops the bias only in a conv with bias and exactly three groups: met now and then."""
 
     name = "rare_bug"
 
     def run(self, case: ConvCase) -> FloatArray:
         cfg = case.config
-        if cfg.groups == 3 and cfg.stride[0] == 3:
+        if cfg.groups == 3:
             return super().run(case)
         return ReferenceOracle().run(case)
 
@@ -38,11 +38,14 @@ def first_discrepancy(seed: int, database: str | None) -> int | None:
 
 def test_a_later_campaign_starts_with_what_an_earlier_one_found(tmp_path: Path) -> None:
     database = str(tmp_path / "db")
-    assert first_discrepancy(1, None) is None  # seed 1 alone never meets the bug in 150 examples
-    found_at = first_discrepancy(8, database)  # seed 8 meets it late (with a database, at example 111)
-    assert found_at is not None and found_at > 50
+    without = first_discrepancy(1, None)
+    assert without is not None and without > 50  # seed 1 alone meets the bug late (example 105)
+    assert first_discrepancy(2, database) is not None  # another campaign meets it and saves it
     assert any((tmp_path / "db").rglob("*")), "the failing example was saved"
-    assert first_discrepancy(1, database) == 1  # seed 1 now replays it before generating anything
+    # Seed 1 with that database replays the saved examples before generating: the bug shows among the first
+    # few (the failing example sorts among the target's saved best cases), not at example 105.
+    again = first_discrepancy(1, database)
+    assert again is not None and again <= 20
 
 
 def test_database_specs() -> None:

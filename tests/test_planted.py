@@ -43,11 +43,11 @@ def test_known_findings_are_not_recorded_again(torch_oracle: Oracle, tmp_path: P
     planted = PLANTED[2]()  # dropped bias: found in every op and dtype
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
     store = FindingStore(tmp_path)
-    first = Campaign(oracles, CampaignSettings(seed=4, max_examples=150, ops=FORWARD_OPS), record=store.write).run()
+    first = Campaign(oracles, CampaignSettings(seed=4, max_examples=100, ops=FORWARD_OPS), record=store.write).run()
     signatures = [f.signature for f in first.findings]
     assert signatures and len(signatures) == len(set(signatures))
     known: list[FindingRecord] = store.load()[0]
-    second = Campaign(oracles, CampaignSettings(seed=4, max_examples=150, ops=FORWARD_OPS),
+    second = Campaign(oracles, CampaignSettings(seed=4, max_examples=100, ops=FORWARD_OPS),
                       known_signatures=[r.signature for r in known]).run()
     # It may find other signatures of the same planted bug, but never records a known one again.
     assert second.verdicts["known"] > 0
