@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fuzz.engine import CampaignSettings, CampaignStats
+from fuzz.store import write_atomically
 
 RECORDS_FOLDER = "campaigns"
 RECORD_SCHEMA_VERSION = 1
@@ -66,15 +66,7 @@ def write_campaign_record(findings_folder: Path, record: Mapping[str, Any]) -> P
     folder.mkdir(parents=True, exist_ok=True)
     stamp = str(record["ended"]).replace(":", "").replace("+0000", "Z")
     path = folder / f"{stamp}-seed{record['seed']}-{os.getpid()}.json"  # the pid: two campaigns, one second
-    handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(record, out, indent=1, sort_keys=True)
-            out.write("\n")
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
     return path
 
 

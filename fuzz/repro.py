@@ -33,7 +33,7 @@ from oracles.reference import NUMPY_PAD_MODES
 from oracles.registry import is_known
 from oracles.torch_oracle import torch_padding_plan
 from oracles.torch_variants import TORCH_VARIANTS
-from strategies.case import COMPLEX_DTYPES, GRADIENTS, ConvConfig
+from strategies.case import GRADIENTS, ConvConfig
 
 INLINED_MODULES: tuple[ModuleType, ...] = (reference, reference_gradients, bounds, consensus, decide, torch_variants)
 _PROJECT_PACKAGES = ("fuzz", "oracles", "strategies")
@@ -93,24 +93,19 @@ def _what(cfg: ConvConfig, call: str) -> str:
     return f"the {cfg.gradient} gradient of {call}" if cfg.gradient else call
 
 
-def _wide_torch_dtype(cfg: ConvConfig) -> str:
-    """The torch dtype a runner returns its result in: every value of the case's dtype exactly."""
-    return "torch.complex128" if cfg.dtype in COMPLEX_DTYPES else "torch.float64"
-
-
 def _torch_result_lines(cfg: ConvConfig, bias: str) -> str:
     """The last lines of a torch runner: the output, or the gradient through autograd at cotangent G."""
     if not cfg.gradient:
         return (
             f"        out = conv(x, w, {bias})\n"
-            f"    return out.detach().cpu().to({_wide_torch_dtype(cfg)}).resolve_conj().numpy()\n"
+            "    return to_host(torch, out)\n"
         )
     target = {"input": "x", "weight": "w", "bias": "b"}[cfg.gradient]
     return (
         f"        # The gradient with respect to {target} alone at output cotangent g, through autograd.\n"
         f"        {target}.requires_grad_(True)\n"
         f"        (grad,) = torch.autograd.grad(conv(x, w, {bias}), {target}, grad_outputs=g)\n"
-        f"    return grad.detach().cpu().to({_wide_torch_dtype(cfg)}).resolve_conj().numpy()\n"
+        "    return to_host(torch, grad)\n"
     )
 
 

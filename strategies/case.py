@@ -16,6 +16,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from strategies.dtypes import COMPLEX_COMPONENTS
+
 FloatArray = npt.NDArray[np.float64]
 
 FORWARD_OPS: tuple[str, ...] = ("conv1d", "conv2d", "conv3d")
@@ -31,7 +33,7 @@ GRADIENT_SEPARATOR = ".grad_"
 DTYPES: tuple[str, ...] = ("float32", "float64", "float16", "bfloat16")
 # Opt-in (--dtypes): values are complex128 arrays whose real and imaginary parts are exact in the component dtype.
 # Forward ops only: torch and JAX define complex gradients by different conventions (conjugate or not).
-COMPLEX_DTYPES: tuple[str, ...] = ("complex64", "complex128")
+COMPLEX_DTYPES: tuple[str, ...] = tuple(COMPLEX_COMPONENTS)
 ALL_DTYPES: tuple[str, ...] = DTYPES + COMPLEX_DTYPES
 
 PaddingKind = Literal["valid", "same", "symmetric", "explicit"]

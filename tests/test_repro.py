@@ -75,7 +75,7 @@ def test_repro_exits_0_when_gone_and_1_while_it_reproduces(torch_oracle: Oracle,
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert "GONE" in gone.stdout and "[torch vs reference]" in gone.stdout
     # Make the script's own torch call wrong, as a broken torch release would be.
-    broken_call = "return out.detach().cpu().to(torch.float64).resolve_conj().numpy()"
+    broken_call = "return to_host(torch, out)"
     assert broken_call in text
     broken = run_script(text.replace(broken_call, broken_call + " + 0.5"), tmp_path)
     assert broken.returncode == 1, broken.stdout + broken.stderr
