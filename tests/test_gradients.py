@@ -118,7 +118,8 @@ def test_planted_gradient_bug_is_found_within_300_examples(
 ) -> None:
     planted = planted_type()
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
-    settings_ = CampaignSettings(seed=5, max_examples=MAX_EXAMPLES_TO_FIND, ops=ops, dtypes=("float32", "float64"))
+    # float32 only: the planted bugs are blind to the dtype, and each dtype more is one more finding to shrink.
+    settings_ = CampaignSettings(seed=5, max_examples=MAX_EXAMPLES_TO_FIND, ops=ops, dtypes=("float32",))
     stats = Campaign(oracles, settings_).run()
     assert stats.first_discrepancy_at is not None and stats.first_discrepancy_at <= MAX_EXAMPLES_TO_FIND
     found = [f for f in stats.findings if f.kind == "mismatch"]

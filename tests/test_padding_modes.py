@@ -64,7 +64,9 @@ def test_every_mode_is_drawn(mode: str) -> None:
 def test_planted_circular_dims_swap_is_found_and_shrunk(torch_oracle: Oracle) -> None:
     planted = CircularDimsSwapped()
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
-    settings_ = CampaignSettings(seed=5, max_examples=300, ops=("conv2d", "conv3d"), padding_modes=("circular",))
+    settings_ = CampaignSettings(  # one dtype: the planted bug is blind to it, and each dtype is a finding to shrink
+        seed=5, max_examples=300, ops=("conv2d", "conv3d"), padding_modes=("circular",), dtypes=("float32",)
+    )
     stats = Campaign(oracles, settings_).run()
     assert stats.first_discrepancy_at is not None and stats.first_discrepancy_at <= 300
     found = [f for f in stats.findings if f.suspects == (planted.name,)]
