@@ -9,6 +9,7 @@ bad value and nothing written.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import secrets
 import sys
@@ -23,6 +24,7 @@ from fuzz.campaign_record import campaign_record, write_campaign_record
 from fuzz.engine import Campaign, CampaignSettings, CampaignStats
 from fuzz.environment import environment
 from fuzz.example_db import example_database
+from fuzz.explain import ExplainError, explain, find_record, render_text
 from fuzz.parallel import Progress, WorkerPlan, run_parallel
 from fuzz.replay import REGRESSED, replay_record, updated_record
 from fuzz.store import FindingStore, StoreError
@@ -166,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--update", action="store_true",
         help="store what the replay showed: status open -> fixed -> regressed, and the versions where each finding "
         "was last seen, found fixed or found regressed (history)",
+    )
+    explain = commands.add_parser("explain", help="explain one finding and draft its upstream issue")
+    explain.add_argument("finding", help="a finding's id (or a prefix of exactly one id), or the path of its JSON")
+    explain.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
+    explain.add_argument("--json", action="store_true", help="print the explanation as JSON (for tools)")
+    explain.add_argument(
+        "--no-replay", dest="replay", action="store_false",
+        help="explain from the stored finding alone, without running its oracles here",
     )
     return parser
 
@@ -428,10 +438,24 @@ def command_replay(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if attention or problems else EXIT_CLEAN
 
 
+def command_explain(args: argparse.Namespace) -> int:
+    """`convfuzz explain ID`: one finding in plain words (or JSON), with an upstream issue ready to paste."""
+    try:
+        record = find_record(args.findings, args.finding)
+    except ExplainError as exc:
+        raise UsageError(str(exc)) from None
+    explanation = explain(record, replay=args.replay)
+    if args.json:
+        print(json.dumps(explanation.to_json(), indent=1, allow_nan=True))
+    else:
+        print(render_text(explanation))
+    return EXIT_CLEAN
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `convfuzz` console script and `python -m fuzz`."""
     args = build_parser().parse_args(argv)
-    handlers = {"run": command_run, "replay": command_replay}
+    handlers = {"run": command_run, "replay": command_replay, "explain": command_explain}
     try:
         return handlers[args.command](args)
     except UsageError as exc:

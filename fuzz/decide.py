@@ -6,7 +6,7 @@ inlined verbatim (after those two) into every standalone repro, so a repro decid
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -228,6 +228,31 @@ def _breaks_propagation_rule(value: Array64, yard: Yardstick) -> bool:
     return bool(np.any(~np.isfinite(value) & ~mask) or np.any(mask & ~same))
 
 
+def agreement(
+    values: Mapping[str, Array64 | None], yard: Yardstick, failures: Mapping[str, str],
+    pass_bounds: Mapping[str, Array64] | None = None,
+) -> tuple[Callable[[str, str], Array64], Callable[[str, str], bool]]:
+    """(pair_bound, consistent) for the oracles of `values`: the elementwise bound two oracles may differ by (the
+    sum of their PASS bounds), and whether two of them agree within it at every element."""
+    bounds = pass_bounds if pass_bounds is not None else {n: yard.bound(n, PASS) for n in values}
+    zero = np.zeros_like(yard.abs_sum)
+
+    def pair_bound(a: str, b: str) -> Array64:
+        return bounds.get(a, zero) + bounds.get(b, zero)
+
+    def consistent(a: str, b: str) -> bool:
+        # A crash or hang is never a correct answer, so it agrees with nothing; two ordinary errors agree
+        # (both frameworks rejecting a case is consistent, whatever their messages say).
+        if a in failures or b in failures:
+            return False
+        va, vb = values[a], values[b]
+        if va is None or vb is None:
+            return va is None and vb is None
+        return compare(va, vb, pair_bound(a, b)).within
+
+    return pair_bound, consistent
+
+
 def decide(
     values: Mapping[str, Array64 | None],
     errors: Mapping[str, str],
@@ -244,19 +269,7 @@ def decide(
     exact = yard.exact
     pass_bounds = {n: yard.bound(n, PASS) for n in names}
     zero = np.zeros_like(yard.abs_sum)
-
-    def pair_bound(a: str, b: str) -> Array64:
-        return pass_bounds.get(a, zero) + pass_bounds.get(b, zero)
-
-    def consistent(a: str, b: str) -> bool:
-        # A crash or hang is never a correct answer, so it agrees with nothing; two ordinary errors agree
-        # (both frameworks rejecting a case is consistent, whatever their messages say).
-        if a in failures or b in failures:
-            return False
-        va, vb = values[a], values[b]
-        if va is None or vb is None:
-            return va is None and vb is None
-        return compare(va, vb, pair_bound(a, b)).within
+    pair_bound, consistent = agreement(values, yard, failures, pass_bounds)
 
     deviation = {
         n: (float("inf") if v is None else 0.0 if n == REFERENCE else compare(v, exact, pair_bound(n, REFERENCE)).ratio)

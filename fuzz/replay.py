@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from fuzz.environment import device_model
@@ -30,6 +30,8 @@ class ReplayResult:
     state: str
     verdict: Verdict | None = None
     reason: str = ""
+    # What each oracle returned on the last run (empty when the finding could not be run here).
+    outcomes: Mapping[str, Outcome] = field(default_factory=dict)
 
     @property
     def as_recorded(self) -> bool:
@@ -110,11 +112,13 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
     if record.status != "fixed":  # open, or regressed: is it still there?
         elsewhere = other_hardware(record)
         if not still and elsewhere:
-            return ReplayResult(record, SKIPPED, verdict, reason=f"no discrepancy here, but inconclusive: {elsewhere}")
+            return ReplayResult(
+                record, SKIPPED, verdict, f"no discrepancy here, but inconclusive: {elsewhere}", outcomes
+            )
         state = REPRODUCES if still else FIXED
     else:
         state = REGRESSED if still else STILL_FIXED
-    return ReplayResult(record, state, verdict)
+    return ReplayResult(record, state, verdict, outcomes=outcomes)
 
 
 # History entries `replay --update` keeps in a finding (each {"versions": {...}, "date": ...}): when the discrepancy

@@ -32,8 +32,8 @@ from oracles.pinned import PIN_SEPARATOR, split_pin
 from oracles.reference import NUMPY_PAD_MODES
 from oracles.registry import is_known
 from oracles.torch_oracle import torch_padding_plan
-from oracles.torch_variants import TORCH_VARIANTS
-from strategies.case import GRADIENTS, ConvConfig
+from oracles.torch_variants import TORCH_VARIANTS, TorchSettings
+from strategies.case import COMPLEX_DTYPES, GRADIENTS, ConvConfig
 
 INLINED_MODULES: tuple[ModuleType, ...] = (reference, reference_gradients, bounds, consensus, decide, torch_variants)
 _PROJECT_PACKAGES = ("fuzz", "oracles", "strategies")
@@ -55,11 +55,11 @@ def inline_source(module: ModuleType) -> str:
     return f"# ---- inlined from convfuzz {module.__name__} ----\n" + "\n".join(kept).strip() + "\n"
 
 
-def _array_literal(values: np.ndarray) -> str:
+def array_literal(values: np.ndarray) -> str:
     """np.array([...]) with values that round-trip exactly, wrapped for reading; complex values as
     complex_array(real parts, imaginary parts), a helper every script defines."""
     if np.iscomplexobj(values):
-        real, imag = _array_literal(np.real(values)), _array_literal(np.imag(values))
+        real, imag = array_literal(np.real(values)), array_literal(np.imag(values))
         return f"complex_array(\n{real},\n{imag},\n)"
     # repr gives 'nan' / 'inf' for the non-finite values of a --nonfinite case: spelled as NumPy constants.
     special = {"nan": "np.nan", "inf": "np.inf", "-inf": "-np.inf"}
@@ -73,8 +73,9 @@ def _array_literal(values: np.ndarray) -> str:
 RUNNER_PARAMETERS = "X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G"
 
 
-def _optional_literal(values: np.ndarray | None) -> str:
-    return "None" if values is None else _array_literal(values)
+def optional_literal(values: np.ndarray | None) -> str:
+    """array_literal of an optional tensor (a missing bias or cotangent is None)."""
+    return "None" if values is None else array_literal(values)
 
 
 def _preceding_literal(record: FindingRecord) -> str:
@@ -82,7 +83,7 @@ def _preceding_literal(record: FindingRecord) -> str:
     if not record.preceding:
         return "[]"
     calls = [
-        f"({_array_literal(c.x)}, {_array_literal(c.w)}, {_optional_literal(c.b)}, {_optional_literal(c.g)})"
+        f"({array_literal(c.x)}, {array_literal(c.w)}, {optional_literal(c.b)}, {optional_literal(c.g)})"
         for c in record.preceding
     ]
     return "[\n" + ",\n".join(calls) + ",\n]"
@@ -93,20 +94,66 @@ def _what(cfg: ConvConfig, call: str) -> str:
     return f"the {cfg.gradient} gradient of {call}" if cfg.gradient else call
 
 
-def _torch_result_lines(cfg: ConvConfig, bias: str) -> str:
-    """The last lines of a torch runner: the output, or the gradient through autograd at cotangent G."""
+def _torch_result_lines(
+    cfg: ConvConfig, bias: str, indent: str = "        ", to_host: str = "to_host(torch, {})"
+) -> str:
+    """The last lines of a torch runner: the output, or the gradient through autograd at cotangent G (the call
+    lines indented by `indent`; `to_host` formats the expression that brings the result back as NumPy)."""
     if not cfg.gradient:
         return (
-            f"        out = conv(x, w, {bias})\n"
-            "    return to_host(torch, out)\n"
+            f"{indent}out = conv(x, w, {bias})\n"
+            f"    return {to_host.format('out')}\n"
         )
     target = {"input": "x", "weight": "w", "bias": "b"}[cfg.gradient]
     return (
-        f"        # The gradient with respect to {target} alone at output cotangent g, through autograd.\n"
-        f"        {target}.requires_grad_(True)\n"
-        f"        (grad,) = torch.autograd.grad(conv(x, w, {bias}), {target}, grad_outputs=g)\n"
-        "    return to_host(torch, grad)\n"
+        f"{indent}# The gradient with respect to {target} alone at output cotangent g, through autograd.\n"
+        f"{indent}{target}.requires_grad_(True)\n"
+        f"{indent}(grad,) = torch.autograd.grad(conv(x, w, {bias}), {target}, grad_outputs=g)\n"
+        f"    return {to_host.format('grad')}\n"
     )
+
+
+def _explicit_settings_lines(settings: TorchSettings, device: str) -> str:
+    """A torch variant's backend settings as the plain assignments a user writes in a fresh process: only the
+    flags that differ from torch's defaults and matter on `device`."""
+    lines = []
+    if device == "cpu" and not settings.mkldnn:
+        lines.append("torch.backends.mkldnn.enabled = False  # no oneDNN kernels")
+    if device == "cuda":
+        if not settings.cudnn:
+            lines.append("torch.backends.cudnn.enabled = False")
+        if not settings.tf32:
+            lines.append("torch.backends.cudnn.allow_tf32 = False  # float32 convolutions in float32, not TF32")
+        if not settings.reduced_reduction:
+            lines += [
+                f"torch.backends.cuda.matmul.allow_{half}_reduced_precision_reduction = False"
+                for half in ("fp16", "bf16")
+            ]
+    return "".join(f"    {line}\n" for line in lines)
+
+
+# The memory layouts of strategies.case.LAYOUTS as a user writes them (torch_variants.arrange does the same).
+_EXPLICIT_LAYOUTS = {
+    "channels_last": (
+        "    memory_format = torch.channels_last if x.dim() == 4 else torch.channels_last_3d\n"
+        "    x, w = x.contiguous(memory_format=memory_format), w.contiguous(memory_format=memory_format)\n"
+    ),
+    "strided_input": (
+        "    # x as every other element of a buffer twice as wide (the gaps hold NaN)\n"
+        "    wide = torch.full((*x.shape[:-1], 2 * x.shape[-1]), float('nan'), dtype=x.dtype, device=x.device)\n"
+        "    wide[..., ::2] = x\n"
+        "    x = wide[..., ::2]\n"
+    ),
+    "transposed_weight": (
+        "    w = w.transpose(0, 1).contiguous().transpose(0, 1)  # same values, dims 0 and 1 swapped in memory\n"
+    ),
+    "sliced_weight": (
+        "    # w as a slice of a buffer one element longer in its last dim (the extra column holds NaN)\n"
+        "    longer = torch.full((*w.shape[:-1], w.shape[-1] + 1), float('nan'), dtype=w.dtype, device=w.device)\n"
+        "    longer[..., : w.shape[-1]] = w\n"
+        "    w = longer[..., : w.shape[-1]]\n"
+    ),
+}
 
 
 def runner_name(oracle: str) -> str:
@@ -114,7 +161,7 @@ def runner_name(oracle: str) -> str:
     return "run_" + re.sub(r"\W", "_", oracle.replace(PIN_SEPARATOR, "_at_"))
 
 
-def _torch_transposed_lines(cfg: ConvConfig, adjoint: bool) -> str:
+def _torch_transposed_lines(cfg: ConvConfig, adjoint: bool, explicit: bool = False) -> str:
     """The conv(x, w, b) of a torch runner for a transposed op: F.conv_transposeNd, or (adjoint) the VJP of
     F.convNd as convfuzz's torch-vjp computes it."""
     padding = tuple(lo for lo, _ in cfg.pad_pairs())
@@ -134,6 +181,13 @@ def _torch_transposed_lines(cfg: ConvConfig, adjoint: bool) -> str:
             "        grad = conjugate(grad)\n"
             f"        return grad if b is None else grad + b.reshape(1, -1, *([1] * {cfg.rank}))\n\n"
         )
+    if explicit:
+        return (
+            "    def conv(x, w, b):\n"
+            f"        return F.{cfg.op}(x, w, b, stride={cfg.stride!r}, padding={padding!r}, "
+            f"output_padding={cfg.output_padding!r},\n"
+            f"            groups={cfg.groups}, dilation={cfg.dilation!r})\n\n"
+        )
     return (
         "    # The parameters are captured by a closure, as convfuzz's oracle holds them.\n"
         "    def make_conv(stride, padding, output_padding, groups, dilation):\n"
@@ -145,7 +199,9 @@ def _torch_transposed_lines(cfg: ConvConfig, adjoint: bool) -> str:
     )
 
 
-def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
+def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord, explicit: bool = False) -> str:
+    """The runner of a torch variant. `explicit`: written as a user would in a script of its own, with no
+    inlined convfuzz helpers (backend flags as assignments, the layout spelled out, the result widened inline)."""
     cfg = record.case.config
     pre_pad, padding = torch_padding_plan(cfg)
     bias = "b" if cfg.bias else "None"
@@ -176,19 +232,40 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
         "        return conv\n\n"
         f"    conv = make_conv({pre_pad!r}, {cfg.stride!r}, {padding!r}, {cfg.dilation!r}, {cfg.groups})\n"
     )
+    if explicit and not settings.compiled:
+        # Without torch.compile, how the ints are held makes no difference: the call as users write it.
+        pad_line = (
+            f"        x = F.pad(x, {pre_pad!r})  # torch's padding= takes no negative or asymmetric pads\n"
+            if pre_pad is not None else ""
+        )
+        closure_lines = (
+            "    def conv(x, w, b):\n"
+            f"{pad_line}"
+            f"        return F.{cfg.op}(x, w, b, stride={cfg.stride!r}, padding={padding!r}, "
+            f"dilation={cfg.dilation!r}, groups={cfg.groups})\n\n"
+        )
     if cfg.transposed:
-        closure_lines = _torch_transposed_lines(cfg, settings.adjoint)
+        closure_lines = _torch_transposed_lines(cfg, settings.adjoint, explicit)
     layout_line = (
+        "" if cfg.layout == "contiguous" else _EXPLICIT_LAYOUTS[cfg.layout] if explicit else
         f"    x, w = arrange(torch, x, w, {cfg.layout!r})  # same values, this memory layout\n"
-        if cfg.layout != "contiguous" else ""
     )
     compile_line = (
         "    conv = torch.compile(conv, fullgraph=True, dynamic=True)  # inductor, one graph, symbolic sizes\n"
         if settings.compiled else ""
     )
+    if explicit:
+        wide = "torch.complex128" if cfg.dtype in COMPLEX_DTYPES else "torch.float64"
+        host = f"{{}}.detach().to(device='cpu', dtype={wide}).resolve_conj().numpy()"
+        call_lines = _explicit_settings_lines(settings, device) + _torch_result_lines(cfg, bias, "    ", host)
+    else:
+        call_lines = (
+            f"    with backend_settings(torch, TORCH_VARIANTS[{variant!r}]):\n" + _torch_result_lines(cfg, bias)
+        )
+    described = "" if explicit else f" with the backend settings {settings}"
     return (
         f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
-        f'    """{oracle}: {_what(cfg, "F." + cfg.op)} with the backend settings {settings}."""\n'
+        f'    """{oracle}: {_what(cfg, "F." + cfg.op)}{described}."""\n'
         "    import torch\n"
         "    import torch.nn.functional as F\n\n"
         f"    dtype = torch.{cfg.dtype}\n"
@@ -197,8 +274,7 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord)
         f"{bias_line}{layout_line}\n"
         f"{module_lines or closure_lines}"
         f"{compile_line}"
-        f"    with backend_settings(torch, TORCH_VARIANTS[{variant!r}]):\n"
-        f"{_torch_result_lines(cfg, bias)}"
+        f"{call_lines}"
     )
 
 
@@ -236,7 +312,8 @@ def _jax_transposed_lines(cfg: ConvConfig, adjoint: bool) -> str:
     )
 
 
-def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
+def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord, explicit: bool = False) -> str:
+    """The runner of a JAX variant. `explicit`: with no inlined convfuzz helper (the result widened inline)."""
     cfg = record.case.config
     how = JAX_VARIANTS[variant]
     platform = "gpu" if device == "cuda" else "cpu"
@@ -290,6 +367,8 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
     g_line = (
         f"    g = jax.device_put(np.asarray({cotangent}, dtype=jnp.{cfg.dtype}), device)\n" if cfg.gradient else ""
     )
+    wide = "np.complex128" if cfg.dtype in COMPLEX_DTYPES else "np.float64"
+    widen = f"np.asarray({{}}).astype({wide})" if explicit else "widened(np.asarray({}))"
     return (
         f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
         f'    """{oracle}: {_what(cfg, "lax.conv_general_dilated")}."""\n'
@@ -305,8 +384,24 @@ def _jax_runner(oracle: str, variant: str, device: str, record: FindingRecord) -
         f"    w = jax.device_put(np.asarray(w_values, dtype=jnp.{cfg.weight_dtype()}), device)\n"
         f"    b = None if B is None else jax.device_put(np.asarray(B, dtype=jnp.{cfg.dtype}), device)\n"
         f"{g_line}"
-        f"    return widened(np.asarray({result}))\n"
+        f"    return {widen.format(result)}\n"
     )
+
+
+def user_runner(oracle: str, record: FindingRecord) -> str | None:
+    """The function a user would write to compute `record`'s case with the torch or JAX variant `oracle` (pinned
+    or not): `def run_<oracle>(X=X, W=W, B=B, G=G) -> np.ndarray`, needing numpy and that framework only, every
+    argument of the call spelled out. None for any other oracle, and for a variant that does not compute the op."""
+    if not is_known(oracle):
+        return None
+    variant, pinned = split_pin(oracle)
+    device = pinned or record.case.config.device
+    op = record.case.config.op_name
+    if variant in TORCH_VARIANTS and TORCH_VARIANTS[variant].computes(op) and record.case.config.batch_groups == 1:
+        return _torch_runner(oracle, variant, device, record, explicit=True)
+    if variant in JAX_VARIANTS and JAX_VARIANTS[variant].computes(op):
+        return _jax_runner(oracle, variant, device, record, explicit=True)
+    return None
 
 
 def _reference_runner(oracle: str, variant: str, device: str, record: FindingRecord) -> str:
@@ -585,10 +680,10 @@ def complex_array(real: np.ndarray, imag: np.ndarray) -> np.ndarray:
 
 
 # Input values in float64 (complex128 for a complex dtype); every one is exactly representable in {cfg.dtype}.
-X = {_array_literal(case.x)}
-W = {_array_literal(case.w)}
-B = {_optional_literal(case.b)}
-G = {_optional_literal(case.g)}  # the output cotangent of a gradient case
+X = {array_literal(case.x)}
+W = {array_literal(case.w)}
+B = {optional_literal(case.b)}
+G = {optional_literal(case.g)}  # the output cotangent of a gradient case
 # The tensors the result is a sum of products of (integers in all of them: the exact tier may apply).
 RESULT_INPUTS = [{", ".join(name.upper() for name in case.result_tensors())}]
 # Earlier calls (x, w, b, g) with the same parameters that the discrepancy needs first, oldest first.
