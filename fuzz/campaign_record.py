@@ -48,6 +48,8 @@ def campaign_record(
             "first_discrepancy_at": stats.first_discrepancy_at,
             "verdicts": dict(stats.verdicts),
             "by_op_dtype": dict(stats.by_op_dtype),
+            "by_op_dtype_device": dict(stats.by_op_dtype_device),
+            "ratio_histogram": dict(stats.ratio_histogram),
             "features": dict(stats.features),
         },
         "seconds_by_part": {

@@ -27,6 +27,8 @@ from fuzz.example_db import example_database
 from fuzz.explain import ExplainError, explain, find_record, render_text
 from fuzz.parallel import Progress, WorkerPlan, run_parallel
 from fuzz.replay import REGRESSED, replay_record, updated_record
+from fuzz.report import write_report
+from fuzz.report_data import ReportError, gather
 from fuzz.store import FindingStore, StoreError
 from oracles.base import Oracle
 from oracles.isolation import close_oracles
@@ -177,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-replay", dest="replay", action="store_false",
         help="explain from the stored finding alone, without running its oracles here",
     )
+    report = commands.add_parser("report", help="write an HTML report and a Markdown summary of campaigns and findings")
+    report.add_argument("folder", nargs="?", type=Path, help="findings folder (same as --findings)")
+    report.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
+    report.add_argument(
+        "--campaign", type=Path, metavar="FILE",
+        help="report on this one campaign record (a file in <findings>/campaigns/) and the findings it wrote",
+    )
+    report.add_argument("--out", type=Path, metavar="DIR", help="where to write the report (default <findings>/report)")
     return parser
 
 
@@ -452,10 +462,27 @@ def command_explain(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def command_report(args: argparse.Namespace) -> int:
+    """`convfuzz report`: index.html (plots as image files beside it) and summary.md of a folder or campaign."""
+    folder = args.folder or args.findings
+    try:
+        data = gather(folder, args.campaign)
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    out = args.out or folder / "report"
+    try:
+        index, summary = write_report(data, out)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report to {out}: {exc}") from None
+    print(f"report of {data.scope}: {len(data.campaigns)} campaign run(s), {len(data.findings)} finding(s)")
+    print(f"  {index}\n  {summary}")
+    return EXIT_CLEAN
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `convfuzz` console script and `python -m fuzz`."""
     args = build_parser().parse_args(argv)
-    handlers = {"run": command_run, "replay": command_replay, "explain": command_explain}
+    handlers = {"run": command_run, "replay": command_replay, "explain": command_explain, "report": command_report}
     try:
         return handlers[args.command](args)
     except UsageError as exc:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import random
 import time
 from collections import Counter
@@ -110,6 +111,10 @@ class CampaignStats:
     configs: DistinctCounter = field(default_factory=DistinctCounter)
     closest_to_bound: dict[str, float] = field(default_factory=dict)
     by_op_dtype: Counter[str] = field(default_factory=Counter)
+    by_op_dtype_device: Counter[str] = field(default_factory=Counter)  # 'conv2d float32 cpu'
+    # Passing checks per oracle, dtype and decade of err/bound ('torch float32 -3'; see ratio_decade): how the
+    # distance of correct answers from their bound is distributed, for the report's plot.
+    ratio_histogram: Counter[str] = field(default_factory=Counter)
     features: Counter[str] = field(default_factory=Counter)
     verdicts: Counter[str] = field(default_factory=Counter)
     oracle_seconds: dict[str, float] = field(default_factory=dict)
@@ -141,6 +146,8 @@ class CampaignStats:
             total.checks += part.checks
             total.configs.merge(part.configs)
             total.by_op_dtype.update(part.by_op_dtype)
+            total.by_op_dtype_device.update(part.by_op_dtype_device)
+            total.ratio_histogram.update(part.ratio_histogram)
             total.features.update(part.features)
             total.verdicts.update(part.verdicts)
             for name, seconds in part.oracle_seconds.items():
@@ -153,6 +160,18 @@ class CampaignStats:
             total.unconfirmed += part.unconfirmed
             total.interrupted |= part.interrupted
         return total
+
+
+RATIO_ZERO = -99  # the decade of an exact answer (err = 0) in CampaignStats.ratio_histogram
+LOWEST_DECADE = -12  # an err/bound below 1e-12 is counted in this decade
+
+
+def ratio_decade(ratio: float) -> int:
+    """The decade of an err/bound ratio: RATIO_ZERO for 0, else floor(log10(ratio)) but at least LOWEST_DECADE
+    (-1 holds [0.1, 1); a passing check's ratio is at most 1, so 0 holds only ratios of exactly 1)."""
+    if ratio <= 0.0:
+        return RATIO_ZERO
+    return max(LOWEST_DECADE, math.floor(math.log10(ratio)))
 
 
 def derived_seed(seed: int, position: int, attempt: int = 0) -> int:
@@ -422,6 +441,7 @@ class Campaign:
         stats.configs.add(repr(case.config))
         stream = INVALID_STREAM if case.config.defect else case.config.op_name
         stats.by_op_dtype[f"{stream} {case.config.dtype}"] += 1
+        stats.by_op_dtype_device[f"{stream} {case.config.dtype} {case.config.device}"] += 1
         for feature in case_features(case) + (["exact tier"] if verdict.exact_tier else []):
             stats.features[feature] += 1
             event(feature)
@@ -430,6 +450,7 @@ class Campaign:
             if observation.comparison is not None and name != "reference" and not verdict.discrepant:
                 key = f"{name} {case.config.dtype}"
                 stats.closest_to_bound[key] = max(stats.closest_to_bound.get(key, 0.0), observation.comparison.ratio)
+                stats.ratio_histogram[f"{key} {ratio_decade(observation.comparison.ratio)}"] += 1
         return verdict
 
     def _record_all(self, cases: Mapping[str, tuple[ConvCase, tuple[ConvCase, ...]]]) -> None:
