@@ -370,8 +370,9 @@ def render_text(explanation: Explanation) -> str:
         f"EXACT TIER: {explanation.exact_tier}",
         "",
         f"ENVIRONMENT when found: {_versions(record.environment)}",
-        f"ENVIRONMENT here:       {_versions(explanation.environment_here)}",
     ]
+    if explanation.environment_here:
+        lines.append(f"ENVIRONMENT here:       {_versions(explanation.environment_here)}")
     if explanation.replay is not None:
         reason = f" ({explanation.replay['reason']})" if explanation.replay["reason"] else ""
         lines.append(f"REPLAY here: {explanation.replay['state']}{reason}")
