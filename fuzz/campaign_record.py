@@ -49,6 +49,7 @@ def campaign_record(
             "verdicts": dict(stats.verdicts),
             "by_op_dtype": dict(stats.by_op_dtype),
             "by_op_dtype_device": dict(stats.by_op_dtype_device),
+            "examples_by_op_dtype_device": dict(stats.examples_by_op_dtype_device),
             "ratio_histogram": dict(stats.ratio_histogram),
             "features": dict(stats.features),
         },

@@ -111,7 +111,9 @@ class CampaignStats:
     configs: DistinctCounter = field(default_factory=DistinctCounter)
     closest_to_bound: dict[str, float] = field(default_factory=dict)
     by_op_dtype: Counter[str] = field(default_factory=Counter)
-    by_op_dtype_device: Counter[str] = field(default_factory=Counter)  # 'conv2d float32 cpu'
+    by_op_dtype_device: Counter[str] = field(default_factory=Counter)  # checks, 'conv2d float32 cpu'
+    # Examples per Hypothesis run's (op, dtype, device); op may be a gradient op or the invalid stream.
+    examples_by_op_dtype_device: Counter[str] = field(default_factory=Counter)
     # Passing checks per oracle, dtype and decade of err/bound ('torch float32 -3'; see ratio_decade): how the
     # distance of correct answers from their bound is distributed, for the report's plot.
     ratio_histogram: Counter[str] = field(default_factory=Counter)
@@ -147,6 +149,7 @@ class CampaignStats:
             total.configs.merge(part.configs)
             total.by_op_dtype.update(part.by_op_dtype)
             total.by_op_dtype_device.update(part.by_op_dtype_device)
+            total.examples_by_op_dtype_device.update(part.examples_by_op_dtype_device)
             total.ratio_histogram.update(part.ratio_histogram)
             total.features.update(part.features)
             total.verdicts.update(part.verdicts)
@@ -375,6 +378,7 @@ class Campaign:
                 # it needs are kept rather than supplied by whatever ran before.
                 self.evaluate(palate_cleanser(cases[0]))
             stats.examples += 1
+            stats.examples_by_op_dtype_device[f"{op} {dtype} {device}"] += 1
             generated[0] += not shrinking
             worst = 0.0
             for position_in_group, case in enumerate(cases):

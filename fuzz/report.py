@@ -17,6 +17,8 @@ from fuzz.report_data import ReportData
 from fuzz.report_plots import PLOTS
 from fuzz.store import write_atomically
 
+MESSAGE_CHARS = 160  # of a finding's message in the findings table
+
 PLOT_CAPTIONS = {
     "ratio_distribution": "How close correct answers come to their bound (err/bound of passing checks)",
     "findings_over_time": "Findings over time",
@@ -68,9 +70,16 @@ def runs_table(data: ReportData) -> Table:
 
 
 def checks_table(data: ReportData) -> Table:
-    """Checks per op, dtype and device."""
-    rows = [(op, dtype, device, str(n)) for (op, dtype, device), n in sorted(data.checks_by_op_dtype_device().items())]
-    return Table("checks", "Checks per op, dtype and device", ("op", "dtype", "device", "checks"), rows)
+    """Examples and checks per op, dtype and device (an example holds one to three checks: value sets of one
+    configuration; with --gradients an op's examples also hold its gradients' checks, counted as OP.grad_*)."""
+    checks = data.by_op_dtype_device()
+    examples = data.by_op_dtype_device("examples_by_op_dtype_device")
+    rows = [
+        (op, dtype, device, str(examples.get((op, dtype, device), "")), str(checks.get((op, dtype, device), "")))
+        for op, dtype, device in sorted(set(checks) | set(examples))
+    ]
+    return Table("checks", "Examples and checks per op, dtype and device", ("op", "dtype", "device", "examples",
+                                                                              "checks"), rows)
 
 
 def findings_by_kind_table(data: ReportData) -> Table:
@@ -87,8 +96,11 @@ def findings_table(data: ReportData) -> Table:
     rows = []
     for f in sorted(data.findings, key=lambda f: (f.kind, f.id)):
         cfg = f.case.config
+        first_line = f.message.splitlines()[0] if f.message else ""
+        # A crash's stderr runs long: the first words here, the whole of it on the explanation page.
+        what = first_line if len(first_line) <= MESSAGE_CHARS else first_line[:MESSAGE_CHARS] + " ..."
         rows.append((f.id, f.kind, ", ".join(f.suspects), f.status, cfg.op_name, cfg.dtype, cfg.device,
-                     f.created[:10], f.message.splitlines()[0] if f.message else ""))
+                     f.created[:10], what))
     links = {f.id: f"explain/{f.id}.html" for f in data.findings}
     columns = ("finding", "kind", "suspects", "status", "op", "dtype", "device", "found", "what")
     return Table("findings", "Findings", columns, rows, links)

@@ -46,17 +46,17 @@ class ReportData:
         """Wall time of all campaigns."""
         return sum(float(c.get("seconds") or 0.0) for c in self.campaigns)
 
-    def checks_by_op_dtype_device(self) -> Counter[tuple[str, str, str]]:
-        """Checks per (op, dtype, device). Records that predate the device count give their op/dtype counts with
-        device '?'."""
+    def by_op_dtype_device(self, count: str = "by_op_dtype_device") -> Counter[tuple[str, str, str]]:
+        """Checks (or with count='examples_by_op_dtype_device', examples) per (op, dtype, device). Records that
+        predate these counts give their checks per op/dtype with device '?', and no examples."""
         total: Counter[tuple[str, str, str]] = Counter()
         for campaign in self.campaigns:
             counts = campaign.get("counts", {})
             if "by_op_dtype_device" in counts:
-                for key, n in counts["by_op_dtype_device"].items():
+                for key, n in counts.get(count, {}).items():
                     op, dtype, device = key.split(" ")
                     total[op, dtype, device] += int(n)
-            else:
+            elif count == "by_op_dtype_device":
                 for key, n in counts.get("by_op_dtype", {}).items():
                     op, dtype = key.split(" ")
                     total[op, dtype, "?"] += int(n)

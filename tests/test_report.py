@@ -53,9 +53,11 @@ def test_report_numbers_are_the_campaigns_and_findings(folder: Path) -> None:
     stats = [c["counts"] for c in data.campaigns]
     assert data.total("examples") == sum(s["examples"] for s in stats) > 0
     assert data.total("checks") == sum(s["checks"] for s in stats)
-    by_device = data.checks_by_op_dtype_device()
+    by_device = data.by_op_dtype_device()
     assert sum(by_device.values()) == data.total("checks")
     assert {dtype for _, dtype, _ in by_device} <= {"float32", "float64"}
+    examples = data.by_op_dtype_device("examples_by_op_dtype_device")
+    assert sum(examples.values()) == data.total("examples") and set(examples) <= set(by_device)
     # Every passing framework observation of every check lands in one decade of the err/bound histogram.
     histogram = data.ratio_histogram()
     assert set(histogram) == {("dropped_bias", "float32"), ("dropped_bias", "float64")}
