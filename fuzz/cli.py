@@ -25,7 +25,7 @@ from fuzz.engine import Campaign, CampaignSettings, CampaignStats
 from fuzz.environment import environment
 from fuzz.example_db import example_database
 from fuzz.explain import ExplainError, explain, find_record, render_text
-from fuzz.parallel import Progress, WorkerPlan, run_parallel
+from fuzz.parallel import Progress, WorkerPlan, default_worker_count, run_parallel
 from fuzz.replay import REGRESSED, replay_record, updated_record
 from fuzz.report import write_report
 from fuzz.report_data import ReportError, gather
@@ -118,7 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"stop after N examples (default {DEFAULT_MAX_EXAMPLES} when no time budget is given)",
     )
     run.add_argument("--seed", type=_seed, help="campaign seed; same seed and versions give the same campaign")
-    run.add_argument("--workers", type=_positive_int, default=1, help="campaign processes sharing the work (default 1)")
+    run.add_argument(
+        "--workers", type=_positive_int,
+        help="campaign processes sharing the work (default: one per core, at most one per 1.5 GiB of available "
+        "memory); with more than one, each runs the frameworks single-threaded",
+    )
     run.add_argument(
         "--ops",
         help=f"comma list of {', '.join(OPS)}, and {INVALID_STREAM} (the stream of invalid configurations every "
@@ -256,7 +260,13 @@ def _usable_devices(requested: tuple[str, ...], oracles: dict[str, Oracle]) -> t
         return len(voters(device)) >= 2 and any(n not in IN_PROCESS for n in voters(device))
 
     if not requested:
-        return tuple(d for d in ("cpu", "cuda") if usable(d))
+        found = tuple(d for d in ("cpu", "cuda") if usable(d))
+        if not found:
+            raise UsageError(
+                f"no device is served by two of the oracles {', '.join(oracles)} with one of them running on it "
+                "(the reference and the hand check answer for any device but run on none: add a framework)"
+            )
+        return found
     for device in requested:
         if not usable(device):
             raise UsageError(
@@ -368,6 +378,8 @@ def format_summary(stats: CampaignStats, folder: Path, skipped_files: int) -> st
 def command_run(args: argparse.Namespace) -> int:
     """`convfuzz run`: validate everything, then fuzz and store new findings."""
     campaign_settings = _campaign_settings(args)
+    if args.workers is None:
+        args.workers = default_worker_count()
     names = _choices("--oracles", args.oracles, oracle_names(), import_paths=True, also=is_known)
     # With several workers each builds its own oracles; here they are built (in-process) only to validate.
     parallel = args.workers > 1

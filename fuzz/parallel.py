@@ -3,14 +3,17 @@
 Worker k runs the schedule positions p with p % N == k; each Hypothesis run is seeded by its position, so it is
 the same run a single-worker campaign would make there. Every worker writes through the locked findings store,
 which records each signature once, and sends its statistics back for an exact merged summary. A terminal's
-Ctrl-C reaches every worker; each ends its campaign cleanly and still reports.
+Ctrl-C reaches every worker; each ends its campaign cleanly and still reports. A worker whose parent dies (the
+CLI killed with SIGKILL) ends its campaign the same way within a second.
 """
 
 from __future__ import annotations
 
+import _thread
 import multiprocessing
 import os
 import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -45,10 +48,11 @@ class Progress:
     findings: int
 
 
-# One campaign already keeps about 1.3 cores busy through torch's and XLA's thread pools, so N multi-threaded
-# workers on N cores only fight each other (measured: 0.90x with 2 workers on 2 cores). Each worker, and the
-# oracle processes it spawns, therefore runs single-threaded (measured: 1.71x). This fuzzes the single-threaded
-# kernels; a one-worker campaign keeps the frameworks' default threading.
+# One campaign keeps about 1.3 cores busy through torch's and XLA's thread pools (though it runs as fast
+# single-threaded: the cases are small), so N multi-threaded workers on N cores only fight each other (measured:
+# 0.90x with 2 workers on 2 cores). Each worker, and the oracle processes it spawns, therefore runs
+# single-threaded. This fuzzes the single-threaded kernels; a one-worker campaign keeps the frameworks' default
+# threading.
 SINGLE_THREADED = {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
@@ -63,8 +67,28 @@ def _single_threaded() -> None:
         os.environ[name] = f"{current} {value}".strip() if name == "XLA_FLAGS" else value
 
 
-def _worker_main(plan: WorkerPlan, results: Any) -> None:
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _stop_when_orphaned(parent: int) -> threading.Event:
+    """Watch for the campaign's parent process to die (SIGKILL, a crash): the worker is then re-parented, and the
+    watcher interrupts the campaign as a Ctrl-C would, so it ends cleanly (what it found is already written)
+    instead of running out its whole budget with nobody to report to. Returns the event set when that happened."""
+    orphaned = threading.Event()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        orphaned.set()
+        _thread.interrupt_main()
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    return orphaned
+
+
+def _worker_main(plan: WorkerPlan, results: Any, parent: int) -> None:
     """One worker: build its own oracles, run its share, send progress and then its final statistics."""
+    orphaned = _stop_when_orphaned(parent)
     _single_threaded()
     index = plan.settings.worker_index
     oracles, _ = available_oracles(plan.oracle_names, isolate=plan.isolate, case_timeout=plan.case_timeout)
@@ -78,7 +102,38 @@ def _worker_main(plan: WorkerPlan, results: Any) -> None:
         stats = campaign.run()
     finally:
         close_oracles(oracles)
+    if orphaned.is_set():
+        # Nobody reads the queue any more; exiting must not wait for buffered messages to be flushed into it.
+        results.cancel_join_thread()
+        return
     results.put(stats)
+
+
+def default_worker_count() -> int:
+    """`--workers` when not given: every core this process may run on, but no more workers than the available
+    memory holds at WORKER_MEMORY_BYTES each (a worker's torch and JAX oracle processes)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    available = _available_memory()
+    if available is None:
+        return max(1, cores)
+    return max(1, min(cores, available // WORKER_MEMORY_BYTES))
+
+
+# Measured (README "Performance"): a worker's torch oracle process ~320 MiB, its JAX one ~640 MiB growing by up to
+# ~380 MiB of compiled executables before it clears them, the campaign process ~60 MiB.
+WORKER_MEMORY_BYTES = 3 * 2**29  # 1.5 GiB
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo in bytes; None where the system does not say."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def run_parallel(
@@ -91,7 +146,7 @@ def run_parallel(
     processes = []
     for index in range(workers):
         settings = replace(plan.settings, worker_index=index, worker_count=workers)
-        process = context.Process(target=_worker_main, args=(replace(plan, settings=settings), results))
+        process = context.Process(target=_worker_main, args=(replace(plan, settings=settings), results, os.getpid()))
         process.start()
         processes.append(process)
     finished: list[CampaignStats] = []

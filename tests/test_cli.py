@@ -55,7 +55,7 @@ def test_unwritable_findings_folder_fails_before_fuzzing(tmp_path: Path, capsys:
 def test_clean_run_exits_0_with_summary(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--max-examples", "24", "--seed", "3",
-         "--oracles", "reference,torch", "--ops", "conv1d", "--dtypes", "float32,float64"],
+         "--oracles", "reference,torch", "--ops", "conv1d", "--dtypes", "float32,float64", "--workers", "1"],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -79,7 +79,8 @@ def test_cli_exits_1_with_fault_findings(tmp_path: Path) -> None:
     faults = ",".join(f"tests.faults:{fault.__name__}" for fault in FAULTS[:2])
     result = subprocess.run(
         [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--oracles", f"reference,{faults}",
-         "--max-examples", "40", "--seed", "1", "--case-timeout", "2", "--ops", "conv1d", "--dtypes", "float32"],
+         "--max-examples", "40", "--seed", "1", "--case-timeout", "2", "--ops", "conv1d", "--dtypes", "float32",
+         "--workers", "1"],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert result.returncode == 1, result.stdout + result.stderr
@@ -108,7 +109,7 @@ def test_ctrl_c_ends_the_run_cleanly_without_false_crashes(tmp_path: Path) -> No
     """SIGINT to the whole process group (what a terminal's Ctrl-C does): summary printed, nothing recorded."""
     run = subprocess.Popen(
         [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--oracles", "reference,torch",
-         "--ops", "conv1d,conv2d", "--time-budget", "120", "--seed", "2"],
+         "--ops", "conv1d,conv2d", "--time-budget", "120", "--seed", "2", "--workers", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     deadline = time.monotonic() + 120

@@ -88,7 +88,7 @@ def test_single_framework_campaign_runs_without_jax(tmp_path: Path) -> None:
         "import sys; sys.modules['jax'] = None\n"
         "from fuzz.cli import main\n"
         f"sys.exit(main(['run', '--findings', {str(tmp_path / 'f')!r}, '--oracles', {oracles!r}, '--no-isolation',"
-        " '--max-examples', '40', '--seed', '3', '--dtypes', 'float32,float64']))\n"
+        " '--max-examples', '40', '--seed', '3', '--dtypes', 'float32,float64', '--workers', '1']))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

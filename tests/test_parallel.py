@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
+
+from fuzz import parallel
+from fuzz.campaign_record import load_campaign_records
 from fuzz.engine import Campaign, CampaignSettings
 from fuzz.parallel import WorkerPlan, run_parallel
 from fuzz.store import FindingStore
@@ -30,3 +38,85 @@ def test_two_workers_find_what_one_finds(tmp_path: Path) -> None:
     assert merged.hypothesis_runs >= single.hypothesis_runs - 2  # same positions; attempts may differ
     assert merged.checks == sum(merged.by_op_dtype.values()) and merged.examples >= 240
     assert sum(merged.verdicts.values()) >= merged.checks
+
+
+def test_default_worker_count_is_the_cores_that_memory_can_feed(monkeypatch: pytest.MonkeyPatch) -> None:
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(parallel, "_available_memory", lambda: None)
+    assert parallel.default_worker_count() == cores
+    monkeypatch.setattr(parallel, "_available_memory", lambda: 1000 * parallel.WORKER_MEMORY_BYTES)
+    assert parallel.default_worker_count() == cores
+    monkeypatch.setattr(parallel, "_available_memory", lambda: parallel.WORKER_MEMORY_BYTES // 2)
+    assert parallel.default_worker_count() == 1  # always one, however little memory is free
+
+
+# No framework: our reference against a planted bug, in-process (fast to start in every worker).
+CHEAP_RUN = ["--oracles", "reference,tests.planted:DroppedBias", "--no-isolation", "--ops", "conv1d", "--dtypes",
+             "float64"]
+
+
+def test_run_defaults_to_the_default_worker_count(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--max-examples", "30", "--seed", "1",
+         *CHEAP_RUN], capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr  # the planted bug is found
+    workers = parallel.default_worker_count()
+    assert f"{workers} worker(s)" in done.stderr
+    (record,) = load_campaign_records(tmp_path)
+    assert record["settings"]["workers"] == workers and record["counts"]["examples"] >= 30
+    assert record["findings"] and len(FindingStore(tmp_path).load()[0]) == len(record["findings"])
+
+
+def test_oracles_that_run_on_no_device_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fuzz.cli import main
+
+    assert main(["run", "--findings", str(tmp_path / "f"), "--oracles", "reference,handcheck", "--workers", "1"]) == 2
+    assert "no device is served" in capsys.readouterr().err and not (tmp_path / "f").exists()
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is `pid`, from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            children.append(int(stat.parent.name))
+    return children
+
+
+def _is_campaign_worker(pid: int) -> bool:
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"spawn_main" in command and b"resource_tracker" not in command
+
+
+def test_workers_of_a_killed_campaign_stop(tmp_path: Path) -> None:
+    """SIGKILL to the CLI of a parallel campaign: its workers, now orphans, end within seconds instead of running
+    out a ten-minute budget; what they found is complete."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--time-budget", "600", "--seed", "2",
+         "--workers", "2", *CHEAP_RUN],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        workers = [pid for pid in _children(run.pid) if _is_campaign_worker(pid)]
+    assert len(workers) == 2, "the workers did not start"
+    time.sleep(5)  # let them fuzz (and find the planted bug)
+    run.kill()
+    run.wait()
+    stop_by = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() and _is_campaign_worker(pid) for pid in workers):
+        assert time.monotonic() < stop_by, "orphaned workers kept running"
+        time.sleep(0.5)
+    records, problems = FindingStore(tmp_path).load()
+    assert not problems and all((tmp_path / f"{r.id}.py").exists() for r in records)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") and p.name != ".convfuzz.lock"]

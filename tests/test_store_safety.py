@@ -12,7 +12,8 @@ from pathlib import Path
 
 from fuzz.store import FindingStore
 
-PLANTED_RUN = ["--oracles", "reference,tests.planted:DroppedBias,tests.planted:ShiftedWindow", "--no-isolation"]
+PLANTED_RUN = ["--oracles", "reference,tests.planted:DroppedBias,tests.planted:ShiftedWindow", "--no-isolation",
+               "--workers", "1"]
 
 
 def campaign(folder: Path, seed: int, *limits: str) -> subprocess.Popen[str]:
