@@ -141,7 +141,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workers-seconds", type=float, default=60.0,
+    # 120 s: every worker starts its own torch and JAX processes (about 5 s), which weighs too much in a minute.
+    parser.add_argument("--workers-seconds", type=float, default=120.0,
                         help="time budget of the 1-worker and 2-worker campaigns (0 skips them)")
     args = parser.parse_args()
     make_oracle("jax").run  # noqa: B018 - import and configure JAX before timing anything
