@@ -101,7 +101,9 @@ def _call_name(framework: str, cfg: ConvConfig) -> str:
 
 def _verb(kind: str, cfg: ConvConfig) -> str:
     if cfg.defect:
-        return "accepts an invalid configuration" if kind == "error_mismatch" else f"{kind}es on an invalid config"
+        return {"crash": "crashes on an invalid configuration", "timeout": "hangs on an invalid configuration"}.get(
+            kind, "accepts an invalid configuration"
+        )
     return {
         "precision": "loses precision",
         "mismatch": "returns wrong values",
