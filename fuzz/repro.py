@@ -245,7 +245,8 @@ def _torch_runner(oracle: str, variant: str, device: str, record: FindingRecord,
             f"dilation={cfg.dilation!r}, groups={cfg.groups})\n\n"
         )
     if cfg.transposed:
-        closure_lines = _torch_transposed_lines(cfg, settings.adjoint, explicit)
+        # Under torch.compile the closure stays (captured ints are traced as symbols, literals are not).
+        closure_lines = _torch_transposed_lines(cfg, settings.adjoint, explicit and not settings.compiled)
     layout_line = (
         "" if cfg.layout == "contiguous" else _EXPLICIT_LAYOUTS[cfg.layout] if explicit else
         f"    x, w = arrange(torch, x, w, {cfg.layout!r})  # same values, this memory layout\n"

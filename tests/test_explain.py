@@ -137,3 +137,15 @@ def test_user_form_calls_compute_every_kind_of_case(case: ConvCase) -> None:
         assert comparison.within, (name, cfg, comparison)
         ran += 1
     assert ran >= 1
+
+
+def test_the_user_form_keeps_the_closure_only_where_torch_compile_needs_it() -> None:
+    """Under torch.compile(dynamic=True) ints captured by a closure are traced as symbols and literals are not
+    (finding 2 needs the symbols), so the compiled call keeps convfuzz's closure; plain calls are written plainly."""
+    transposed = find_record(FINDINGS, "conv_transpose1d-float16-precision-torch-3d0396f6")
+    forward = find_record(FINDINGS, "conv2d-complex64-error-mismatch-torch-compile-b2734576")
+    for record in (transposed, forward):
+        compiled, plain = user_runner("torch-compile", record), user_runner("torch", record)
+        assert compiled is not None and plain is not None
+        assert "make_conv(" in compiled and "torch.compile(" in compiled
+        assert "make_conv(" not in plain and "torch.compile(" not in plain
