@@ -16,14 +16,18 @@ an example budget is the same whether one worker or several (fuzz.parallel) run 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import math
 import random
+import signal
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, event, given, settings, target
@@ -254,6 +258,10 @@ class Campaign:
         self._exception_types: dict[str, type[Discrepancy]] = {}
         self._devices = {name: oracle.devices() for name, oracle in self.oracles.items()}
         self._last_progress = 0.0
+        # Set by SIGINT (and by a parallel worker's orphan watch, which simulates one): the KeyboardInterrupt alone
+        # is not enough, since Hypothesis collects an exception raised while it replays a failing example and
+        # may carry on; the flag makes every later example stop the run.
+        self._interrupt_requested = False
 
     def evaluate(self, case: ConvCase) -> Verdict:
         """Run every oracle that serves the case's device on `case` and judge the outcomes, timing each part."""
@@ -322,6 +330,29 @@ class Campaign:
 
     def run(self) -> CampaignStats:
         """Run until the example or time budget is spent (or SIGINT); returns the final statistics."""
+        with self._noting_interrupts():
+            return self._run()
+
+    @contextlib.contextmanager
+    def _noting_interrupts(self) -> Iterator[None]:
+        """While the campaign runs, SIGINT sets the interrupt flag before raising KeyboardInterrupt as usual (only
+        where a handler can be installed: the main thread)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+
+        def note(signum: int, frame: Any) -> None:
+            self._interrupt_requested = True
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGINT, note)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _run(self) -> CampaignStats:
         schedule = self.schedule()
         s = self.settings
         runs = self.run_count()
@@ -341,11 +372,13 @@ class Campaign:
                     generated, attempt = generated + made, attempt + 1
         except KeyboardInterrupt:
             self.stats.interrupted = True
+        self.stats.interrupted |= self._interrupt_requested
         return self.stats
 
     def _time_spent(self) -> bool:
+        """True when the time budget is spent, or the campaign was interrupted."""
         s = self.settings
-        return s.time_budget is not None and self.stats.elapsed >= s.time_budget
+        return self._interrupt_requested or (s.time_budget is not None and self.stats.elapsed >= s.time_budget)
 
     def _exception_for(self, signature: str) -> type[Discrepancy]:
         if signature not in self._exception_types:
@@ -367,7 +400,9 @@ class Campaign:
 
         def check(cases: list[ConvCase]) -> None:
             shrinking = bool(failing)
-            hard_limit = s.time_budget is not None and stats.elapsed >= s.time_budget + SHRINK_GRACE_SECONDS
+            hard_limit = self._interrupt_requested or (
+                s.time_budget is not None and stats.elapsed >= s.time_budget + SHRINK_GRACE_SECONDS
+            )
             if hard_limit or (not shrinking and (self._time_spent() or generated[0] >= quota)):
                 if shrinking:
                     stopped_while_shrinking.append(True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -120,3 +121,31 @@ def test_workers_of_a_killed_campaign_stop(tmp_path: Path) -> None:
     records, problems = FindingStore(tmp_path).load()
     assert not problems and all((tmp_path / f"{r.id}.py").exists() for r in records)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") and p.name != ".convfuzz.lock"]
+
+
+def test_ctrl_c_ends_a_parallel_campaign_with_its_summary(tmp_path: Path) -> None:
+    """SIGINT to the process group (a terminal's Ctrl-C) of a campaign on the default-style parallel path: every
+    worker ends its campaign and reports, the CLI prints the merged summary and keeps the record."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--time-budget", "600", "--seed", "3",
+         "--workers", "2", *CHEAP_RUN],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while len(workers) < 2 and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.5)
+        workers = [p for p in _children(run.pid) if _is_campaign_worker(p)]
+    if len(workers) < 2:
+        os.killpg(run.pid, signal.SIGKILL)
+        out, err = run.communicate()
+        raise AssertionError(f"the workers did not start: {out}{err}")
+    time.sleep(4)  # both workers fuzzing
+    os.killpg(run.pid, signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode in (0, 1), out + err
+    assert "interrupted" in out and "2 worker(s)" in err
+    (record,) = load_campaign_records(tmp_path)
+    assert record["interrupted"] and record["counts"]["examples"] > 0
+    records, problems = FindingStore(tmp_path).load()
+    assert not problems and len(records) == len(record["findings"])
