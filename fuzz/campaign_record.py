@@ -73,14 +73,20 @@ def write_campaign_record(findings_folder: Path, record: Mapping[str, Any]) -> P
     return path
 
 
+def read_campaign_record(path: Path) -> dict[str, Any]:
+    """One campaign record; ValueError (OSError for the file) names what is wrong with it."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("schema_version") != RECORD_SCHEMA_VERSION:
+        raise ValueError(f"not a schema-{RECORD_SCHEMA_VERSION} campaign record")
+    return data
+
+
 def load_campaign_records(findings_folder: Path) -> list[dict[str, Any]]:
     """Every readable campaign record of a findings folder, oldest first (unreadable files are skipped)."""
     records = []
     for path in sorted((findings_folder / RECORDS_FOLDER).glob("*.json")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            records.append(read_campaign_record(path))
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and data.get("schema_version") == RECORD_SCHEMA_VERSION:
-            records.append(data)
     return records

@@ -8,7 +8,6 @@ Values come from a fresh isolated replay on this machine unless the replay is sk
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,10 @@ import numpy as np
 from fuzz.bounds import MANTISSA_DIGITS
 from fuzz.decide import REFERENCE, agreement
 from fuzz.judge import yardstick
-from fuzz.records import FindingFormatError, FindingRecord
+from fuzz.records import FindingRecord
 from fuzz.replay import REPRODUCES, ReplayResult, replay_record
 from fuzz.repro import user_runner
+from fuzz.store import READ_ERRORS, read_finding
 from fuzz.upstream import UpstreamIssue, build_issue, no_issue_reason, upstream_suspect
 from oracles.base import Outcome
 
@@ -59,8 +59,8 @@ def find_record(folder: Path, ident: str) -> FindingRecord:
 
 def _load(path: Path) -> FindingRecord:
     try:
-        return FindingRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, FindingFormatError) as exc:
+        return read_finding(path)
+    except READ_ERRORS as exc:
         raise ExplainError(f"{path}: unreadable finding ({exc})") from None
 
 

@@ -6,13 +6,12 @@ their own and both formats (HTML, Markdown) say the same thing.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fuzz.campaign_record import RECORD_SCHEMA_VERSION, load_campaign_records
+from fuzz.campaign_record import load_campaign_records, read_campaign_record
 from fuzz.records import FindingRecord
 from fuzz.store import FindingStore, LoadProblem
 
@@ -100,10 +99,8 @@ def gather(folder: Path, campaign: Path | None = None) -> ReportData:
     if campaign is None:
         return ReportData(folder, findings, problems, load_campaign_records(folder), f"findings folder {folder}")
     try:
-        data = json.loads(campaign.read_text(encoding="utf-8"))
+        data = read_campaign_record(campaign)
     except (OSError, ValueError) as exc:
         raise ReportError(f"campaign record {campaign}: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema_version") != RECORD_SCHEMA_VERSION:
-        raise ReportError(f"campaign record {campaign}: not a schema-{RECORD_SCHEMA_VERSION} campaign record")
     listed = {f.get("id") for f in data.get("findings", [])}
     return ReportData(folder, [f for f in findings if f.id in listed], problems, [data], f"campaign {campaign}")

@@ -68,8 +68,8 @@ class FindingStore:
         problems: list[LoadProblem] = []
         for path in self.json_paths():
             try:
-                record = FindingRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError, FindingFormatError) as exc:
+                record = read_finding(path)
+            except READ_ERRORS as exc:
                 problems.append(LoadProblem(path, str(exc)))
                 continue
             if record.id != path.stem:
@@ -148,6 +148,15 @@ class FindingStore:
 
     def _atomic_write(self, path: Path, text: str) -> None:
         write_atomically(path, text)
+
+
+# What reading a finding file may raise: the file, its text, its JSON, or its schema.
+READ_ERRORS = (OSError, UnicodeDecodeError, json.JSONDecodeError, FindingFormatError)
+
+
+def read_finding(path: Path) -> FindingRecord:
+    """The finding stored in one JSON file (parsed as data only); raises one of READ_ERRORS."""
+    return FindingRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -14,17 +14,16 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 
-from fuzz.bounds import Comparison, compare
+from fuzz.bounds import compare
 from fuzz.cli import EXIT_USAGE, main
-from fuzz.decide import Decision, Observation
 from fuzz.explain import explain, find_record, render_text
-from fuzz.records import FindingRecord
 from fuzz.repro import runner_name, user_runner
 from fuzz.upstream import expected_and_bound, issue_script
 from oracles.jax_oracle import transposed_padding
 from strategies.budget import SizeBudget
 from strategies.case import GRADIENTS, ConvCase
 from strategies.conv import conv_cases
+from tests.test_repro import claim_that_torch_is_wrong
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 # One finding of each kind, each a real bug of the pinned frameworks (README "Findings"): torch's CPU transposed
@@ -121,10 +120,7 @@ def test_user_form_calls_compute_every_kind_of_case(case: ConvCase) -> None:
     pytest.importorskip("jax")
     cfg = case.config
     assume(not any(lo < 0 < hi for lo, hi in (*cfg.pad_pairs(), *(transposed_padding(cfg) if cfg.transposed else ()))))
-    nothing = Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
-    claim = Decision(kind="mismatch", suspects=("torch",), exact_tier=False, max_ratio=2.0,
-                     observations={n: Observation(n, "reference", nothing) for n in ("torch", "jax", "reference")})
-    record = FindingRecord.from_decision(case, claim, {"platform": "test"})
+    record = claim_that_torch_is_wrong(case, ("torch", "jax", "reference"))
     ran = 0
     for name in ("torch", "jax"):
         source = user_runner(name, record)

@@ -49,16 +49,20 @@ def run_script(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
                           timeout=300, check=False)
 
 
+def claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...]) -> FindingRecord:
+    """A made-up finding that blames torch on `case`, computed by the oracles `names`."""
+    nothing = Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
+    claim = Decision(kind="mismatch", suspects=("torch",), exact_tier=False, max_ratio=2.0,
+                     observations={n: Observation(n, "reference", nothing) for n in names})
+    return FindingRecord.from_decision(case, claim, {"platform": "test"})
+
+
 def run_claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
     """Run the repro of a made-up finding that blames torch on `case`, computed by the oracles `names`."""
     pytest.importorskip("torch")
     pytest.importorskip("jax")
-    nothing = Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
-    claim = Decision(kind="mismatch", suspects=("torch",), exact_tier=False, max_ratio=2.0,
-                     observations={n: Observation(n, "reference", nothing) for n in names})
-    record = FindingRecord.from_decision(case, claim, {"platform": "test"})
     with tempfile.TemporaryDirectory() as folder:
-        return run_script(render_repro(record), Path(folder))
+        return run_script(render_repro(claim_that_torch_is_wrong(case, names)), Path(folder))
 
 
 def test_repro_imports_only_numpy_and_frameworks(torch_oracle: Oracle) -> None:
