@@ -175,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="store what the replay showed: status open -> fixed -> regressed, and the versions where each finding "
         "was last seen, found fixed or found regressed (history)",
     )
+    replay.add_argument(
+        "--accept-other-hardware", action="store_true",
+        help="call a finding fixed where it is gone even if a kernel-selecting fact of this machine (ISA flag, oneDNN "
+        "support, GPU) differs from where it was found; by default such a replay is 'inconclusive' and changes nothing",
+    )
     explain = commands.add_parser("explain", help="explain one finding and draft its upstream issue")
     explain.add_argument("finding", help="a finding's id (or a prefix of exactly one id), or the path of its JSON")
     explain.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
@@ -444,7 +449,7 @@ def command_replay(args: argparse.Namespace) -> int:
     changed = regressed = 0
     versions = {k: v for k, v in environment().items() if k in ("torch", "jax", "jaxlib", "numpy", "python")}
     for record in records:
-        result = replay_record(record)
+        result = replay_record(record, accept_other_hardware=args.accept_other_hardware)
         print(result.line())
         changed += not result.as_recorded
         regressed += result.state == REGRESSED

@@ -34,11 +34,12 @@ from hypothesis import HealthCheck, Phase, Verbosity, event, given, settings, ta
 from hypothesis import seed as hypothesis_seed
 
 from fuzz.distinct import DistinctCounter
-from fuzz.environment import environment
+from fuzz.environment import finding_environment
 from fuzz.example_db import database_key, example_database
 from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord, kind_of_signature, signature_of
-from oracles.base import Oracle, Outcome, backend_path
+from oracles.base import Oracle, Outcome, backend_path, kernel_facts_of
+from oracles.kernel_facts import merge_facts
 from oracles.registry import serves_op, takes_part
 from strategies.budget import SizeBudget
 from strategies.case import (
@@ -257,6 +258,7 @@ class Campaign:
         self.example_database = example_database(settings_.database)
         self._exception_types: dict[str, type[Discrepancy]] = {}
         self._devices = {name: oracle.devices() for name, oracle in self.oracles.items()}
+        self._facts: dict[str, dict[str, Any]] = {}  # kernel-selecting facts per oracle, asked when first needed
         self._last_progress = 0.0
         # Set by SIGINT (and by a parallel worker's orphan watch, which simulates one): the KeyboardInterrupt alone
         # is not enough, since Hypothesis collects an exception raised while it replays a failing example and
@@ -506,13 +508,25 @@ class Campaign:
                 # Not reproducible on any re-run (a nondeterministic backend): never recorded.
                 self.stats.unconfirmed += 1
                 continue
-            finding = FindingRecord.from_decision(case, verdict, environment(), preceding=preceding)
+            finding = FindingRecord.from_decision(
+                case, verdict, self.finding_environment(verdict), preceding=preceding
+            )
             self.known.add(signature)
             if self.record(finding) is False:
                 # Another campaign writing the same folder recorded this signature first.
                 self.stats.verdicts["known"] += 1
                 continue
             self.stats.findings.append(finding)
+
+    def finding_environment(self, verdict: Verdict) -> dict[str, Any]:
+        """Where a finding was seen: versions, platform, and the kernel-selecting facts of the processes that ran
+        the oracles judged in `verdict` (each asked once per campaign: facts do not change while it runs)."""
+        facts = []
+        for name in verdict.observations:
+            if name not in self._facts and name in self.oracles:
+                self._facts[name] = kernel_facts_of(self.oracles[name])
+            facts.append(self._facts.get(name, {}))
+        return finding_environment(merge_facts(facts))
 
     def _confirm(self, case: ConvCase, signature: str, preceding: Sequence[ConvCase] = ()) -> Verdict | None:
         """Re-run `case` (each time after the `preceding` cases) up to CONFIRM_RUNS times: the first verdict with

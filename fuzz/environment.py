@@ -6,6 +6,7 @@ import platform
 import sys
 from functools import cache
 from importlib import metadata
+from typing import Any
 
 PACKAGES = ("torch", "jax", "jaxlib", "numpy", "hypothesis")
 
@@ -39,6 +40,27 @@ def device_model(device: str) -> str | None:
     except ImportError:
         return None
     return str(torch.cuda.get_device_name(0)) if torch.cuda.is_available() else None
+
+
+def gpu_name(facts: dict[str, Any]) -> str | None:
+    """The GPU that kernel-selecting facts (oracles.kernel_facts) name, from torch's or JAX's section."""
+    for section, key in (("torch", "cuda"), ("jax", "gpu")):
+        gpu = (facts.get(section) or {}).get(key)
+        if isinstance(gpu, dict) and gpu.get("name"):
+            return str(gpu["name"])
+    return None
+
+
+def finding_environment(facts: dict[str, Any]) -> dict[str, object]:
+    """What a finding stores of where it was found: environment(), the kernel-selecting facts of the processes
+    that ran its oracles, and the GPU's name among the devices whichever process saw it (an isolated worker sees
+    the GPU; the campaign process may never import torch)."""
+    found = dict(environment())
+    devices = dict(found["devices"])  # type: ignore[call-overload]
+    gpu = gpu_name(facts)
+    if gpu is not None:
+        devices["cuda"] = gpu
+    return {**found, "devices": devices, "kernel_facts": facts}
 
 
 @cache

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
+from fuzz.consensus import framework_of
 from fuzz.environment import device_model
 from fuzz.judge import Verdict, judge
 from fuzz.records import FindingRecord
-from oracles.base import Oracle, Outcome
+from oracles.base import Oracle, Outcome, kernel_facts_of
 from oracles.isolation import close_oracles
+from oracles.kernel_facts import fact_differences, merge_facts
 from oracles.pinned import split_pin
 from oracles.registry import available_oracles, is_known, takes_part
 
@@ -19,6 +22,9 @@ FIXED = "fixed"
 REGRESSED = "regressed"
 STILL_FIXED = "still fixed"
 SKIPPED = "skipped"
+# Gone here, but a kernel-selecting fact of this machine differs from the one it was found on: another kernel ran,
+# so nothing can be said about the one that has the bug. Never counts as fixed.
+INCONCLUSIVE = "inconclusive"
 REPLAY_RUNS = 3
 
 
@@ -36,7 +42,7 @@ class ReplayResult:
     @property
     def as_recorded(self) -> bool:
         """True when the finding behaves as its stored status says (or could not be checked here)."""
-        return self.state in (REPRODUCES, STILL_FIXED, SKIPPED)
+        return self.state in (REPRODUCES, STILL_FIXED, SKIPPED, INCONCLUSIVE)
 
     def line(self) -> str:
         """One line for the terminal: '<id>: reproduces (open) - <message>'."""
@@ -44,6 +50,8 @@ class ReplayResult:
         advice = {
             FIXED: " - no longer reproduces: mark it fixed (replay --update does)",
             REGRESSED: " - marked fixed but reproduces again",
+            INCONCLUSIVE: " - cannot tell: status kept (only a machine with the same kernel-selecting facts, or "
+            "replay --accept-other-hardware, can call it fixed)",
         }.get(self.state, "")
         return f"{self.record.id}: {self.state} ({self.record.status}){advice}" + (f" - {detail}" if detail else "")
 
@@ -53,25 +61,50 @@ def reproduces(record: FindingRecord, verdict: Verdict) -> bool:
     return verdict.discrepant and bool(set(verdict.suspects) & set(record.suspects))
 
 
-def other_hardware(record: FindingRecord) -> str | None:
-    """Why a no-show here says nothing, when a suspect ran on a device of another model than the recorded one.
+def suspect_device(record: FindingRecord, suspect: str) -> str:
+    """The device a suspect ran the case on: its pin ('torch@cpu') or the case's device."""
+    return (split_pin(suspect)[1] if is_known(suspect) else None) or record.case.config.device
 
-    Kernels are chosen by processor (oneDNN by instruction set, cuDNN by GPU generation), so a discrepancy seen on
-    one model may never show on another: only the same model can tell that it was fixed.
-    """
+
+def other_hardware(record: FindingRecord) -> str | None:
+    """For a finding stored before kernel-selecting facts were recorded: why a no-show here says nothing, when a
+    suspect ran on a device of another model than the recorded one (the model name is all such a finding has)."""
     recorded = record.environment.get("devices")
     if not isinstance(recorded, dict):
         return None
     for suspect in record.suspects:
-        device = (split_pin(suspect)[1] if is_known(suspect) else None) or record.case.config.device
+        device = suspect_device(record, suspect)
         then, now = recorded.get(device), device_model(device)
         if then is not None and now is not None and then != now:
             return f"{suspect} ran on {device} {then!r} when it was found; this machine's is {now!r}"
     return None
 
 
-def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = None) -> ReplayResult:
-    """Run `record`'s case on its oracles (or the given ones) and say whether it still reproduces."""
+def hardware_differences(record: FindingRecord, here: Mapping[str, Any]) -> list[str]:
+    """The kernel-selecting facts (oracles.kernel_facts) that differ between where `record` was found and `here`,
+    for its suspects' frameworks on the devices they ran on: one line each, e.g. 'found with avx512_bf16, this CPU
+    lacks it'. A finding without recorded facts falls back to the device model name."""
+    recorded = record.environment.get("kernel_facts")
+    if not isinstance(recorded, dict):
+        legacy = other_hardware(record)
+        return [legacy] if legacy else []
+    lines: list[str] = []
+    for suspect in record.suspects:
+        for line in fact_differences(recorded, here, [framework_of(suspect)], suspect_device(record, suspect)):
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
+def replay_record(
+    record: FindingRecord, oracles: Mapping[str, Oracle] | None = None, here: Mapping[str, Any] | None = None,
+    accept_other_hardware: bool = False,
+) -> ReplayResult:
+    """Run `record`'s case on its oracles (or the given ones) and say whether it still reproduces.
+
+    A finding that does not show here where a kernel-selecting fact differs from where it was found is
+    INCONCLUSIVE, not fixed, unless `accept_other_hardware`. `here` gives this machine's facts (by default those of
+    the processes that run the oracles)."""
     owned = oracles is None
     if oracles is None:
         known = tuple(n for n in record.oracles if is_known(n))
@@ -94,6 +127,7 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
         oracles = usable
     # Only the oracles that take part in such a case (the engine's rule), also when the caller hands them in.
     oracles = {name: oracle for name, oracle in oracles.items() if takes_part(name, oracle, record.case)}
+    facts_here = dict(here) if here is not None else merge_facts(kernel_facts_of(o) for o in oracles.values())
     try:
         # An open finding is called gone only after REPLAY_RUNS clean runs: some real bugs are intermittent (an
         # out-of-bounds read sometimes finds zeros), and "mark it fixed" must not rest on one lucky run.
@@ -110,11 +144,10 @@ def replay_record(record: FindingRecord, oracles: Mapping[str, Oracle] | None = 
         if owned:
             close_oracles(oracles)
     if record.status != "fixed":  # open, or regressed: is it still there?
-        elsewhere = other_hardware(record)
-        if not still and elsewhere:
-            return ReplayResult(
-                record, SKIPPED, verdict, f"no discrepancy here, but inconclusive: {elsewhere}", outcomes
-            )
+        differences = [] if still or accept_other_hardware else hardware_differences(record, facts_here)
+        if differences:
+            reason = "gone here, but another kernel may have run: " + "; ".join(differences)
+            return ReplayResult(record, INCONCLUSIVE, verdict, reason, outcomes)
         state = REPRODUCES if still else FIXED
     else:
         state = REGRESSED if still else STILL_FIXED

@@ -18,7 +18,7 @@ import numpy as np
 from fuzz import bounds, consensus, decide
 from fuzz.decide import REFERENCE
 from fuzz.records import FindingRecord
-from oracles import reference, reference_gradients, torch_variants
+from oracles import kernel_facts, reference, reference_gradients, torch_variants
 from oracles.jax_oracle import (
     HALF_TYPES,
     JAX_VARIANTS,
@@ -35,7 +35,9 @@ from oracles.torch_oracle import torch_padding_plan
 from oracles.torch_variants import TORCH_VARIANTS, TorchSettings
 from strategies.case import COMPLEX_DTYPES, GRADIENTS, ConvConfig
 
-INLINED_MODULES: tuple[ModuleType, ...] = (reference, reference_gradients, bounds, consensus, decide, torch_variants)
+INLINED_MODULES: tuple[ModuleType, ...] = (
+    reference, reference_gradients, bounds, consensus, decide, torch_variants, kernel_facts
+)
 _PROJECT_PACKAGES = ("fuzz", "oracles", "strategies")
 
 
@@ -509,7 +511,7 @@ def _runners(record: FindingRecord) -> dict[str, str]:
 
 _MAIN = '''
 MEMORY_ERROR_STATUS = 3
-CANNOT_TELL_STATUS = 2  # neither reproduces nor gone: the device the finding needs is not here
+CANNOT_TELL_STATUS = 2  # neither reproduces nor gone: the device or the kernel the finding needs is not here
 
 
 def run_in_child(name: str) -> str | None:
@@ -526,6 +528,21 @@ def run_in_child(name: str) -> str | None:
     return None
 
 
+def gone(why: str) -> int:
+    """The discrepancy did not show: GONE (0), or CANNOT TELL (2) where a kernel-selecting fact of this machine
+    differs from where it was found, so that another kernel than the one with the bug may have run here."""
+    here = collect_facts(framework_of(s) for s in SUSPECTS)
+    differences: list[str] = []
+    for suspect in SUSPECTS:
+        for line in fact_differences(RECORDED_FACTS, here, [framework_of(suspect)], SUSPECT_DEVICES[suspect]):
+            differences += [line] if line not in differences else []
+    if differences:
+        print(f"CANNOT TELL: {why} here, but another kernel may have run: {'; '.join(differences)}")
+        return CANNOT_TELL_STATUS
+    print(f"GONE: {why}")
+    return 0
+
+
 def reproduce_crash() -> int:
     ended = {name: run_in_child(name) for name in SUSPECTS if name in RUNNERS}
     for name, how in ended.items():
@@ -533,8 +550,7 @@ def reproduce_crash() -> int:
     if any(ended.values()):
         print(f"REPRODUCES: {KIND}, suspect(s) {', '.join(n for n, how in ended.items() if how)}")
         return 1
-    print(f"GONE: {', '.join(SUSPECTS)} no longer crash or hang")
-    return 0
+    return gone(f"{', '.join(SUSPECTS)} no longer crash or hang")
 
 
 def cuda_seen() -> bool:
@@ -592,8 +608,7 @@ def main() -> int:
         if still:
             print(f"REPRODUCES: {verdict.kind}, suspect(s) {', '.join(still)}")
             return 1
-        print(f"GONE: {', '.join(SUSPECTS)} now refuse the case")
-        return 0
+        return gone(f"{', '.join(SUSPECTS)} now refuse the case")
     exact = reference(X, W, B, G)
     absolute = [None if t is None else np.abs(t) for t in (X, W, B, G)]
     abs_sum = reference(absolute[0], absolute[1], None if GRADIENT else absolute[2], absolute[3])
@@ -611,8 +626,7 @@ def main() -> int:
     if still:
         print(f"REPRODUCES: {verdict.kind}, suspect(s) {', '.join(verdict.suspects)}")
         return 1
-    print(f"GONE: no discrepancy from {', '.join(SUSPECTS)} (verdict: {verdict.kind or 'all consistent'})")
-    return 0
+    return gone(f"no discrepancy from {', '.join(SUSPECTS)} (verdict: {verdict.kind or 'all consistent'})")
 
 
 if __name__ == "__main__":
@@ -627,6 +641,8 @@ def render_repro(record: FindingRecord) -> str:
     env = record.environment
     versions = ", ".join(f"{k} {env.get(k)}" for k in ("torch", "jax", "numpy") if env.get(k))
     message = textwrap.indent(record.message, "    ")
+    suspect_devices = {s: (split_pin(s)[1] if is_known(s) else None) or cfg.device for s in record.suspects}
+    recorded_facts = env.get("kernel_facts") if isinstance(env.get("kernel_facts"), dict) else {}
     header = f'''#!/usr/bin/env python3
 """convfuzz finding {record.id}: {record.kind}, suspect(s): {", ".join(record.suspects)}.
 
@@ -637,7 +653,8 @@ Seen with {versions} on {env.get("platform")}.
 {cfg.op_name}, dtype {cfg.dtype}, device {cfg.device}, layout {cfg.layout}; values drawn as {case.families}.
 Needs numpy plus the frameworks it compares ({", ".join(record.oracles)}); a missing one is skipped.
 Exit status: 1 while the discrepancy reproduces, 0 once it is gone, 2 when it cannot tell (a CUDA finding on a
-machine whose torch and jax see no GPU). A crash or hang is re-run in a child process of this script, so it is
+machine whose torch and jax see no GPU, or a machine whose kernel-selecting facts, below, differ from these where
+it no longer shows). A crash or hang is re-run in a child process of this script, so it is
 reported instead of killing the script.
 """
 
@@ -668,6 +685,10 @@ PADDING_MODE = {cfg.padding_mode!r}
 OUTPUT_PADDING = {cfg.output_padding!r}
 DEFECT = {cfg.defect!r}  # non-empty: a case of the invalid stream, which must be refused
 GRADIENT = {cfg.gradient!r}  # non-empty: the case computes the gradient with respect to this input at cotangent G
+# Where each suspect ran, and the facts that chose its kernel there (oracles.kernel_facts): gone on a machine
+# whose facts differ says nothing about the kernel that has the bug.
+SUSPECT_DEVICES = {suspect_devices!r}
+RECORDED_FACTS = {recorded_facts!r}
 # Products summed into each result element (at most), and partial results a correct implementation may add up.
 TERMS = {cfg.terms_per_output()}
 FOLDS = {cfg.folds()}

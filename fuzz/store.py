@@ -159,11 +159,21 @@ def read_finding(path: Path) -> FindingRecord:
     return FindingRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
+def current_umask() -> int:
+    """This process's umask (read by setting it and putting it back: the only way the OS offers)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` to `path` through a hidden temp file beside it, synced, then renamed: a reader sees the old
     file or the whole new one, never part of it."""
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file 0600; a finding is shared data (a team's nightly folder), so it gets the mode any
+        # new file of this user gets: 0666 less the umask.
+        os.fchmod(handle, 0o666 & ~current_umask())
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
             out.flush()

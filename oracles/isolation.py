@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from oracles.base import FloatArray, ForwardedError, Oracle, OracleFailure, OracleUnavailable, backend_path
+from oracles.kernel_facts import collect_facts, loaded_frameworks
 from oracles.reference import widened
 from strategies.case import ConvCase
 
@@ -55,7 +56,9 @@ def _worker_main(conn: Connection, target: str, stderr_path: str) -> None:
     except OracleUnavailable as exc:
         conn.send(("unavailable", str(exc)))
         return
-    conn.send(("ready", (oracle.name, oracle.devices())))
+    # The kernel-selecting facts as this process sees them (its framework is loaded now): a finding records the
+    # facts of the process that ran the case, GPU included, not the campaign's.
+    conn.send(("ready", (oracle.name, oracle.devices(), collect_facts(loaded_frameworks()))))
     while True:
         case = conn.recv()
         if case is None:
@@ -98,6 +101,7 @@ class IsolatedOracle:
         self._stderr = Path(tempfile.mkstemp(prefix="convfuzz-worker-", suffix=".log")[1])
         self._process: Any = None
         self._conn: Connection | None = None
+        self.facts: dict[str, Any] = {}
         self.name, self._devices = self._start()
 
     def devices(self) -> tuple[str, ...]:
@@ -150,7 +154,7 @@ class IsolatedOracle:
         if status == "unavailable":
             self._stop()
             raise OracleUnavailable(payload)
-        name, devices = payload
+        name, devices, self.facts = payload
         return str(name), tuple(devices)
 
     def _receive(self, timeout: float) -> tuple[str, Any]:

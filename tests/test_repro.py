@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from fuzz.judge import judge
 from fuzz.records import FindingRecord
 from fuzz.repro import render_repro
 from oracles.base import Oracle, Outcome
+from oracles.kernel_facts import collect_facts
 from oracles.reference_oracle import ReferenceOracle
 from oracles.registry import serves
 from strategies.budget import SizeBudget
@@ -26,9 +28,8 @@ from strategies.conv import conv_cases
 from tests.planted import DroppedBias
 from tests.test_judge import make_case
 
-ALLOWED_IMPORTS = {"__future__", "numpy", "torch", "jax", "sys", "string", "collections", "dataclasses", "itertools",
-                   "contextlib", "typing",
-                   "signal", "subprocess"}
+# Besides the standard library, a repro script may import only these.
+THIRD_PARTY_ALLOWED = {"numpy", "torch", "jax"}
 
 
 def torch_finding(torch_oracle: Oracle) -> FindingRecord:
@@ -70,7 +71,8 @@ def test_repro_imports_only_numpy_and_frameworks(torch_oracle: Oracle) -> None:
     imports = [node for node in ast.walk(tree) if isinstance(node, ast.Import)]
     roots = {alias.name.split(".")[0] for node in imports for alias in node.names}
     roots |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert roots <= ALLOWED_IMPORTS, roots - ALLOWED_IMPORTS
+    third_party = roots - set(sys.stdlib_module_names)
+    assert third_party <= THIRD_PARTY_ALLOWED, third_party - THIRD_PARTY_ALLOWED
 
 
 def test_repro_exits_0_when_gone_and_1_while_it_reproduces(torch_oracle: Oracle, tmp_path: Path) -> None:
@@ -78,6 +80,14 @@ def test_repro_exits_0_when_gone_and_1_while_it_reproduces(torch_oracle: Oracle,
     gone = run_script(text, tmp_path)
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert "GONE" in gone.stdout and "[torch vs reference]" in gone.stdout
+    # Found where torch's oneDNN availability was the opposite of this machine's: gone here says nothing.
+    here = collect_facts(["torch"])
+    there = {"torch": {"mkldnn": not here["torch"]["mkldnn"]}}
+    finding = torch_finding(torch_oracle)
+    elsewhere = replace(finding, environment={**finding.environment, "kernel_facts": there})
+    unsure = run_script(render_repro(elsewhere), tmp_path)
+    assert unsure.returncode == 2, unsure.stdout + unsure.stderr
+    assert "CANNOT TELL" in unsure.stdout and "torch's oneDNN (mkldnn) kernels" in unsure.stdout
     # Make the script's own torch call wrong, as a broken torch release would be.
     broken_call = "return to_host(torch, out)"
     assert broken_call in text
