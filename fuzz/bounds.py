@@ -170,7 +170,9 @@ def is_exact_tier(tensors: list[Array64], abs_sum: Array64, dtype: str) -> bool:
 
 @dataclass(frozen=True)
 class Comparison:
-    """How far `actual` is from `expected` relative to `bound`, at its worst element."""
+    """How far `actual` is from `expected` relative to `bound`, at its worst element (the largest err/bound; among
+    equal ratios, the largest error). actual, expected, bound and error are all at that element; max_error is the
+    largest error anywhere in the tensor, which may be at another element."""
 
     max_error: float
     ratio: float
@@ -178,6 +180,7 @@ class Comparison:
     actual: float | complex  # complex for a complex dtype
     expected: float | complex
     bound: float
+    error: float = 0.0  # |actual - expected| at worst_index
 
     @property
     def within(self) -> bool:
@@ -200,14 +203,17 @@ def _scalar(value: np.generic) -> float | complex:
 def compare(actual: Array64, expected: Array64, bound: Array64) -> Comparison:
     """Compare elementwise; a shape mismatch is an infinite error at index ()."""
     if actual.shape != expected.shape:
-        return Comparison(float("inf"), float("inf"), (), float("nan"), float("nan"), 0.0)
+        return Comparison(float("inf"), float("inf"), (), float("nan"), float("nan"), 0.0, float("inf"))
     if actual.size == 0:
         return Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
     errors = absolute_errors(actual, expected)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratios = np.where(errors == 0.0, 0.0, errors / bound)
     ratios = np.where(np.isnan(ratios), np.inf, ratios)
-    flat = int(np.argmax(ratios)) if float(ratios.max()) > 0 else int(np.argmax(errors))
+    # The largest ratio; where several elements share it (every error is infinitely many bounds in the exact
+    # tier, whose bound is 0), the largest error among them, so the element shown is the most telling one.
+    worst_ratio = float(ratios.max())
+    flat = int(np.argmax(np.where(ratios == worst_ratio, errors, -1.0))) if worst_ratio > 0 else int(np.argmax(errors))
     index = tuple(int(i) for i in np.unravel_index(flat, actual.shape))
     return Comparison(
         max_error=float(errors.max()),
@@ -216,4 +222,5 @@ def compare(actual: Array64, expected: Array64, bound: Array64) -> Comparison:
         actual=_scalar(actual[index]),
         expected=_scalar(expected[index]),
         bound=float(bound[index]),
+        error=float(errors[index]),
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,11 +31,70 @@ from fuzz.consensus import minimal_suspects
 REFERENCE = "reference"
 # Severity order of finding kinds, used when several suspects disagree in different ways.
 KIND_ORDER = ("precision", "mismatch", "nonfinite", "error_mismatch", "timeout", "crash")
+# The kinds whose finding compares numbers (an element's value against its exact value and bound).
+NUMERIC_KINDS = ("precision", "mismatch", "nonfinite")
 
 
 def _json_number(value: float | complex) -> float | list[float]:
     """A float as it is; a complex number (complex dtypes) as [real, imag]."""
     return [value.real, value.imag] if isinstance(value, complex) else value
+
+
+def shown_values(actual: float | complex, expected: float | complex, error: float) -> tuple[str, str]:
+    """An element's value and exact value printed with enough digits that their difference shows the error (to
+    about 1%): six significant digits at least, up to every digit a float64 has."""
+    magnitude = max(abs(actual), abs(expected)) if np.isfinite(error) else 0.0
+    digits = 6
+    if magnitude > 0 and 0 < error < magnitude:
+        digits = int(min(17, max(6, np.ceil(np.log10(magnitude / error)) + 3)))
+    return f"{actual:.{digits}g}", f"{expected:.{digits}g}"
+
+
+def shown_error_and_bound(error: float, bound: float) -> tuple[str, str]:
+    """|error| and bound printed so that their order can be read off the printed numbers: three significant digits,
+    more where three would print two different numbers alike."""
+    for digits in range(3, 18):
+        shown = f"{error:.{digits}g}", f"{bound:.{digits}g}"
+        if error == bound or shown[0] != shown[1]:
+            return shown
+    return f"{error!r}", f"{bound!r}"
+
+
+def _stored_number(value: object) -> float | complex:
+    """A number as observations store it: a float, or [re, im] for a complex one."""
+    if isinstance(value, list):
+        return complex(float(value[0]), float(value[1]))
+    return float(value)  # type: ignore[arg-type]
+
+
+def stored_error(seen: Mapping[str, Any]) -> float | None:
+    """|actual - expected| at a stored observation's worst element: its abs_error, or for findings stored before
+    that was kept, computed from the stored actual and expected (None where the observation holds no numbers)."""
+    if "abs_error" in seen:
+        return float(seen["abs_error"])
+    if seen.get("actual") is None or seen.get("expected") is None:
+        return None
+    actual, expected = _stored_number(seen["actual"]), _stored_number(seen["expected"])
+    if actual == expected or (np.isnan(actual) and np.isnan(expected)):
+        return 0.0
+    error = float(abs(actual - expected))
+    return float("inf") if np.isnan(error) else error
+
+
+def observation_from_json(oracle: str, seen: Mapping[str, Any]) -> Observation:
+    """The Observation a finding's `observed` block stores for `oracle` (the inverse of Observation.to_json)."""
+    against = str(seen.get("against", REFERENCE))
+    if "accepted_shape" in seen:
+        return Observation(oracle, against, accepted=tuple(int(n) for n in seen["accepted_shape"]))
+    if "error" in seen:
+        return Observation(oracle, against, error=str(seen["error"]), failure=seen.get("failure"))
+    comparison = Comparison(
+        max_error=float(seen["max_error"]), ratio=float(seen["ratio"]),
+        worst_index=tuple(int(i) for i in seen.get("worst_index", ())),
+        actual=_stored_number(seen["actual"]), expected=_stored_number(seen["expected"]),
+        bound=float(seen["bound"]), error=stored_error(seen) or 0.0,
+    )
+    return Observation(oracle, against, comparison)
 
 
 @dataclass(frozen=True)
@@ -59,6 +119,7 @@ class Observation:
         return {
             "against": self.against,
             "max_error": c.max_error,
+            "abs_error": c.error,
             "bound": c.bound,
             "ratio": c.ratio,
             "worst_index": list(c.worst_index),
@@ -82,14 +143,13 @@ class Observation:
         assert c is not None
         if not c.worst_index and np.isnan(c.actual):
             return f"{self.oracle} returned an output of the wrong shape {pair}"
+        # Value, exact value, |error| and bound, all at the one element shown.
         where = "out[" + ", ".join(str(i) for i in c.worst_index) + "]"
+        value, exact = shown_values(c.actual, c.expected, c.error)
+        error, bound = shown_error_and_bound(c.error, c.bound)
         if c.ratio <= 1:
-            within = f"(|err|={c.max_error:.2g} <= bound={c.bound:.2g})"
-            return f"{where}={c.actual:.6g} matches {c.expected:.6g} {within} {pair}"
-        return (
-            f"{where}={c.actual:.6g}, but should be {c.expected:.6g} "
-            f"(|err|={c.max_error:.2g} > bound={c.bound:.2g}) {pair}"
-        )
+            return f"{where}={value} matches {exact} (|err|={error} <= bound={bound}) {pair}"
+        return f"{where}={value}, but should be {exact} (|err|={error} > bound={bound}) {pair}"
 
 
 @dataclass(frozen=True)
@@ -102,6 +162,8 @@ class Decision:
     exact_tier: bool
     max_ratio: float
     messages: tuple[str, ...] = field(default=())
+    # A class of deviation maintainers often call by design (fuzz.deviation), or None.
+    deviation: str | None = None
 
     @property
     def discrepant(self) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from fuzz.bounds import MANTISSA_DIGITS
-from fuzz.decide import REFERENCE, agreement
+from fuzz.decide import NUMERIC_KINDS, REFERENCE, agreement, stored_error
 from fuzz.judge import yardstick
 from fuzz.records import FindingRecord
 from fuzz.replay import REPRODUCES, ReplayResult, replay_record
@@ -41,14 +41,18 @@ class ExplainError(Exception):
 
 
 def find_record(folder: Path, ident: str) -> FindingRecord:
-    """The finding `ident` names: a path to its JSON file, its id in `folder`, or a prefix of exactly one id."""
+    """The finding `ident` names: a path to its JSON file, its id in `folder`, or a prefix of exactly one id, or
+    the start of exactly one id's hash part (the text after a '-': '97e80552')."""
     path = Path(ident)
     if path.suffix == ".json" and path.is_file():
         return _load(path)
     exact = folder / f"{ident}.json"
     if exact.is_file():
         return _load(exact)
-    matches = sorted(folder.glob(f"{ident}*.json")) if folder.is_dir() and "/" not in ident else []
+    searchable = folder.is_dir() and "/" not in ident and "*" not in ident
+    matches = sorted(folder.glob(f"{ident}*.json")) if searchable else []
+    if not matches and searchable:  # the hash at the end of every id is what people copy: 97e80552
+        matches = sorted(folder.glob(f"*-{ident}*.json"))
     if len(matches) == 1:
         return _load(matches[0])
     if matches:
@@ -141,7 +145,7 @@ def kind_meaning(record: FindingRecord) -> str:
 def exact_tier_reason(record: FindingRecord) -> str:
     """Why the exact tier does or does not apply to the case."""
     case, cfg = record.case, record.case.config
-    if cfg.defect or record.kind in ("crash", "timeout"):
+    if cfg.defect or record.kind not in NUMERIC_KINDS:
         return "not applicable: no numbers are compared"
     tensors = list(case.result_tensors().values())
     if not all(np.array_equal(t, np.round(t)) for t in tensors):
@@ -209,7 +213,7 @@ def _stored_elements(record: FindingRecord) -> tuple[Any, tuple[AtElement, ...]]
             what = seen.get("error") or f"returned an output of shape {seen.get('accepted_shape')}"
             elements.append(AtElement(name, index, error=str(what)))
             continue
-        elements.append(AtElement(name, index, seen.get("actual"), abs_error=seen.get("max_error"),
+        elements.append(AtElement(name, index, seen.get("actual"), abs_error=stored_error(seen),
                                   bound=seen.get("bound")))
         if name in record.suspects and expected is None:
             expected = seen.get("expected")
@@ -230,10 +234,14 @@ def _why(record: FindingRecord, suspect: str, agreeing: tuple[str, ...], pairs: 
     others = ", ".join(agreeing)
     suspects = ", ".join(record.suspects)
     plural = len(record.suspects) > 1
+    if len(agreeing) > 1:
+        agree = f"{others} agree with each other within their summed rounding bounds at every element; {suspects} "
+        agree += f"{'do' if plural else 'does'} not."
+    else:  # one party left: nothing to agree with but itself
+        agree = f"{suspects} {'are' if plural else 'is'} outside the summed rounding bounds of {others or 'the rest'}."
     text = (
-        f"{others} agree with each other within their summed rounding bounds at every element; {suspects} "
-        f"{'do' if plural else 'does'} not. Leaving out {suspects} is the smallest change that makes every remaining "
-        f"pair agree, so {'they are the suspects' if plural else 'it is the suspect'}."
+        f"{agree} Leaving out {suspects} is the smallest change that makes every remaining pair agree, so "
+        f"{'they are the suspects' if plural else 'it is the suspect'}."
     )
     if REFERENCE in agreeing and any(not pairs.get(a, {}).get(b, True) for a in agreeing for b in agreeing if a != b):
         text += (
@@ -295,8 +303,9 @@ def explain(
         expected=expected,
         elements=elements,
         values_from=values_from,
-        error_vs_bound={k: observation.get(k) for k in ("max_error", "bound", "ratio", "worst_index", "error")
-                        if k in observation},
+        error_vs_bound={k: observation.get(k) for k in (
+            "max_error", "abs_error", "actual", "expected", "bound", "ratio", "worst_index", "error"
+        ) if k in observation},
         exact_tier=exact_tier_reason(record),
         environment_here=here,
         replay=None if result is None else {"state": result.state, "reason": result.reason},
@@ -313,11 +322,14 @@ def _environment() -> dict[str, Any]:
 
 
 def _format_value(value: Any) -> str:
+    """A stored number as its shortest exact decimal (Python's repr): the VALUES table's value minus its exact
+    value is then its |err| to every digit, however small the error is next to the value."""
     if value is None:
         return "-"
     if isinstance(value, list):
-        return f"{value[0]:.9g}{value[1]:+.9g}j"
-    return f"{value:.9g}" if isinstance(value, float) else str(value)
+        real, imag = float(value[0]), float(value[1])
+        return f"{real!r}{'-' if np.signbit(imag) else '+'}{abs(imag)!r}j"
+    return repr(float(value)) if isinstance(value, float | int) and not isinstance(value, bool) else str(value)
 
 
 def _versions(environment: Mapping[str, Any]) -> str:
@@ -348,7 +360,9 @@ def render_text(explanation: Explanation) -> str:
         lines += [f"  -- {name} --", *("    " + line for line in source.rstrip().splitlines())]
     lines += ["", f"VALUES, from {explanation.values_from}:"]
     if explanation.expected is not None:
-        lines.append(f"  exact (float64 reference): {_format_value(explanation.expected)}")
+        at = explanation.error_vs_bound.get("worst_index")
+        where = f" at out[{', '.join(map(str, at))}]" if at else ""
+        lines.append(f"  exact (float64 reference){where}: {_format_value(explanation.expected)}")
     for element in explanation.elements:
         where = "out[" + ", ".join(map(str, element.index)) + "]" if element.index else ""
         if element.error is not None:
@@ -361,13 +375,15 @@ def render_text(explanation: Explanation) -> str:
         )
     bound = explanation.error_vs_bound
     if "max_error" in bound:
+        at = stored_error(bound)
         lines.append(
-            f"ERROR VS BOUND ({explanation.suspect}): largest |err| {bound['max_error']:.3g}; the worst element by "
-            f"err/bound is out{bound.get('worst_index')}, bound {bound['bound']:.3g} there: {bound['ratio']:.3g} times "
-            "the bound"
+            f"ERROR VS BOUND ({explanation.suspect}): the worst element by err/bound is out{bound.get('worst_index')}: "
+            f"|err| {_format_value(at)}, bound {_format_value(bound['bound'])}, {bound['ratio']:.3g} times the bound; "
+            f"the largest |err| anywhere in the output is {_format_value(bound['max_error'])}"
         )
+    if record.kind in NUMERIC_KINDS and not cfg.defect:
+        lines.append(f"EXACT TIER: {explanation.exact_tier}")
     lines += [
-        f"EXACT TIER: {explanation.exact_tier}",
         "",
         f"ENVIRONMENT when found: {_versions(record.environment)}",
     ]

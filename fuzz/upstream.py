@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fuzz.bounds import PASS
-from fuzz.decide import REFERENCE
+from fuzz.decide import NUMERIC_KINDS, REFERENCE, shown_error_and_bound, shown_values, stored_error
 from fuzz.judge import yardstick
 from fuzz.records import FindingRecord
 from fuzz.repro import array_literal, optional_literal, runner_name, user_runner
@@ -221,7 +221,8 @@ def issue_script(record: FindingRecord, oracle: str) -> str:
     if record.kind in VALUE_KINDS and not cfg.defect:
         exact, bound = expected_and_bound(record, oracle)
         values = (
-            "# The exact result, computed in float64 (complex128) from the same values.\n"
+            f"# The exact result, computed in {'complex128' if cfg.dtype in COMPLEX_DTYPES else 'float64'} from the "
+            "same values.\n"
             f"EXPECTED = {array_literal(exact)}\n"
             f"# The largest |error| a correct {cfg.dtype} implementation may make, per element (its rounding bound).\n"
             f"BOUND = {array_literal(bound)}\n"
@@ -279,11 +280,26 @@ def _expected_vs_actual(observation: dict[str, object]) -> str:
     if "accepted_shape" in observation:
         return f"The call returns an output of shape {observation['accepted_shape']} instead of raising an error."
     index = ", ".join(str(i) for i in observation.get("worst_index", []))  # type: ignore[attr-defined]
-    return (
+    # Every number at the one element shown; the output's largest error, where it is elsewhere, said apart.
+    error = stored_error(observation) or 0.0
+    actual, expected = _stored_pair(observation)
+    shown_actual, shown_expected = shown_values(actual, expected, error)
+    shown_error, shown_bound = shown_error_and_bound(error, float(observation.get("bound", 0.0)))  # type: ignore[arg-type]
+    table = (
         "| element | expected (exact) | actual | abs error | allowed |\n|---|---|---|---|---|\n"
-        f"| out[{index}] | {observation.get('expected')} | {observation.get('actual')} | "
-        f"{observation.get('max_error')} | {observation.get('bound')} |"
+        f"| out[{index}] | {shown_expected} | {shown_actual} | {shown_error} | {shown_bound} |"
     )
+    largest = observation.get("max_error")
+    if isinstance(largest, float) and largest > error:
+        table += f"\n\nThe largest abs error anywhere in the output is {largest:.3g} (at another element)."
+    return table
+
+
+def _stored_pair(observation: dict[str, object]) -> tuple[float | complex, float | complex]:
+    """The stored actual and expected values ([re, im] lists for a complex dtype) as numbers."""
+    def number(value: object) -> float | complex:
+        return complex(*value) if isinstance(value, list) else float(value)  # type: ignore[arg-type]
+    return number(observation.get("actual")), number(observation.get("expected"))
 
 
 def build_issue(
@@ -301,16 +317,21 @@ def build_issue(
     cfg = record.case.config
     # A framework's maintainers do not know convfuzz's oracle names: the reference is said in words.
     named = [("a float64 NumPy reference" if a == REFERENCE else a) for a in agreeing]
-    others = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else "".join(named) or "The others"
-    others = others[0].upper() + others[1:]
+    others = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else "".join(named) or "the others"
+    agree = f"{others[0].upper()}{others[1:]} agree with each other on this case" if len(named) > 1 else (
+        f"It differs from {others}"
+    )
+    numeric = record.kind in NUMERIC_KINDS and not cfg.defect
     tier = (
         " Every input is a small integer and every partial sum is exact in this dtype, so any correct summation "
-        "order gives exactly the expected result: any difference at all is a bug." if record.exact_tier else ""
+        "order gives exactly the expected result: any difference at all is a bug." if record.exact_tier and numeric
+        else ""
     )
+    wide = "complex128" if cfg.dtype in COMPLEX_DTYPES else "float64"
+    expected = f"; the expected values below are computed in {wide} from the same {cfg.dtype} inputs" if numeric else ""
     body = (
         "### Description\n\n"
-        f"{issue_title(record, oracle)}. {others} agree with each other on this case; the expected values below "
-        f"are computed in float64 (complex128) from the same {cfg.dtype} inputs.{tier}\n\n"
+        f"{issue_title(record, oracle)}. {agree}{expected}.{tier}\n\n"
         "### Reproduction\n\n"
         "Needs numpy and the framework only; prints the worst element and exits with status 1 while the problem "
         "is present.\n\n"
