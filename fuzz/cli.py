@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from fuzz.campaign_record import campaign_record, write_campaign_record
+from fuzz.deviation import DEVIATIONS
 from fuzz.engine import Campaign, CampaignSettings, CampaignStats
 from fuzz.environment import environment
 from fuzz.example_db import example_database
@@ -154,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also draw inputs holding inf/-inf/NaN, judged by the IEEE propagation rule (kind nonfinite)",
     )
     run.add_argument(
+        "--accept", metavar="CLASSES",
+        help=f"comma list of deviation classes to judge as passing: {', '.join(DEVIATIONS)} (default: none; each "
+        "stays a finding tagged with its class). reduced-accumulation: a float16/bfloat16 result outside the "
+        "float32-accumulation bound but inside that of summing in the dtype itself; nan-through-zero: NaN that a "
+        "correct kernel could produce by multiplying a non-finite input by a zero it writes out",
+    )
+    run.add_argument(
         "--case-timeout", type=_seconds, default=60.0, metavar="SECONDS",
         help="an isolated oracle that takes longer on one case is a timeout finding (default 60)",
     )
@@ -250,6 +258,7 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         nonfinite=args.nonfinite,
         gradients=args.gradients,
         database=database,
+        accept=_choices("--accept", args.accept, DEVIATIONS) or (),
     )
 
 

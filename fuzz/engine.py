@@ -33,6 +33,7 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, event, given, settings, target
 from hypothesis import seed as hypothesis_seed
 
+from fuzz.deviation import accepted
 from fuzz.distinct import DistinctCounter
 from fuzz.environment import finding_environment
 from fuzz.example_db import database_key, example_database
@@ -89,6 +90,8 @@ class CampaignSettings:
     layouts: tuple[str, ...] = LAYOUTS
     padding_modes: tuple[str, ...] = PADDING_MODES
     nonfinite: bool = False  # opt-in: inputs holding inf/NaN, judged by the propagation rule
+    # Deviation classes (fuzz.deviation) judged as passing: a team that calls them by design keeps them out.
+    accept: tuple[str, ...] = ()
     # opt-in: each case of an op is also drawn as one of its gradients (input, weight, bias) against a cotangent
     gradients: bool = False
     budget: SizeBudget = field(default_factory=SizeBudget.from_environment)
@@ -281,7 +284,7 @@ class Campaign:
                 self.stats.features[f"path {name}:{path}"] += 1
             self.stats.oracle_seconds[name] = self.stats.oracle_seconds.get(name, 0.0) + spent
         start = time.perf_counter()
-        verdict = judge(case, outcomes)
+        verdict = accepted(judge(case, outcomes), self.settings.accept)
         self.stats.judge_seconds += time.perf_counter() - start
         return verdict
 
@@ -486,9 +489,11 @@ class Campaign:
         for feature in case_features(case) + (["exact tier"] if verdict.exact_tier else []):
             stats.features[feature] += 1
             event(feature)
-        stats.verdicts[verdict.kind or "pass"] += 1
+        passing = f"accepted {verdict.deviation}" if verdict.deviation and not verdict.discrepant else "pass"
+        stats.verdicts[verdict.kind or passing] += 1
         for name, observation in verdict.observations.items():
-            if observation.comparison is not None and name != "reference" and not verdict.discrepant:
+            # How close passing results come to the bound (an accepted deviation is past it by definition).
+            if observation.comparison is not None and name != "reference" and passing == "pass" and not verdict.kind:
                 key = f"{name} {case.config.dtype}"
                 stats.closest_to_bound[key] = max(stats.closest_to_bound.get(key, 0.0), observation.comparison.ratio)
                 stats.ratio_histogram[f"{key} {ratio_decade(observation.comparison.ratio)}"] += 1

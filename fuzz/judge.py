@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from fuzz.decide import REFERENCE, Decision, Observation, Yardstick, decide, decide_invalid
+from fuzz.deviation import classify
 from oracles.base import Outcome
 from oracles.reference import nonfinite_rule
 from oracles.reference_oracle import reference_output, reference_result
@@ -61,7 +62,7 @@ def judge(case: ConvCase, outcomes: Mapping[str, Outcome]) -> Verdict:
     values = {n: o.value for n, o in outcomes.items()}
     errors = {n: o.error for n, o in outcomes.items() if o.error is not None}
     failures = {n: o.failure for n, o in outcomes.items() if o.failure is not None}
-    return decide(values, errors, yard, failures)
+    return classify(case, decide(values, errors, yard, failures), values, yard)
 
 
 def _reference_failed(outcomes: Mapping[str, Outcome], error: str) -> Verdict:

@@ -13,11 +13,21 @@ Schema (version 1) of findings/<id>.json:
   inputs          {"x"|"w"|"b": {"shape": [...], "dtype": <config dtype>, "values": [flat float64, C order]}}; a
                   complex dtype's tensors add "imag": [flat float64] (the imaginary parts; "values" the real parts)
   families        how each tensor's values were drawn, e.g. {"x": "ones"}
-  observed        per oracle: against, max_error, bound, ratio, worst_index, actual, expected; or error
+  observed        per oracle: against, worst_index and there actual, expected, abs_error, bound, ratio (err/bound);
+                  max_error (the largest error anywhere); or error
   message         the suspects' lines in the one failure grammar
   exact_tier      true when integer data makes any difference at all a bug
   signature       what de-duplicates findings: op|dtype|device|kind|suspects[|error type][|defect:<name>]
-  environment     python, torch, jax, jaxlib, numpy, hypothesis versions, platform, device names
+                  [|<deviation>]
+  deviation       (optional) a class maintainers often call by design: reduced-accumulation | nan-through-zero
+                  (fuzz.deviation)
+  bug             (optional) the bug the finding belongs to, 'bug-' + 8 hex digits (fuzz.bugs): findings of one
+                  root cause share it
+  triage          (optional) a person's verdict (`convfuzz triage`): class (bug | expected | artifact), upstream
+                  (an issue URL), note, date
+  environment     python, torch, jax, jaxlib, numpy, hypothesis versions, platform, device names, and
+                  kernel_facts: what chose the kernels where it was found (oracles.kernel_facts; absent in findings
+                  stored before it was recorded)
   created         UTC ISO 8601
   status          open | fixed | regressed (`convfuzz replay --update` moves it: open -> fixed when gone on every
                   replay run, fixed -> regressed when it shows again, regressed -> fixed when gone again)
@@ -46,6 +56,8 @@ from strategies.dtypes import join_parts
 SCHEMA_VERSION = 1
 STATUSES = ("open", "fixed", "regressed")
 KINDS = ("precision", "mismatch", "nonfinite", "error_mismatch", "crash", "timeout")
+TRIAGE_CLASSES = ("bug", "expected", "artifact")
+_BUG_PATTERN = re.compile(r"^bug-[0-9a-f]{8}$")
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 
@@ -67,6 +79,8 @@ def signature_of(case: ConvCase, decision: Decision) -> str:
         parts.append(",".join(errors))
     if cfg.defect:
         parts.append(f"defect:{cfg.defect}")  # each way of being invalid is its own rule, hence its own finding
+    if decision.deviation:
+        parts.append(decision.deviation)  # NaN through a zero must not hide a NaN leak of the same op and dtype
     return "|".join(parts)
 
 
@@ -93,6 +107,9 @@ class FindingRecord:
     status: str = "open"
     preceding: tuple[ConvCase, ...] = ()
     history: dict[str, Any] = field(default_factory=dict)
+    deviation: str | None = None
+    bug: str = ""  # set when the finding is stored (fuzz.bugs), or by a person merging bugs
+    triage: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_decision(
@@ -119,6 +136,7 @@ class FindingRecord:
             environment=environment,
             created=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
             preceding=tuple(preceding),
+            deviation=decision.deviation,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -135,6 +153,9 @@ class FindingRecord:
             "message": self.message,
             "exact_tier": self.exact_tier,
             "signature": self.signature,
+            **({"deviation": self.deviation} if self.deviation else {}),
+            **({"bug": self.bug} if self.bug else {}),
+            **({"triage": self.triage} if self.triage else {}),
             "environment": self.environment,
             "created": self.created,
             "status": self.status,
@@ -172,6 +193,12 @@ class FindingRecord:
         history = data.get("history", {})
         if not isinstance(history, dict):
             raise FindingFormatError("history must be an object")
+        bug = data.get("bug", "")
+        if bug and not (isinstance(bug, str) and _BUG_PATTERN.match(bug)):
+            raise FindingFormatError(f"bug {bug!r} is not 'bug-' and eight hex digits")
+        triage = data.get("triage", {})
+        if not isinstance(triage, dict) or triage.get("class", "bug") not in TRIAGE_CLASSES:
+            raise FindingFormatError(f"triage {triage!r} is not an object whose class is one of {TRIAGE_CLASSES}")
         return cls(
             id=data["id"],
             kind=data["kind"],
@@ -187,6 +214,9 @@ class FindingRecord:
             status=data["status"],
             preceding=tuple(_parse_case(config, p, f"preceding[{i}]", {}) for i, p in enumerate(preceding)),
             history=dict(history),
+            deviation=str(data["deviation"]) if data.get("deviation") else None,
+            bug=bug,
+            triage=dict(triage),
         )
 
 

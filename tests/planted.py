@@ -326,3 +326,61 @@ class GaussImaginarySignFlip(_Planted):
 
 
 PLANTED_COMPLEX_BUGS = (ConjugatedWeight, GaussImaginarySignFlip)
+
+
+class GroupsComputedDense(_Planted):
+    """A grouped forward convolution computed as a dense one whose weight is zero outside each group's block: every
+    finite value is right, but a NaN or inf in one group's input meets those zeros and puts NaN into the other
+    groups' outputs (NaN through a materialised zero, which the judge names nan-through-zero)."""
+
+    name = "groups_computed_dense"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        cfg = case.config
+        if cfg.transposed or cfg.groups == 1 or cfg.batch_groups > 1 or cfg.gradient:
+            return self._correct(case)
+        per_in, per_out = cfg.in_channels // cfg.groups, cfg.out_channels // cfg.groups
+        dense = np.zeros((cfg.out_channels, cfg.in_channels, *cfg.kernel), dtype=case.w.dtype)
+        for g in range(cfg.groups):
+            dense[g * per_out:(g + 1) * per_out, g * per_in:(g + 1) * per_in] = case.w[g * per_out:(g + 1) * per_out]
+        with np.errstate(invalid="ignore"):
+            return conv_reference(case.x, dense, case.b, cfg.stride, list(cfg.pad_pairs()), cfg.dilation, 1,
+                                  cfg.padding_mode)
+
+
+class NanFromNowhere(_Planted):
+    """A kernel that writes NaN into the first output element whatever its inputs (an uninitialised accumulator):
+    NaN that no non-finite input reaches, a plain nonfinite bug however it is looked at."""
+
+    name = "nan_from_nowhere"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        with np.errstate(invalid="ignore"):
+            out = np.array(self._correct(case))
+        if out.size:
+            out.flat[0] = np.nan
+        return out
+
+
+class HalfSumsInHalf(_Planted):
+    """float16 convolutions that round every partial sum to float16 (accumulating in the storage dtype): a
+    precision loss the judge names reduced-accumulation. Other dtypes are computed right."""
+
+    name = "half_sums_in_half"
+
+    def run(self, case: ConvCase) -> FloatArray:
+        cfg = case.config
+        if cfg.dtype != "float16" or cfg.transposed or cfg.gradient or cfg.batch_groups > 1:
+            return self._correct(case)
+        # Sum the terms one kernel tap and input channel at a time, rounding the running sum to float16.
+        total = np.zeros_like(self._correct(case))
+        per_in = cfg.in_channels // cfg.groups
+        for flat in np.ndindex(per_in, *cfg.kernel):
+            only = np.zeros_like(case.w)
+            only[(slice(None), *flat)] = case.w[(slice(None), *flat)]
+            term = conv_reference(case.x, only, None, cfg.stride, list(cfg.pad_pairs()), cfg.dilation, cfg.groups,
+                                  cfg.padding_mode)
+            total = (total + term).astype(np.float16).astype(np.float64)
+        if case.b is not None:
+            total = (total + case.b.reshape(1, -1, *([1] * cfg.rank))).astype(np.float16).astype(np.float64)
+        return total

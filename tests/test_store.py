@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,8 @@ def test_record_round_trips_through_json(tmp_path: Path) -> None:
     (lambda d: d.update(status="maybe"), "status 'maybe'"),
     (lambda d: d["inputs"]["x"].update(shape=[9]), "inputs.x should have shape"),
     (lambda d: d["config"].update(groups=3), "groups=3"),
+    (lambda d: d.update(bug="bug-xyz"), "bug 'bug-xyz'"),
+    (lambda d: d.update(triage={"class": "maybe"}), "triage"),
     (lambda d: d.pop("observed"), "observed"),
 ])
 def test_malformed_findings_are_reported_with_path_and_problem(edit, problem: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -80,3 +84,15 @@ def test_set_status_rewrites_the_finding(tmp_path: Path) -> None:
     store.write(record)
     store.set_status(record, "fixed")
     assert store.load()[0][0].status == "fixed"
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_findings_are_written_with_the_users_umask(umask: int, mode: int, tmp_path: Path) -> None:
+    """A shared nightly folder must be readable by the team: the files get the mode any new file of the user gets."""
+    before = os.umask(umask)
+    try:
+        path = FindingStore(tmp_path).write(make_record())
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert stat.S_IMODE(path.with_suffix(".py").stat().st_mode) == mode
