@@ -1,6 +1,7 @@
 """The `convfuzz` command line: a thin layer over the engine, the findings store and replay.
 
-Exit status: 0 no new finding (run) / every finding as recorded (replay); 1 new findings written (run) / a
+Exit status: 0 no new finding (run; with --fail-on new-bug, no finding of a bug the folder did not know) / every
+finding as recorded (replay); 1 new findings written (run) / a
 finding whose status should change or an unreadable finding file (replay; with --update the change is stored
 and only a regression or an unreadable file gives 1); 2 usage or configuration error, with a message naming the
 bad value and nothing written.
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from fuzz.bugs import RunBugs, bugs_line, group_bugs, run_bugs
 from fuzz.campaign_record import campaign_record, write_campaign_record
 from fuzz.deviation import DEVIATIONS
 from fuzz.engine import Campaign, CampaignSettings, CampaignStats
@@ -31,6 +33,7 @@ from fuzz.replay import REGRESSED, replay_record, updated_record
 from fuzz.report import write_report
 from fuzz.report_data import ReportError, gather
 from fuzz.store import FindingStore, StoreError
+from fuzz.triage import TriageError, TriageVerdict, triage_line, triage_targets
 from oracles.base import Oracle
 from oracles.isolation import close_oracles
 from oracles.registry import DEFAULT_ORACLES, IN_PROCESS, available_oracles, is_known, oracle_names, serves_op
@@ -155,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also draw inputs holding inf/-inf/NaN, judged by the IEEE propagation rule (kind nonfinite)",
     )
     run.add_argument(
+        "--fail-on", choices=("new-finding", "new-bug"), default="new-finding",
+        help="what makes the exit status 1: any new finding, also a new signature of a bug the folder knows "
+        "(new-finding, the default), or only a finding of a bug the folder did not know (new-bug: a nightly job "
+        "that pages someone only on new bugs)",
+    )
+    run.add_argument(
         "--accept", metavar="CLASSES",
         help=f"comma list of deviation classes to judge as passing: {', '.join(DEVIATIONS)} (default: none; each "
         "stays a finding tagged with its class). reduced-accumulation: a float16/bfloat16 result outside the "
@@ -195,6 +204,19 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument(
         "--no-replay", dest="replay", action="store_false",
         help="explain from the stored finding alone, without running its oracles here",
+    )
+    triage = commands.add_parser("triage", help="store a person's verdict on a finding (or every finding of its bug)")
+    triage.add_argument("finding", help="a finding's id, a unique prefix of one, or its hash ('97e80552')")
+    triage.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
+    triage.add_argument(
+        "--class", dest="triage_class", metavar="CLASS",
+        help="bug (a real defect), expected (by design: no upstream issue is drafted) or artifact (convfuzz's own)",
+    )
+    triage.add_argument("--upstream", metavar="URL", help="the issue that tracks it")
+    triage.add_argument("--note", metavar="TEXT", help="why, in a sentence or two")
+    triage.add_argument("--bug", metavar="KEY", help="file the finding under this bug (bug-xxxxxxxx): merge two bugs")
+    triage.add_argument(
+        "--whole-bug", action="store_true", help="give the verdict to every finding of the finding's bug"
     )
     report = commands.add_parser("report", help="write an HTML report and a Markdown summary of campaigns and findings")
     report.add_argument("folder", nargs="?", type=Path, help="findings folder (same as --findings)")
@@ -349,7 +371,7 @@ class _Progress:
             self.stream.write("\n")
 
 
-def format_summary(stats: CampaignStats, folder: Path, skipped_files: int) -> str:
+def format_summary(stats: CampaignStats, folder: Path, skipped_files: int, bugs: RunBugs | None = None) -> str:
     """The end-of-run summary: counts per op/dtype, verdicts, findings by kind and suspect, time split."""
     elapsed = max(stats.elapsed, 1e-9)
     configs = f"{'' if stats.configs.is_exact else '~'}{len(stats.configs)}"  # '~': estimated past 100k
@@ -368,8 +390,15 @@ def format_summary(stats: CampaignStats, folder: Path, skipped_files: int) -> st
             f"new findings: {len(stats.findings)} (by kind: {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}; "
             f"by suspect: {', '.join(f'{k} {v}' for k, v in sorted(suspects.items()))})"
         )
-        for finding in stats.findings:
-            lines.append(f"  {folder / (finding.id + '.json')}: {finding.message.splitlines()[0]}")
+        if bugs is None:
+            for finding in stats.findings:
+                lines.append(f"  {folder / (finding.id + '.json')}: {finding.message.splitlines()[0]}")
+        else:
+            lines.append(
+                f"by bug: {len(bugs.new)} new bug(s), {len(bugs.known)} known bug(s) with new findings "
+                "(convfuzz report groups every finding of the folder)"
+            )
+            lines += bugs.lines(str(folder))
     else:
         lines.append("new findings: none")
     if stats.unconfirmed:
@@ -431,14 +460,18 @@ def command_run(args: argparse.Namespace) -> int:
         finally:
             close_oracles(oracles)
     progress.close()
-    print(format_summary(stats, args.findings, len(problems)))
+    bugs = run_bugs(existing, store.load()[0], [f.id for f in stats.findings])
+    print(format_summary(stats, args.findings, len(problems), bugs))
     record = campaign_record(stats, campaign_settings, names or tuple(oracles), args.workers, environment(),
                              datetime.now(UTC))
     try:
         print(f"campaign record: {write_campaign_record(args.findings, record)}")
     except OSError as exc:  # the findings are written already; a missing record is worth a warning only
         print(f"warning: campaign record not written ({exc})", file=sys.stderr)
-    return EXIT_FINDINGS if stats.findings else EXIT_CLEAN
+    # By default any new finding is news (a known bug reaching another op or dtype is evidence for its report);
+    # a nightly job that pages only on new bugs says --fail-on new-bug.
+    failing = bugs.new if args.fail_on == "new-bug" else stats.findings
+    return EXIT_FINDINGS if failing else EXIT_CLEAN
 
 
 def command_replay(args: argparse.Namespace) -> int:
@@ -457,16 +490,20 @@ def command_replay(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from None
     changed = regressed = 0
     versions = {k: v for k, v in environment().items() if k in ("torch", "jax", "jaxlib", "numpy", "python")}
-    for record in records:
-        result = replay_record(record, accept_other_hardware=args.accept_other_hardware)
-        print(result.line())
-        changed += not result.as_recorded
-        regressed += result.state == REGRESSED
-        new = updated_record(result, versions, datetime.now(UTC)) if args.update else None
-        if new is not None:
-            store.update(new)
-            if new.status != record.status:
-                print(f"  status: {record.status} -> {new.status}")
+    bugs = group_bugs(records)
+    print(f"{bugs_line(bugs)} in {folder}")
+    for bug in bugs:
+        print(bug.headline())  # each bug, then its findings
+        for record in bug.findings:
+            result = replay_record(record, accept_other_hardware=args.accept_other_hardware)
+            print("  " + result.line())
+            changed += not result.as_recorded
+            regressed += result.state == REGRESSED
+            new = updated_record(result, versions, datetime.now(UTC)) if args.update else None
+            if new is not None:
+                store.update(new)
+                if new.status != record.status:
+                    print(f"    status: {record.status} -> {new.status}")
     print(f"replayed {len(records)} finding(s): {changed} changed status, {len(problems)} unreadable"
           + (" (stored)" if args.update else ""))
     # Updated, a changed status is recorded and only a regression still asks for attention.
@@ -480,11 +517,31 @@ def command_explain(args: argparse.Namespace) -> int:
         record = find_record(args.findings, args.finding)
     except ExplainError as exc:
         raise UsageError(str(exc)) from None
-    explanation = explain(record, replay=args.replay)
+    folder = FindingStore(args.findings).load()[0] if args.findings.is_dir() else []
+    explanation = explain(record, replay=args.replay, folder=folder)
     if args.json:
         print(json.dumps(explanation.to_json(), indent=1, allow_nan=True))
     else:
         print(render_text(explanation))
+    return EXIT_CLEAN
+
+
+def command_triage(args: argparse.Namespace) -> int:
+    """`convfuzz triage ID`: store a verdict (class, upstream issue, note, bug) in a finding, under the folder lock."""
+    verdict = TriageVerdict(args.triage_class, args.upstream, args.note, args.bug)
+    try:
+        verdict.check()
+        record = find_record(args.findings, args.finding)
+    except (TriageError, ExplainError) as exc:
+        raise UsageError(str(exc)) from None
+    store = FindingStore(args.findings)
+    try:
+        store.check_writable()
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    targets = triage_targets(record, store.load()[0], args.whole_bug)
+    for changed in store.modify(targets, verdict.apply):
+        print(f"{changed.id}: {triage_line(changed) or 'no verdict'}; bug {changed.bug or '-'}")
     return EXIT_CLEAN
 
 
@@ -508,7 +565,10 @@ def command_report(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `convfuzz` console script and `python -m fuzz`."""
     args = build_parser().parse_args(argv)
-    handlers = {"run": command_run, "replay": command_replay, "explain": command_explain, "report": command_report}
+    handlers = {
+        "run": command_run, "replay": command_replay, "explain": command_explain, "triage": command_triage,
+        "report": command_report,
+    }
     try:
         return handlers[args.command](args)
     except UsageError as exc:

@@ -29,6 +29,12 @@ REDUCED_ACCUMULATION = "reduced-accumulation"
 NAN_THROUGH_ZERO = "nan-through-zero"
 DEVIATIONS = (REDUCED_ACCUMULATION, NAN_THROUGH_ZERO)
 HALF_DTYPES = ("float16", "bfloat16")
+# Each class in a few words, for explain and the report.
+DEVIATION_WORDS = {
+    REDUCED_ACCUMULATION: "a half-precision result inside the bound of summing in the storage dtype itself; often by "
+    "design",
+    NAN_THROUGH_ZERO: "NaN only where a non-finite input meets a zero a correct kernel may write out; often by design",
+}
 
 Array64 = npt.NDArray[np.float64]
 

@@ -8,7 +8,7 @@ Values come from a fresh isolated replay on this machine unless the replay is sk
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,12 +16,15 @@ from typing import Any
 import numpy as np
 
 from fuzz.bounds import MANTISSA_DIGITS
+from fuzz.bugs import Bug, group_bugs
 from fuzz.decide import NUMERIC_KINDS, REFERENCE, agreement, stored_error
+from fuzz.deviation import DEVIATION_WORDS
 from fuzz.judge import yardstick
 from fuzz.records import FindingRecord
 from fuzz.replay import REPRODUCES, ReplayResult, replay_record
 from fuzz.repro import user_runner
 from fuzz.store import READ_ERRORS, read_finding
+from fuzz.triage import not_reported, triage_line
 from fuzz.upstream import UpstreamIssue, build_issue, no_issue_reason, upstream_suspect
 from oracles.base import Outcome
 
@@ -120,6 +123,7 @@ class Explanation:
     issue: UpstreamIssue | None
     no_issue: str = ""
     agreement: dict[str, dict[str, bool]] = field(default_factory=dict)
+    bug: Bug | None = None  # the bug the finding belongs to, with the folder's other findings of it
 
     def to_json(self) -> dict[str, Any]:
         """The JSON of `convfuzz explain --json`."""
@@ -132,6 +136,10 @@ class Explanation:
             "error_vs_bound": self.error_vs_bound, "exact_tier": {"applies": record.exact_tier, "why": self.exact_tier},
             "environment": {"found": record.environment, "here": self.environment_here},
             "replay": self.replay, "issue": self.issue.to_json() if self.issue else None, "no_issue": self.no_issue,
+            "deviation": record.deviation, "triage": record.triage,
+            "bug": None if self.bug is None else {
+                "key": self.bug.key, "what": self.bug.what(), "findings": [f.id for f in self.bug.findings],
+            },
         }
 
 
@@ -264,9 +272,10 @@ def _main_suspect(record: FindingRecord) -> str:
 
 def explain(
     record: FindingRecord, replay: bool = True, environment_here: dict[str, Any] | None = None,
-    replayer: Callable[[FindingRecord], ReplayResult] = replay_record,
+    replayer: Callable[[FindingRecord], ReplayResult] = replay_record, folder: Sequence[FindingRecord] = (),
 ) -> Explanation:
-    """Explain `record`; with `replay`, every value comes from a fresh isolated run of its oracles here."""
+    """Explain `record`; with `replay`, every value comes from a fresh isolated run of its oracles here. `folder`:
+    the findings stored with it, to name the bug they share."""
     suspect = _main_suspect(record)
     result = replayer(record) if replay else None
     reproduced = result is not None and result.state == REPRODUCES and result.verdict is not None
@@ -292,7 +301,7 @@ def explain(
     agreeing = tuple(n for n in record.oracles if n not in record.suspects)
     here = environment_here if environment_here is not None else _environment()
     issue = None
-    if upstream_suspect(record) is not None:
+    if upstream_suspect(record) is not None and not not_reported(record):
         issue = build_issue(record, suspect, observation, list(agreeing), here if reproduced else record.environment)
     return Explanation(
         record=record,
@@ -310,8 +319,9 @@ def explain(
         environment_here=here,
         replay=None if result is None else {"state": result.state, "reason": result.reason},
         issue=issue,
-        no_issue="" if issue is not None else no_issue_reason(record),
+        no_issue="" if issue is not None else (not_reported(record) or no_issue_reason(record)),
         agreement=pairs,
+        bug=_bug_of(record, folder),
     )
 
 
@@ -339,6 +349,26 @@ def _versions(environment: Mapping[str, Any]) -> str:
     )
 
 
+def _bug_of(record: FindingRecord, folder: Sequence[FindingRecord]) -> Bug | None:
+    """The bug `record` belongs to among the findings of its folder (itself included once)."""
+    together = [*(f for f in folder if f.id != record.id), record]
+    return next((b for b in group_bugs(together) if any(f.id == record.id for f in b.findings)), None)
+
+
+def _bug_lines(explanation: Explanation) -> list[str]:
+    """BUG: the bug's headline, its other findings, and a person's verdict where one is stored."""
+    lines = []
+    bug = explanation.bug
+    if bug is not None:
+        lines.append(f"BUG: {bug.headline()}")
+        others = [f.id for f in bug.findings if f.id != explanation.record.id]
+        if others:
+            lines.append(f"  its other findings: {', '.join(others)}")
+    verdict = triage_line(explanation.record)
+    lines.append(f"TRIAGE: {verdict}" if verdict else "TRIAGE: none yet (convfuzz triage ID --class ... --note ...)")
+    return lines
+
+
 def render_text(explanation: Explanation) -> str:
     """The plain-text explanation `convfuzz explain` prints."""
     record = explanation.record
@@ -350,6 +380,8 @@ def render_text(explanation: Explanation) -> str:
         "",
         f"WHAT: {record.kind} - {kind_meaning(record)}.",
         f"  {record.message}".replace("\n", "\n  "),
+        *([f"  deviation class: {record.deviation} ({DEVIATION_WORDS[record.deviation]})"] if record.deviation else []),
+        *_bug_lines(explanation),
         "",
         f"WHO: outlier {', '.join(record.suspects)}; agreeing {', '.join(explanation.agreeing) or 'none'}.",
         *("  " + line for line in explanation.why.splitlines()),

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from fuzz.bugs import bugs_line, group_bugs
 from fuzz.explain import explain, render_text
 from fuzz.report_data import ReportData
 from fuzz.report_plots import PLOTS
@@ -49,6 +50,7 @@ def summary_table(data: ReportData) -> Table:
         ("checks", str(data.total("checks"))),
         ("distinct configurations (sum over runs)", str(data.total("distinct_configurations"))),
         ("findings", f"{len(data.findings)} ({', '.join(f'{k} {v}' for k, v in sorted(statuses.items())) or 'none'})"),
+        ("bugs", bugs_line(group_bugs(data.findings))),
         ("unreadable finding files", str(len(data.problems))),
         ("versions", "; ".join(data.versions()) or "-"),
     ]
@@ -91,6 +93,19 @@ def findings_by_kind_table(data: ReportData) -> Table:
     return Table("by-kind", "Findings by kind and suspect", ("kind", *suspects), rows)
 
 
+def bugs_table(data: ReportData) -> Table:
+    """Every bug (findings of one root cause, fuzz.bugs), most findings first, with a person's verdict."""
+    rows = []
+    for bug in group_bugs(data.findings):
+        triaged = next((f.triage for f in bug.findings if f.triage), {})
+        rows.append((
+            bug.key, str(len(bug.findings)), bug.what(), bug.reach(), str(triaged.get("class", "")),
+            str(triaged.get("upstream", "")), ", ".join(f.id for f in bug.findings),
+        ))
+    columns = ("bug", "findings", "what", "reach", "triage", "upstream", "its findings")
+    return Table("bugs", f"Bugs ({bugs_line(group_bugs(data.findings))})", columns, rows)
+
+
 def findings_table(data: ReportData) -> Table:
     """Every finding, linked to its explanation."""
     rows = []
@@ -121,7 +136,7 @@ def closest_table(data: ReportData) -> Table:
 
 def tables(data: ReportData) -> list[Table]:
     """Every table of the report, in order."""
-    return [summary_table(data), findings_by_kind_table(data), findings_table(data), runs_table(data),
+    return [summary_table(data), bugs_table(data), findings_by_kind_table(data), findings_table(data), runs_table(data),
             checks_table(data), coverage_table(data), closest_table(data)]
 
 
@@ -189,7 +204,7 @@ def write_report(data: ReportData, out: Path) -> tuple[Path, Path]:
     plots = {name: draw(data, out / "plots" / f"{name}.png") for name, draw in PLOTS.items()}
     (out / "explain").mkdir(exist_ok=True)
     for record in data.findings:
-        page = render_text(explain(record, replay=False, environment_here={}))
+        page = render_text(explain(record, replay=False, environment_here={}, folder=data.findings))
         write_atomically(
             out / "explain" / f"{record.id}.html",
             f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(record.id)}</title>"

@@ -7,11 +7,12 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from fuzz.bugs import BugBook
 from fuzz.records import FindingFormatError, FindingRecord
 from fuzz.repro import render_repro
 
@@ -93,13 +94,16 @@ class FindingStore:
     def add(self, record: FindingRecord) -> bool:
         """Write `record` unless a finding with its signature is already in the folder; True when written.
 
-        Safe for concurrent campaigns on one folder: the check and the write happen under the folder lock.
+        Safe for concurrent campaigns on one folder: the check and the write happen under the folder lock. A
+        record without a bug key gets one (fuzz.bugs): a known bug's where it is a new signature of one.
         """
         with self.locked():
             self._remove_leftovers()
-            if record.signature in self._signatures():
+            stored, _ = self.load()
+            if record.signature in {r.signature for r in stored}:
                 return False
-            self.write(record)
+            # Filed under its bug now, under the lock, so that two campaigns meeting one new bug agree on its key.
+            self.write(BugBook(stored).add(record))
             return True
 
     def recover(self) -> list[Path]:
@@ -115,10 +119,6 @@ class FindingStore:
         for path in leftovers:
             path.unlink(missing_ok=True)
         return leftovers
-
-    def _signatures(self) -> set[str]:
-        records, _ = self.load()
-        return {r.signature for r in records}
 
     def write(self, record: FindingRecord) -> Path:
         """Write <id>.py then <id>.json, each atomically (temp file, then rename); returns the JSON path.
@@ -139,6 +139,18 @@ class FindingStore:
             path = self.directory / f"{record.id}.json"
             self._atomic_write(path, render_json(record.to_json()))
             return path
+
+    def modify(self, ids: Iterable[str], change: Callable[[FindingRecord], FindingRecord]) -> list[FindingRecord]:
+        """Apply `change` to each stored finding of `ids` and rewrite it: read, changed and written under the folder
+        lock, so that a replay --update or another triage in between loses nothing. Returns the new records."""
+        changed = []
+        with self.locked():
+            for ident in ids:
+                path = self.directory / f"{ident}.json"
+                record = change(read_finding(path))
+                self._atomic_write(path, render_json(record.to_json()))
+                changed.append(record)
+        return changed
 
     def set_status(self, record: FindingRecord, status: str) -> FindingRecord:
         """Rewrite `record` with a new status; returns the updated record."""

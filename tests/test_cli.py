@@ -26,6 +26,8 @@ from tests.test_store import make_record
     (["--oracles", "torch,tensorflow"], "'tensorflow'"),
     (["--oracles", "torch"], "at least two oracles"),
     (["--workers", "0"], "0 must be at least 1"),
+    (["--accept", "nan-through-zero,bogus"], "'bogus'"),
+    (["--fail-on", "sometimes"], "'sometimes'"),
 ])
 def test_bad_values_exit_2_naming_the_value(argv: list[str], named: str, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,117 @@
+"""Bugs, not duplicates: findings of one root cause share a bug key, findings of different ones do not; a campaign
+tells a new bug from a new finding of a known one, and its exit status follows --fail-on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from fuzz.bugs import BugBook, bug_class, group_bugs, normalised_error
+from fuzz.engine import Campaign, CampaignSettings
+from fuzz.records import FindingRecord
+from fuzz.store import FindingStore
+from oracles.base import Oracle
+from oracles.reference_oracle import ReferenceOracle
+from strategies.case import FORWARD_OPS
+from tests.planted import SwappedGroups
+from tests.test_store import make_record
+
+FINDINGS = Path(__file__).resolve().parent.parent / "findings"
+
+
+def variant(record: FindingRecord, name: str, **config: Any) -> FindingRecord:
+    """`record` as if found with another configuration (its features) and under another id."""
+    case = record.case
+    return replace(record, id=name, bug="", case=replace(case, config=replace(case.config, **config)))
+
+
+def test_features_within_each_other_are_one_bug_and_others_are_not() -> None:
+    base = make_record()  # a planted dropped bias: groups + padding + bias
+    assert bug_class(base).features == ("groups", "padding", "bias")
+    smaller = variant(base, "a", groups=1, in_channels=2, out_channels=2)  # padding + bias: within the first
+    other = variant(base, "b", groups=1, in_channels=2, out_channels=2, bias=False, stride=(2, 2))
+    book = BugBook([base, smaller, other])
+    assert book.key_for(replace(smaller, bug="")) == book.key_for(replace(base, bug=""))
+    keys = {r.id: k for k, bug in book.bugs.items() for r in bug.findings}
+    assert keys[base.id] == keys["a"] != keys["b"]
+    # Another framework, or another device, is another bug whatever the features.
+    elsewhere = replace(base, id="c", suspects=("jax",), observed={"jax": base.observed[base.suspects[0]]})
+    assert bug_class(elsewhere).parts != bug_class(base).parts
+
+
+def test_errors_group_by_message_without_numbers_and_crashes_by_native_frame() -> None:
+    one = "RuntimeError: expected 3 channels, got 4 at 0x7f00aa"
+    two = "RuntimeError: expected 12 channels, got 16 at 0x7f11bb"
+    assert normalised_error(one) == normalised_error(two)
+    assert normalised_error(one) != normalised_error("ValueError: expected 3 channels, got 4")
+    base = make_record()
+    suspect = base.suspects[0]
+
+    def crash(name: str, stderr: str, **config: Any) -> FindingRecord:
+        found = variant(base, name, **config)
+        return replace(found, kind="crash", observed={suspect: {"against": "reference", "error": stderr}})
+
+    abort = "killed by SIGABRT; stderr: F1126 algebraic_simplifier.cc:586] Check failed"
+    same_frame = [crash("x", abort), crash("y", abort, groups=1, in_channels=2, out_channels=2, bias=False)]
+    assert len(group_bugs(same_frame)) == 1  # the frame decides, not the features
+    segv = [crash("s", "killed by SIGSEGV; stderr: Fatal Python error"),
+            crash("t", "killed by SIGSEGV; stderr: Fatal Python error", groups=1, in_channels=2, out_channels=2,
+                  bias=False, padding=replace(base.case.config.padding, pairs=((0, 0), (0, 0))), stride=(2, 2))]
+    assert len(group_bugs(segv)) == 2  # no frame: the features tell them apart
+
+
+def test_the_committed_findings_group_into_the_problems_a_reader_sees() -> None:
+    records, problems = FindingStore(FINDINGS).load()
+    assert not problems
+    stored = {r.id: r.bug for r in records}
+    # Recomputed from scratch, the grouping is the stored one.
+    recomputed = {f.id: bug.key for bug in group_bugs([replace(r, bug="") for r in records]) for f in bug.findings}
+    assert recomputed == stored
+    together = [
+        ("error-mismatch-torch-compile",),  # torch.compile's "Exponent must be non-negative", four dtypes
+        ("conv_transpose1d-float16-precision-torch", "conv_transpose3d-bfloat16-precision-torch"),
+        ("crash-jax-def2b97c", "crash-jax-jax-vjp-f94a591e"),  # one XLA simplifier abort, two JAX oracles
+        ("conv1d-float64-nonfinite-jax", "conv_transpose2d-float64-nonfinite-jax-426427df"),
+    ]
+    for parts in together:
+        keys = {stored[i] for i in stored if any(p in i for p in parts)}
+        assert len(keys) == 1, parts
+    apart = ["97e80552", "c5843d9c", "b22503a1", "febac01e", "a82d2c29", "7e70e843"]
+    assert len({stored[i] for i in stored if any(i.endswith(a) for a in apart)}) == len(apart)
+    assert 14 <= len(set(stored.values())) <= 18
+
+
+def test_a_planted_bug_is_one_bug_however_many_findings_it_gives(torch_oracle: Oracle, tmp_path: Path) -> None:
+    planted = SwappedGroups()
+    oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
+    settings = CampaignSettings(seed=1, max_examples=150, ops=FORWARD_OPS, dtypes=("float32", "float64", "float16"))
+    store = FindingStore(tmp_path)
+    stats = Campaign(oracles, settings, record=store.add).run()
+    assert len(stats.findings) >= 3
+    records = store.load()[0]
+    assert len({r.bug for r in records}) == 1 and all(r.bug for r in records)
+    assert len(group_bugs(records)) == 1
+
+
+def run_cli(folder: Path, dtypes: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fuzz", "run", "--findings", str(folder), "--max-examples", "40", "--seed", "2",
+         "--oracles", "reference,tests.planted:SwappedGroups", "--ops", "conv1d", "--dtypes", dtypes,
+         "--workers", "1", "--no-isolation", "--database", "none", *extra],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+
+
+def test_new_findings_of_a_known_bug_page_only_without_fail_on_new_bug(tmp_path: Path) -> None:
+    first = run_cli(tmp_path, "float32", "--fail-on", "new-bug")
+    assert first.returncode == 1, first.stdout + first.stderr  # a bug nobody had seen
+    assert "new bug bug-" in first.stdout
+    second = run_cli(tmp_path, "float64", "--fail-on", "new-bug")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "new finding of known bug bug-" in second.stdout and "new bug bug-" not in second.stdout
+    third = run_cli(tmp_path, "float16")  # default --fail-on new-finding
+    assert third.returncode == 1 and "new finding of known bug" in third.stdout, third.stdout + third.stderr
+    assert len({r.bug for r in FindingStore(tmp_path).load()[0]}) == 1
