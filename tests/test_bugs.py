@@ -16,6 +16,7 @@ from fuzz.store import FindingStore
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import FORWARD_OPS
+from tests.known_bugs import unexplained
 from tests.planted import SwappedGroups
 from tests.test_store import make_record
 
@@ -115,3 +116,10 @@ def test_new_findings_of_a_known_bug_page_only_without_fail_on_new_bug(tmp_path:
     third = run_cli(tmp_path, "float16")  # default --fail-on new-finding
     assert third.returncode == 1 and "new finding of known bug" in third.stdout, third.stdout + third.stderr
     assert len({r.bug for r in FindingStore(tmp_path).load()[0]}) == 1
+
+
+def test_campaign_tests_accept_committed_bugs_and_nothing_else() -> None:
+    """The "no false alarm" tests accept exactly what the committed findings (and their wider families) explain."""
+    committed = FindingStore(FINDINGS).load()[0]
+    assert unexplained(committed) == []
+    assert unexplained([make_record()])  # a planted oracle's finding is no known bug

@@ -1,0 +1,63 @@
+"""The pytest plugin in a user's own pytest run (`pytest --findings DIR`, a real subprocess): each finding is a test
+whose outcome follows its replay."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fuzz.records import FindingRecord
+from fuzz.store import FindingStore
+from oracles.kernel_facts import collect_facts
+from tests.test_judge import make_case
+from tests.test_repro import claim_that_torch_is_wrong
+from tests.test_store import make_record
+
+pytest_plugins = ["pytester"]
+FINDINGS = Path(__file__).resolve().parent.parent / "findings"
+NEGATIVE_PADDING = "conv1d-float32-mismatch-jax-97e80552"
+
+
+def committed(ident: str) -> FindingRecord:
+    return FindingRecord.from_json(json.loads((FINDINGS / f"{ident}.json").read_text()))
+
+
+def test_findings_become_tests_with_the_outcome_their_replay_calls_for(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    folder = pytester.path / "team-findings"
+    store = FindingStore(folder)
+    # Marked fixed, but XLA still reads outside the input: a regression.
+    store.write(replace(committed(NEGATIVE_PADDING), id="regressed-jax-negative-padding", status="fixed"))
+    # Open, and torch is right on this case (the claim is made up): gone on the same facts, so "mark it fixed".
+    case = make_case(family="small_int")
+    claim = replace(claim_that_torch_is_wrong(case, ("reference", "torch")), id="gone-torch-claim")
+    store.write(claim)
+    # The same claim found where torch's oneDNN availability was the opposite of here: cannot tell.
+    elsewhere = {"torch": {"mkldnn": not collect_facts(["torch"])["torch"]["mkldnn"]}}
+    store.write(replace(claim, id="elsewhere-torch-claim", environment={"kernel_facts": elsewhere}))
+    # Blames an oracle that exists only inside convfuzz's tests: nothing here can run it.
+    store.write(replace(make_record(), id="planted-oracle-claim"))
+    (folder / "hand-edited.json").write_text(json.dumps({"schema_version": 1}))
+
+    result = pytester.runpytest_subprocess("--findings", str(folder), "-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(failed=3, skipped=2)
+    out = result.stdout.str()
+    assert "regressed-jax-negative-padding was fixed but reproduces again (regression)" in out
+    assert "XPASS(strict)" in out and "gone-torch-claim is open; it passes now, so mark it fixed" in out
+    assert "elsewhere-torch-claim: inconclusive" in out and "torch's oneDNN (mkldnn) kernels" in out
+    assert "planted-oracle-claim: skipped" in out
+    assert "hand-edited.json: unreadable finding" in out
+
+
+def test_without_a_findings_folder_the_plugin_adds_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_plain():\n    assert True\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    missing = pytester.runpytest_subprocess("--findings", "nowhere", "-p", "no:cacheprovider")
+    assert missing.ret == pytest.ExitCode.USAGE_ERROR and "nowhere is not a folder" in missing.stderr.str()
+
+
