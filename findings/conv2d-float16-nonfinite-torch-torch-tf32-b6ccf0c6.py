@@ -2,14 +2,15 @@
 """convfuzz finding conv2d-float16-nonfinite-torch-torch-tf32-b6ccf0c6: nonfinite, suspect(s): torch, torch-tf32.
 
 Seen as:
-    out[0, 2, 0, 0]=nan, but should be 0 (|err|=inf > bound=0.00012) [torch vs reference]
-    out[0, 2, 0, 0]=nan, but should be 0 (|err|=inf > bound=0.00012) [torch-tf32 vs reference]
+    out[0, 2, 0, 0]=nan, but should be 0 (|err|=inf > bound=0.000122) [torch vs reference]
+    out[0, 2, 0, 0]=nan, but should be 0 (|err|=inf > bound=0.000122) [torch-tf32 vs reference]
 
 Seen with torch 2.11.0, jax 0.11.2, numpy 2.5.2 on Linux-6.18.44-fc-v657-gpu-x86_64-with-glibc2.39.
 conv2d, dtype float16, device cuda, layout contiguous; values drawn as {'x': 'nonfinite(seed=0, index=0, value=nan)', 'w': 'zeros'}.
 Needs numpy plus the frameworks it compares (torch, torch-tf32, jax, reference, torch@cpu); a missing one is skipped.
 Exit status: 1 while the discrepancy reproduces, 0 once it is gone, 2 when it cannot tell (a CUDA finding on a
-machine whose torch and jax see no GPU). A crash or hang is re-run in a child process of this script, so it is
+machine whose torch and jax see no GPU, or a machine whose kernel-selecting facts, below, differ from these where
+it no longer shows). A crash or hang is re-run in a child process of this script, so it is
 reported instead of killing the script.
 """
 
@@ -40,10 +41,23 @@ PADDING_MODE = 'zeros'
 OUTPUT_PADDING = ()
 DEFECT = ''  # non-empty: a case of the invalid stream, which must be refused
 GRADIENT = ''  # non-empty: the case computes the gradient with respect to this input at cotangent G
+# Where each suspect ran, and the facts that chose its kernel there (oracles.kernel_facts): gone on a machine
+# whose facts differ says nothing about the kernel that has the bug.
+SUSPECT_DEVICES = {'torch': 'cuda', 'torch-tf32': 'cuda'}
+RECORDED_FACTS = {'torch': {'cuda': {'name': 'NVIDIA H200'}}, 'note': 'inferred after the fact: found before facts were recorded, in a session on an NVIDIA H200 host (its notes name the GPU); nothing else about the machine is known'}
 # Products summed into each result element (at most), and partial results a correct implementation may add up.
 TERMS = 4
 FOLDS = 1
-# Input values in float64; every one is exactly representable in float16.
+
+
+def complex_array(real: np.ndarray, imag: np.ndarray) -> np.ndarray:
+    """Complex values from their parts, set part by part (exactly, signed zeros included)."""
+    joined = np.empty(real.shape, dtype=np.complex128)
+    joined.real, joined.imag = real, imag
+    return joined
+
+
+# Input values in float64 (complex128 for a complex dtype); every one is exactly representable in float16.
 X = np.array([
     np.nan, 1.0, 0.0, -2.0, -1.0, -3.0, -3.0, -3.0, -2.0, 2.0, 1.0, 3.0
 ]).reshape((1, 12, 1, 1))
@@ -67,6 +81,14 @@ import numpy as np
 import numpy.typing as npt
 
 Array64 = npt.NDArray[np.float64]
+
+
+def widened(values: object) -> Array64:
+    """`values` as float64, or as complex128 when they are complex (a complex64/complex128 case): the widest
+    NumPy type of their kind, which holds every value of the fuzzed dtypes exactly."""
+    array = np.asarray(values)
+    wide: Array64 = array.astype(np.complex128 if np.iscomplexobj(array) else np.float64)
+    return wide
 
 
 # torch's padding_mode names -> NumPy's np.pad modes (the same rules: reflect leaves the edge out, replicate
@@ -139,13 +161,13 @@ def conv_reference(
     groups: int,
     padding_mode: str = "zeros",
 ) -> Array64:
-    """Forward convolution (cross-correlation, torch/XLA convention) in float64."""
-    x64 = np.asarray(x, dtype=np.float64)
-    w64 = np.asarray(w, dtype=np.float64)
+    """Forward convolution (cross-correlation, torch/XLA convention) in float64 (complex128 for complex data)."""
+    x64 = widened(x)
+    w64 = widened(w)
     windows = window_view(pad_spatial(x64, pads, padding_mode), w64.shape[2:], stride, dilation)
     out = grouped_contraction(windows, w64, groups)
     if b is not None:
-        out = out + np.asarray(b, dtype=np.float64).reshape(1, -1, *([1] * (out.ndim - 2)))
+        out = out + widened(b).reshape(1, -1, *([1] * (out.ndim - 2)))
     return out
 
 
@@ -165,8 +187,8 @@ def conv_transpose_reference(
 
     w is torch's (C_in, C_out/groups, *kernel).
     """
-    x64 = np.asarray(x, dtype=np.float64)
-    w64 = np.asarray(w, dtype=np.float64)
+    x64 = widened(x)
+    w64 = widened(w)
     n, c_in, *sizes = x64.shape
     kernel = w64.shape[2:]
     if c_in % groups or w64.shape[0] != c_in:
@@ -174,7 +196,7 @@ def conv_transpose_reference(
     per_group_out = w64.shape[1]
     rank = len(kernel)
     full = [(sizes[d] - 1) * stride[d] + dilation[d] * (kernel[d] - 1) + 1 + output_padding[d] for d in range(rank)]
-    out = np.zeros((n, groups, per_group_out, *full))
+    out = np.zeros((n, groups, per_group_out, *full), dtype=np.result_type(x64, w64))
     grouped_x = x64.reshape(n, groups, c_in // groups, *sizes)
     grouped_w = w64.reshape(groups, c_in // groups, per_group_out, *kernel)
     for tap in np.ndindex(*kernel):
@@ -188,7 +210,7 @@ def conv_transpose_reference(
     crop = tuple(slice(lo, full[d] - hi) for d, (lo, hi) in enumerate(pads))
     result: Array64 = out.reshape(n, groups * per_group_out, *full)[(slice(None), slice(None), *crop)]
     if b is not None:
-        result = result + np.asarray(b, dtype=np.float64).reshape(1, -1, *([1] * rank))
+        result = result + widened(b).reshape(1, -1, *([1] * rank))
     return result
 
 
@@ -228,9 +250,9 @@ def batch_grouped_reference(
     """XLA's batch_group_count from its definition: the batch splits evenly into `batch_groups` contiguous chunks,
     chunk g is convolved with output channel group g of w, and the groups' outputs stand side by side along the
     channels (output batch: batch / batch_groups)."""
-    chunks = np.split(np.asarray(x, dtype=np.float64), batch_groups, axis=0)
-    kernels = np.split(np.asarray(w, dtype=np.float64), batch_groups, axis=0)
-    biases = [None] * batch_groups if b is None else np.split(np.asarray(b, dtype=np.float64), batch_groups)
+    chunks = np.split(widened(x), batch_groups, axis=0)
+    kernels = np.split(widened(w), batch_groups, axis=0)
+    biases = [None] * batch_groups if b is None else np.split(widened(b), batch_groups)
     outputs = [
         conv_reference(c, k, bias, stride, pads, dilation, 1)
         for c, k, bias in zip(chunks, kernels, biases, strict=True)
@@ -383,7 +405,21 @@ Array64 = npt.NDArray[np.float64]
 PASS = "pass"
 PRECISION = "precision"
 
+# Each complex dtype is a pair of components of this real dtype; tables keyed by dtype name give it their entry.
+COMPLEX_PARTS: dict[str, str] = {"complex64": "float32", "complex128": "float64"}
+
+
+# A complex error's modulus is at most sqrt(2) times the larger of its components' moduli.
+SQRT2 = 2.0**0.5
+
+
+def real_dtype(dtype: str) -> str:
+    """The real dtype of a complex dtype's components ('float32' for complex64); a real dtype itself."""
+    return COMPLEX_PARTS.get(dtype, dtype)
+
+
 MANTISSA_DIGITS: dict[str, int] = {"float64": 53, "float32": 24, "float16": 11, "bfloat16": 8}
+MANTISSA_DIGITS.update({name: MANTISSA_DIGITS[part] for name, part in COMPLEX_PARTS.items()})
 UNIT_ROUNDOFF: dict[str, float] = {dtype: 2.0**-digits for dtype, digits in MANTISSA_DIGITS.items()}
 SMALLEST_NORMAL: dict[str, float] = {
     "float64": 2.0**-1022,
@@ -409,6 +445,7 @@ LEVELS: dict[str, dict[str, tuple[float, float]]] = {
     "float16": {PASS: (0.0, 2.0**-24), PRECISION: (0.0, 2.0**-11)},
     "bfloat16": {PASS: (0.0, 2.0**-24), PRECISION: (0.0, 2.0**-8)},
 }
+LEVELS.update({name: LEVELS[part] for name, part in COMPLEX_PARTS.items()})
 
 # Oracles that promise less than their dtype, by name suffix: a '-tf32' oracle (torch-tf32: cuDNN with TF32
 # allowed) passes float32 when it is within TF32 inputs; its PRECISION level is bfloat16-like inputs.
@@ -432,8 +469,9 @@ def rounded_parts(oracle: str) -> int:
 
 def levels_of(oracle: str, dtype: str) -> dict[str, tuple[float, float]]:
     """The (input rounding, accumulation) levels `oracle` is judged by for `dtype` (a pin '@cuda' is ignored)."""
-    if oracle.partition("@")[0].endswith(TF32_SUFFIX) and dtype in TF32_LEVELS:
-        return TF32_LEVELS[dtype]
+    part = real_dtype(dtype)
+    if oracle.partition("@")[0].endswith(TF32_SUFFIX) and part in TF32_LEVELS:
+        return TF32_LEVELS[part]
     return LEVELS[dtype]
 
 
@@ -441,6 +479,17 @@ def gamma(terms: int, unit_roundoff: float) -> float:
     """gamma_n(u) = n*u / (1 - n*u): relative error bound of summing n terms; inf when n*u >= 1."""
     nu = terms * unit_roundoff
     return float("inf") if nu >= 1.0 else nu / (1.0 - nu)
+
+
+def complex_terms(terms: int) -> int:
+    """How many rounded real terms one component of a complex sum of `terms` products may be charged with.
+
+    Direct complex arithmetic makes each component a real sum of 2K products. The three-multiplication form
+    (real = ac - bd, imag = (a+b)(c+d) - ac - bd, with x = a+bi, w = c+di) rounds a+b and c+d, sums K products of
+    each of three real convolutions, and subtracts; |a+b||c+d| <= 2|x||w|, so to first order the imaginary part's
+    error is at most (2(K+2) + 2K + 7) u A. 4K + 19 (plus one for the bias) covers both forms with room to spare;
+    the error's modulus is then within sqrt(2) times the component bound (error_bound)."""
+    return 4 * terms + 19
 
 
 def error_bound(
@@ -457,7 +506,16 @@ def error_bound(
     to the dtype - the input gradient through reflect/replicate/circular padding, where a correct implementation
     computes the padded input's gradient (one rounding) and then adds each border copy onto the element it copies
     (a sum of `folds` terms in the dtype): a relative (1 + u)(1 + gamma_folds(u)) more on top.
+
+    A complex dtype: each component's error is bounded as a real sum of complex_terms(K) terms in the component
+    dtype, whose magnitudes the moduli in A bound; the modulus of the error is at most SQRT2 times that.
     """
+    if dtype in COMPLEX_PARTS:
+        component = error_bound(
+            abs_sum, np.abs(exact), np.abs(bias_free), complex_terms(terms), COMPLEX_PARTS[dtype], level, oracle,
+            folds,
+        )
+        return SQRT2 * component
     input_rounding, accumulation = levels_of(oracle, dtype)[level]
     relative = (1.0 + input_rounding) ** 2 * (1.0 + gamma(terms + 1, accumulation)) - 1.0
     if folds > 1:
@@ -473,29 +531,36 @@ def error_bound(
     return np.where(overflow, np.inf, accumulated + output + tiny)
 
 
-def reference_bound(abs_sum: Array64, terms: int) -> Array64:
-    """Bound on the float64 reference's own rounding error."""
+def reference_bound(abs_sum: Array64, terms: int, dtype: str = "float64") -> Array64:
+    """Bound on the float64 (complex128 for a complex `dtype`) reference's own rounding error."""
+    if dtype in COMPLEX_PARTS:
+        return SQRT2 * reference_bound(abs_sum, complex_terms(terms))
     return gamma(terms + 1, 2.0**-53) * abs_sum + 2 * SMALLEST_NORMAL["float64"] * (terms + 2)
 
 
 def is_exact_tier(tensors: list[Array64], abs_sum: Array64, dtype: str) -> bool:
     """True when all inputs are integers and every |partial sum| stays within 2^mantissa: then every correct
-    summation order gives the same, exact result and any difference at all is a bug."""
+    summation order gives the same, exact result and any difference at all is a bug. Complex: integer parts, and
+    4A within 2^mantissa (the three-multiplication form sums products of a+b and c+d, up to 2|x||w| each)."""
     if not all(np.array_equal(t, np.round(t)) for t in tensors):
         return False
-    return bool(abs_sum.size == 0 or float(abs_sum.max()) <= 2.0 ** MANTISSA_DIGITS[dtype])
+    growth = 4.0 if dtype in COMPLEX_PARTS else 1.0
+    return bool(abs_sum.size == 0 or growth * float(abs_sum.max()) <= 2.0 ** MANTISSA_DIGITS[dtype])
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """How far `actual` is from `expected` relative to `bound`, at its worst element."""
+    """How far `actual` is from `expected` relative to `bound`, at its worst element (the largest err/bound; among
+    equal ratios, the largest error). actual, expected, bound and error are all at that element; max_error is the
+    largest error anywhere in the tensor, which may be at another element."""
 
     max_error: float
     ratio: float
     worst_index: tuple[int, ...]
-    actual: float
-    expected: float
+    actual: float | complex  # complex for a complex dtype
+    expected: float | complex
     bound: float
+    error: float = 0.0  # |actual - expected| at worst_index
 
     @property
     def within(self) -> bool:
@@ -511,25 +576,33 @@ def absolute_errors(actual: Array64, expected: Array64) -> Array64:
     return np.where(same_special, 0.0, np.where(np.isnan(diff), np.inf, diff))
 
 
+def _scalar(value: np.generic) -> float | complex:
+    return complex(value) if np.iscomplexobj(value) else float(value)
+
+
 def compare(actual: Array64, expected: Array64, bound: Array64) -> Comparison:
     """Compare elementwise; a shape mismatch is an infinite error at index ()."""
     if actual.shape != expected.shape:
-        return Comparison(float("inf"), float("inf"), (), float("nan"), float("nan"), 0.0)
+        return Comparison(float("inf"), float("inf"), (), float("nan"), float("nan"), 0.0, float("inf"))
     if actual.size == 0:
         return Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
     errors = absolute_errors(actual, expected)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratios = np.where(errors == 0.0, 0.0, errors / bound)
     ratios = np.where(np.isnan(ratios), np.inf, ratios)
-    flat = int(np.argmax(ratios)) if float(ratios.max()) > 0 else int(np.argmax(errors))
+    # The largest ratio; where several elements share it (every error is infinitely many bounds in the exact
+    # tier, whose bound is 0), the largest error among them, so the element shown is the most telling one.
+    worst_ratio = float(ratios.max())
+    flat = int(np.argmax(np.where(ratios == worst_ratio, errors, -1.0))) if worst_ratio > 0 else int(np.argmax(errors))
     index = tuple(int(i) for i in np.unravel_index(flat, actual.shape))
     return Comparison(
         max_error=float(errors.max()),
         ratio=float(ratios[index]),
         worst_index=index,
-        actual=float(actual[index]),
-        expected=float(expected[index]),
+        actual=_scalar(actual[index]),
+        expected=_scalar(expected[index]),
         bound=float(bound[index]),
+        error=float(errors[index]),
     )
 
 
@@ -559,23 +632,42 @@ def minimal_suspects(
     """
     ordered = sorted(names)
     agrees = {pair: consistent(*pair) for pair in combinations(ordered, 2)}
+    neighbours = {n: {m for m in ordered if m != n and agrees[(min(n, m), max(n, m))]} for n in ordered}
     best: tuple[str, ...] = tuple(ordered)
     best_key: tuple[object, ...] | None = None
-    for size in range(len(ordered)):
-        for subset in combinations(ordered, size):
-            rest = [n for n in ordered if n not in subset]
-            if not all(agrees[pair] for pair in combinations(rest, 2)):
-                continue
-            key = (len({framework_of(n) for n in subset}), size, trusted in subset,
-                   -sum(deviation.get(n, 0.0) for n in subset), subset)
-            if best_key is None or key < best_key:
-                best, best_key = subset, key
+    # The remaining oracles must agree pairwise: a clique of the agreement graph. Keeping more never blames more
+    # frameworks or more oracles, so only the complements of maximal cliques can be best; enumerating those
+    # (Bron-Kerbosch) gives the same answer as trying every subset, without 2^n subsets for n oracles.
+    for clique in maximal_cliques(ordered, neighbours):
+        subset = tuple(n for n in ordered if n not in clique)
+        key = (len({framework_of(n) for n in subset}), len(subset), trusted in subset,
+               -sum(deviation.get(n, 0.0) for n in subset), subset)
+        if best_key is None or key < best_key:
+            best, best_key = subset, key
     return best
 
 
+def maximal_cliques(nodes: Sequence[str], neighbours: Mapping[str, set[str]]) -> list[frozenset[str]]:
+    """Every maximal set of pairwise-adjacent `nodes` (Bron-Kerbosch with a pivot; iterative, no recursion)."""
+    found: list[frozenset[str]] = []
+    stack: list[tuple[frozenset[str], set[str], set[str]]] = [(frozenset(), set(nodes), set())]
+    while stack:
+        chosen, candidates, excluded = stack.pop()
+        if not candidates and not excluded:
+            found.append(chosen)
+            continue
+        pivot = max(candidates | excluded, key=lambda n: len(neighbours[n] & candidates))
+        for node in sorted(candidates - neighbours[pivot]):
+            stack.append((chosen | {node}, candidates & neighbours[node], excluded & neighbours[node]))
+            candidates = candidates - {node}
+            excluded = excluded | {node}
+    return found
+
+
 # ---- inlined from convfuzz fuzz.decide ----
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -584,6 +676,70 @@ import numpy.typing as npt
 REFERENCE = "reference"
 # Severity order of finding kinds, used when several suspects disagree in different ways.
 KIND_ORDER = ("precision", "mismatch", "nonfinite", "error_mismatch", "timeout", "crash")
+# The kinds whose finding compares numbers (an element's value against its exact value and bound).
+NUMERIC_KINDS = ("precision", "mismatch", "nonfinite")
+
+
+def _json_number(value: float | complex) -> float | list[float]:
+    """A float as it is; a complex number (complex dtypes) as [real, imag]."""
+    return [value.real, value.imag] if isinstance(value, complex) else value
+
+
+def shown_values(actual: float | complex, expected: float | complex, error: float) -> tuple[str, str]:
+    """An element's value and exact value printed with enough digits that their difference shows the error (to
+    about 1%): six significant digits at least, up to every digit a float64 has."""
+    magnitude = max(abs(actual), abs(expected)) if np.isfinite(error) else 0.0
+    digits = 6
+    if magnitude > 0 and 0 < error < magnitude:
+        digits = int(min(17, max(6, np.ceil(np.log10(magnitude / error)) + 3)))
+    return f"{actual:.{digits}g}", f"{expected:.{digits}g}"
+
+
+def shown_error_and_bound(error: float, bound: float) -> tuple[str, str]:
+    """|error| and bound printed so that their order can be read off the printed numbers: three significant digits,
+    more where three would print two different numbers alike."""
+    for digits in range(3, 18):
+        shown = f"{error:.{digits}g}", f"{bound:.{digits}g}"
+        if error == bound or shown[0] != shown[1]:
+            return shown
+    return f"{error!r}", f"{bound!r}"
+
+
+def _stored_number(value: object) -> float | complex:
+    """A number as observations store it: a float, or [re, im] for a complex one."""
+    if isinstance(value, list):
+        return complex(float(value[0]), float(value[1]))
+    return float(value)  # type: ignore[arg-type]
+
+
+def stored_error(seen: Mapping[str, Any]) -> float | None:
+    """|actual - expected| at a stored observation's worst element: its abs_error, or for findings stored before
+    that was kept, computed from the stored actual and expected (None where the observation holds no numbers)."""
+    if "abs_error" in seen:
+        return float(seen["abs_error"])
+    if seen.get("actual") is None or seen.get("expected") is None:
+        return None
+    actual, expected = _stored_number(seen["actual"]), _stored_number(seen["expected"])
+    if actual == expected or (np.isnan(actual) and np.isnan(expected)):
+        return 0.0
+    error = float(abs(actual - expected))
+    return float("inf") if np.isnan(error) else error
+
+
+def observation_from_json(oracle: str, seen: Mapping[str, Any]) -> Observation:
+    """The Observation a finding's `observed` block stores for `oracle` (the inverse of Observation.to_json)."""
+    against = str(seen.get("against", REFERENCE))
+    if "accepted_shape" in seen:
+        return Observation(oracle, against, accepted=tuple(int(n) for n in seen["accepted_shape"]))
+    if "error" in seen:
+        return Observation(oracle, against, error=str(seen["error"]), failure=seen.get("failure"))
+    comparison = Comparison(
+        max_error=float(seen["max_error"]), ratio=float(seen["ratio"]),
+        worst_index=tuple(int(i) for i in seen.get("worst_index", ())),
+        actual=_stored_number(seen["actual"]), expected=_stored_number(seen["expected"]),
+        bound=float(seen["bound"]), error=stored_error(seen) or 0.0,
+    )
+    return Observation(oracle, against, comparison)
 
 
 @dataclass(frozen=True)
@@ -608,11 +764,12 @@ class Observation:
         return {
             "against": self.against,
             "max_error": c.max_error,
+            "abs_error": c.error,
             "bound": c.bound,
             "ratio": c.ratio,
             "worst_index": list(c.worst_index),
-            "actual": c.actual,
-            "expected": c.expected,
+            "actual": _json_number(c.actual),
+            "expected": _json_number(c.expected),
         }
 
     def describe(self) -> str:
@@ -631,14 +788,13 @@ class Observation:
         assert c is not None
         if not c.worst_index and np.isnan(c.actual):
             return f"{self.oracle} returned an output of the wrong shape {pair}"
+        # Value, exact value, |error| and bound, all at the one element shown.
         where = "out[" + ", ".join(str(i) for i in c.worst_index) + "]"
+        value, exact = shown_values(c.actual, c.expected, c.error)
+        error, bound = shown_error_and_bound(c.error, c.bound)
         if c.ratio <= 1:
-            within = f"(|err|={c.max_error:.2g} <= bound={c.bound:.2g})"
-            return f"{where}={c.actual:.6g} matches {c.expected:.6g} {within} {pair}"
-        return (
-            f"{where}={c.actual:.6g}, but should be {c.expected:.6g} "
-            f"(|err|={c.max_error:.2g} > bound={c.bound:.2g}) {pair}"
-        )
+            return f"{where}={value} matches {exact} (|err|={error} <= bound={bound}) {pair}"
+        return f"{where}={value}, but should be {exact} (|err|={error} > bound={bound}) {pair}"
 
 
 @dataclass(frozen=True)
@@ -651,6 +807,8 @@ class Decision:
     exact_tier: bool
     max_ratio: float
     messages: tuple[str, ...] = field(default=())
+    # A class of deviation maintainers often call by design (fuzz.deviation), or None.
+    deviation: str | None = None
 
     @property
     def discrepant(self) -> bool:
@@ -707,11 +865,13 @@ class Yardstick:
     def bound(self, oracle: str, level: str) -> Array64:
         """Elementwise bound for `oracle` at `level`; zero for PASS in the exact tier."""
         if oracle == REFERENCE and level == PASS:
-            return np.zeros_like(self.exact) if self.exact_tier else reference_bound(self.abs_sum, self.terms)
+            if self.exact_tier:
+                return np.zeros_like(self.abs_sum)
+            return reference_bound(self.abs_sum, self.terms, self.dtype)
         # An oracle with a weaker contract than its dtype (TF32) rounds even integers above 2^11: no exact tier.
         exact_tier = self.exact_tier and levels_of(oracle, self.dtype) is LEVELS[self.dtype]
         if exact_tier and level == PASS:
-            return np.zeros_like(self.exact)
+            return np.zeros_like(self.abs_sum)
         # In the exact tier the ordinary float bound is the second level: within it, the error is one of precision.
         level = PASS if exact_tier else level
         folds = max(self.folds, rounded_parts(oracle))
@@ -775,6 +935,31 @@ def _breaks_propagation_rule(value: Array64, yard: Yardstick) -> bool:
     return bool(np.any(~np.isfinite(value) & ~mask) or np.any(mask & ~same))
 
 
+def agreement(
+    values: Mapping[str, Array64 | None], yard: Yardstick, failures: Mapping[str, str],
+    pass_bounds: Mapping[str, Array64] | None = None,
+) -> tuple[Callable[[str, str], Array64], Callable[[str, str], bool]]:
+    """(pair_bound, consistent) for the oracles of `values`: the elementwise bound two oracles may differ by (the
+    sum of their PASS bounds), and whether two of them agree within it at every element."""
+    bounds = pass_bounds if pass_bounds is not None else {n: yard.bound(n, PASS) for n in values}
+    zero = np.zeros_like(yard.abs_sum)
+
+    def pair_bound(a: str, b: str) -> Array64:
+        return bounds.get(a, zero) + bounds.get(b, zero)
+
+    def consistent(a: str, b: str) -> bool:
+        # A crash or hang is never a correct answer, so it agrees with nothing; two ordinary errors agree
+        # (both frameworks rejecting a case is consistent, whatever their messages say).
+        if a in failures or b in failures:
+            return False
+        va, vb = values[a], values[b]
+        if va is None or vb is None:
+            return va is None and vb is None
+        return compare(va, vb, pair_bound(a, b)).within
+
+    return pair_bound, consistent
+
+
 def decide(
     values: Mapping[str, Array64 | None],
     errors: Mapping[str, str],
@@ -790,20 +975,8 @@ def decide(
     names = list(values)
     exact = yard.exact
     pass_bounds = {n: yard.bound(n, PASS) for n in names}
-    zero = np.zeros_like(exact)
-
-    def pair_bound(a: str, b: str) -> Array64:
-        return pass_bounds.get(a, zero) + pass_bounds.get(b, zero)
-
-    def consistent(a: str, b: str) -> bool:
-        # A crash or hang is never a correct answer, so it agrees with nothing; two ordinary errors agree
-        # (both frameworks rejecting a case is consistent, whatever their messages say).
-        if a in failures or b in failures:
-            return False
-        va, vb = values[a], values[b]
-        if va is None or vb is None:
-            return va is None and vb is None
-        return compare(va, vb, pair_bound(a, b)).within
+    zero = np.zeros_like(yard.abs_sum)
+    pair_bound, consistent = agreement(values, yard, failures, pass_bounds)
 
     deviation = {
         n: (float("inf") if v is None else 0.0 if n == REFERENCE else compare(v, exact, pair_bound(n, REFERENCE)).ratio)
@@ -960,6 +1133,243 @@ def arrange(torch: Any, x: Any, w: Any, layout: str) -> tuple[Any, Any]:
     return x, w
 
 
+def to_host(torch: Any, out: Any) -> Any:
+    """A torch result as a NumPy array on the host, widened exactly: float64, or complex128 for a complex result."""
+    wide = torch.complex128 if out.is_complex() else torch.float64
+    return out.detach().to(device="cpu", dtype=wide).resolve_conj().numpy()  # conj() is lazy in torch
+
+
+# ---- inlined from convfuzz oracles.kernel_facts ----
+import contextlib
+import ctypes
+import importlib
+import platform
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+# The flags (as Linux's /proc/cpuinfo names them) that oneDNN, XLA:CPU's LLVM back end and ATen's CPU dispatch
+# choose kernels by. x86: vector width, FMA and the half-precision dot-product and matrix extensions; ARM: the
+# half-precision, SVE and matrix extensions.
+X86_FLAGS = (
+    "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16",
+    "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16",
+)
+ARM_FLAGS = ("asimd", "asimdhp", "fphp", "sve", "sve2", "bf16", "i8mm", "sme")
+
+# The facts compared per section: a difference in any of them means another kernel may run. Versions, driver and
+# model strings are recorded only (a virtual machine may hide the model; a version change is a change of code).
+COMPARED_TORCH_CPU = ("cpu_capability", "mkldnn", "mkldnn_bf16", "mkldnn_fp16", "mkl")
+COMPARED_GPU = ("name", "capability")
+
+# How a difference is said, for the facts whose names mean little to a reader.
+FACT_WORDS = {
+    "cpu_capability": "torch's CPU capability",
+    "mkldnn": "torch's oneDNN (mkldnn) kernels",
+    "mkldnn_bf16": "oneDNN bfloat16 support in torch",
+    "mkldnn_fp16": "oneDNN float16 support in torch",
+    "mkl": "torch's MKL",
+    "vendor": "CPU vendor",
+    "name": "GPU",
+    "capability": "GPU compute capability",
+}
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's block of /proc/cpuinfo as a dict ({} where there is no such file)."""
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if not line.strip():
+                    if fields:
+                        break
+                    continue
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return fields
+
+
+def cpu_facts() -> dict[str, Any]:
+    """Vendor, model and the kernel-selecting instruction-set flags of this machine's CPU ({} of flags where the
+    OS does not list them: such a machine has nothing to compare, and no comparison is made)."""
+    info = _cpuinfo()
+    machine = platform.machine()
+    listed = info.get("flags") or info.get("Features")
+    flags = set(listed.split()) if listed else None
+    known = X86_FLAGS if machine in ("x86_64", "AMD64", "i686") else ARM_FLAGS
+    return {
+        "vendor": info.get("vendor_id") or info.get("CPU implementer") or None,
+        "model": info.get("model name") or platform.processor() or machine,
+        "machine": machine,
+        "isa": {} if flags is None else {flag: flag in flags for flag in known},
+    }
+
+
+def _gpu_driver() -> str | None:
+    """The NVIDIA driver's version: from /proc on Linux, else from libcuda (None where neither answers)."""
+    try:
+        with open("/proc/driver/nvidia/version", encoding="utf-8") as text:
+            found = re.search(r"Kernel Module\s+(?:for \S+\s+)?([\d.]+)", text.read())
+            if found:
+                return found.group(1)
+    except OSError:
+        pass
+    with contextlib.suppress(OSError, AttributeError):
+        version = ctypes.c_int()
+        if ctypes.CDLL("libcuda.so.1").cuDriverGetVersion(ctypes.byref(version)) == 0:
+            return f"CUDA {version.value // 1000}.{version.value % 1000 // 10}"
+    return None
+
+
+def _onednn_version(config: str) -> str | None:
+    """oneDNN's version in torch's build configuration text ('MKL-DNN v3.12.0'), or None."""
+    found = re.search(r"(?:MKL-DNN|oneDNN) v([\d.]+)", config)
+    return found.group(1) if found else None
+
+
+def torch_facts() -> dict[str, Any]:
+    """What selects torch's convolution kernels here: its CPU dispatch level, oneDNN and MKL, oneDNN's
+    bfloat16/float16 support on this CPU, and the GPU torch sees (name, compute capability, driver, CUDA runtime,
+    cuDNN). Imports torch."""
+    torch: Any = importlib.import_module("torch")  # Any: several of these probes are untyped in torch's stubs
+
+    facts: dict[str, Any] = {"version": str(torch.__version__)}
+    probes: dict[str, Callable[[], object]] = {
+        "cpu_capability": lambda: str(torch.backends.cpu.get_cpu_capability()),
+        "mkldnn": lambda: bool(torch.backends.mkldnn.is_available()),
+        "mkldnn_bf16": lambda: bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "mkldnn_fp16": lambda: bool(torch.ops.mkldnn._is_mkldnn_fp16_supported()),
+        "mkl": lambda: bool(torch.backends.mkl.is_available()),
+        "mkldnn_version": lambda: _onednn_version(str(torch.__config__.show())),
+    }
+    for name, probe in probes.items():
+        try:
+            facts[name] = probe()
+        except Exception:  # noqa: BLE001 - an older or leaner torch build lacks some probes: the fact is unknown
+            facts[name] = None
+    with contextlib.suppress(Exception):
+        if torch.cuda.is_available():
+            major, minor = torch.cuda.get_device_capability(0)
+            facts["cuda"] = {
+                "name": str(torch.cuda.get_device_name(0)),
+                "capability": f"{major}.{minor}",
+                "driver": _gpu_driver(),
+                "runtime": torch.version.cuda,
+                "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+            }
+    return facts
+
+
+def jax_facts() -> dict[str, Any]:
+    """What selects XLA's kernels here: the default backend and its platform version, and the GPU it runs on.
+    Imports jax."""
+    import jax
+
+    device = jax.devices()[0]
+    facts: dict[str, Any] = {
+        "version": str(jax.__version__),
+        "backend": str(device.platform),
+        "platform_version": str(getattr(device.client, "platform_version", "") or "") or None,
+    }
+    if device.platform == "gpu":
+        capability = getattr(device, "compute_capability", None)
+        facts["gpu"] = {
+            "name": str(device.device_kind),
+            "capability": None if capability is None else str(capability),
+            "driver": _gpu_driver(),
+        }
+    return facts
+
+
+FRAMEWORK_FACTS = {"torch": torch_facts, "jax": jax_facts}
+
+
+def collect_facts(frameworks: Iterable[str]) -> dict[str, Any]:
+    """The CPU's facts and those of each named framework ('torch', 'jax'; others have none) that can be
+    imported here. A framework whose probe fails is left out rather than failing the caller."""
+    facts: dict[str, Any] = {"cpu": cpu_facts()}
+    for framework in sorted(set(frameworks)):
+        probe = FRAMEWORK_FACTS.get(framework)
+        if probe is None:
+            continue
+        try:
+            facts[framework] = probe()
+        except Exception:  # noqa: BLE001 - not installed, or no device: nothing known about it
+            continue
+    return facts
+
+
+def loaded_frameworks() -> list[str]:
+    """The frameworks this process has imported (the ones whose facts it can give without importing more)."""
+    return [name for name in FRAMEWORK_FACTS if name in sys.modules]
+
+
+def merge_facts(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """One facts object from several processes' (each oracle's worker gives its framework's section): a section
+    seen more than once keeps its first, fuller-or-equal form, with keys only a later one knows added."""
+    merged: dict[str, Any] = {}
+    for part in parts:
+        for section, values in part.items():
+            if section not in merged:
+                merged[section] = dict(values)
+            else:
+                for key, value in values.items():
+                    if merged[section].get(key) is None:
+                        merged[section][key] = value
+    return merged
+
+
+def _compared(facts: Mapping[str, Any], framework: str, device: str) -> dict[str, Any]:
+    """The facts that pick `framework`'s kernel on `device`, flattened: {label: value}."""
+    flat: dict[str, Any] = {}
+    if device == "cpu":
+        cpu = facts.get("cpu") or {}
+        flat["vendor"] = cpu.get("vendor")
+        flat.update(cpu.get("isa") or {})
+        if framework == "torch":
+            section = facts.get("torch") or {}
+            flat.update({key: section.get(key) for key in COMPARED_TORCH_CPU})
+    else:
+        section = (facts.get("torch") or {}).get("cuda") if framework == "torch" else (
+            (facts.get("jax") or {}).get("gpu") if framework == "jax" else None
+        )
+        if section is None:  # another framework's GPU facts tell which GPU it was all the same
+            section = (facts.get("torch") or {}).get("cuda") or (facts.get("jax") or {}).get("gpu") or {}
+        flat.update({key: section.get(key) for key in COMPARED_GPU})
+    return flat
+
+
+def _difference(label: str, then: Any, now: Any, device: str) -> str:
+    """One difference in words: 'found with avx512_bf16, this CPU lacks it'."""
+    words = FACT_WORDS.get(label, label)
+    if isinstance(then, bool) and isinstance(now, bool):
+        where = "this CPU" if label not in FACT_WORDS else "this machine"
+        return f"found with {words}, {where} lacks it" if then else f"found without {words}, {where} has it"
+    return f"found with {words} {then!r}, this machine's is {now!r}"
+
+
+def fact_differences(
+    recorded: Mapping[str, Any], here: Mapping[str, Any], frameworks: Iterable[str], device: str
+) -> list[str]:
+    """Every kernel-selecting fact of `frameworks` on `device` that was recorded and is known here, but differs:
+    one line each ('found with avx512_bf16, this CPU lacks it'). A fact unknown on either side is not compared."""
+    lines: list[str] = []
+    for framework in sorted(set(frameworks)) or [""]:
+        then, now = _compared(recorded, framework, device), _compared(here, framework, device)
+        for label, value in then.items():
+            current = now.get(label)
+            if value is None or current is None or value == current:
+                continue
+            line = _difference(label, value, current, device)
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
 def reference(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, g: np.ndarray | None) -> np.ndarray:
     """The float64 reference conv2d of this case."""
     with np.errstate(invalid='ignore'):  # inputs with inf/nan follow IEEE arithmetic
@@ -988,7 +1398,7 @@ def run_torch(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G:
     conv = make_conv(None, (1, 1), 'valid', (1, 1), 3)
     with backend_settings(torch, TORCH_VARIANTS['torch']):
         out = conv(x, w, None)
-    return out.detach().cpu().to(torch.float64).numpy()
+    return to_host(torch, out)
 
 
 def run_torch_tf32(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G) -> np.ndarray:
@@ -1013,7 +1423,7 @@ def run_torch_tf32(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = 
     conv = make_conv(None, (1, 1), 'valid', (1, 1), 3)
     with backend_settings(torch, TORCH_VARIANTS['torch-tf32']):
         out = conv(x, w, None)
-    return out.detach().cpu().to(torch.float64).numpy()
+    return to_host(torch, out)
 
 
 def run_jax(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G) -> np.ndarray:
@@ -1036,7 +1446,7 @@ def run_jax(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: n
     x = jax.device_put(np.asarray(x_values, dtype=jnp.float16), device)
     w = jax.device_put(np.asarray(w_values, dtype=jnp.float16), device)
     b = None if B is None else jax.device_put(np.asarray(B, dtype=jnp.float16), device)
-    return np.asarray(conv(x, w, b)).astype(np.float64)
+    return widened(np.asarray(np.asarray(conv(x, w, b))))
 
 
 def run_reference(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G) -> np.ndarray:
@@ -1065,13 +1475,13 @@ def run_torch_at_cpu(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None 
     conv = make_conv(None, (1, 1), 'valid', (1, 1), 3)
     with backend_settings(torch, TORCH_VARIANTS['torch']):
         out = conv(x, w, None)
-    return out.detach().cpu().to(torch.float64).numpy()
+    return to_host(torch, out)
 
 
 RUNNERS: dict[str, Callable[[], np.ndarray]] = {'torch': run_torch, 'torch-tf32': run_torch_tf32, 'jax': run_jax, 'reference': run_reference, 'torch@cpu': run_torch_at_cpu}
 
 MEMORY_ERROR_STATUS = 3
-CANNOT_TELL_STATUS = 2  # neither reproduces nor gone: the device the finding needs is not here
+CANNOT_TELL_STATUS = 2  # neither reproduces nor gone: the device or the kernel the finding needs is not here
 
 
 def run_in_child(name: str) -> str | None:
@@ -1088,6 +1498,21 @@ def run_in_child(name: str) -> str | None:
     return None
 
 
+def gone(why: str) -> int:
+    """The discrepancy did not show: GONE (0), or CANNOT TELL (2) where a kernel-selecting fact of this machine
+    differs from where it was found, so that another kernel than the one with the bug may have run here."""
+    here = collect_facts(framework_of(s) for s in SUSPECTS)
+    differences: list[str] = []
+    for suspect in SUSPECTS:
+        for line in fact_differences(RECORDED_FACTS, here, [framework_of(suspect)], SUSPECT_DEVICES[suspect]):
+            differences += [line] if line not in differences else []
+    if differences:
+        print(f"CANNOT TELL: {why} here, but another kernel may have run: {'; '.join(differences)}")
+        return CANNOT_TELL_STATUS
+    print(f"GONE: {why}")
+    return 0
+
+
 def reproduce_crash() -> int:
     ended = {name: run_in_child(name) for name in SUSPECTS if name in RUNNERS}
     for name, how in ended.items():
@@ -1095,8 +1520,7 @@ def reproduce_crash() -> int:
     if any(ended.values()):
         print(f"REPRODUCES: {KIND}, suspect(s) {', '.join(n for n, how in ended.items() if how)}")
         return 1
-    print(f"GONE: {', '.join(SUSPECTS)} no longer crash or hang")
-    return 0
+    return gone(f"{', '.join(SUSPECTS)} no longer crash or hang")
 
 
 def cuda_seen() -> bool:
@@ -1139,7 +1563,7 @@ def main() -> int:
         try:
             for earlier in PRECEDING:  # a stale-buffer bug shows only after these calls
                 RUNNERS[name](*earlier)
-            values[name] = np.asarray(RUNNERS[name](), dtype=np.float64)
+            values[name] = widened(RUNNERS[name]())
         except ImportError as exc:
             print(f"{name}: not installed ({exc}); skipped")
         except Exception as exc:
@@ -1154,8 +1578,7 @@ def main() -> int:
         if still:
             print(f"REPRODUCES: {verdict.kind}, suspect(s) {', '.join(still)}")
             return 1
-        print(f"GONE: {', '.join(SUSPECTS)} now refuse the case")
-        return 0
+        return gone(f"{', '.join(SUSPECTS)} now refuse the case")
     exact = reference(X, W, B, G)
     absolute = [None if t is None else np.abs(t) for t in (X, W, B, G)]
     abs_sum = reference(absolute[0], absolute[1], None if GRADIENT else absolute[2], absolute[3])
@@ -1173,8 +1596,7 @@ def main() -> int:
     if still:
         print(f"REPRODUCES: {verdict.kind}, suspect(s) {', '.join(verdict.suspects)}")
         return 1
-    print(f"GONE: no discrepancy from {', '.join(SUSPECTS)} (verdict: {verdict.kind or 'all consistent'})")
-    return 0
+    return gone(f"no discrepancy from {', '.join(SUSPECTS)} (verdict: {verdict.kind or 'all consistent'})")
 
 
 if __name__ == "__main__":

@@ -94,6 +94,9 @@ def test_a_planted_bug_is_one_bug_however_many_findings_it_gives(torch_oracle: O
     assert len(stats.findings) >= 3
     records = store.load()[0]
     assert len({r.bug for r in records}) == 1 and all(r.bug for r in records)
+    # Each finding records what chose the kernels: this CPU, and torch's facts from the worker that ran it.
+    facts = records[0].environment["kernel_facts"]
+    assert facts["cpu"]["machine"] and "mkldnn_bf16" in facts["torch"]
     assert len(group_bugs(records)) == 1
 
 
