@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 from fuzz.consensus import framework_of
 from fuzz.records import FindingRecord
 from oracles.pinned import split_pin
-from oracles.registry import is_known
+from oracles.registry import is_known, suspect_device
 from strategies.case import ConvConfig
 
 ERROR_KINDS = ("error_mismatch", "crash", "timeout")
@@ -48,11 +48,6 @@ def component(suspect: str) -> str:
     its own), else the framework ('torch' for torch-vjp@cuda, 'jax' for jax-eager)."""
     base = split_pin(suspect)[0] if is_known(suspect) else suspect
     return "torch.compile" if base == "torch-compile" else framework_of(suspect)
-
-
-def suspect_device(record: FindingRecord, suspect: str) -> str:
-    """Where a suspect ran the case: its pin ('torch@cpu') or the case's device."""
-    return (split_pin(suspect)[1] if is_known(suspect) else None) or record.case.config.device
 
 
 def trigger_features(config: ConvConfig, preceding: bool = False) -> tuple[str, ...]:
@@ -151,7 +146,7 @@ def bug_class(record: FindingRecord) -> BugClass:
     """The class of `record` and its trigger features (module docstring)."""
     cfg = record.case.config
     components = ",".join(sorted({component(s) for s in record.suspects}))
-    devices = ",".join(sorted({suspect_device(record, s) for s in record.suspects}))
+    devices = ",".join(sorted({suspect_device(s, cfg.device) for s in record.suspects}))
     features: tuple[str, ...] | None = trigger_features(cfg, bool(record.preceding))
     what: tuple[str, ...]
     if cfg.defect:

@@ -14,8 +14,7 @@ from fuzz.records import FindingRecord
 from oracles.base import Oracle, Outcome, kernel_facts_of
 from oracles.isolation import close_oracles
 from oracles.kernel_facts import fact_differences, merge_facts
-from oracles.pinned import split_pin
-from oracles.registry import available_oracles, is_known, takes_part
+from oracles.registry import available_oracles, is_known, suspect_device, takes_part
 
 REPRODUCES = "reproduces"
 FIXED = "fixed"
@@ -61,11 +60,6 @@ def reproduces(record: FindingRecord, verdict: Verdict) -> bool:
     return verdict.discrepant and bool(set(verdict.suspects) & set(record.suspects))
 
 
-def suspect_device(record: FindingRecord, suspect: str) -> str:
-    """The device a suspect ran the case on: its pin ('torch@cpu') or the case's device."""
-    return (split_pin(suspect)[1] if is_known(suspect) else None) or record.case.config.device
-
-
 def other_hardware(record: FindingRecord) -> str | None:
     """For a finding stored before kernel-selecting facts were recorded: why a no-show here says nothing, when a
     suspect ran on a device of another model than the recorded one (the model name is all such a finding has)."""
@@ -73,7 +67,7 @@ def other_hardware(record: FindingRecord) -> str | None:
     if not isinstance(recorded, dict):
         return None
     for suspect in record.suspects:
-        device = suspect_device(record, suspect)
+        device = suspect_device(suspect, record.case.config.device)
         then, now = recorded.get(device), device_model(device)
         if then is not None and now is not None and then != now:
             return f"{suspect} ran on {device} {then!r} when it was found; this machine's is {now!r}"
@@ -90,7 +84,8 @@ def hardware_differences(record: FindingRecord, here: Mapping[str, Any]) -> list
         return [legacy] if legacy else []
     lines: list[str] = []
     for suspect in record.suspects:
-        for line in fact_differences(recorded, here, [framework_of(suspect)], suspect_device(record, suspect)):
+        device = suspect_device(suspect, record.case.config.device)
+        for line in fact_differences(recorded, here, [framework_of(suspect)], device):
             if line not in lines:
                 lines.append(line)
     return lines

@@ -30,7 +30,7 @@ from oracles.jax_oracle import (
 from oracles.metamorphic import split_metamorphic
 from oracles.pinned import PIN_SEPARATOR, split_pin
 from oracles.reference import NUMPY_PAD_MODES
-from oracles.registry import is_known
+from oracles.registry import is_known, suspect_device
 from oracles.torch_oracle import torch_padding_plan
 from oracles.torch_variants import TORCH_VARIANTS, TorchSettings
 from strategies.case import COMPLEX_DTYPES, GRADIENTS, ConvConfig
@@ -641,7 +641,7 @@ def render_repro(record: FindingRecord) -> str:
     env = record.environment
     versions = ", ".join(f"{k} {env.get(k)}" for k in ("torch", "jax", "numpy") if env.get(k))
     message = textwrap.indent(record.message, "    ")
-    suspect_devices = {s: (split_pin(s)[1] if is_known(s) else None) or cfg.device for s in record.suspects}
+    suspect_devices = {s: suspect_device(s, cfg.device) for s in record.suspects}
     recorded_facts = env.get("kernel_facts") if isinstance(env.get("kernel_facts"), dict) else {}
     header = f'''#!/usr/bin/env python3
 """convfuzz finding {record.id}: {record.kind}, suspect(s): {", ".join(record.suspects)}.

@@ -152,6 +152,11 @@ def is_known(name: str) -> bool:
     return True
 
 
+def suspect_device(suspect: str, case_device: str) -> str:
+    """The device an oracle ran a case on: its pin ('torch@cpu' on a cuda case: cpu), else the case's device."""
+    return (split_pin(suspect)[1] if is_known(suspect) else None) or case_device
+
+
 def require_known(name: str) -> None:
     """Raise KeyError unless `name` is a built-in oracle, possibly pinned to a device."""
     base, _ = split_pin(name)

@@ -18,6 +18,7 @@ from fuzz.bounds import compare
 from fuzz.cli import EXIT_USAGE, main
 from fuzz.explain import explain, find_record, render_text
 from fuzz.repro import runner_name, user_runner
+from fuzz.store import FindingStore
 from fuzz.upstream import expected_and_bound, issue_script
 from oracles.jax_oracle import transposed_padding
 from strategies.budget import SizeBudget
@@ -35,6 +36,13 @@ THREE_KINDS = {
 }
 
 
+def untriaged_copy(finding_id: str, folder: Path) -> Path:
+    """`folder` holding the committed finding without its triage."""
+    record = find_record(FINDINGS, finding_id)
+    FindingStore(folder).write(replace(record, triage={}))
+    return folder
+
+
 def _run_script(source: str, folder: Path) -> subprocess.CompletedProcess[str]:
     path = folder / "issue_repro.py"
     path.write_text(source, encoding="utf-8")
@@ -48,9 +56,11 @@ def test_explain_a_committed_finding_and_its_issue_script_reproduces(
     pytest.importorskip("torch")
     pytest.importorskip("jax")
     framework, call = THREE_KINDS[finding_id]
-    assert main(["explain", finding_id, "--findings", str(FINDINGS), "--json"]) == 0
+    # Two of the three are triaged as expected (no upstream draft): explained here as a fresh, untriaged finding.
+    folder = untriaged_copy(finding_id, tmp_path / "findings")
+    assert main(["explain", finding_id, "--findings", str(folder), "--json"]) == 0
     explained = json.loads(capsys.readouterr().out)
-    record = find_record(FINDINGS, finding_id)
+    record = find_record(folder, finding_id)
     assert explained["replay"]["state"] == "reproduces"
     assert explained["suspect"] == record.suspects[0]
     assert set(explained["agreeing"]) == set(record.oracles) - set(record.suspects)
@@ -90,16 +100,19 @@ def test_issue_script_exits_0_where_the_framework_is_right(tmp_path: Path) -> No
 
 def test_explain_without_replay_reads_the_stored_finding() -> None:
     record = find_record(FINDINGS, "conv1d-float64-nonfinite-jax")  # a unique prefix is enough
-    text = render_text(explain(record, replay=False, environment_here={"numpy": "x"}))
+    text = render_text(explain(replace(record, triage={}), replay=False, environment_here={"numpy": "x"}))
     for heading in ("WHAT: nonfinite", "WHO: outlier jax", "THE CASE AS A USER WRITES IT", "EXACT TIER:",
-                    "ENVIRONMENT when found", "UPSTREAM ISSUE for JAX"):
+                    "ENVIRONMENT when found", "UPSTREAM ISSUE for JAX", "BUG: bug-", "TRIAGE: none yet"):
         assert heading in text
     assert "stored when it was found" in text
+    # As committed, it is triaged as expected: the verdict is shown and no issue is drafted.
+    triaged = render_text(explain(record, replay=False, environment_here={"numpy": "x"}))
+    assert "TRIAGE: expected" in triaged and "UPSTREAM ISSUE for JAX" not in triaged
 
 
 def test_a_finding_against_our_reference_gets_no_upstream_issue() -> None:
     record = find_record(FINDINGS, "conv1d-float64-nonfinite-jax-a9ddecfe")
-    ours = replace(record, suspects=("reference",))
+    ours = replace(record, suspects=("reference",), triage={})
     explanation = explain(ours, replay=False, environment_here={})
     assert explanation.issue is None and "convfuzz's own float64 reference" in explanation.no_issue
 

@@ -14,7 +14,7 @@ from fuzz.engine import Campaign, CampaignSettings
 from fuzz.environment import cpu_name
 from fuzz.judge import judge, yardstick
 from fuzz.records import FindingRecord
-from fuzz.replay import FIXED, SKIPPED, replay_record
+from fuzz.replay import FIXED, INCONCLUSIVE, replay_record
 from fuzz.repro import render_repro
 from oracles.base import Oracle, OracleUnavailable, Outcome
 from oracles.pinned import PinnedOracle, split_pin
@@ -192,7 +192,8 @@ def test_make_oracle_builds_pinned_variants() -> None:
 
 
 def test_replay_is_inconclusive_when_the_suspect_ran_on_another_processor_model() -> None:
-    """A CPU-kernel finding that does not show on another CPU model is skipped, not called fixed."""
+    """A CPU-kernel finding stored without kernel-selecting facts that does not show on another CPU model is
+    inconclusive, not called fixed."""
     oracle_or_skip("torch")
     case = make_case(family="small_int")
     outcomes = {"reference": Outcome.of(ReferenceOracle(), case), "torch@cpu": Outcome.of(DroppedBias(), case)}
@@ -202,7 +203,7 @@ def test_replay_is_inconclusive_when_the_suspect_ran_on_another_processor_model(
     # A pinned suspect's '@' never reaches a file name, and the record loads back.
     assert "-torch-at-cpu-" in elsewhere.id and FindingRecord.from_json(elsewhere.to_json()).id == elsewhere.id
     result = replay_record(elsewhere)
-    assert result.state == SKIPPED and "Imaginary CPU 9000" in result.reason
+    assert result.state == INCONCLUSIVE and "Imaginary CPU 9000" in result.reason
     here = FindingRecord.from_decision(case, verdict, {"devices": {"cpu": cpu_name()}})
     assert replay_record(here).state == FIXED  # the real torch has no dropped bias
 
