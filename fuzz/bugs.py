@@ -21,8 +21,9 @@ new bug otherwise. The op's rank and the dtype are not features: they are fixed 
 one bug shows in every op and dtype it reaches. A crash whose stderr names a native frame and an error message are
 specific enough without features.
 
-Keys are stored in each finding (`bug`), so they stay stable as more findings arrive; a person may move a finding to
-another bug (`convfuzz triage ID --bug KEY`).
+The grouping is a function of the findings; each finding stores its key (`bug`) as a copy, which the store keeps in
+step when a new finding changes the grouping. A bug's key comes from its oldest finding, so it stays as newer
+findings arrive. A person may file a finding under another bug (`convfuzz triage ID --bug KEY`): that choice wins.
 """
 
 from __future__ import annotations
@@ -101,30 +102,47 @@ def crash_signature(text: str) -> tuple[str, str | None]:
 
 
 
+REDUCED = "reduced-accumulation"
+WRONG_VALUES = "wrong values"
+
+
 @dataclass(frozen=True)
 class BugClass:
-    """What two findings of one bug share (module docstring): `parts` in words, and the trigger features that tell
-    bugs of one class apart (None where the class alone decides)."""
+    """What two findings of one bug share (module docstring): the components and device, what went wrong, and the
+    trigger features that tell bugs of one class apart (`features`; None where the class alone decides).
+    `trigger` is the finding's own features, kept also where they do not decide."""
 
-    parts: tuple[str, ...]
+    components: frozenset[str]
+    device: str
+    what_went_wrong: tuple[str, ...]
     features: tuple[str, ...] | None  # in trigger_features' order
+    trigger: tuple[str, ...] = ()
+    family: str = "forward"
 
     def key(self) -> str:
-        """The key of a bug whose core is these features."""
+        """The key of a bug of this class whose core is these features."""
         core = "" if self.features is None else " + ".join(self.features)
-        return "bug-" + hashlib.sha256("|".join((*self.parts, core)).encode()).hexdigest()[:8]
+        parts = (",".join(sorted(self.components)), self.device, *self.what_went_wrong, core)
+        return "bug-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
 
     def what(self) -> str:
         """'torch, cpu: wrong values; groups + stride'."""
-        detail = [*self.parts[2:]]
+        detail = [*self.what_went_wrong]
         if self.features is not None:
             detail.append(" + ".join(self.features) or "no special feature")
-        return ", ".join(self.parts[:2]) + ": " + "; ".join(detail)
+        return f"{','.join(sorted(self.components))}, {self.device}: " + "; ".join(detail)
+
+    def same_class(self, other: BugClass) -> bool:
+        """One component in common (a finding may blame torch and torch-vjp, or a planted oracle and torch), the
+        same device, the same thing gone wrong."""
+        return bool(self.components & other.components) and self.device == other.device and (
+            self.what_went_wrong == other.what_went_wrong
+        )
 
     def related(self, other: BugClass) -> bool:
         """True when a finding of this class and features belongs to a bug of `other` (same class, and one feature
         set within the other)."""
-        if self.parts != other.parts:
+        if not self.same_class(other):
             return False
         if self.features is None or other.features is None:
             return self.features is other.features
@@ -145,22 +163,23 @@ def _error_class(record: FindingRecord, features: tuple[str, ...]) -> tuple[str,
 def bug_class(record: FindingRecord) -> BugClass:
     """The class of `record` and its trigger features (module docstring)."""
     cfg = record.case.config
-    components = ",".join(sorted({component(s) for s in record.suspects}))
-    devices = ",".join(sorted({suspect_device(s, cfg.device) for s in record.suspects}))
-    features: tuple[str, ...] | None = trigger_features(cfg, bool(record.preceding))
+    components = frozenset(component(s) for s in record.suspects)
+    device = ",".join(sorted({suspect_device(s, cfg.device) for s in record.suspects}))
+    trigger = trigger_features(cfg, bool(record.preceding))
+    features: tuple[str, ...] | None = trigger
     what: tuple[str, ...]
     if cfg.defect:
         what, features = (f"{record.kind} on an invalid case ({cfg.defect})",), None
     elif record.kind in ERROR_KINDS:
-        error, features = _error_class(record, features or ())
+        error, features = _error_class(record, trigger)
         what = (error,)
-    elif record.deviation == "reduced-accumulation":
-        what, features = (record.deviation, f"{kernel_family(cfg)} kernel"), None
+    elif record.deviation == REDUCED:
+        what, features = (REDUCED, f"{kernel_family(cfg)} kernel"), None
     elif record.deviation:
         what = (record.deviation,)
     else:
-        what = ("non-finite values" if record.kind == "nonfinite" else "wrong values",)
-    return BugClass((components, devices, *what), features)
+        what = ("non-finite values" if record.kind == "nonfinite" else WRONG_VALUES,)
+    return BugClass(components, device, what, features, trigger, kernel_family(cfg))
 
 
 @dataclass
@@ -188,44 +207,82 @@ class Bug:
 
 
 class BugBook:
-    """The bugs of a findings folder, built finding by finding (oldest first): a finding with a stored key joins that
-    bug; one without joins the first related bug (module docstring) or starts its own."""
+    """The bugs of a set of findings, a function of the findings alone (their stored `bug` keys are a copy of what
+    this computes, except a person's choice, `triage.bug`, which wins).
+
+    Findings are filed oldest first: each joins the first related bug (module docstring) or starts its own, keyed
+    by its class and features. Then a reduced-accumulation finding that has the trigger features of a wrong-values
+    bug of a shared component, device and kernel family is moved into it: a wrong formula whose error happens to be
+    small in a half type (a swapped group of similar values) is that bug, not an accumulation choice.
+    """
 
     def __init__(self, records: Iterable[FindingRecord] = ()) -> None:
         self.bugs: dict[str, Bug] = {}
         for record in sorted(records, key=lambda r: (r.created, r.id)):
-            self.add(record)
+            self._file(record)
+        self._fold_small_wrong_values()
 
-    def key_for(self, record: FindingRecord) -> str:
-        """The bug `record` belongs to: its stored key, else the first related bug's, else a new one's."""
-        if record.bug:
-            return record.bug
+    def _file(self, record: FindingRecord) -> None:
+        chosen = record.triage.get("bug")
         found = bug_class(record)
-        related = [b for b in self.bugs.values() if found.related(b.kind)]
-        if related:
-            core = min(related, key=lambda b: (len(b.kind.features or ()), b.key))
-            return core.key
-        return found.key()
-
-    def add(self, record: FindingRecord) -> FindingRecord:
-        """File `record` under its bug; returns it with its key set."""
-        key = self.key_for(record)
-        filed = record if record.bug == key else replace(record, bug=key)
+        if isinstance(chosen, str) and chosen:
+            key = chosen
+        else:
+            related = [b for b in self.bugs.values() if found.related(b.kind) and not _chosen(b)]
+            key = min(related, key=lambda b: (len(b.kind.features or ()), b.key)).key if related else found.key()
         bug = self.bugs.get(key)
         if bug is None:
-            self.bugs[key] = Bug(key, bug_class(filed), [filed])
-        else:
-            bug.findings.append(filed)
-            found = bug_class(filed)
-            if found.parts == bug.kind.parts and found.features is not None and bug.kind.features is not None and (
-                set(found.features) < set(bug.kind.features)
-            ):
-                bug.kind = found  # a smaller core: the words say what the bug needs at least
-        return filed
+            self.bugs[key] = Bug(key, found, [record])
+            return
+        bug.findings.append(record)
+        if found.same_class(bug.kind) and found.features is not None and bug.kind.features is not None and (
+            set(found.features) < set(bug.kind.features)
+        ):
+            bug.kind = found  # a smaller core: the words say what the bug needs at least
+
+    def _fold_small_wrong_values(self) -> None:
+        for key, bug in list(self.bugs.items()):
+            if bug.kind.what_went_wrong[:1] != (REDUCED,) or _chosen(bug):
+                continue
+            for finding in list(bug.findings):
+                found = bug_class(finding)
+                hosts = [
+                    other for other in self.bugs.values()
+                    if other.kind.what_went_wrong == (WRONG_VALUES,) and not _chosen(other)
+                    and bool(other.kind.components & found.components) and other.kind.device == found.device
+                    and any(bug_class(f).family == found.family for f in other.findings)
+                    and set(other.kind.features or ()) <= set(found.trigger)
+                ]
+                if hosts:
+                    host = min(hosts, key=lambda b: (len(b.kind.features or ()), b.key))
+                    host.findings = sorted([*host.findings, finding], key=lambda r: (r.created, r.id))
+                    bug.findings.remove(finding)
+            if not bug.findings:
+                del self.bugs[key]
+
+    def key_of(self, finding_id: str) -> str | None:
+        """The key of the bug the finding with this id is filed under (None when it is not in the book)."""
+        return next((b.key for b in self.bugs.values() if any(f.id == finding_id for f in b.findings)), None)
+
+    def filed(self) -> list[FindingRecord]:
+        """Every finding with its `bug` set to the key it is filed under."""
+        return [f if f.bug == bug.key else replace(f, bug=bug.key) for bug in self.bugs.values() for f in bug.findings]
 
     def ordered(self) -> list[Bug]:
-        """The bugs, most findings first (then by key)."""
-        return sorted(self.bugs.values(), key=lambda b: (-len(b.findings), b.key))
+        """The bugs, most findings first (then by key), each finding's `bug` set to its key."""
+        bugs = [Bug(b.key, b.kind, [f if f.bug == b.key else replace(f, bug=b.key) for f in b.findings])
+                for b in self.bugs.values()]
+        return sorted(bugs, key=lambda b: (-len(b.findings), b.key))
+
+
+def _chosen(bug: Bug) -> bool:
+    """True for a bug a person made (`convfuzz triage --bug`): nothing is filed or folded into it automatically."""
+    return any(f.triage.get("bug") == bug.key for f in bug.findings)
+
+
+def file_under_bug(records: Sequence[FindingRecord], record: FindingRecord) -> BugBook:
+    """The bugs of `records` with `record` filed among them (a stored record of the same id is replaced)."""
+    return BugBook([*(r for r in records if r.id != record.id), record])
 
 
 def group_bugs(records: Iterable[FindingRecord]) -> list[Bug]:

@@ -24,7 +24,7 @@ Schema (version 1) of findings/<id>.json:
   bug             (optional) the bug the finding belongs to, 'bug-' + 8 hex digits (fuzz.bugs): findings of one
                   root cause share it
   triage          (optional) a person's verdict (`convfuzz triage`): class (bug | expected | artifact), upstream
-                  (an issue URL), note, date
+                  (an issue URL), note, date, bug (a bug key a person filed it under)
   environment     python, torch, jax, jaxlib, numpy, hypothesis versions, platform, device names, and
                   kernel_facts: what chose the kernels where it was found (oracles.kernel_facts; absent in findings
                   stored before it was recorded)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fuzz.bugs import BugBook
+from fuzz.bugs import file_under_bug
 from fuzz.records import FindingFormatError, FindingRecord
 from fuzz.repro import render_repro
 
@@ -102,8 +102,13 @@ class FindingStore:
             stored, _ = self.load()
             if record.signature in {r.signature for r in stored}:
                 return False
-            # Filed under its bug now, under the lock, so that two campaigns meeting one new bug agree on its key.
-            self.write(BugBook(stored).add(record))
+            # Filed under its bug now, under the lock, so that two campaigns meeting one new bug agree on its key;
+            # a stored finding the new one moves to another bug gets its new key as well.
+            filed = {r.id: r for r in file_under_bug(stored, record).filed()}
+            self.write(filed[record.id])
+            for old in stored:
+                if filed[old.id].bug != old.bug:
+                    self._atomic_write(self.directory / f"{old.id}.json", render_json(filed[old.id].to_json()))
             return True
 
     def recover(self) -> list[Path]:

@@ -6,6 +6,7 @@ class     bug (a real defect of the framework; the default), expected (behaviour
 upstream  the issue that tracks it (a URL)
 note      why, in a sentence or two
 date      when the verdict was given (UTC)
+bug       (with --bug) the bug a person filed the finding under, which automatic grouping then keeps
 
 --bug KEY files the finding under another bug (two root causes the grouping kept apart that a person knows to be
 one); --whole-bug gives the verdict to every finding of the finding's bug.
@@ -62,6 +63,8 @@ class TriageVerdict:
         if any(v is not None for v in given.values()):
             triage.setdefault("class", "bug")
             triage["date"] = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+        if self.bug is not None:
+            triage["bug"] = self.bug  # a person's filing: the grouping keeps it (fuzz.bugs)
         return replace(record, triage=triage, bug=self.bug or record.bug)
 
 

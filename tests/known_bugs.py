@@ -14,7 +14,7 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
-from fuzz.bugs import BugBook
+from fuzz.bugs import BugBook, file_under_bug
 from fuzz.records import FindingRecord
 from fuzz.store import FindingStore
 from oracles.jax_oracle import transposed_padding
@@ -31,8 +31,9 @@ def committed_bugs() -> BugBook:
 
 def committed_bug(finding: FindingRecord) -> bool:
     """True when `finding` files under the bug of a committed finding."""
-    book = committed_bugs()
-    return book.key_for(replace(finding, bug="")) in book.bugs
+    committed = committed_bugs()
+    together = file_under_bug([f for bug in committed.bugs.values() for f in bug.findings], replace(finding, bug=""))
+    return together.key_of(finding.id) in committed.bugs
 
 
 def _base(suspect: str) -> str:

@@ -35,12 +35,12 @@ def test_features_within_each_other_are_one_bug_and_others_are_not() -> None:
     smaller = variant(base, "a", groups=1, in_channels=2, out_channels=2)  # padding + bias: within the first
     other = variant(base, "b", groups=1, in_channels=2, out_channels=2, bias=False, stride=(2, 2))
     book = BugBook([base, smaller, other])
-    assert book.key_for(replace(smaller, bug="")) == book.key_for(replace(base, bug=""))
-    keys = {r.id: k for k, bug in book.bugs.items() for r in bug.findings}
-    assert keys[base.id] == keys["a"] != keys["b"]
+    assert book.key_of(base.id) == book.key_of("a") != book.key_of("b")
     # Another framework, or another device, is another bug whatever the features.
     elsewhere = replace(base, id="c", suspects=("jax",), observed={"jax": base.observed[base.suspects[0]]})
-    assert bug_class(elsewhere).parts != bug_class(base).parts
+    assert not bug_class(elsewhere).same_class(bug_class(base))
+    on_gpu = variant(base, "d", device="cuda")
+    assert not bug_class(on_gpu).same_class(bug_class(base))
 
 
 def test_errors_group_by_message_without_numbers_and_crashes_by_native_frame() -> None:
@@ -126,3 +126,25 @@ def test_campaign_tests_accept_committed_bugs_and_nothing_else() -> None:
     committed = FindingStore(FINDINGS).load()[0]
     assert unexplained(committed) == []
     assert unexplained([make_record()])  # a planted oracle's finding is no known bug
+
+
+def small_in_half(record: FindingRecord, name: str, **config: Any) -> FindingRecord:
+    """`record` as a precision finding of float16 that the judge named reduced-accumulation."""
+    found = variant(record, name, dtype="float16", **config)
+    signature = f"{found.signature}|{name}|reduced-accumulation"  # its own signature, as the judge would give it
+    return replace(found, kind="precision", deviation="reduced-accumulation", signature=signature)
+
+
+def test_a_wrong_formula_that_is_small_in_half_is_its_wrong_values_bug(tmp_path: Path) -> None:
+    base = make_record()  # wrong values: groups + padding + bias
+    small = replace(small_in_half(base, "small"), created="2000-01-01T00:00:00+00:00")  # the older one
+    unrelated = small_in_half(base, "accumulation", groups=1, in_channels=2, out_channels=2, bias=False)
+    book = BugBook([base, small, unrelated])
+    assert book.key_of("small") == book.key_of(base.id) != book.key_of("accumulation")
+    # In a folder: stored first under a bug of its own, the small one moves when the wrong-values bug arrives.
+    store = FindingStore(tmp_path)
+    assert store.add(small)
+    first = store.load()[0][0].bug
+    assert store.add(base)
+    keys = {r.id: r.bug for r in store.load()[0]}
+    assert keys["small"] == keys[base.id] != first
