@@ -17,8 +17,8 @@ from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import FORWARD_OPS
 from tests.known_bugs import unexplained
+from tests.made_up import make_record
 from tests.planted import SwappedGroups
-from tests.test_store import make_record
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 

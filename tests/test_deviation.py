@@ -13,8 +13,8 @@ from fuzz.judge import Verdict, judge
 from oracles.base import Oracle, Outcome
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import ConvCase
+from tests.made_up import make_case
 from tests.planted import DroppedBias, GroupsComputedDense, HalfSumsInHalf, NanFromNowhere
-from tests.test_judge import make_case
 
 
 def verdict_of(suspect: Oracle, case: ConvCase) -> Verdict:

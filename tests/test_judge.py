@@ -10,18 +10,8 @@ import numpy as np
 from fuzz.consensus import framework_of, minimal_suspects
 from fuzz.judge import judge, yardstick
 from oracles.base import Outcome
-from strategies.case import ConvCase, ConvConfig, Padding
-from strategies.values import ValueFamily
-
-
-def make_case(dtype: str = "float32", family: str = "normal", k: int = 3) -> ConvCase:
-    cfg = ConvConfig(
-        op="conv2d", batch=1, in_channels=4, out_channels=4, groups=2, spatial=(6, 6), kernel=(k, k),
-        stride=(1, 1), dilation=(1, 1), padding=Padding("symmetric", ((1, 1), (1, 1))), bias=True, dtype=dtype,
-    )
-    fam = ValueFamily(family, seed=4, scale=1.0)
-    return ConvCase(cfg, fam.make(cfg.input_shape(), dtype), fam.make(cfg.weight_shape(), dtype),
-                    fam.make((cfg.out_channels,), dtype))
+from strategies.case import ConvCase
+from tests.made_up import make_case
 
 
 def outcomes(case: ConvCase, **perturbed: np.ndarray | str) -> dict[str, Outcome]:

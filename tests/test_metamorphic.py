@@ -24,8 +24,8 @@ from oracles.reference_oracle import ReferenceOracle
 from oracles.registry import serves, takes_part
 from strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
 from tests.conftest import in_process_or_skip
+from tests.made_up import run_script
 from tests.planted import OutputGroupsReversed
-from tests.test_repro import run_script
 
 # One case that every relation rearranges: grouped, strided, dilated, padded on both sides, with bias, batch 2.
 CASES = [

@@ -17,8 +17,8 @@ from oracles.reference_oracle import ReferenceOracle
 from strategies.case import FORWARD_OPS, OPS, ConvCase, ConvConfig, Padding
 from tests.conftest import oracle_or_skip
 from tests.known_bugs import unexplained
+from tests.made_up import run_script
 from tests.planted import NanBecomesZero
-from tests.test_repro import run_script
 
 INF, NAN = float("inf"), float("nan")
 

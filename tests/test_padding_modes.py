@@ -20,9 +20,8 @@ from oracles.registry import serves
 from strategies.budget import SizeBudget
 from strategies.case import ConvCase, Padding
 from strategies.conv import conv_cases
+from tests.made_up import make_case, run_script
 from tests.planted import CircularDimsSwapped
-from tests.test_judge import make_case
-from tests.test_repro import run_script
 
 MODES = ("reflect", "replicate", "circular")
 

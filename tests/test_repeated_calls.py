@@ -13,8 +13,8 @@ from fuzz.repro import render_repro
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from tests.conftest import oracle_or_skip
+from tests.made_up import run_script
 from tests.planted import StaleResultCache
-from tests.test_repro import run_script
 
 
 def stale_cache_finding() -> FindingRecord:

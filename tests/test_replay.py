@@ -2,35 +2,10 @@
 
 from __future__ import annotations
 
-from fuzz.judge import judge
-from fuzz.records import FindingRecord
 from fuzz.replay import FIXED, REPLAY_RUNS, REPRODUCES, replay_record
-from oracles.base import FloatArray, Oracle, Outcome
+from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
-from strategies.case import ConvCase
-from tests.planted import DroppedBias
-from tests.test_judge import make_case
-
-
-class Intermittent(DroppedBias):
-    """Drops the bias only on every `period`-th call, like an out-of-bounds read that usually finds zeros."""
-
-    name = "torch"
-
-    def __init__(self, period: int) -> None:
-        self.period = period
-        self.calls = 0
-
-    def run(self, case: ConvCase) -> FloatArray:
-        self.calls += 1
-        return super().run(case) if self.calls % self.period == 0 else ReferenceOracle().run(case)
-
-
-def stored_finding() -> FindingRecord:
-    case = make_case(family="small_int")
-    outcomes = {"reference": Outcome.of(ReferenceOracle(), case), "torch": Outcome.of(DroppedBias(), case),
-                "jax": Outcome.of(ReferenceOracle(), case)}
-    return FindingRecord.from_decision(case, judge(case, outcomes), {"platform": "test"})
+from tests.made_up import Intermittent, stored_finding
 
 
 def test_an_intermittent_open_finding_still_reproduces_on_a_later_run() -> None:

@@ -15,8 +15,8 @@ from fuzz.store import FindingStore
 from oracles.base import FloatArray, Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import ConvCase
+from tests.made_up import stored_finding
 from tests.planted import DroppedBias
-from tests.test_replay import stored_finding
 
 
 class Switchable(DroppedBias):

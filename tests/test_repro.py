@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
 
-from fuzz.bounds import Comparison
-from fuzz.decide import Decision, Observation
 from fuzz.judge import judge
 from fuzz.records import FindingRecord
 from fuzz.repro import render_repro
 from oracles.base import Oracle, Outcome
-from oracles.kernel_facts import collect_facts
 from oracles.reference_oracle import ReferenceOracle
 from oracles.registry import serves
 from strategies.budget import SizeBudget
 from strategies.case import ConvCase
 from strategies.conv import conv_cases
+from tests.made_up import make_case, run_claim_that_torch_is_wrong, run_script
 from tests.planted import DroppedBias
-from tests.test_judge import make_case
 
 # Besides the standard library, a repro script may import only these.
 THIRD_PARTY_ALLOWED = {"numpy", "torch", "jax"}
@@ -40,30 +35,6 @@ def torch_finding(torch_oracle: Oracle) -> FindingRecord:
     verdict = judge(case, outcomes)
     assert verdict.suspects == ("torch",)
     return FindingRecord.from_decision(case, verdict, {"torch": "x", "platform": "test"})
-
-
-def run_script(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "repro.py"
-    script.write_text(text)
-    # -I: isolated mode, the project folder is not on sys.path; cwd elsewhere too.
-    return subprocess.run([sys.executable, "-I", str(script)], capture_output=True, text=True, cwd=tmp_path,
-                          timeout=300, check=False)
-
-
-def claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...]) -> FindingRecord:
-    """A made-up finding that blames torch on `case`, computed by the oracles `names`."""
-    nothing = Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
-    claim = Decision(kind="mismatch", suspects=("torch",), exact_tier=False, max_ratio=2.0,
-                     observations={n: Observation(n, "reference", nothing) for n in names})
-    return FindingRecord.from_decision(case, claim, {"platform": "test"})
-
-
-def run_claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
-    """Run the repro of a made-up finding that blames torch on `case`, computed by the oracles `names`."""
-    pytest.importorskip("torch")
-    pytest.importorskip("jax")
-    with tempfile.TemporaryDirectory() as folder:
-        return run_script(render_repro(claim_that_torch_is_wrong(case, names)), Path(folder))
 
 
 def test_repro_imports_only_numpy_and_frameworks(torch_oracle: Oracle) -> None:
@@ -80,14 +51,13 @@ def test_repro_exits_0_when_gone_and_1_while_it_reproduces(torch_oracle: Oracle,
     gone = run_script(text, tmp_path)
     assert gone.returncode == 0, gone.stdout + gone.stderr
     assert "GONE" in gone.stdout and "[torch vs reference]" in gone.stdout
-    # Found where torch's oneDNN availability was the opposite of this machine's: gone here says nothing.
-    here = collect_facts(["torch"])
-    there = {"torch": {"mkldnn": not here["torch"]["mkldnn"]}}
+    # Found where torch's CPU dispatch level was one no machine has: gone here says nothing.
+    there = {"torch": {"cpu_capability": "MADE-UP"}}
     finding = torch_finding(torch_oracle)
     elsewhere = replace(finding, environment={**finding.environment, "kernel_facts": there})
     unsure = run_script(render_repro(elsewhere), tmp_path)
     assert unsure.returncode == 2, unsure.stdout + unsure.stderr
-    assert "CANNOT TELL" in unsure.stdout and "torch's oneDNN (mkldnn) kernels" in unsure.stdout
+    assert "CANNOT TELL" in unsure.stdout and "torch's CPU capability 'MADE-UP'" in unsure.stdout
     # Make the script's own torch call wrong, as a broken torch release would be.
     broken_call = "return to_host(torch, out)"
     assert broken_call in text

@@ -10,21 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.judge import judge
 from fuzz.records import SCHEMA_VERSION, FindingRecord
 from fuzz.store import FindingStore, StoreError
-from oracles.base import Outcome
-from oracles.reference_oracle import ReferenceOracle
-from tests.planted import DroppedBias
-from tests.test_judge import make_case
-
-
-def make_record() -> FindingRecord:
-    case = make_case()
-    outcomes = {name: Outcome.of(o, case) for name, o in (("reference", ReferenceOracle()), ("bias", DroppedBias()))}
-    verdict = judge(case, outcomes)
-    assert verdict.discrepant
-    return FindingRecord.from_decision(case, verdict, {"python": "3.11", "platform": "test"})
+from tests.made_up import make_record
 
 
 def test_record_round_trips_through_json(tmp_path: Path) -> None:

@@ -26,9 +26,8 @@ from strategies.conv import conv_cases
 from strategies.dtypes import round_to_dtype
 from tests.conftest import in_process_or_skip, oracle_or_skip
 from tests.known_bugs import unexplained
+from tests.made_up import make_case, run_claim_that_torch_is_wrong, run_script
 from tests.planted import DroppedBias
-from tests.test_judge import make_case
-from tests.test_repro import run_claim_that_torch_is_wrong, run_script
 
 CPU_VARIANTS = ("torch-nomkldnn", "torch-compile", "jax-eager", "torch@cpu")
 

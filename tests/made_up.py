@@ -1,0 +1,88 @@
+"""Made-up cases, findings and helpers the test modules share (so that no test module imports another)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from fuzz.bounds import Comparison
+from fuzz.decide import Decision, Observation
+from fuzz.judge import judge
+from fuzz.records import FindingRecord
+from fuzz.repro import render_repro
+from oracles.base import FloatArray, Outcome
+from oracles.reference_oracle import ReferenceOracle
+from strategies.case import ConvCase, ConvConfig, Padding
+from strategies.values import ValueFamily
+from tests.planted import DroppedBias
+
+
+def make_case(dtype: str = "float32", family: str = "normal", k: int = 3) -> ConvCase:
+    """A grouped, padded conv2d with bias (4 -> 4 channels, 2 groups, 6x6, kernel k) of one value family."""
+    cfg = ConvConfig(
+        op="conv2d", batch=1, in_channels=4, out_channels=4, groups=2, spatial=(6, 6), kernel=(k, k),
+        stride=(1, 1), dilation=(1, 1), padding=Padding("symmetric", ((1, 1), (1, 1))), bias=True, dtype=dtype,
+    )
+    fam = ValueFamily(family, seed=4, scale=1.0)
+    return ConvCase(cfg, fam.make(cfg.input_shape(), dtype), fam.make(cfg.weight_shape(), dtype),
+                    fam.make((cfg.out_channels,), dtype))
+
+
+def make_record() -> FindingRecord:
+    """A finding that blames the planted 'bias' oracle (it drops the bias) against the reference."""
+    case = make_case()
+    outcomes = {name: Outcome.of(o, case) for name, o in (("reference", ReferenceOracle()), ("bias", DroppedBias()))}
+    verdict = judge(case, outcomes)
+    assert verdict.discrepant
+    return FindingRecord.from_decision(case, verdict, {"python": "3.11", "platform": "test"})
+
+
+class Intermittent(DroppedBias):
+    """Drops the bias only on every `period`-th call, like an out-of-bounds read that usually finds zeros."""
+
+    name = "torch"
+
+    def __init__(self, period: int) -> None:
+        self.period = period
+        self.calls = 0
+
+    def run(self, case: ConvCase) -> FloatArray:
+        self.calls += 1
+        return super().run(case) if self.calls % self.period == 0 else ReferenceOracle().run(case)
+
+
+def stored_finding() -> FindingRecord:
+    """A finding that blames 'torch', found with the planted dropped bias standing in for it, on integer data."""
+    case = make_case(family="small_int")
+    outcomes = {"reference": Outcome.of(ReferenceOracle(), case), "torch": Outcome.of(DroppedBias(), case),
+                "jax": Outcome.of(ReferenceOracle(), case)}
+    return FindingRecord.from_decision(case, judge(case, outcomes), {"platform": "test"})
+
+
+def run_script(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run a generated script in a fresh interpreter that cannot see this project."""
+    script = tmp_path / "repro.py"
+    script.write_text(text)
+    # -I: isolated mode, the project folder is not on sys.path; cwd elsewhere too.
+    return subprocess.run([sys.executable, "-I", str(script)], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300, check=False)
+
+
+def claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...]) -> FindingRecord:
+    """A made-up finding that blames torch on `case`, computed by the oracles `names`."""
+    nothing = Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
+    claim = Decision(kind="mismatch", suspects=("torch",), exact_tier=False, max_ratio=2.0,
+                     observations={n: Observation(n, "reference", nothing) for n in names})
+    return FindingRecord.from_decision(case, claim, {"platform": "test"})
+
+
+def run_claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """Run the repro of a made-up finding that blames torch on `case`, computed by the oracles `names`."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    with tempfile.TemporaryDirectory() as folder:
+        return run_script(render_repro(claim_that_torch_is_wrong(case, names)), Path(folder))
