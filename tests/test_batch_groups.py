@@ -21,7 +21,7 @@ from oracles.registry import serves
 from strategies.case import ConvCase, ConvConfig, Padding
 from strategies.values import ValueFamily
 from tests.conftest import oracle_or_skip
-from tests.made_up import run_script
+from tests.helpers import run_script
 
 
 def test_reference_splits_the_batch_into_contiguous_chunks() -> None:

@@ -16,8 +16,8 @@ from fuzz.store import FindingStore
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import FORWARD_OPS
+from tests.helpers import make_record
 from tests.known_bugs import unexplained
-from tests.made_up import make_record
 from tests.planted import SwappedGroups
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"

@@ -12,7 +12,7 @@ import pytest
 from fuzz.campaign_record import load_campaign_records
 from fuzz.cli import main
 from fuzz.store import FindingStore
-from tests.made_up import make_record
+from tests.helpers import make_record
 
 
 @pytest.mark.parametrize(("argv", "named"), [

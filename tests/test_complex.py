@@ -21,7 +21,7 @@ from strategies.budget import SizeBudget
 from strategies.case import COMPLEX_DTYPES, FORWARD_OPS, OPS, ConvCase
 from strategies.conv import conv_cases
 from strategies.values import ValueFamily
-from tests.made_up import make_case, run_script
+from tests.helpers import make_case, run_script
 from tests.planted import PLANTED_COMPLEX_BUGS
 
 SMALL = SizeBudget.from_elements(512)

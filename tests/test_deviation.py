@@ -13,7 +13,7 @@ from fuzz.judge import Verdict, judge
 from oracles.base import Oracle, Outcome
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import ConvCase
-from tests.made_up import make_case
+from tests.helpers import make_case
 from tests.planted import DroppedBias, GroupsComputedDense, HalfSumsInHalf, NanFromNowhere
 
 

@@ -24,7 +24,7 @@ from oracles.jax_oracle import transposed_padding
 from strategies.budget import SizeBudget
 from strategies.case import GRADIENTS, ConvCase
 from strategies.conv import conv_cases
-from tests.made_up import claim_that_torch_is_wrong
+from tests.helpers import claim_that_torch_is_wrong
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 # One finding of each kind, each a real bug of the pinned frameworks (README "Findings"): torch's CPU transposed

@@ -18,7 +18,7 @@ from oracles.registry import serves
 from strategies.case import DEFECTS, INVALID_STREAM, ConvCase, ConvConfig, Padding
 from strategies.invalid import invalid_cases
 from tests.conftest import oracle_or_skip
-from tests.made_up import run_script
+from tests.helpers import run_script
 from tests.planted import AcceptsUndividedGroups
 
 # Cases whose parameters alone are invalid; the other two are invalid through their tensors (shape, dtype).

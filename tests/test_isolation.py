@@ -21,7 +21,7 @@ from oracles.isolation import IsolatedOracle, close_oracles
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import ConvCase, ConvConfig, Padding
 from tests.faults import FAULTS
-from tests.made_up import make_case
+from tests.helpers import make_case
 
 # Short, so that shrinking a hang (every candidate that still hangs costs one timeout) stays affordable.
 TIMEOUT = 0.5

@@ -11,7 +11,7 @@ from fuzz.consensus import framework_of, minimal_suspects
 from fuzz.judge import judge, yardstick
 from oracles.base import Outcome
 from strategies.case import ConvCase
-from tests.made_up import make_case
+from tests.helpers import make_case
 
 
 def outcomes(case: ConvCase, **perturbed: np.ndarray | str) -> dict[str, Outcome]:

@@ -20,7 +20,7 @@ from fuzz.replay import FIXED, INCONCLUSIVE, REPRODUCES, replay_record, updated_
 from oracles.base import Oracle
 from oracles.kernel_facts import collect_facts, fact_differences, merge_facts
 from oracles.reference_oracle import ReferenceOracle
-from tests.made_up import Intermittent, stored_finding
+from tests.helpers import Intermittent, stored_finding
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 

@@ -18,7 +18,7 @@ from oracles.torch_variants import arrange
 from strategies.budget import SizeBudget
 from strategies.case import LAYOUTS, ConvCase, Padding, layouts_for
 from strategies.conv import conv_cases
-from tests.made_up import make_case, run_script
+from tests.helpers import make_case, run_script
 from tests.planted import StridedWeightReadDense
 
 NON_CONTIGUOUS = tuple(layout for layout in LAYOUTS if layout != "contiguous")

@@ -24,7 +24,7 @@ from oracles.reference_oracle import ReferenceOracle
 from oracles.registry import serves, takes_part
 from strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
 from tests.conftest import in_process_or_skip
-from tests.made_up import run_script
+from tests.helpers import run_script
 from tests.planted import OutputGroupsReversed
 
 # One case that every relation rearranges: grouped, strided, dilated, padded on both sides, with bias, batch 2.

@@ -16,8 +16,8 @@ from oracles.reference import conv_reference, nonfinite_rule
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import FORWARD_OPS, OPS, ConvCase, ConvConfig, Padding
 from tests.conftest import oracle_or_skip
+from tests.helpers import run_script
 from tests.known_bugs import unexplained
-from tests.made_up import run_script
 from tests.planted import NanBecomesZero
 
 INF, NAN = float("inf"), float("nan")

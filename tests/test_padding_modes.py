@@ -20,7 +20,7 @@ from oracles.registry import serves
 from strategies.budget import SizeBudget
 from strategies.case import ConvCase, Padding
 from strategies.conv import conv_cases
-from tests.made_up import make_case, run_script
+from tests.helpers import make_case, run_script
 from tests.planted import CircularDimsSwapped
 
 MODES = ("reflect", "replicate", "circular")

@@ -12,7 +12,7 @@ import pytest
 
 from fuzz.records import FindingRecord
 from fuzz.store import FindingStore
-from tests.made_up import claim_that_torch_is_wrong, make_case, make_record
+from tests.helpers import claim_that_torch_is_wrong, make_case, make_record
 
 pytest_plugins = ["pytester"]
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"

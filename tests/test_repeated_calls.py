@@ -13,7 +13,7 @@ from fuzz.repro import render_repro
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from tests.conftest import oracle_or_skip
-from tests.made_up import run_script
+from tests.helpers import run_script
 from tests.planted import StaleResultCache
 
 

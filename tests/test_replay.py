@@ -5,7 +5,7 @@ from __future__ import annotations
 from fuzz.replay import FIXED, REPLAY_RUNS, REPRODUCES, replay_record
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
-from tests.made_up import Intermittent, stored_finding
+from tests.helpers import Intermittent, stored_finding
 
 
 def test_an_intermittent_open_finding_still_reproduces_on_a_later_run() -> None:

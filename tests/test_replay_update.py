@@ -15,7 +15,7 @@ from fuzz.store import FindingStore
 from oracles.base import FloatArray, Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import ConvCase
-from tests.made_up import stored_finding
+from tests.helpers import stored_finding
 from tests.planted import DroppedBias
 
 

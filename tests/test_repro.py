@@ -20,7 +20,7 @@ from oracles.registry import serves
 from strategies.budget import SizeBudget
 from strategies.case import ConvCase
 from strategies.conv import conv_cases
-from tests.made_up import make_case, run_claim_that_torch_is_wrong, run_script
+from tests.helpers import make_case, run_claim_that_torch_is_wrong, run_script
 from tests.planted import DroppedBias
 
 # Besides the standard library, a repro script may import only these.

@@ -12,7 +12,7 @@ import pytest
 
 from fuzz.records import SCHEMA_VERSION, FindingRecord
 from fuzz.store import FindingStore, StoreError
-from tests.made_up import make_record
+from tests.helpers import make_record
 
 
 def test_record_round_trips_through_json(tmp_path: Path) -> None:

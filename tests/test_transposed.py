@@ -17,8 +17,8 @@ from strategies.budget import SizeBudget
 from strategies.case import TRANSPOSED_OPS, ConvCase, ConvConfig, Padding
 from strategies.conv import conv_cases
 from tests.conftest import oracle_or_skip
+from tests.helpers import run_claim_that_torch_is_wrong
 from tests.known_bugs import unexplained
-from tests.made_up import run_claim_that_torch_is_wrong
 
 
 def test_reference_scatters_each_input_element_over_the_kernel() -> None:

@@ -25,8 +25,8 @@ from strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
 from strategies.conv import conv_cases
 from strategies.dtypes import round_to_dtype
 from tests.conftest import in_process_or_skip, oracle_or_skip
+from tests.helpers import make_case, run_claim_that_torch_is_wrong, run_script
 from tests.known_bugs import unexplained
-from tests.made_up import make_case, run_claim_that_torch_is_wrong, run_script
 from tests.planted import DroppedBias
 
 CPU_VARIANTS = ("torch-nomkldnn", "torch-compile", "jax-eager", "torch@cpu")
