@@ -119,7 +119,7 @@ def default_worker_count() -> int:
     return max(1, min(cores, available // WORKER_MEMORY_BYTES))
 
 
-# Measured (README "Performance"): a worker's torch oracle process ~320 MiB, its JAX one ~640 MiB growing by up to
+# Measured (docs/performance.md): a worker's torch oracle process ~320 MiB, its JAX one ~640 MiB growing by up to
 # ~380 MiB of compiled executables before it clears them, the campaign process ~60 MiB.
 WORKER_MEMORY_BYTES = 3 * 2**29  # 1.5 GiB
 

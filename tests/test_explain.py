@@ -27,7 +27,7 @@ from strategies.conv import conv_cases
 from tests.helpers import claim_that_torch_is_wrong
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
-# One finding of each kind, each a real bug of the pinned frameworks (README "Findings"): torch's CPU transposed
+# One finding of each kind, each a real bug of the pinned frameworks (docs/findings.md): torch's CPU transposed
 # half accumulation (precision), XLA's NaN leak across groups (nonfinite), XLA's simplifier abort (crash).
 THREE_KINDS = {
     "conv_transpose1d-float16-precision-torch-3d0396f6": ("torch", "F.conv_transpose1d("),
@@ -128,7 +128,7 @@ def test_explain_names_a_missing_or_ambiguous_id(ident: str, capsys: pytest.Capt
 def test_user_form_calls_compute_every_kind_of_case(case: ConvCase) -> None:
     """The calls explain shows and the issue script runs (each framework's user form, every op, gradient, layout
     and padding mode) compute the case: within the judge's bound of the float64 reference on correct frameworks.
-    float64 and no negative-low padding keep the known framework bugs (README "Findings") out of the draws."""
+    float64 and no negative-low padding keep the known framework bugs (docs/findings.md) out of the draws."""
     pytest.importorskip("torch")
     pytest.importorskip("jax")
     cfg = case.config

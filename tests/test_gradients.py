@@ -132,7 +132,7 @@ def test_planted_gradient_bug_is_found_within_300_examples(
 
 def test_gradient_campaign_on_correct_frameworks_finds_nothing(torch_oracle: Oracle, jax_oracle: Oracle) -> None:
     """torch autograd, jax.vjp and the reference agree on every op and gradient in float32 and float64 (the half
-    types hold real half-precision accumulation findings: README, Findings)."""
+    types hold real half-precision accumulation findings: docs/findings.md)."""
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, "jax": jax_oracle}
     settings_ = CampaignSettings(seed=6, max_examples=150, dtypes=("float32", "float64"), gradients=True)
     campaign = Campaign(oracles, settings_)
