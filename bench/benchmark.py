@@ -32,7 +32,8 @@ from fuzz.parallel import WorkerPlan, run_parallel
 from fuzz.store import FindingStore
 from oracles.isolation import close_oracles
 from oracles.reference import conv_reference
-from oracles.registry import available_oracles, make_oracle
+from oracles.registry import make_oracle
+from oracles.selection import available_oracles
 
 
 def campaign(

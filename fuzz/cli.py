@@ -36,7 +36,8 @@ from fuzz.store import FindingStore, StoreError
 from fuzz.triage import TriageError, TriageVerdict, triage_line, triage_targets
 from oracles.base import Oracle
 from oracles.isolation import close_oracles
-from oracles.registry import DEFAULT_ORACLES, IN_PROCESS, available_oracles, is_known, oracle_names, serves_op
+from oracles.registry import DEFAULT_ORACLES, IN_PROCESS, is_known, oracle_names, serves_op
+from oracles.selection import available_oracles
 from strategies.budget import SizeBudget
 from strategies.case import (
     ALL_DTYPES,

@@ -23,7 +23,7 @@ from typing import Any
 from fuzz.engine import Campaign, CampaignSettings, CampaignStats
 from fuzz.store import FindingStore
 from oracles.isolation import close_oracles
-from oracles.registry import available_oracles
+from oracles.selection import available_oracles
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from fuzz.records import FindingRecord
 from oracles.base import Oracle, Outcome, kernel_facts_of
 from oracles.isolation import close_oracles
 from oracles.kernel_facts import fact_differences, merge_facts
-from oracles.registry import available_oracles, is_known, suspect_device, takes_part
+from oracles.registry import is_known, suspect_device, takes_part
+from oracles.selection import available_oracles
 
 REPRODUCES = "reproduces"
 FIXED = "fixed"

@@ -25,6 +25,7 @@ from typing import Any
 from oracles.base import FloatArray, ForwardedError, Oracle, OracleFailure, OracleUnavailable, backend_path
 from oracles.kernel_facts import collect_facts, loaded_frameworks
 from oracles.reference import widened
+from oracles.registry import make_oracle
 from strategies.case import ConvCase
 
 STARTUP_TIMEOUT_SECONDS = 300.0
@@ -38,8 +39,6 @@ def build_oracle(target: str) -> Oracle:
         factory = getattr(importlib.import_module(module), attribute)
         oracle: Oracle = factory()
         return oracle
-    from oracles.registry import make_oracle
-
     return make_oracle(target)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from oracles.base import Oracle, OracleFailure, OracleUnavailable
+from oracles.base import Oracle
 from oracles.channel_matmul import ChannelMatmulOracle, matmul_serves
 from oracles.hand_check import HandCheckOracle, hand_check_serves
 from oracles.jax_oracle import JAX_VARIANTS
@@ -174,31 +174,3 @@ def make_oracle(name: str) -> Oracle:
 
 # Our own NumPy code cannot take the process down the way native framework code can; it stays in-process.
 IN_PROCESS = ("reference", "handcheck")
-
-
-def available_oracles(
-    names: tuple[str, ...] | None = None, isolate: bool = False, case_timeout: float = 60.0
-) -> tuple[dict[str, Oracle], dict[str, str]]:
-    """Construct the named oracles (None: DEFAULT_ORACLES; an empty selection builds nothing).
-
-    Returns (usable by name, reason by name for the rest).
-
-    A name with a colon is an import path 'module:factory' (an oracle of your own, or a planted one in tests).
-    With `isolate`, every framework oracle runs in its own spawned worker process (oracles.isolation), so a
-    crash or hang becomes a finding instead of ending the campaign.
-    """
-    from oracles.isolation import IsolatedOracle, build_oracle
-
-    usable: dict[str, Oracle] = {}
-    missing: dict[str, str] = {}
-    for name in DEFAULT_ORACLES if names is None else names:
-        if ":" not in name:
-            require_known(name)  # before a worker is spawned for it
-        try:
-            oracle = IsolatedOracle(name, case_timeout) if isolate and name not in IN_PROCESS else build_oracle(name)
-        except (OracleUnavailable, OracleFailure, ImportError, AttributeError) as exc:
-            # A missing framework, or an import path that does not import: why, for the caller to report.
-            missing[name] = str(exc)
-            continue
-        usable[oracle.name] = oracle
-    return usable, missing

@@ -12,7 +12,8 @@ import pytest
 from oracles.base import Oracle, OracleUnavailable
 from oracles.jax_oracle import MAX_CACHED_SIGNATURES, JaxOracle
 from oracles.reference_oracle import ReferenceOracle
-from oracles.registry import available_oracles, make_oracle
+from oracles.registry import make_oracle
+from oracles.selection import available_oracles
 from oracles.torch_oracle import torch_padding_plan
 from strategies.case import ConvCase, ConvConfig, Padding
 

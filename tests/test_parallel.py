@@ -17,7 +17,7 @@ from fuzz.engine import Campaign, CampaignSettings
 from fuzz.parallel import WorkerPlan, run_parallel
 from fuzz.store import FindingStore
 from oracles.isolation import close_oracles
-from oracles.registry import available_oracles
+from oracles.selection import available_oracles
 
 ORACLES = ("reference", "tests.planted:DroppedBias", "tests.planted:ShiftedWindow")
 SETTINGS = CampaignSettings(seed=5, max_examples=240, ops=("conv1d", "conv2d"), dtypes=("float32", "float64"))

@@ -1,0 +1,37 @@
+"""Choosing the oracles of a campaign or replay by name, each in its own worker process or in this one.
+
+Above both oracles.registry (what each name builds) and oracles.isolation (the worker processes): neither imports
+the other's chooser, so the two stay free of an import cycle.
+"""
+
+from __future__ import annotations
+
+from oracles.base import Oracle, OracleFailure, OracleUnavailable
+from oracles.isolation import IsolatedOracle, build_oracle
+from oracles.registry import DEFAULT_ORACLES, IN_PROCESS, require_known
+
+
+def available_oracles(
+    names: tuple[str, ...] | None = None, isolate: bool = False, case_timeout: float = 60.0
+) -> tuple[dict[str, Oracle], dict[str, str]]:
+    """Construct the named oracles (None: DEFAULT_ORACLES; an empty selection builds nothing).
+
+    Returns (usable by name, reason by name for the rest).
+
+    A name with a colon is an import path 'module:factory' (an oracle of your own, or a planted one in tests).
+    With `isolate`, every framework oracle runs in its own spawned worker process (oracles.isolation), so a
+    crash or hang becomes a finding instead of ending the campaign.
+    """
+    usable: dict[str, Oracle] = {}
+    missing: dict[str, str] = {}
+    for name in DEFAULT_ORACLES if names is None else names:
+        if ":" not in name:
+            require_known(name)  # before a worker is spawned for it
+        try:
+            oracle = IsolatedOracle(name, case_timeout) if isolate and name not in IN_PROCESS else build_oracle(name)
+        except (OracleUnavailable, OracleFailure, ImportError, AttributeError) as exc:
+            # A missing framework, or an import path that does not import: why, for the caller to report.
+            missing[name] = str(exc)
+            continue
+        usable[oracle.name] = oracle
+    return usable, missing
