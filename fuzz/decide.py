@@ -60,7 +60,7 @@ def shown_error_and_bound(error: float, bound: float) -> tuple[str, str]:
     return f"{error!r}", f"{bound!r}"
 
 
-def _stored_number(value: object) -> float | complex:
+def stored_number(value: object) -> float | complex:
     """A number as observations store it: a float, or [re, im] for a complex one."""
     if isinstance(value, list):
         return complex(float(value[0]), float(value[1]))
@@ -74,7 +74,7 @@ def stored_error(seen: Mapping[str, Any]) -> float | None:
         return float(seen["abs_error"])
     if seen.get("actual") is None or seen.get("expected") is None:
         return None
-    actual, expected = _stored_number(seen["actual"]), _stored_number(seen["expected"])
+    actual, expected = stored_number(seen["actual"]), stored_number(seen["expected"])
     if actual == expected or (np.isnan(actual) and np.isnan(expected)):
         return 0.0
     error = float(abs(actual - expected))
@@ -91,7 +91,7 @@ def observation_from_json(oracle: str, seen: Mapping[str, Any]) -> Observation:
     comparison = Comparison(
         max_error=float(seen["max_error"]), ratio=float(seen["ratio"]),
         worst_index=tuple(int(i) for i in seen.get("worst_index", ())),
-        actual=_stored_number(seen["actual"]), expected=_stored_number(seen["expected"]),
+        actual=stored_number(seen["actual"]), expected=stored_number(seen["expected"]),
         bound=float(seen["bound"]), error=stored_error(seen) or 0.0,
     )
     return Observation(oracle, against, comparison)

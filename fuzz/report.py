@@ -96,14 +96,15 @@ def findings_by_kind_table(data: ReportData) -> Table:
 def bugs_table(data: ReportData) -> Table:
     """Every bug (findings of one root cause, fuzz.bugs), most findings first, with a person's verdict."""
     rows = []
-    for bug in group_bugs(data.findings):
+    bugs = group_bugs(data.findings)
+    for bug in bugs:
         triaged = next((f.triage for f in bug.findings if f.triage), {})
         rows.append((
             bug.key, str(len(bug.findings)), bug.what(), bug.reach(), str(triaged.get("class", "")),
             str(triaged.get("upstream", "")), ", ".join(f.id for f in bug.findings),
         ))
     columns = ("bug", "findings", "what", "reach", "triage", "upstream", "its findings")
-    return Table("bugs", f"Bugs ({bugs_line(group_bugs(data.findings))})", columns, rows)
+    return Table("bugs", f"Bugs ({bugs_line(bugs)})", columns, rows)
 
 
 def findings_table(data: ReportData) -> Table:

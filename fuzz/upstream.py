@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fuzz.bounds import PASS
-from fuzz.decide import NUMERIC_KINDS, REFERENCE, shown_error_and_bound, shown_values, stored_error
+from fuzz.decide import NUMERIC_KINDS, REFERENCE, shown_error_and_bound, shown_values, stored_error, stored_number
 from fuzz.judge import yardstick
 from fuzz.records import FindingRecord
 from fuzz.repro import array_literal, optional_literal, runner_name, user_runner
@@ -282,7 +282,7 @@ def _expected_vs_actual(observation: dict[str, object]) -> str:
     index = ", ".join(str(i) for i in observation.get("worst_index", []))  # type: ignore[attr-defined]
     # Every number at the one element shown; the output's largest error, where it is elsewhere, said apart.
     error = stored_error(observation) or 0.0
-    actual, expected = _stored_pair(observation)
+    actual, expected = stored_number(observation.get("actual")), stored_number(observation.get("expected"))
     shown_actual, shown_expected = shown_values(actual, expected, error)
     shown_error, shown_bound = shown_error_and_bound(error, float(observation.get("bound", 0.0)))  # type: ignore[arg-type]
     table = (
@@ -293,13 +293,6 @@ def _expected_vs_actual(observation: dict[str, object]) -> str:
     if isinstance(largest, float) and largest > error:
         table += f"\n\nThe largest abs error anywhere in the output is {largest:.3g} (at another element)."
     return table
-
-
-def _stored_pair(observation: dict[str, object]) -> tuple[float | complex, float | complex]:
-    """The stored actual and expected values ([re, im] lists for a complex dtype) as numbers."""
-    def number(value: object) -> float | complex:
-        return complex(*value) if isinstance(value, list) else float(value)  # type: ignore[arg-type]
-    return number(observation.get("actual")), number(observation.get("expected"))
 
 
 def build_issue(
