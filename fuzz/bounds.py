@@ -8,9 +8,6 @@ conv was already rounded to the output dtype; the tiny terms cover underflow wit
 
 Complex dtypes (complex64, complex128) are judged by the modulus of the error, with A taken of the moduli
 |x| and |w|: see complex_terms.
-
-This module imports only NumPy and the standard library and has no project imports: its source is inlined
-verbatim into every standalone repro script.
 """
 
 from __future__ import annotations

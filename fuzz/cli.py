@@ -29,10 +29,11 @@ from fuzz.environment import environment
 from fuzz.example_db import example_database
 from fuzz.explain import ExplainError, explain, find_record, render_text
 from fuzz.parallel import Progress, WorkerPlan, default_worker_count, run_parallel
+from fuzz.records import FindingRecord
 from fuzz.replay import REGRESSED, replay_record, updated_record
 from fuzz.report import write_report
 from fuzz.report_data import ReportError, gather
-from fuzz.store import FindingStore, StoreError
+from fuzz.store import FindingStore, LoadProblem, StoreError
 from fuzz.triage import TriageError, TriageVerdict, triage_line, triage_targets
 from oracles.base import Oracle
 from oracles.isolation import close_oracles
@@ -185,8 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-isolation", dest="isolation", action="store_false",
         help="run framework oracles in this process (faster start; a crash then ends the campaign)",
     )
-    replay = commands.add_parser("replay", help="re-check every stored finding")
-    replay.add_argument("folder", nargs="?", type=Path, help="findings folder (same as --findings)")
+    replay = commands.add_parser("replay", help="re-check every stored finding, or the ones named")
+    replay.add_argument(
+        "targets", nargs="*", metavar="FOLDER|ID",
+        help="a findings folder (same as --findings), or finding ids (a unique prefix, or the hash: '97e80552') in "
+        "--findings; default: every finding of --findings",
+    )
     replay.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
     replay.add_argument(
         "--update", action="store_true",
@@ -197,6 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--accept-other-hardware", action="store_true",
         help="call a finding fixed where it is gone even if a kernel-selecting fact of this machine (ISA flag, oneDNN "
         "support, GPU) differs from where it was found; by default such a replay is 'inconclusive' and changes nothing",
+    )
+    scripts = commands.add_parser("scripts", help="rewrite every finding's script <id>.py from its JSON")
+    scripts.add_argument("folder", nargs="?", type=Path, help="findings folder (same as --findings)")
+    scripts.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
+    scripts.add_argument(
+        "--check", action="store_true",
+        help="write nothing; list the scripts that differ from what would be written and exit 1 if any does",
     )
     explain = commands.add_parser("explain", help="explain one finding and draft its upstream issue")
     explain.add_argument("finding", help="a finding's id (or a prefix of exactly one id), or the path of its JSON")
@@ -475,12 +487,28 @@ def command_run(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failing else EXIT_CLEAN
 
 
-def command_replay(args: argparse.Namespace) -> int:
-    """`convfuzz replay`: re-check every stored finding; say per finding reproduces / fixed / regressed."""
-    folder = args.folder or args.findings
+def _replay_selection(args: argparse.Namespace) -> tuple[Path, list[FindingRecord], list[LoadProblem]]:
+    """The folder and findings `convfuzz replay` checks: a folder given as the one target, else --findings with
+    every finding, or the findings the targets name there."""
+    folder: Path = args.findings
+    names = list(args.targets)
+    if len(names) == 1 and Path(names[0]).is_dir():
+        folder, names = Path(names[0]), []
     if not folder.is_dir():
         raise UsageError(f"findings folder {folder} does not exist")
-    records, problems = FindingStore(folder).load()
+    if not names:
+        records, problems = FindingStore(folder).load()
+        return folder, records, problems
+    try:
+        return folder, [find_record(folder, name) for name in dict.fromkeys(names)], []
+    except ExplainError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def command_replay(args: argparse.Namespace) -> int:
+    """`convfuzz replay`: re-check every stored finding (or the named ones); say per finding reproduces / fixed /
+    regressed."""
+    folder, records, problems = _replay_selection(args)
     for problem in problems:
         print(f"{problem.path}: unreadable finding ({problem.problem})")
     store = FindingStore(folder)
@@ -510,6 +538,32 @@ def command_replay(args: argparse.Namespace) -> int:
     # Updated, a changed status is recorded and only a regression still asks for attention.
     attention = regressed if args.update else changed
     return EXIT_FINDINGS if attention or problems else EXIT_CLEAN
+
+
+def command_scripts(args: argparse.Namespace) -> int:
+    """`convfuzz scripts`: write every finding's script afresh from its JSON (--check: say which differ)."""
+    folder = args.folder or args.findings
+    if not folder.is_dir():
+        raise UsageError(f"findings folder {folder} does not exist")
+    store = FindingStore(folder)
+    records, problems = store.load()
+    for problem in problems:
+        print(f"{problem.path}: unreadable finding ({problem.problem})")
+    if args.check:
+        stale = store.stale_scripts(records)
+        for path in stale:
+            print(f"{path}: differs from what its JSON gives (convfuzz scripts {folder} rewrites it)")
+        print(f"{len(records)} script(s) checked, {len(stale)} stale, {len(problems)} unreadable finding(s)")
+        return EXIT_FINDINGS if stale or problems else EXIT_CLEAN
+    try:
+        store.check_writable()
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    written = store.rewrite_scripts(records)
+    for path in written:
+        print(f"{path}: rewritten")
+    print(f"{len(records)} script(s), {len(written)} rewritten, {len(problems)} unreadable finding(s)")
+    return EXIT_FINDINGS if problems else EXIT_CLEAN
 
 
 def command_explain(args: argparse.Namespace) -> int:
@@ -568,7 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
         "run": command_run, "replay": command_replay, "explain": command_explain, "triage": command_triage,
-        "report": command_report,
+        "report": command_report, "scripts": command_scripts,
     }
     try:
         return handlers[args.command](args)

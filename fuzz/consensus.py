@@ -1,7 +1,4 @@
-"""Attribution by consensus: the smallest set of oracles whose removal leaves the rest consistent.
-
-Pure Python, no project imports: its source is inlined verbatim into every standalone repro script.
-"""
+"""Attribution by consensus: the smallest set of oracles whose removal leaves the rest consistent."""
 
 from __future__ import annotations
 

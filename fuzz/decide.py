@@ -1,8 +1,4 @@
-"""The verdict on one case from raw outcomes: who is wrong, how badly, and the message that says so.
-
-NumPy and the standard library only, project imports only from fuzz.bounds and fuzz.consensus: its source is
-inlined verbatim (after those two) into every standalone repro, so a repro decides exactly as the engine does.
-"""
+"""The verdict on one case from raw outcomes: who is wrong, how badly, and the message that says so."""
 
 from __future__ import annotations
 

@@ -19,14 +19,15 @@ from fuzz.bounds import MANTISSA_DIGITS
 from fuzz.bugs import Bug, group_bugs
 from fuzz.decide import NUMERIC_KINDS, REFERENCE, agreement, stored_error
 from fuzz.deviation import DEVIATION_WORDS
+from fuzz.finding_script import script_suspect
 from fuzz.judge import yardstick
 from fuzz.records import FindingRecord
 from fuzz.replay import REPRODUCES, ReplayResult, replay_record
-from fuzz.repro import user_runner
 from fuzz.store import READ_ERRORS, read_finding
 from fuzz.triage import not_reported, triage_line
-from fuzz.upstream import UpstreamIssue, build_issue, no_issue_reason, upstream_suspect
+from fuzz.upstream import UpstreamIssue, build_issue, no_issue_reason
 from oracles.base import Outcome
+from oracles.user_calls import user_runner
 
 KIND_MEANINGS = {
     "precision": "beyond the rounding bound of a correct {dtype} implementation, but within a weaker, recognisable "
@@ -172,7 +173,7 @@ def _calls(record: FindingRecord, suspect: str) -> dict[str, str]:
     """The case as a user writes it: the plain torch and JAX calls, and the suspect's own call when it differs."""
     calls: dict[str, str] = {}
     for name in dict.fromkeys(("torch", "jax", suspect)):
-        source = user_runner(name, record)
+        source = user_runner(name, record.case.config)
         if source is not None:
             calls[name] = source
         elif name in ("torch", "jax"):
@@ -267,7 +268,7 @@ def _why(record: FindingRecord, suspect: str, agreeing: tuple[str, ...], pairs: 
 
 
 def _main_suspect(record: FindingRecord) -> str:
-    return upstream_suspect(record) or record.suspects[0]
+    return script_suspect(record) or record.suspects[0]
 
 
 def explain(
@@ -301,7 +302,7 @@ def explain(
     agreeing = tuple(n for n in record.oracles if n not in record.suspects)
     here = environment_here if environment_here is not None else _environment()
     issue = None
-    if upstream_suspect(record) is not None and not not_reported(record):
+    if script_suspect(record) is not None and not not_reported(record):
         issue = build_issue(record, suspect, observation, list(agreeing), here if reproduced else record.environment)
     return Explanation(
         record=record,

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from fuzz.bugs import file_under_bug
+from fuzz.finding_script import finding_script
 from fuzz.records import FindingFormatError, FindingRecord
-from fuzz.repro import render_repro
 
 LOCK_NAME = ".convfuzz.lock"
 
@@ -132,14 +132,38 @@ class FindingStore:
         whose repro is missing or half written.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._atomic_write(self.directory / f"{record.id}.py", render_repro(record))
+        self._atomic_write(self.directory / f"{record.id}.py", finding_script(record))
         path = self.directory / f"{record.id}.json"
         self._atomic_write(path, render_json(record.to_json()))
         return path
 
+    def stale_scripts(self, records: Iterable[FindingRecord]) -> list[Path]:
+        """The script of each of `records` that differs from what fuzz.finding_script writes for it now (or is
+        missing): one path each."""
+        stale = []
+        for record in records:
+            path = self.directory / f"{record.id}.py"
+            try:
+                current = path.read_text(encoding="utf-8")
+            except OSError:
+                current = None
+            if current != finding_script(record):
+                stale.append(path)
+        return stale
+
+    def rewrite_scripts(self, records: Iterable[FindingRecord]) -> list[Path]:
+        """Write the script of each of `records` afresh from its JSON where it differs (under the folder lock);
+        returns the paths written."""
+        with self.locked():
+            stale = self.stale_scripts(records)
+            by_path = {self.directory / f"{r.id}.py": r for r in records}
+            for path in stale:
+                self._atomic_write(path, finding_script(by_path[path]))
+            return stale
+
     def update(self, record: FindingRecord) -> Path:
         """Rewrite the JSON of a stored finding (its status and history), atomically and under the folder lock;
-        the repro script is left as it was written."""
+        the script is left as it is (nothing it is written from changes)."""
         with self.locked():
             path = self.directory / f"{record.id}.json"
             self._atomic_write(path, render_json(record.to_json()))

@@ -10,8 +10,9 @@ Facts are a JSON object of sections: "cpu" (vendor, model, instruction-set flags
 and MKL availability, oneDNN's bfloat16/float16 support, and "cuda" when torch sees a GPU) and "jax" (backend,
 platform version, and "gpu" on a GPU backend). Each section is gathered in the process that runs the framework.
 
-Standard library only at import time (frameworks are looked up when asked) and no project imports: the source is
-inlined verbatim into every repro script, which checks the same facts before it calls a finding gone.
+Standard library only at import time (frameworks are looked up when asked). A finding's script checks the same
+facts before it calls a finding gone: it reads the framework facts with the very expressions of the PROBES tables
+below, and the CPU's flags from /proc/cpuinfo as cpu_facts does.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import importlib
 import platform
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 # The flags (as Linux's /proc/cpuinfo names them) that oneDNN, XLA:CPU's LLVM back end and ATen's CPU dispatch
@@ -38,6 +39,34 @@ ARM_FLAGS = ("asimd", "asimdhp", "fphp", "sve", "sve2", "bf16", "i8mm", "sme")
 # model strings are recorded only (a virtual machine may hide the model; a version change is a change of code).
 COMPARED_TORCH_CPU = ("cpu_capability", "mkldnn", "mkldnn_bf16", "mkldnn_fp16", "mkl")
 COMPARED_GPU = ("name", "capability")
+
+# How each compared framework fact is read, as a Python expression over the imported module (`torch` or `jax`).
+# torch_facts and jax_facts evaluate these, and a finding's script carries the same text: one way to read a fact.
+TORCH_CPU_PROBES = {
+    "cpu_capability": "str(torch.backends.cpu.get_cpu_capability())",
+    "mkldnn": "bool(torch.backends.mkldnn.is_available())",
+    "mkldnn_bf16": "bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())",
+    "mkldnn_fp16": "bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())",
+    "mkl": "bool(torch.backends.mkl.is_available())",
+}
+TORCH_GPU_PROBES = {
+    "name": "str(torch.cuda.get_device_name(0))",
+    "capability": "'%d.%d' % torch.cuda.get_device_capability(0)",
+}
+JAX_GPU_PROBES = {
+    "name": "str(jax.devices()[0].device_kind)",
+    "capability": "str(jax.devices()[0].compute_capability)",
+}
+
+
+def probe(expression: str, module_name: str, module: Any) -> Any:
+    """The value of one PROBES expression with `module` bound to `module_name`; None where this build lacks what
+    it reads (an older or leaner release has fewer probes: the fact is then unknown, not an error)."""
+    try:
+        return eval(expression, {module_name: module})  # our own constant expressions (above), never input
+    except Exception:  # noqa: BLE001
+        return None
+
 
 # How a difference is said, for the facts whose names mean little to a reader.
 FACT_WORDS = {
@@ -114,25 +143,13 @@ def torch_facts() -> dict[str, Any]:
     torch: Any = importlib.import_module("torch")  # Any: several of these probes are untyped in torch's stubs
 
     facts: dict[str, Any] = {"version": str(torch.__version__)}
-    probes: dict[str, Callable[[], object]] = {
-        "cpu_capability": lambda: str(torch.backends.cpu.get_cpu_capability()),
-        "mkldnn": lambda: bool(torch.backends.mkldnn.is_available()),
-        "mkldnn_bf16": lambda: bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-        "mkldnn_fp16": lambda: bool(torch.ops.mkldnn._is_mkldnn_fp16_supported()),
-        "mkl": lambda: bool(torch.backends.mkl.is_available()),
-        "mkldnn_version": lambda: _onednn_version(str(torch.__config__.show())),
-    }
-    for name, probe in probes.items():
-        try:
-            facts[name] = probe()
-        except Exception:  # noqa: BLE001 - an older or leaner torch build lacks some probes: the fact is unknown
-            facts[name] = None
+    facts.update({name: probe(expression, "torch", torch) for name, expression in TORCH_CPU_PROBES.items()})
+    facts["mkldnn_version"] = probe("str(torch.__config__.show())", "torch", torch)
+    facts["mkldnn_version"] = facts["mkldnn_version"] and _onednn_version(facts["mkldnn_version"])
     with contextlib.suppress(Exception):
         if torch.cuda.is_available():
-            major, minor = torch.cuda.get_device_capability(0)
             facts["cuda"] = {
-                "name": str(torch.cuda.get_device_name(0)),
-                "capability": f"{major}.{minor}",
+                **{name: probe(expression, "torch", torch) for name, expression in TORCH_GPU_PROBES.items()},
                 "driver": _gpu_driver(),
                 "runtime": torch.version.cuda,
                 "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
@@ -152,10 +169,8 @@ def jax_facts() -> dict[str, Any]:
         "platform_version": str(getattr(device.client, "platform_version", "") or "") or None,
     }
     if device.platform == "gpu":
-        capability = getattr(device, "compute_capability", None)
         facts["gpu"] = {
-            "name": str(device.device_kind),
-            "capability": None if capability is None else str(capability),
+            **{name: probe(expression, "jax", jax) for name, expression in JAX_GPU_PROBES.items()},
             "driver": _gpu_driver(),
         }
     return facts
@@ -199,7 +214,7 @@ def merge_facts(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def _compared(facts: Mapping[str, Any], framework: str, device: str) -> dict[str, Any]:
+def compared_facts(facts: Mapping[str, Any], framework: str, device: str) -> dict[str, Any]:
     """The facts that pick `framework`'s kernel on `device`, flattened: {label: value}."""
     flat: dict[str, Any] = {}
     if device == "cpu":
@@ -235,7 +250,7 @@ def fact_differences(
     one line each ('found with avx512_bf16, this CPU lacks it'). A fact unknown on either side is not compared."""
     lines: list[str] = []
     for framework in sorted(set(frameworks)) or [""]:
-        then, now = _compared(recorded, framework, device), _compared(here, framework, device)
+        then, now = compared_facts(recorded, framework, device), compared_facts(here, framework, device)
         for label, value in then.items():
             current = now.get(label)
             if value is None or current is None or value == current:

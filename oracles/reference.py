@@ -1,9 +1,6 @@
 """The float64 NumPy reference convolution, written from the definition.
 
-Built from small stages, each testable alone: pad (negative pads crop), window view, grouped contraction.
-This module imports only NumPy and the standard library and has no project imports, because its source is
-inlined verbatim into every standalone repro script.
-"""
+Built from small stages, each testable alone: pad (negative pads crop), window view, grouped contraction."""
 
 from __future__ import annotations
 

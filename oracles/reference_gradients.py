@@ -6,8 +6,6 @@ back onto the input (a reflected or wrapped copy adds to the element it copies; 
 gradient correlates the padded input with g; the bias gradient sums g over batch and space. A transposed conv
 spreads input element j to output j*stride + k*dilation and crops the pads, so its input gradient reads g (with
 the crop undone) through the same windows and its weight gradient pairs x with those windows.
-
-Standard library and NumPy only (project imports are dropped when repro scripts inline this source).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def conv_function(cfg: ConvConfig, functional: Any) -> Callable[[Any, Any, Any],
 
     Under torch.compile(dynamic=True) the captured ints (padding amounts, strides) are traced as symbols, like the
     tensor sizes: the convolution is compiled for a whole shape class, as a model compiled with dynamic shapes
-    is. Repro scripts build their call the same way (fuzz.repro), so they compile the same graph.
+    is. A finding's script builds its compiled call the same way (oracles.user_calls), so it compiles the same graph.
     """
     pre_pad, padding = torch_padding_plan(cfg)
     conv = getattr(functional, cfg.op)

@@ -1,8 +1,4 @@
-"""The torch variants' backend settings, applying them around one call, and the tensor layouts of a case.
-
-Standard library only and no project imports: its source is inlined verbatim into repro scripts, so a repro
-sets the backend flags exactly as the oracle did.
-"""
+"""The torch variants' backend settings, applying them around one call, and the tensor layouts of a case."""
 
 from __future__ import annotations
 

@@ -11,9 +11,9 @@ import pytest
 
 from fuzz.bounds import Comparison
 from fuzz.decide import Decision, Observation
+from fuzz.finding_script import finding_script
 from fuzz.judge import judge
 from fuzz.records import FindingRecord
-from fuzz.repro import render_repro
 from oracles.base import FloatArray, Outcome
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import ConvCase, ConvConfig, Padding
@@ -81,8 +81,8 @@ def claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...]) -> Finding
 
 
 def run_claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
-    """Run the repro of a made-up finding that blames torch on `case`, computed by the oracles `names`."""
+    """Run the script of a made-up finding that blames torch on `case`, computed by the oracles `names`."""
     pytest.importorskip("torch")
     pytest.importorskip("jax")
     with tempfile.TemporaryDirectory() as folder:
-        return run_script(render_repro(claim_that_torch_is_wrong(case, names)), Path(folder))
+        return run_script(finding_script(claim_that_torch_is_wrong(case, names)), Path(folder))

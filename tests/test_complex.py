@@ -11,9 +11,9 @@ from hypothesis import given, settings
 
 from fuzz.bounds import error_bound, is_exact_tier
 from fuzz.engine import Campaign, CampaignSettings
+from fuzz.finding_script import finding_script
 from fuzz.judge import judge
 from fuzz.records import FindingRecord
-from fuzz.repro import render_repro
 from fuzz.store import FindingStore
 from oracles.base import Oracle, Outcome
 from oracles.reference_oracle import ReferenceOracle, reference_output
@@ -114,11 +114,11 @@ def test_complex_repro_script_runs_the_real_frameworks(tmp_path: Path) -> None:
     outcomes = {"reference": Outcome.of(ReferenceOracle(), case), "torch": Outcome.of(planted, case),
                 "jax": Outcome.of(ReferenceOracle(), case)}
     finding = FindingRecord.from_decision(case, judge(case, outcomes), {"platform": "test"})
-    text = render_repro(finding)
+    text = finding_script(finding)
     assert "complex_array(" in text
     gone = run_script(text, tmp_path)
     assert gone.returncode == 0 and "GONE" in gone.stdout, gone.stdout + gone.stderr
-    call = "        out = conv(x, w, "
+    call = "    out = conv(x, w, "
     assert call in text
-    broken = run_script(text.replace(call, "        w = w.conj()\n" + call, 1), tmp_path)
+    broken = run_script(text.replace(call, "    w = w.conj()\n" + call, 1), tmp_path)
     assert broken.returncode == 1 and "REPRODUCES" in broken.stdout, broken.stdout + broken.stderr

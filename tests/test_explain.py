@@ -17,10 +17,10 @@ from hypothesis import assume, given, settings
 from fuzz.bounds import compare
 from fuzz.cli import EXIT_USAGE, main
 from fuzz.explain import explain, find_record, render_text
-from fuzz.repro import runner_name, user_runner
+from fuzz.finding_script import expected_and_bound, issue_title, script_for
 from fuzz.store import FindingStore
-from fuzz.upstream import expected_and_bound, issue_script
 from oracles.jax_oracle import transposed_padding
+from oracles.user_calls import runner_name, user_runner
 from strategies.budget import SizeBudget
 from strategies.case import GRADIENTS, ConvCase
 from strategies.conv import conv_cases
@@ -93,7 +93,7 @@ def test_issue_script_exits_0_where_the_framework_is_right(tmp_path: Path) -> No
     record = find_record(FINDINGS, "conv_transpose1d-float16-precision-torch-3d0396f6")
     case = record.case
     calm = replace(record, case=replace(case, x=np.zeros_like(case.x), w=np.ones_like(case.w)))
-    done = _run_script(issue_script(calm, "torch"), tmp_path)
+    done = _run_script(script_for(calm, "torch", issue_title(calm, "torch")), tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "GONE" in done.stdout
 
@@ -136,7 +136,7 @@ def test_user_form_calls_compute_every_kind_of_case(case: ConvCase) -> None:
     record = claim_that_torch_is_wrong(case, ("torch", "jax", "reference"))
     ran = 0
     for name in ("torch", "jax"):
-        source = user_runner(name, record)
+        source = user_runner(name, record.case.config)
         if source is None:
             continue
         namespace: dict[str, Any] = {"np": np, "X": case.x, "W": case.w, "B": case.b, "G": case.g}
@@ -154,7 +154,7 @@ def test_the_user_form_keeps_the_closure_only_where_torch_compile_needs_it() -> 
     transposed = find_record(FINDINGS, "conv_transpose1d-float16-precision-torch-3d0396f6")
     forward = find_record(FINDINGS, "conv2d-complex64-error-mismatch-torch-compile-b2734576")
     for record in (transposed, forward):
-        compiled, plain = user_runner("torch-compile", record), user_runner("torch", record)
+        compiled, plain = user_runner("torch-compile", record.case.config), user_runner("torch", record.case.config)
         assert compiled is not None and plain is not None
         assert "make_conv(" in compiled and "torch.compile(" in compiled
         assert "make_conv(" not in plain and "torch.compile(" not in plain

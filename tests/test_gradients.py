@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from fuzz.engine import Campaign, CampaignSettings, palate_cleanser
+from fuzz.finding_script import finding_script
 from fuzz.judge import judge
 from fuzz.records import FindingRecord
-from fuzz.repro import render_repro
 from oracles.base import Oracle, Outcome
 from oracles.reference_oracle import ReferenceOracle, reference_output, reference_result
 from strategies.case import ConvCase, ConvConfig, Padding, split_op_name
@@ -92,8 +92,9 @@ def test_gradient_case_round_trips_through_a_finding_and_its_palate_cleanser(tmp
     back = FindingRecord.from_json(record.to_json())
     assert back.case.config.gradient == "weight" and back.case.g is not None
     assert np.array_equal(back.case.g, t["g"])
-    script = render_repro(back)
-    assert "GRADIENT = 'weight'" in script and "conv_weight_gradient(x, g" in script
+    # Against torch, the script takes the weight's gradient through autograd at the stored cotangent.
+    script = finding_script(replace(back, suspects=("torch",)))
+    assert "w.requires_grad_(True)" in script and "grad_outputs=g" in script and "G = np.array(" in script
     cleanser = palate_cleanser(case)
     assert cleanser.g is not None and cleanser.g.shape == cleanser.config.output_shape()
     assert ReferenceOracle().run(cleanser).shape == cleanser.config.result_shape()

@@ -13,9 +13,9 @@ import pytest
 
 from fuzz.cli import UsageError, _usable_devices
 from fuzz.engine import Campaign, CampaignSettings
+from fuzz.finding_script import finding_script
 from fuzz.judge import judge
 from fuzz.records import FindingRecord
-from fuzz.repro import render_repro
 from oracles.base import Oracle, Outcome
 from oracles.channel_matmul import ChannelMatmulOracle
 from oracles.hand_check import HandCheckOracle
@@ -121,9 +121,9 @@ def test_channel_matmul_computes_one_by_one_convolutions(framework: str) -> None
     assert not oracle.serves(ConvCase(three, x, rng.normal(size=three.weight_shape()), b))
 
 
-def test_repro_script_runs_the_relations_that_keep_the_parameters(tmp_path: Path, torch_oracle: Oracle) -> None:
-    """batchsplit and linear become calls of the script's own torch runner, the hand check plain NumPy; the script
-    computes them and they agree (a relation-only finding elsewhere would show as the line of that oracle)."""
+def test_a_relation_finding_script_says_to_replay_it(tmp_path: Path, torch_oracle: Oracle) -> None:
+    """A finding whose only suspect is a relation between calls has no single framework call to show: its script
+    says which convfuzz command checks it and exits 2 (cannot tell by itself)."""
     cfg = ConvConfig("conv2d", 2, 2, 2, 1, (3, 3), (1, 2), (1, 1), (1, 1), Padding("valid"), True, "float32")
     w = np.arange(8.0).reshape(cfg.weight_shape()) - 4
     case = ConvCase(cfg, np.ones(cfg.input_shape()), w, np.array([1.0, -1.0]))
@@ -136,11 +136,9 @@ def test_repro_script_runs_the_relations_that_keep_the_parameters(tmp_path: Path
     }
     record = FindingRecord.from_decision(case, judge(case, {n: outcomes[n] for n in names}), {})
     assert record.suspects == ("torch-linear",)
-    done = run_script(render_repro(record), tmp_path)
+    done = run_script(finding_script(record), tmp_path)
     out = done.stdout + done.stderr
-    assert done.returncode == 0 and "GONE" in out, out
-    for name in ("torch-batchsplit", "torch-linear", "handcheck"):
-        assert f"[{name} vs reference]" in out, out
+    assert done.returncode == 2 and f"convfuzz replay {record.id}" in out, out
 
 
 class _Opaque:

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from fuzz.engine import Campaign, CampaignSettings
+from fuzz.finding_script import finding_script
 from fuzz.judge import judge
 from fuzz.records import FindingRecord
-from fuzz.repro import render_repro
 from oracles.base import Oracle, Outcome
 from oracles.reference import conv_reference, nonfinite_rule
 from oracles.reference_oracle import ReferenceOracle
@@ -86,7 +86,7 @@ def test_real_frameworks_follow_the_rule_apart_from_known_leaks(tmp_path: Path) 
     claim = judge(case, {"reference": Outcome(value=ReferenceOracle().run(case)),
                          "torch": Outcome(value=np.zeros((1, 1, 4)))})
     record = FindingRecord.from_decision(case, claim, {"platform": "test"})
-    result = run_script(render_repro(record), tmp_path)
+    result = run_script(finding_script(record), tmp_path)
     assert result.returncode == 0 and "GONE" in result.stdout, result.stdout + result.stderr
 
 

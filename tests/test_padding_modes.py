@@ -10,9 +10,9 @@ import pytest
 from hypothesis import find, given, settings
 
 from fuzz.engine import Campaign, CampaignSettings
+from fuzz.finding_script import finding_script
 from fuzz.judge import judge
 from fuzz.records import FindingRecord
-from fuzz.repro import render_repro
 from oracles.base import Oracle, Outcome
 from oracles.reference import pad_spatial
 from oracles.reference_oracle import ReferenceOracle
@@ -80,7 +80,7 @@ def test_padding_mode_repro_runs_torch_through_the_module(tmp_path: Path) -> Non
                 "torch": Outcome(value=np.zeros(case.config.output_shape()))}
     verdict = judge(case, outcomes)
     assert verdict.suspects == ("torch",)
-    text = render_repro(FindingRecord.from_decision(case, verdict, {"torch": "x", "platform": "test"}))
-    assert "padding_mode='reflect'" in text and "mode='reflect'" in text
-    result = run_script(text, tmp_path)  # the real torch and JAX pad correctly: gone, and all three match
-    assert result.returncode == 0 and result.stdout.count("matches") == 3, result.stdout + result.stderr
+    text = finding_script(FindingRecord.from_decision(case, verdict, {"torch": "x", "platform": "test"}))
+    assert "torch.nn.Conv2d" in text and "padding_mode='reflect'" in text
+    result = run_script(text, tmp_path)  # the real torch pads correctly: gone
+    assert result.returncode == 0 and "GONE" in result.stdout, result.stdout + result.stderr

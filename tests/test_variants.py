@@ -4,28 +4,30 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 
-from fuzz.bounds import PASS, PRECISION, error_bound
+from fuzz.bounds import PASS, PRECISION, compare, error_bound
 from fuzz.engine import Campaign, CampaignSettings
 from fuzz.environment import cpu_name
+from fuzz.finding_script import expected_and_bound, finding_script
 from fuzz.judge import judge, yardstick
 from fuzz.records import FindingRecord
 from fuzz.replay import FIXED, INCONCLUSIVE, replay_record
-from fuzz.repro import render_repro
 from oracles.base import Oracle, OracleUnavailable, Outcome
 from oracles.pinned import PinnedOracle, split_pin
 from oracles.reference_oracle import ReferenceOracle
 from oracles.registry import is_known, make_oracle, serves
+from oracles.user_calls import runner_name, user_runner
 from strategies.budget import SizeBudget
 from strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
 from strategies.conv import conv_cases
 from strategies.dtypes import round_to_dtype
 from tests.conftest import in_process_or_skip, oracle_or_skip
-from tests.helpers import make_case, run_claim_that_torch_is_wrong, run_script
+from tests.helpers import claim_that_torch_is_wrong, make_case, run_script
 from tests.known_bugs import unexplained
 from tests.planted import DroppedBias
 
@@ -160,8 +162,9 @@ def test_device_only_variants_sit_out_other_devices_cases() -> None:
     assert stats.checks >= 40 and not stats.findings and "cuda_only" not in stats.oracle_seconds
 
 
-def test_repro_runs_every_variant_of_the_finding(tmp_path: Path) -> None:
-    """A finding voted on by variants gets a runner for each; on correct frameworks they all match."""
+def test_script_calls_the_suspect_variant_with_its_backend_settings(tmp_path: Path) -> None:
+    """A finding against a variant calls that variant as a user writes it (its backend flag set in the script);
+    on a correct torch the discrepancy is gone."""
     for name in CPU_VARIANTS:
         oracle_or_skip(name)
     case = make_case(family="small_int")
@@ -171,9 +174,10 @@ def test_repro_runs_every_variant_of_the_finding(tmp_path: Path) -> None:
     verdict = judge(case, outcomes)
     assert verdict.suspects == ("torch-nomkldnn",)
     record = FindingRecord.from_decision(case, verdict, {"torch": "x", "platform": "test"})
-    result = run_script(render_repro(record), tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("matches") == len(voters) and "GONE" in result.stdout, result.stdout
+    text = finding_script(record)
+    assert "def run_torch_nomkldnn(" in text and "torch.backends.mkldnn.enabled = False" in text
+    result = run_script(text, tmp_path)
+    assert result.returncode == 0 and "GONE" in result.stdout, result.stdout + result.stderr
 
 
 def test_cli_refuses_a_pin_to_an_unknown_device(tmp_path: Path) -> None:
@@ -207,16 +211,21 @@ def test_replay_is_inconclusive_when_the_suspect_ran_on_another_processor_model(
     assert replay_record(here).state == FIXED  # the real torch has no dropped bias
 
 
-@settings(max_examples=4)
+@settings(max_examples=6, deadline=None)
 @given(conv_cases(ops=FORWARD_OPS, dtypes=("float16", "float32"), budget=SizeBudget.from_elements(256)))
-def test_repro_runs_the_jax_layout_and_wide_output_variants(case: ConvCase) -> None:
-    """jax-nhwc (NHWC/HWIO through dimension_numbers) and jax-f32out (preferred_element_type=float32) agree with
-    the others in their standalone runners too."""
-    assume(serves("torch", case.config))  # the claim blames torch: not on a lax-only batch-grouped case
-    names = ("reference", "torch", "jax", "jax-nhwc", "jax-f32out")
-    result = run_claim_that_torch_is_wrong(case, names)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("matches") == len(names) and "GONE" in result.stdout
+def test_user_form_of_the_jax_layout_and_wide_output_variants_computes_the_case(case: ConvCase) -> None:
+    """jax-nhwc (NHWC/HWIO through dimension_numbers) and jax-f32out (preferred_element_type=float32) as a user
+    writes them (what a finding's script and explain show) compute the case within the judge's bound."""
+    oracle_or_skip("jax")
+    record = claim_that_torch_is_wrong(case, ("reference", "jax-nhwc", "jax-f32out"))
+    for name in ("jax-nhwc", "jax-f32out"):
+        source = user_runner(name, case.config)
+        assert source is not None
+        namespace: dict[str, Any] = {"np": np, "X": case.x, "W": case.w, "B": case.b, "G": case.g}
+        exec(source, namespace)  # the function of X, W, B, G a finding's script carries
+        exact, bound = expected_and_bound(record, name)
+        comparison = compare(namespace[runner_name(name)](), exact, bound)
+        assert comparison.within, (name, case.config, comparison)
 
 
 def test_jax_layout_and_wide_output_variants_agree_with_the_reference() -> None:

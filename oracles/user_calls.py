@@ -1,0 +1,333 @@
+"""Each torch and JAX oracle's call as a user writes it: the source of a function `run_<oracle>()` that computes a
+case with numpy and that one framework, every argument spelled out.
+
+A finding's script (fuzz.finding_script), its upstream issue and `convfuzz explain` all show this one text. It is
+built from the same planning functions the oracles call (torch_padding_plan, jax_padding, transposed_padding,
+jax_dimension_numbers), so the call a user reads is the call the oracle made.
+"""
+
+from __future__ import annotations
+
+import re
+
+from oracles.jax_oracle import (
+    HALF_TYPES,
+    JAX_VARIANTS,
+    jax_dimension_numbers,
+    jax_padding,
+    spatial_pad_widths,
+    transposed_padding,
+)
+from oracles.pinned import PIN_SEPARATOR, split_pin
+from oracles.reference import NUMPY_PAD_MODES
+from oracles.registry import is_known
+from oracles.torch_oracle import torch_padding_plan
+from oracles.torch_variants import TORCH_VARIANTS, TorchSettings
+from strategies.case import COMPLEX_DTYPES, GRADIENTS, ConvConfig
+
+# Every runner computes the case's globals X, W, B (and a gradient case's cotangent G) unless given other tensors
+# of the same shapes (the earlier calls a stale-buffer finding needs).
+RUNNER_PARAMETERS = "X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G"
+
+
+def _what(cfg: ConvConfig, call: str) -> str:
+    """'F.conv2d', or 'the weight gradient of F.conv2d' for a gradient case."""
+    return f"the {cfg.gradient} gradient of {call}" if cfg.gradient else call
+
+
+def _torch_result_lines(cfg: ConvConfig, bias: str, to_host: str) -> str:
+    """The last lines of a torch runner: the output, or the gradient through autograd at cotangent G (`to_host`
+    formats the expression that brings the result back as NumPy)."""
+    indent = "    "
+    if not cfg.gradient:
+        return (
+            f"{indent}out = conv(x, w, {bias})\n"
+            f"    return {to_host.format('out')}\n"
+        )
+    target = {"input": "x", "weight": "w", "bias": "b"}[cfg.gradient]
+    return (
+        f"{indent}# The gradient with respect to {target} alone at output cotangent g, through autograd.\n"
+        f"{indent}{target}.requires_grad_(True)\n"
+        f"{indent}(grad,) = torch.autograd.grad(conv(x, w, {bias}), {target}, grad_outputs=g)\n"
+        f"    return {to_host.format('grad')}\n"
+    )
+
+
+def _explicit_settings_lines(settings: TorchSettings, device: str) -> str:
+    """A torch variant's backend settings as the plain assignments a user writes in a fresh process: only the
+    flags that differ from torch's defaults and matter on `device`."""
+    lines = []
+    if device == "cpu" and not settings.mkldnn:
+        lines.append("torch.backends.mkldnn.enabled = False  # no oneDNN kernels")
+    if device == "cuda":
+        if not settings.cudnn:
+            lines.append("torch.backends.cudnn.enabled = False")
+        if not settings.tf32:
+            lines.append("torch.backends.cudnn.allow_tf32 = False  # float32 convolutions in float32, not TF32")
+        if not settings.reduced_reduction:
+            lines += [
+                f"torch.backends.cuda.matmul.allow_{half}_reduced_precision_reduction = False"
+                for half in ("fp16", "bf16")
+            ]
+    return "".join(f"    {line}\n" for line in lines)
+
+
+# The memory layouts of strategies.case.LAYOUTS as a user writes them (torch_variants.arrange does the same).
+_EXPLICIT_LAYOUTS = {
+    "channels_last": (
+        "    memory_format = torch.channels_last if x.dim() == 4 else torch.channels_last_3d\n"
+        "    x, w = x.contiguous(memory_format=memory_format), w.contiguous(memory_format=memory_format)\n"
+    ),
+    "strided_input": (
+        "    # x as every other element of a buffer twice as wide (the gaps hold NaN)\n"
+        "    wide = torch.full((*x.shape[:-1], 2 * x.shape[-1]), float('nan'), dtype=x.dtype, device=x.device)\n"
+        "    wide[..., ::2] = x\n"
+        "    x = wide[..., ::2]\n"
+    ),
+    "transposed_weight": (
+        "    w = w.transpose(0, 1).contiguous().transpose(0, 1)  # same values, dims 0 and 1 swapped in memory\n"
+    ),
+    "sliced_weight": (
+        "    # w as a slice of a buffer one element longer in its last dim (the extra column holds NaN)\n"
+        "    longer = torch.full((*w.shape[:-1], w.shape[-1] + 1), float('nan'), dtype=w.dtype, device=w.device)\n"
+        "    longer[..., : w.shape[-1]] = w\n"
+        "    w = longer[..., : w.shape[-1]]\n"
+    ),
+}
+
+
+def runner_name(oracle: str) -> str:
+    """The repro's function for one oracle: 'torch-compile@cuda' -> 'run_torch_compile_at_cuda'."""
+    return "run_" + re.sub(r"\W", "_", oracle.replace(PIN_SEPARATOR, "_at_"))
+
+
+def _torch_transposed_lines(cfg: ConvConfig, adjoint: bool, explicit: bool = False) -> str:
+    """The conv(x, w, b) of a torch runner for a transposed op: F.conv_transposeNd, or (adjoint) the VJP of
+    F.convNd as convfuzz's torch-vjp computes it."""
+    padding = tuple(lo for lo, _ in cfg.pad_pairs())
+    if adjoint:
+        return (
+            "    # conv_transpose as the vector-Jacobian product of the forward conv at an input z of the transposed\n"
+            "    # output's size, with cotangent x (the forward output is cut to x's size first).\n"
+            "    def conv(x, w, b):\n"
+            f"        z = torch.zeros((x.shape[0], {cfg.out_channels}, *{cfg.output_spatial()!r}), dtype=x.dtype, "
+            "device=x.device, requires_grad=True)\n"
+            f"        y = F.conv{cfg.rank}d(z, w, None, stride={cfg.stride!r}, padding={padding!r}, "
+            f"dilation={cfg.dilation!r}, groups={cfg.groups})\n"
+            f"        y = y[(..., *(slice(0, n) for n in {cfg.spatial!r}))]\n"
+            "        # Complex data: autograd gives the conjugate transpose; conv_transpose is the plain transpose.\n"
+            "        conjugate = torch.conj if x.is_complex() else (lambda t: t)\n"
+            "        (grad,) = torch.autograd.grad(y, z, grad_outputs=conjugate(x))\n"
+            "        grad = conjugate(grad)\n"
+            f"        return grad if b is None else grad + b.reshape(1, -1, *([1] * {cfg.rank}))\n\n"
+        )
+    if explicit:
+        return (
+            "    def conv(x, w, b):\n"
+            f"        return F.{cfg.op}(x, w, b, stride={cfg.stride!r}, padding={padding!r}, "
+            f"output_padding={cfg.output_padding!r},\n"
+            f"            groups={cfg.groups}, dilation={cfg.dilation!r})\n\n"
+        )
+    return (
+        "    # The parameters are captured by a closure, as convfuzz's oracle holds them.\n"
+        "    def make_conv(stride, padding, output_padding, groups, dilation):\n"
+        "        def conv(x, w, b):\n"
+        f"            return F.{cfg.op}(x, w, b, stride=stride, padding=padding, output_padding=output_padding,\n"
+        "                groups=groups, dilation=dilation)\n\n"
+        "        return conv\n\n"
+        f"    conv = make_conv({cfg.stride!r}, {padding!r}, {cfg.output_padding!r}, {cfg.groups}, {cfg.dilation!r})\n"
+    )
+
+
+def _torch_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> str:
+    """The runner of a torch variant, as a user writes it in a script of their own: backend flags as assignments,
+    the layout spelled out, the result widened inline."""
+    pre_pad, padding = torch_padding_plan(cfg)
+    bias = "b" if cfg.bias else "None"
+    bias_line = f"    b = torch.tensor(B, dtype=dtype, device={device!r})\n" if cfg.bias else ""
+    if cfg.gradient:
+        bias_line += f"    g = torch.tensor(G, dtype=dtype, device={device!r})\n"
+    settings = TORCH_VARIANTS[variant]
+    module_lines = ""
+    if cfg.padding_mode != "zeros":
+        # Through nn.ConvNd, as users get a non-zero padding mode; the module's parameters are replaced by w, b.
+        module_lines = (
+            f"    module = torch.nn.utils.skip_init(torch.nn.Conv{cfg.rank}d, {cfg.in_channels}, {cfg.out_channels}, "
+            f"{cfg.kernel!r}, stride={cfg.stride!r},\n"
+            f"        padding={padding!r}, dilation={cfg.dilation!r}, groups={cfg.groups}, bias={cfg.bias}, "
+            f"padding_mode={cfg.padding_mode!r}, device={device!r}, dtype=dtype)\n\n"
+            "    def conv(x, w, b):\n"
+            "        parameters = {'weight': w} if b is None else {'weight': w, 'bias': b}\n"
+            "        return torch.func.functional_call(module, parameters, (x,))\n\n"
+        )
+    closure_lines = (
+        "    # The parameters are captured by a closure, as convfuzz's oracle holds them (under\n"
+        "    # torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants).\n"
+        "    def make_conv(pre_pad, stride, padding, dilation, groups):\n"
+        "        def conv(x, w, b):\n"
+        "            if pre_pad is not None:\n"
+        "                x = F.pad(x, pre_pad)\n"
+        f"            return F.{cfg.op}(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)\n\n"
+        "        return conv\n\n"
+        f"    conv = make_conv({pre_pad!r}, {cfg.stride!r}, {padding!r}, {cfg.dilation!r}, {cfg.groups})\n"
+    )
+    if not settings.compiled:
+        # Without torch.compile, how the ints are held makes no difference: the call as users write it.
+        pad_line = (
+            f"        x = F.pad(x, {pre_pad!r})  # torch's padding= takes no negative or asymmetric pads\n"
+            if pre_pad is not None else ""
+        )
+        closure_lines = (
+            "    def conv(x, w, b):\n"
+            f"{pad_line}"
+            f"        return F.{cfg.op}(x, w, b, stride={cfg.stride!r}, padding={padding!r}, "
+            f"dilation={cfg.dilation!r}, groups={cfg.groups})\n\n"
+        )
+    if cfg.transposed:
+        # Under torch.compile the closure stays (captured ints are traced as symbols, literals are not).
+        closure_lines = _torch_transposed_lines(cfg, settings.adjoint, not settings.compiled)
+    layout_line = "" if cfg.layout == "contiguous" else _EXPLICIT_LAYOUTS[cfg.layout]
+    compile_line = (
+        "    conv = torch.compile(conv, fullgraph=True, dynamic=True)  # inductor, one graph, symbolic sizes\n"
+        if settings.compiled else ""
+    )
+    wide = "torch.complex128" if cfg.dtype in COMPLEX_DTYPES else "torch.float64"
+    host = f"{{}}.detach().to(device='cpu', dtype={wide}).resolve_conj().numpy()"
+    call_lines = _explicit_settings_lines(settings, device) + _torch_result_lines(cfg, bias, host)
+    return (
+        f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
+        f'    """{oracle}: {_what(cfg, "F." + cfg.op)}."""\n'
+        "    import torch\n"
+        "    import torch.nn.functional as F\n\n"
+        f"    dtype = torch.{cfg.dtype}\n"
+        f"    x = torch.tensor(X, dtype=dtype, device={device!r})\n"
+        f"    w = torch.tensor(W, dtype=torch.{cfg.weight_dtype()}, device={device!r})\n"
+        f"{bias_line}{layout_line}\n"
+        f"{module_lines or closure_lines}"
+        f"{compile_line}"
+        f"{call_lines}"
+    )
+
+
+def _jax_transposed_lines(cfg: ConvConfig, adjoint: bool) -> str:
+    """The conv(x, w, b) body of a JAX runner for a transposed op: an lhs-dilated conv with the kernel rearranged
+    (as people port conv_transposeNd), or (adjoint) jax.vjp of the forward conv as convfuzz's jax-vjp does."""
+    bias_term = f" + b.reshape((1, -1) + (1,) * {cfg.rank})" if cfg.bias else ""
+    if adjoint:
+        return (
+            "    def conv(x, w, b):\n"
+            "        # conv_transpose as jax.vjp of the forward conv at an input z of the transposed output's size.\n"
+            f"        z = jnp.zeros((x.shape[0], {cfg.out_channels}, *{cfg.output_spatial()!r}), dtype=x.dtype)\n\n"
+            "        def forward(inputs):\n"
+            f"            out = lax.conv_general_dilated(inputs, w, window_strides={cfg.stride!r}, "
+            f"padding={cfg.pad_pairs()!r},\n"
+            f"                rhs_dilation={cfg.dilation!r}, dimension_numbers={jax_dimension_numbers(cfg.rank)!r},\n"
+            f"                feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST)\n"
+            f"            return out[(..., *(slice(0, n) for n in {cfg.spatial!r}))]\n\n"
+            "        _, pullback = jax.vjp(forward, z)\n"
+            f"        return pullback(x)[0]{bias_term}\n\n"
+        )
+    return (
+        "    def conv(x, w, b):\n"
+        "        # torch's (C_in, C_out/groups, *kernel) weight as the forward kernel: in/out swapped per group,\n"
+        "        # flipped.\n"
+        f"        grouped = w.reshape({cfg.groups}, w.shape[0] // {cfg.groups}, *w.shape[1:])\n"
+        "        kernel = jnp.swapaxes(grouped, 1, 2).reshape(-1, w.shape[0] // "
+        f"{cfg.groups}, *w.shape[2:])\n"
+        "        kernel = jnp.flip(kernel, axis=tuple(range(2, kernel.ndim)))\n"
+        f"        return lax.conv_general_dilated(x, kernel, window_strides={(1,) * cfg.rank!r}, "
+        f"padding={transposed_padding(cfg)!r},\n"
+        f"            lhs_dilation={cfg.stride!r}, rhs_dilation={cfg.dilation!r}, "
+        f"dimension_numbers={jax_dimension_numbers(cfg.rank)!r},\n"
+        f"            feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST){bias_term}\n\n"
+    )
+
+
+def _jax_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> str:
+    """The runner of a JAX variant, the result widened inline."""
+    how = JAX_VARIANTS[variant]
+    platform = "gpu" if device == "cuda" else "cpu"
+    numbers = jax_dimension_numbers(cfg.rank, how.channels_last)
+    bias_shape = tuple(-1 if dim == "C" else 1 for dim in numbers[2])
+    bias_term = f" + b.reshape({bias_shape!r})" if cfg.bias else ""
+    padding = jax_padding(cfg)
+    pad_line = ""
+    if cfg.padding_mode != "zeros":
+        # XLA pads with zeros only: the padding mode is applied with jnp.pad first, as convfuzz's oracle does.
+        widths = spatial_pad_widths(numbers[0], cfg.pad_pairs())  # non-zero modes come with explicit pads
+        pad_line = f"        x = jnp.pad(x, {widths!r}, mode={NUMPY_PAD_MODES[cfg.padding_mode]!r})\n"
+        padding = "VALID"
+    preferred = ", preferred_element_type=jnp.float32" if how.wide_output and cfg.dtype in HALF_TYPES else ""
+    batch_groups = f", batch_group_count={cfg.batch_groups}" if cfg.batch_groups > 1 else ""
+    jit_lines = (
+        "    # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.\n"
+        "    @jax.jit\n"
+        if how.jitted else "    # Eager, op by op (not jitted), as convfuzz's jax-eager runs it.\n"
+    )
+    conv_lines = (
+        _jax_transposed_lines(cfg, how.adjoint) if cfg.transposed else
+        "    def conv(x, w, b):\n"
+        f"{pad_line}"
+        f"        return lax.conv_general_dilated(x, w, window_strides={cfg.stride!r}, padding={padding!r},\n"
+        f"            rhs_dilation={cfg.dilation!r}, dimension_numbers={numbers!r},\n"
+        f"            feature_group_count={cfg.groups}{batch_groups}, precision=lax.Precision.HIGHEST{preferred})"
+        f"{bias_term}\n\n"
+    )
+    inputs, output = "X, W", "conv(x, w, b)"
+    if cfg.gradient:
+        # jax.vjp of the conv at cotangent g, as a training step gets it; jitted (or not) the same way.
+        conv_lines += (
+            f"{jit_lines}"
+            "    def gradient(x, w, b, g):\n"
+            "        _, pullback = jax.vjp(conv, x, w, b)\n"
+            f"        return pullback(g)[{GRADIENTS.index(cfg.gradient)}]  # d/d{cfg.gradient}\n\n"
+        )
+        jit_lines = ""
+        output = "gradient(x, w, b, g)"
+    result = f"np.asarray({output})"
+    cotangent = "G"
+    if how.channels_last:
+        # The layouts JAX models use: N<spatial>C input, <spatial>IO weight; the result is moved back to NC<spatial>.
+        inputs = f"np.moveaxis(X, 1, -1), np.transpose(W, {(*range(2, cfg.rank + 2), 1, 0)!r})"
+        cotangent = "np.moveaxis(G, 1, -1)"
+        if cfg.gradient == "weight":
+            result = f"np.transpose({result}, {(cfg.rank + 1, cfg.rank, *range(cfg.rank))!r})"
+        elif cfg.gradient != "bias":
+            result = f"np.moveaxis({result}, -1, 1)"
+    g_line = (
+        f"    g = jax.device_put(np.asarray({cotangent}, dtype=jnp.{cfg.dtype}), device)\n" if cfg.gradient else ""
+    )
+    wide = "np.complex128" if cfg.dtype in COMPLEX_DTYPES else "np.float64"
+    widen = f"np.asarray({{}}).astype({wide})"
+    return (
+        f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
+        f'    """{oracle}: {_what(cfg, "lax.conv_general_dilated")}."""\n'
+        "    import jax\n\n"
+        "    jax.config.update('jax_enable_x64', True)\n"
+        "    import jax.numpy as jnp\n"
+        "    from jax import lax\n\n"
+        f"{jit_lines}"
+        f"{conv_lines}"
+        f"    device = jax.devices({platform!r})[0]\n"
+        f"    x_values, w_values = {inputs}\n"
+        f"    x = jax.device_put(np.asarray(x_values, dtype=jnp.{cfg.dtype}), device)\n"
+        f"    w = jax.device_put(np.asarray(w_values, dtype=jnp.{cfg.weight_dtype()}), device)\n"
+        f"    b = None if B is None else jax.device_put(np.asarray(B, dtype=jnp.{cfg.dtype}), device)\n"
+        f"{g_line}"
+        f"    return {widen.format(result)}\n"
+    )
+
+
+def user_runner(oracle: str, cfg: ConvConfig) -> str | None:
+    """The function a user would write to compute a case of `cfg` with the torch or JAX variant `oracle` (pinned
+    or not): `def run_<oracle>(X=X, W=W, B=B, G=G) -> np.ndarray`, needing numpy and that framework only, every
+    argument of the call spelled out. None for any other oracle, and for a variant that does not compute the op."""
+    if not is_known(oracle):
+        return None
+    variant, pinned = split_pin(oracle)
+    device = pinned or cfg.device
+    if variant in TORCH_VARIANTS and TORCH_VARIANTS[variant].computes(cfg.op_name) and cfg.batch_groups == 1:
+        return _torch_runner(oracle, variant, device, cfg)
+    if variant in JAX_VARIANTS and JAX_VARIANTS[variant].computes(cfg.op_name):
+        return _jax_runner(oracle, variant, device, cfg)
+    return None
