@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -63,6 +64,20 @@ def kernel_facts_of(oracle: Oracle) -> dict[str, Any]:
     if inner is not None:
         return kernel_facts_of(inner)
     return collect_facts(loaded_frameworks())
+
+
+def warm_up(oracle: Oracle) -> None:
+    """Pay an oracle's one-time start-up work (an oracle that compiles, like torch-compile, compiles a tiny case
+    once: the compiler's imports and toolchain checks) where the oracle has a `warm_up` method, or a wrapper's
+    inner oracle has. Failures are left for the first real case to show."""
+    target = getattr(oracle, "warm_up", None)
+    inner = getattr(oracle, "inner", None) or getattr(oracle, "base", None)  # pinned and metamorphic wrappers
+    if target is None and inner is not None:
+        warm_up(inner)
+        return
+    if callable(target):
+        with contextlib.suppress(Exception):  # the first real case raises it again, as its own answer
+            target()
 
 
 @dataclass(frozen=True)

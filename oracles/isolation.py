@@ -6,6 +6,11 @@ per-case timeout, run() raises OracleFailure: kind 'crash' or 'timeout', with th
 first lines the worker wrote to stderr (a native error message, then faulthandler's innermost frames). The next
 call starts a fresh worker. A MemoryError inside the worker is reported as a crash too: it is resource
 exhaustion, not an answer.
+
+A fresh worker's first case waits for the oracle's one-time warm-up first (oracles.base.warm_up: torch.compile's
+first compilation costs tens of seconds on a small or busy machine), which is timed by the start-up limit, not by
+the case timeout: the case timeout detects hangs of a case, and must not depend on how fast the machine starts a
+compiler.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from oracles.base import FloatArray, ForwardedError, Oracle, OracleFailure, OracleUnavailable, backend_path
+from oracles.base import FloatArray, ForwardedError, Oracle, OracleFailure, OracleUnavailable, backend_path, warm_up
 from oracles.kernel_facts import collect_facts, loaded_frameworks
 from oracles.reference import widened
 from oracles.registry import make_oracle
@@ -58,10 +63,15 @@ def _worker_main(conn: Connection, target: str, stderr_path: str) -> None:
     # The kernel-selecting facts as this process sees them (its framework is loaded now): a finding records the
     # facts of the process that ran the case, GPU included, not the campaign's.
     conn.send(("ready", (oracle.name, oracle.devices(), collect_facts(loaded_frameworks()))))
+    warmed = False
     while True:
         case = conn.recv()
         if case is None:
             return
+        if not warmed:  # before the first case, off its clock (the parent waits for "warm" with the start-up limit)
+            warm_up(oracle)
+            conn.send(("warm", None))
+            warmed = True
         try:
             value = widened(oracle.run(case))
             conn.send(("ok", (value, backend_path(oracle))))
@@ -101,6 +111,7 @@ class IsolatedOracle:
         self._process: Any = None
         self._conn: Connection | None = None
         self.facts: dict[str, Any] = {}
+        self._warm = False
         self.name, self._devices = self._start()
 
     def devices(self) -> tuple[str, ...]:
@@ -115,6 +126,9 @@ class IsolatedOracle:
         assert self._conn is not None
         self._conn.send(case)
         try:
+            if not self._warm:
+                self._receive(STARTUP_TIMEOUT_SECONDS)  # the worker's warm-up, then the case on its own clock
+                self._warm = True
             status, payload = self._receive(self.case_timeout)
         except OracleFailure:
             raise  # the worker is already stopped
@@ -149,6 +163,7 @@ class IsolatedOracle:
         self._process.start()
         child.close()
         self._conn = parent
+        self._warm = False
         status, payload = self._receive(STARTUP_TIMEOUT_SECONDS)
         if status == "unavailable":
             self._stop()

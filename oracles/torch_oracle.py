@@ -184,6 +184,19 @@ class TorchOracle:
                 out = call(x, w, bias)
         return np.asarray(to_host(torch, out))
 
+    def warm_up(self) -> None:
+        """torch-compile: compile and run a tiny conv1d once, so that inductor's one-time start (its imports, the C++
+        toolchain checks, the code caches: tens of seconds on a small machine) is not paid inside the first case's
+        timeout. Dynamo is reset afterwards: the first real shape class compiles as in a fresh process."""
+        if not self.settings.compiled:
+            return
+        torch = self._torch
+        self._forget_across_compilations()
+        tiny = torch.ones((1, 1, 4))
+        compiled = torch.compile(self._functional.conv1d, fullgraph=True, dynamic=True)
+        compiled(tiny, torch.ones((1, 1, 2)))
+        torch._dynamo.reset()
+
     def _select_backend(
         self, x: Any, w: Any, bias: Any, pre_pad: list[int] | None, padding: Any, cfg: ConvConfig
     ) -> str | None:

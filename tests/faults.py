@@ -103,3 +103,13 @@ class SlowReference:
     def run(self, case: ConvCase) -> FloatArray:
         time.sleep(0.5)
         return ReferenceOracle().run(case)
+
+
+class SlowToWarmUp(HangOnStride):
+    """Takes two seconds to warm up (as torch.compile's first compilation takes tens of seconds on a busy machine),
+    then answers like the reference, except that it hangs where HangOnStride does."""
+
+    name = "slow_to_warm_up"
+
+    def warm_up(self) -> None:
+        time.sleep(2.0)

@@ -9,6 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fuzz.bugs import BugBook, bug_class, group_bugs, normalised_error
 from fuzz.engine import Campaign, CampaignSettings
 from fuzz.records import FindingRecord
@@ -85,6 +87,7 @@ def test_the_committed_findings_group_into_the_problems_a_reader_sees() -> None:
     assert 14 <= len(set(stored.values())) <= 18
 
 
+@pytest.mark.campaign
 def test_a_planted_bug_is_one_bug_however_many_findings_it_gives(torch_oracle: Oracle, tmp_path: Path) -> None:
     planted = SwappedGroups()
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
@@ -109,6 +112,7 @@ def run_cli(folder: Path, dtypes: str, *extra: str) -> subprocess.CompletedProce
     )
 
 
+@pytest.mark.campaign
 def test_new_findings_of_a_known_bug_page_only_without_fail_on_new_bug(tmp_path: Path) -> None:
     first = run_cli(tmp_path, "float32", "--fail-on", "new-bug")
     assert first.returncode == 1, first.stdout + first.stderr  # a bug nobody had seen

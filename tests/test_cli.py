@@ -15,6 +15,7 @@ from fuzz.store import FindingStore
 from tests.helpers import make_record
 
 
+@pytest.mark.campaign
 @pytest.mark.parametrize(("argv", "named"), [
     (["--max-examples", "0"], "0 must be at least 1"),
     (["--max-examples", "many"], "'many'"),
@@ -54,6 +55,7 @@ def test_unwritable_findings_folder_fails_before_fuzzing(tmp_path: Path, capsys:
     assert "not writable" in capsys.readouterr().err
 
 
+@pytest.mark.campaign
 def test_clean_run_exits_0_with_summary(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--max-examples", "24", "--seed", "3",

@@ -85,6 +85,7 @@ def test_complex_bound_covers_the_three_multiplication_form() -> None:
     assert not is_exact_tier([x, w], abs_sum, "complex64")
 
 
+@pytest.mark.campaign
 @pytest.mark.parametrize("planted_type", PLANTED_COMPLEX_BUGS, ids=lambda t: t.name)
 def test_planted_complex_bug_is_found_and_shrunk(planted_type: type, torch_oracle: Oracle, tmp_path: Path) -> None:
     planted = planted_type()
@@ -97,6 +98,7 @@ def test_planted_complex_bug_is_found_and_shrunk(planted_type: type, torch_oracl
     assert smallest.case.config.dtype in COMPLEX_DTYPES and smallest.case.element_count() <= 8
 
 
+@pytest.mark.campaign
 def test_complex_campaign_of_correct_frameworks_finds_nothing(torch_oracle: Oracle, jax_oracle: Oracle) -> None:
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, "jax": jax_oracle}
     settings_ = CampaignSettings(seed=11, max_examples=60, ops=OPS, dtypes=COMPLEX_DTYPES)

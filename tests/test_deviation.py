@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fuzz.deviation import NAN_THROUGH_ZERO, REDUCED_ACCUMULATION, accepted
 from fuzz.engine import Campaign, CampaignSettings
@@ -60,6 +61,7 @@ def test_an_accepted_class_passes_and_others_stay_findings() -> None:
     assert accepted(plain, (REDUCED_ACCUMULATION, NAN_THROUGH_ZERO)).discrepant
 
 
+@pytest.mark.campaign
 def test_a_campaign_tags_nan_through_zero_and_accepting_it_leaves_nothing(tmp_path: Path) -> None:
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), "jax": ReferenceOracle(),
                                   "torch": GroupsComputedDense()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -36,6 +37,7 @@ def test_frameworks_return_an_empty_output_for_an_empty_batch(
     assert outcomes["torch"].value is not None and outcomes["torch"].value.shape == case.config.output_shape()
 
 
+@pytest.mark.campaign
 def test_planted_empty_batch_refusal_is_found_and_shrunk(torch_oracle: Oracle) -> None:
     planted = EmptyBatchRejected()
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}

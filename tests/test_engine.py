@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from fuzz.engine import Campaign, CampaignSettings, derived_seed
 from fuzz.judge import Verdict
 from oracles.base import Oracle
@@ -22,6 +24,7 @@ class RecordingCampaign(Campaign):
         return super().evaluate(case)
 
 
+@pytest.mark.campaign
 def test_short_campaign_on_real_frameworks_has_no_false_alarm(torch_oracle: Oracle, jax_oracle: Oracle) -> None:
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, "jax": jax_oracle}
     stats = Campaign(oracles, CampaignSettings(seed=2026, max_examples=120, ops=FORWARD_OPS)).run()
@@ -32,6 +35,7 @@ def test_short_campaign_on_real_frameworks_has_no_false_alarm(torch_oracle: Orac
     assert set(stats.oracle_seconds) == {"reference", "torch", "jax"}
 
 
+@pytest.mark.campaign
 def test_same_seed_same_campaign(torch_oracle: Oracle) -> None:
     def run(seed: int) -> list[str]:
         campaign = RecordingCampaign({"reference": ReferenceOracle(), "torch": torch_oracle},

@@ -36,6 +36,7 @@ def first_discrepancy(seed: int, database: str | None) -> int | None:
     return Campaign(oracles, settings_).run().first_discrepancy_at
 
 
+@pytest.mark.campaign
 def test_a_later_campaign_starts_with_what_an_earlier_one_found(tmp_path: Path) -> None:
     database = str(tmp_path / "db")
     without = first_discrepancy(1, None)

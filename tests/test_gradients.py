@@ -113,6 +113,7 @@ MAX_EXAMPLES_TO_FIND = 300
 MAX_REPRO_ELEMENTS = 64
 
 
+@pytest.mark.campaign
 @pytest.mark.parametrize(("planted_type", "ops"), PLANTED_GRADIENT_BUGS, ids=lambda v: getattr(v, "name", "ops"))
 def test_planted_gradient_bug_is_found_within_300_examples(
     planted_type: type, ops: tuple[str, ...], torch_oracle: Oracle
@@ -131,6 +132,7 @@ def test_planted_gradient_bug_is_found_within_300_examples(
     assert min(f.case.element_count() for f in found) <= MAX_REPRO_ELEMENTS
 
 
+@pytest.mark.campaign
 def test_gradient_campaign_on_correct_frameworks_finds_nothing(torch_oracle: Oracle, jax_oracle: Oracle) -> None:
     """torch autograd, jax.vjp and the reference agree on every op and gradient in float32 and float64 (the half
     types hold real half-precision accumulation findings: docs/findings.md)."""

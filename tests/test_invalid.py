@@ -54,6 +54,7 @@ def test_defects_bind_the_oracles_their_rule_names() -> None:
     assert serves("jax", dtypes) and not serves("reference", dtypes)
 
 
+@pytest.mark.campaign
 def test_real_frameworks_refuse_every_invalid_case() -> None:
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), "torch": oracle_or_skip("torch"),
                                   "jax": oracle_or_skip("jax")}
@@ -62,6 +63,7 @@ def test_real_frameworks_refuse_every_invalid_case() -> None:
     assert {f"invalid:{d}" for d in DEFECTS} <= set(stats.features)
 
 
+@pytest.mark.campaign
 def test_an_oracle_returning_numbers_for_an_invalid_case_is_found(tmp_path: Path) -> None:
     planted = AcceptsUndividedGroups()
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), "torch": oracle_or_skip("torch"),
@@ -79,6 +81,7 @@ def test_an_oracle_returning_numbers_for_an_invalid_case_is_found(tmp_path: Path
     assert finding.case.element_count() <= 16
 
 
+@pytest.mark.campaign
 def test_repro_of_an_invalid_case_exits_1_while_a_framework_accepts_it(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     pytest.importorskip("jax")

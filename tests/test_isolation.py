@@ -50,6 +50,7 @@ def test_worker_answers_like_the_oracle_and_recovers_after_a_crash() -> None:
         oracle.close()
 
 
+@pytest.mark.campaign
 def test_every_planted_fault_is_its_own_shrunk_finding(tmp_path: Path) -> None:
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle()}
     for fault in FAULTS:
@@ -75,6 +76,7 @@ def test_every_planted_fault_is_its_own_shrunk_finding(tmp_path: Path) -> None:
     print(f"fault campaign: {time.monotonic() - start:.0f} s, {stats.examples} examples, {len(records)} findings")
 
 
+@pytest.mark.campaign
 def test_cli_exits_1_with_fault_findings(tmp_path: Path) -> None:
     faults = ",".join(f"tests.faults:{fault.__name__}" for fault in FAULTS[:2])
     result = subprocess.run(
@@ -105,6 +107,7 @@ def test_malformed_oracle_names_are_refused(value: str, tmp_path: Path) -> None:
     assert main(["run", "--findings", str(tmp_path / "f"), "--oracles", f"reference,{value}"]) == 2
 
 
+@pytest.mark.campaign
 def test_ctrl_c_ends_the_run_cleanly_without_false_crashes(tmp_path: Path) -> None:
     """SIGINT to the whole process group (what a terminal's Ctrl-C does): summary printed, nothing recorded."""
     run = subprocess.Popen(
@@ -159,4 +162,25 @@ def test_an_interrupted_exchange_never_answers_the_next_case() -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        oracle.close()
+
+
+def test_a_slow_warm_up_is_not_a_timeout_and_a_hang_still_is() -> None:
+    """A compile-heavy oracle's one-time warm-up is timed by the start-up limit, not the case timeout: a worker
+    that needs 2 s to warm up answers its first case under a 0.5-s case timeout. A hanging case still times out,
+    and so does the first case of the fresh worker started after it (its warm-up once more off the clock)."""
+    oracle = IsolatedOracle("tests.faults:SlowToWarmUp", case_timeout=TIMEOUT)
+    try:
+        case = make_case()
+        first = Outcome.of(oracle, case)
+        assert first.failure is None, first.error
+        np.testing.assert_array_equal(first.value, ReferenceOracle().run(case))
+        cfg = ConvConfig(op="conv1d", batch=1, in_channels=1, out_channels=1, groups=1, spatial=(9,), kernel=(2,),
+                         stride=(3,), dilation=(1,), padding=Padding("valid"), bias=False, dtype="float64")
+        hanging = ConvCase(cfg, np.ones((1, 1, 9)), np.ones((1, 1, 2)), None)
+        for _ in range(2):  # in the warm worker, then as the first case of a fresh one
+            hung = Outcome.of(oracle, hanging)
+            assert hung.failure == "timeout" and "no answer within 0.5 s" in (hung.error or ""), hung.error
+        assert Outcome.of(oracle, case).failure is None
+    finally:
         oracle.close()

@@ -62,6 +62,7 @@ def test_torch_metamorphic_oracles_agree_with_torch_and_the_reference(torch_orac
     assert verdict.exact_tier and not verdict.discrepant, verdict.message
 
 
+@pytest.mark.campaign
 def test_metamorphic_oracles_alone_catch_a_planted_forward_bug() -> None:
     """One framework (planted: grouped outputs land in the wrong group's slot) and its metamorphic oracles, no
     second framework: the group-split relation, which calls it with groups=1 only, disagrees with the direct

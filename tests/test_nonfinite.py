@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fuzz.engine import Campaign, CampaignSettings
 from fuzz.finding_script import finding_script
@@ -61,6 +62,7 @@ def test_judge_requires_the_rule_exactly_and_names_the_kind() -> None:
     assert judge(case, {**right, "torch": Outcome(value=off)}).kind == "mismatch"
 
 
+@pytest.mark.campaign
 def test_planted_nan_dropping_kernel_is_found_and_shrunk(tmp_path: Path) -> None:
     planted = NanBecomesZero()
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), planted.name: planted}
@@ -72,6 +74,7 @@ def test_planted_nan_dropping_kernel_is_found_and_shrunk(tmp_path: Path) -> None
     assert smallest.case.element_count() <= 4 and "nan" in smallest.case.families["x"]
 
 
+@pytest.mark.campaign
 def test_real_frameworks_follow_the_rule_apart_from_known_leaks(tmp_path: Path) -> None:
     names = ("torch", "jax")
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), **{n: oracle_or_skip(n) for n in names}}

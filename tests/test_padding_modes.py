@@ -60,6 +60,7 @@ def test_every_mode_is_drawn(mode: str) -> None:
     assert case.config.padding.kind == "symmetric" or mode == "zeros"
 
 
+@pytest.mark.campaign
 def test_planted_circular_dims_swap_is_found_and_shrunk(torch_oracle: Oracle) -> None:
     planted = CircularDimsSwapped()
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}

@@ -23,6 +23,7 @@ ORACLES = ("reference", "tests.planted:DroppedBias", "tests.planted:ShiftedWindo
 SETTINGS = CampaignSettings(seed=5, max_examples=240, ops=("conv1d", "conv2d"), dtypes=("float32", "float64"))
 
 
+@pytest.mark.campaign
 def test_two_workers_find_what_one_finds(tmp_path: Path) -> None:
     oracles, _ = available_oracles(ORACLES)
     single_store = FindingStore(tmp_path / "one")
@@ -56,6 +57,7 @@ CHEAP_RUN = ["--oracles", "reference,tests.planted:DroppedBias", "--no-isolation
              "float64"]
 
 
+@pytest.mark.campaign
 def test_run_defaults_to_the_default_worker_count(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--max-examples", "30", "--seed", "1",
@@ -97,6 +99,7 @@ def _is_campaign_worker(pid: int) -> bool:
     return b"spawn_main" in command and b"resource_tracker" not in command
 
 
+@pytest.mark.campaign
 def test_workers_of_a_killed_campaign_stop(tmp_path: Path) -> None:
     """SIGKILL to the CLI of a parallel campaign: its workers, now orphans, end within seconds instead of running
     out a ten-minute budget; what they found is complete."""
@@ -123,6 +126,7 @@ def test_workers_of_a_killed_campaign_stop(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".") and p.name != ".convfuzz.lock"]
 
 
+@pytest.mark.campaign
 def test_ctrl_c_ends_a_parallel_campaign_with_its_summary(tmp_path: Path) -> None:
     """SIGINT to the process group (a terminal's Ctrl-C) of a campaign on the default-style parallel path: every
     worker ends its campaign and reports, the CLI prints the merged summary and keeps the record."""

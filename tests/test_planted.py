@@ -22,6 +22,7 @@ MAX_REPRO_ELEMENTS = 64
 PLANTED_DTYPES = ("float32",)
 
 
+@pytest.mark.campaign
 @pytest.mark.parametrize("planted_type", PLANTED, ids=lambda t: t.name)
 def test_planted_bug_is_found_and_shrunk(planted_type: type, torch_oracle: Oracle, tmp_path: Path) -> None:
     planted = planted_type()
@@ -42,6 +43,7 @@ def test_planted_bug_is_found_and_shrunk(planted_type: type, torch_oracle: Oracl
     assert replay_record(smallest, oracles).state == REPRODUCES
 
 
+@pytest.mark.campaign
 def test_known_findings_are_not_recorded_again(torch_oracle: Oracle, tmp_path: Path) -> None:
     planted = PLANTED[2]()  # dropped bias: found in every op and dtype
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
@@ -75,6 +77,7 @@ class InterruptAfter:
         return ReferenceOracle().run(case)
 
 
+@pytest.mark.campaign
 def test_interrupted_campaign_keeps_what_it_found(torch_oracle: Oracle, tmp_path: Path) -> None:
     planted = PLANTED[2]()
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted,
@@ -88,6 +91,7 @@ def test_interrupted_campaign_keeps_what_it_found(torch_oracle: Oracle, tmp_path
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.campaign
 @pytest.mark.parametrize(("planted_type", "layout"), PLANTED_LAYOUT_BUGS, ids=lambda v: getattr(v, "name", v))
 def test_planted_layout_bug_is_found_within_300_examples(planted_type: type, layout: str, torch_oracle: Oracle) -> None:
     """A campaign narrowed to one layout finds a bug of that layout and shrinks it small."""
@@ -104,6 +108,7 @@ def test_planted_layout_bug_is_found_within_300_examples(planted_type: type, lay
     assert stats.features[f"layout:{layout}"] == stats.checks
 
 
+@pytest.mark.campaign
 @pytest.mark.parametrize(("planted_type", "ops"), PLANTED_SURFACE_BUGS, ids=lambda v: getattr(v, "name", "ops"))
 def test_planted_surface_bug_is_found_within_300_examples(
     planted_type: type, ops: tuple[str, ...], torch_oracle: Oracle

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from fuzz.engine import Campaign, CampaignSettings
 from fuzz.finding_script import finding_script
 from fuzz.records import FindingRecord
@@ -27,6 +29,7 @@ def stale_cache_finding() -> FindingRecord:
     return min(found, key=lambda f: f.case.element_count())
 
 
+@pytest.mark.campaign
 def test_a_stale_buffer_bug_is_recorded_with_the_call_before_it() -> None:
     finding = stale_cache_finding()
     assert finding.kind == "mismatch" and len(finding.preceding) == 1
@@ -43,6 +46,7 @@ def test_a_stale_buffer_bug_is_recorded_with_the_call_before_it() -> None:
     assert replay_record(replace(again, preceding=()), oracles()).state == FIXED
 
 
+@pytest.mark.campaign
 def test_repro_script_makes_the_earlier_calls_first(tmp_path: Path) -> None:
     oracle_or_skip("torch")
     finding = stale_cache_finding()

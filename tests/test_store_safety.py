@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from fuzz.store import FindingStore
 
 PLANTED_RUN = ["--oracles", "reference,tests.planted:DroppedBias,tests.planted:ShiftedWindow", "--no-isolation",
@@ -32,6 +34,7 @@ def assert_every_finding_complete(folder: Path) -> list[str]:
     return [r.signature for r in records]
 
 
+@pytest.mark.campaign
 def test_two_campaigns_writing_one_folder_never_duplicate(tmp_path: Path) -> None:
     runs = [campaign(tmp_path, seed, "--max-examples", "150", "--ops", "conv1d") for seed in (1, 2)]
     outputs = [run.communicate(timeout=600)[0] for run in runs]
@@ -43,6 +46,7 @@ def test_two_campaigns_writing_one_folder_never_duplicate(tmp_path: Path) -> Non
     assert reported == len(signatures)  # each stored finding was counted as new by exactly one campaign
 
 
+@pytest.mark.campaign
 def test_sigkill_at_random_moments_never_leaves_a_partial_finding(tmp_path: Path) -> None:
     rng = random.Random(2026)
     for trial in range(20):

@@ -98,6 +98,7 @@ def test_adjoint_variants_serve_transposed_ops_only() -> None:
     assert serves_op("torch", "conv2d") and serves_op("tests.planted:DroppedBias", "conv_transpose3d")
 
 
+@pytest.mark.campaign
 def test_transposed_campaign_on_real_frameworks_has_no_false_alarm() -> None:
     """torch, JAX (lhs-dilated port), both VJP identities and the reference agree on transposed convolutions,
     apart from the committed real bugs (torch's half-precision tap sums, XLA's negative low padding)."""

@@ -145,6 +145,7 @@ def test_judge_applies_the_tf32_contract_by_name() -> None:
     assert not relaxed.discrepant, relaxed.message
 
 
+@pytest.mark.campaign
 def test_device_only_variants_sit_out_other_devices_cases() -> None:
     """An oracle that only serves cuda is never asked about a cpu case (here it would be wrong on every one)."""
 
@@ -228,6 +229,7 @@ def test_user_form_of_the_jax_layout_and_wide_output_variants_computes_the_case(
         assert comparison.within, (name, case.config, comparison)
 
 
+@pytest.mark.campaign
 def test_jax_layout_and_wide_output_variants_agree_with_the_reference() -> None:
     names = ("jax-nhwc", "jax-f32out")
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), **{n: oracle_or_skip(n) for n in names}}
