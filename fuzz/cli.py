@@ -21,20 +21,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from fuzz.bugs import RunBugs, bugs_line, group_bugs, run_bugs
-from fuzz.campaign_record import campaign_record, write_campaign_record
-from fuzz.deviation import DEVIATIONS
-from fuzz.engine import Campaign, CampaignSettings, CampaignStats
-from fuzz.environment import environment
-from fuzz.example_db import example_database
-from fuzz.explain import ExplainError, explain, find_record, render_text
-from fuzz.parallel import Progress, WorkerPlan, default_worker_count, run_parallel
-from fuzz.records import FindingRecord
-from fuzz.replay import REGRESSED, replay_record, updated_record
-from fuzz.report import write_report
-from fuzz.report_data import ReportError, gather
-from fuzz.store import FindingStore, LoadProblem, StoreError
-from fuzz.triage import TriageError, TriageVerdict, triage_line, triage_targets
+from fuzz.campaign.engine import Campaign, CampaignSettings, CampaignStats
+from fuzz.campaign.environment import environment
+from fuzz.campaign.example_db import example_database
+from fuzz.campaign.parallel import Progress, WorkerPlan, default_worker_count, run_parallel
+from fuzz.campaign.record import campaign_record, write_campaign_record
+from fuzz.campaign.replay import REGRESSED, replay_record, updated_record
+from fuzz.judge.deviation import DEVIATIONS
+from fuzz.report.data import ReportError, gather
+from fuzz.report.explain import ExplainError, explain, find_record, render_text
+from fuzz.report.html import write_report
+from fuzz.store.bugs import RunBugs, bugs_line, group_bugs, run_bugs
+from fuzz.store.folder import FindingStore, LoadProblem, StoreError
+from fuzz.store.records import FindingRecord
+from fuzz.store.triage import TriageError, TriageVerdict, triage_line, triage_targets
 from oracles.base import Oracle
 from oracles.isolation import close_oracles
 from oracles.registry import DEFAULT_ORACLES, IN_PROCESS, is_known, oracle_names, serves_op

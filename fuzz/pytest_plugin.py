@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:  # the plugin loads in every pytest run of an environment with convfuzz: imports stay lazy
-    from fuzz.records import FindingRecord
-    from fuzz.replay import ReplayResult
+    from fuzz.campaign.replay import ReplayResult
+    from fuzz.store.records import FindingRecord
 
 XFAIL = "xfail"
 FAIL = "fail"
@@ -44,7 +44,7 @@ class Judgement:
 
 def judgement(result: ReplayResult) -> Judgement:
     """The test outcome of one finding's replay (module docstring)."""
-    from fuzz.replay import FIXED, INCONCLUSIVE, REGRESSED, REPRODUCES, SKIPPED
+    from fuzz.campaign.replay import FIXED, INCONCLUSIVE, REGRESSED, REPRODUCES, SKIPPED
 
     record = result.record
     first = record.message.splitlines()[0] if record.message else record.kind
@@ -71,7 +71,7 @@ def finding_marks(record: FindingRecord) -> list[pytest.MarkDecorator]:
 def check_finding(record: FindingRecord) -> None:
     """Replay `record` and end the running test as its judgement says: xfail, fail, skip, or return (a pass; an
     open finding's strict xfail mark makes that a failure). Run it in a test carrying finding_marks(record)."""
-    from fuzz.replay import replay_record
+    from fuzz.campaign.replay import replay_record
 
     verdict = judgement(replay_record(record))
     if verdict.action == SKIP:
@@ -121,7 +121,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _items(session: pytest.Session, folder: Path) -> Iterator[FindingItem]:
-    from fuzz.store import FindingStore
+    from fuzz.store.folder import FindingStore
 
     records, problems = FindingStore(folder).load()
     for record in records:

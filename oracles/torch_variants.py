@@ -32,7 +32,7 @@ class TorchSettings:
 
 # Every variant is strict unless its name says otherwise. torch allows TF32 for cuDNN convolutions by default,
 # and a float32 result computed from 10-bit mantissas is not a float32 result: 'torch-tf32' is that default,
-# judged with the TF32 contract of fuzz.bounds (the '-tf32' suffix selects it). Likewise torch lets cuBLAS
+# judged with the TF32 contract of fuzz.judge.bounds (the '-tf32' suffix selects it). Likewise torch lets cuBLAS
 # accumulate float16/bfloat16 GEMMs in reduced precision by default; strict variants turn that off.
 TORCH_VARIANTS: dict[str, TorchSettings] = {
     "torch": TorchSettings(),

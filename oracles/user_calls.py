@@ -1,7 +1,7 @@
 """Each torch and JAX oracle's call as a user writes it: the source of a function `run_<oracle>()` that computes a
 case with numpy and that one framework, every argument spelled out.
 
-A finding's script (fuzz.finding_script), its upstream issue and `convfuzz explain` all show this one text. It is
+A finding's script (fuzz.store.script), its upstream issue and `convfuzz explain` all show this one text. It is
 built from the same planning functions the oracles call (torch_padding_plan, jax_padding, transposed_padding,
 jax_dimension_numbers), so the call a user reads is the call the oracle made.
 """

@@ -10,8 +10,8 @@ import sys
 
 import numpy as np
 
-from fuzz.bounds import PASS, compare
-from fuzz.judge import yardstick
+from fuzz.judge.bounds import PASS, compare
+from fuzz.judge.verdict import yardstick
 from oracles.base import backend_path
 from oracles.registry import make_oracle
 from strategies.case import ConvCase, ConvConfig, Padding

@@ -6,16 +6,19 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
-from fuzz.bounds import Comparison
-from fuzz.decide import Decision, Observation
-from fuzz.finding_script import finding_script
-from fuzz.judge import judge
-from fuzz.records import FindingRecord
+from fuzz.judge.bounds import Comparison, compare
+from fuzz.judge.decide import Decision, Observation
+from fuzz.judge.verdict import judge
+from fuzz.store.records import FindingRecord
+from fuzz.store.script import expected_and_bound, finding_script
 from oracles.base import FloatArray, Outcome
 from oracles.reference_oracle import ReferenceOracle
+from oracles.user_calls import runner_name, user_runner
 from strategies.case import ConvCase, ConvConfig, Padding
 from strategies.values import ValueFamily
 from tests.planted import DroppedBias
@@ -86,3 +89,20 @@ def run_claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...]) -> sub
     pytest.importorskip("jax")
     with tempfile.TemporaryDirectory() as folder:
         return run_script(finding_script(claim_that_torch_is_wrong(case, names)), Path(folder))
+
+
+def user_form_comparisons(case: ConvCase, names: tuple[str, ...]) -> dict[str, Comparison]:
+    """Each named oracle's call as a user writes it (oracles.user_calls: what a finding's script and explain show),
+    run in this process on `case` and compared with the exact result within the judge's bound for that oracle.
+    Oracles without a user form for the case are left out."""
+    record = claim_that_torch_is_wrong(case, ("reference", *names))
+    compared = {}
+    for name in names:
+        source = user_runner(name, case.config)
+        if source is None:
+            continue
+        namespace: dict[str, Any] = {"np": np, "X": case.x, "W": case.w, "B": case.b, "G": case.g}
+        exec(source, namespace)  # the function of X, W, B, G a finding's script carries
+        exact, bound = expected_and_bound(record, name)
+        compared[name] = compare(namespace[runner_name(name)](), exact, bound)
+    return compared

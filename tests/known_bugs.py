@@ -1,10 +1,10 @@
 """Real discrepancies of the installed frameworks that campaigns in tests may run into. Tests that assert "no false
 alarm on correct frameworks" accept exactly these and nothing else: a finding not explained here fails the test.
 
-A finding is explained when it files under the bug of a committed finding (fuzz.bugs: the same component, device and
-kind of wrongness, trigger features one within the other); what that bug is, and whether it is expected, is stored
-in the committed finding's triage (`convfuzz explain ID`). The predicates below are the few families whose reach
-is wider than the committed findings' features show (it depends on the CPU's oneDNN paths, or on where the
+A finding is explained when it files under the bug of a committed finding (fuzz.store.bugs: the same component,
+device and kind of wrongness, trigger features one within the other); what that bug is, and whether it is expected,
+is stored in the committed finding's triage (`convfuzz explain ID`). The predicates below are the few families whose
+reach is wider than the committed findings' features show (it depends on the CPU's oneDNN paths, or on where the
 transposed port's padding lands), each named after the committed finding it widens.
 """
 
@@ -14,9 +14,9 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
-from fuzz.bugs import BugBook, file_under_bug
-from fuzz.records import FindingRecord
-from fuzz.store import FindingStore
+from fuzz.store.bugs import BugBook, file_under_bug
+from fuzz.store.folder import FindingStore
+from fuzz.store.records import FindingRecord
 from oracles.jax_oracle import transposed_padding
 from oracles.pinned import split_pin
 

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzz.bounds import Comparison
-from fuzz.decide import Decision, Observation
-from fuzz.finding_script import finding_script
-from fuzz.judge import judge
-from fuzz.records import FindingRecord
+from fuzz.judge.bounds import Comparison
+from fuzz.judge.decide import Decision, Observation
+from fuzz.judge.verdict import judge
+from fuzz.store.records import FindingRecord
+from fuzz.store.script import finding_script
 from oracles.base import Outcome
 from oracles.reference import batch_grouped_reference
 from oracles.reference_oracle import ReferenceOracle

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzz.bounds import PASS, PRECISION, compare, error_bound, gamma, is_exact_tier
+from fuzz.judge.bounds import PASS, PRECISION, compare, error_bound, gamma, is_exact_tier
 from strategies.dtypes import round_to_dtype
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from fuzz.bugs import BugBook, bug_class, group_bugs, normalised_error
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.records import FindingRecord
-from fuzz.store import FindingStore
+from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.store.bugs import BugBook, bug_class, group_bugs, normalised_error
+from fuzz.store.folder import FindingStore
+from fuzz.store.records import FindingRecord
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import FORWARD_OPS

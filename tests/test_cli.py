@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign_record import load_campaign_records
+from fuzz.campaign.record import load_campaign_records
 from fuzz.cli import main
-from fuzz.store import FindingStore
+from fuzz.store.folder import FindingStore
 from tests.helpers import make_record
 
 

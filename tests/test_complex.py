@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from fuzz.bounds import error_bound, is_exact_tier
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.finding_script import finding_script
-from fuzz.judge import judge
-from fuzz.records import FindingRecord
-from fuzz.store import FindingStore
+from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.judge.bounds import error_bound, is_exact_tier
+from fuzz.judge.verdict import judge
+from fuzz.store.folder import FindingStore
+from fuzz.store.records import FindingRecord
+from fuzz.store.script import finding_script
 from oracles.base import Oracle, Outcome
 from oracles.reference_oracle import ReferenceOracle, reference_output
 from strategies.budget import SizeBudget

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.deviation import NAN_THROUGH_ZERO, REDUCED_ACCUMULATION, accepted
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.judge import Verdict, judge
+from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.judge.deviation import NAN_THROUGH_ZERO, REDUCED_ACCUMULATION, accepted
+from fuzz.judge.verdict import Verdict, judge
 from oracles.base import Oracle, Outcome
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import ConvCase

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.judge import judge
+from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.judge.verdict import judge
 from oracles.base import Oracle, Outcome
 from oracles.reference_oracle import ReferenceOracle
 from strategies.budget import SizeBudget

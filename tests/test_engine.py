@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from fuzz.engine import Campaign, CampaignSettings, derived_seed
-from fuzz.judge import Verdict
+from fuzz.campaign.engine import Campaign, CampaignSettings, derived_seed
+from fuzz.judge.verdict import Verdict
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import FORWARD_OPS, ConvCase

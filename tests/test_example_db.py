@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.example_db import example_database
+from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.example_db import example_database
 from oracles.base import FloatArray, Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import ConvCase

@@ -8,23 +8,21 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 
-from fuzz.bounds import compare
 from fuzz.cli import EXIT_USAGE, main
-from fuzz.explain import explain, find_record, render_text
-from fuzz.finding_script import expected_and_bound, issue_title, script_for
-from fuzz.store import FindingStore
+from fuzz.report.explain import explain, find_record, render_text
+from fuzz.store.folder import FindingStore
+from fuzz.store.script import issue_title, script_for
 from oracles.jax_oracle import transposed_padding
-from oracles.user_calls import runner_name, user_runner
+from oracles.user_calls import user_runner
 from strategies.budget import SizeBudget
 from strategies.case import GRADIENTS, ConvCase
 from strategies.conv import conv_cases
-from tests.helpers import claim_that_torch_is_wrong
+from tests.helpers import user_form_comparisons
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 # One finding of each kind, each a real bug of the pinned frameworks (docs/findings.md): torch's CPU transposed
@@ -133,19 +131,8 @@ def test_user_form_calls_compute_every_kind_of_case(case: ConvCase) -> None:
     pytest.importorskip("jax")
     cfg = case.config
     assume(not any(lo < 0 < hi for lo, hi in (*cfg.pad_pairs(), *(transposed_padding(cfg) if cfg.transposed else ()))))
-    record = claim_that_torch_is_wrong(case, ("torch", "jax", "reference"))
-    ran = 0
-    for name in ("torch", "jax"):
-        source = user_runner(name, record.case.config)
-        if source is None:
-            continue
-        namespace: dict[str, Any] = {"np": np, "X": case.x, "W": case.w, "B": case.b, "G": case.g}
-        exec(source, namespace)  # the source explain prints: a function of X, W, B, G
-        exact, bound = expected_and_bound(record, name)
-        comparison = compare(namespace[runner_name(name)](), exact, bound)
-        assert comparison.within, (name, cfg, comparison)
-        ran += 1
-    assert ran >= 1
+    compared = user_form_comparisons(case, ("torch", "jax"))
+    assert compared and all(c.within for c in compared.values()), (cfg, compared)
 
 
 def test_the_user_form_keeps_the_closure_only_where_torch_compile_needs_it() -> None:

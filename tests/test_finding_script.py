@@ -13,10 +13,10 @@ import pytest
 from hypothesis import assume, given, settings
 
 from fuzz.cli import main
-from fuzz.finding_script import finding_script
-from fuzz.judge import judge
-from fuzz.records import FindingRecord
-from fuzz.store import FindingStore
+from fuzz.judge.verdict import judge
+from fuzz.store.folder import FindingStore
+from fuzz.store.records import FindingRecord
+from fuzz.store.script import finding_script
 from oracles.base import Oracle, Outcome
 from oracles.kernel_facts import collect_facts
 from oracles.reference_oracle import ReferenceOracle

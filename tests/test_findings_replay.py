@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from fuzz.pytest_plugin import check_finding, finding_marks
-from fuzz.records import FindingRecord
-from fuzz.store import FindingStore
+from fuzz.store.folder import FindingStore
+from fuzz.store.records import FindingRecord
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 RECORDS, PROBLEMS = FindingStore(FINDINGS).load()

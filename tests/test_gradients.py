@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.engine import Campaign, CampaignSettings, palate_cleanser
-from fuzz.finding_script import finding_script
-from fuzz.judge import judge
-from fuzz.records import FindingRecord
+from fuzz.campaign.engine import Campaign, CampaignSettings, palate_cleanser
+from fuzz.judge.verdict import judge
+from fuzz.store.records import FindingRecord
+from fuzz.store.script import finding_script
 from oracles.base import Oracle, Outcome
 from oracles.reference_oracle import ReferenceOracle, reference_output, reference_result
 from strategies.case import ConvCase, ConvConfig, Padding, split_op_name

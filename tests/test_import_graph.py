@@ -1,5 +1,9 @@
-"""The project's modules import one another without a cycle, function-local imports included (a cycle hidden in a
-function still couples two modules both ways)."""
+"""The project's modules import one another in one direction: down the layers, lowest first
+
+    strategies -> oracles -> fuzz.judge -> fuzz.store -> fuzz.campaign -> fuzz.report -> fuzz (cli, pytest plugin)
+
+and without a cycle, function-local imports included (a cycle hidden in a function still couples two modules both
+ways)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("strategies", "oracles", "fuzz")
+# Each layer may import its own and the ones before it, never one after it.
+LAYERS = ("strategies", "oracles", "fuzz.judge", "fuzz.store", "fuzz.campaign", "fuzz.report", "fuzz")
 
 
 def module_name(path: Path) -> str:
@@ -65,3 +71,29 @@ def test_the_project_has_no_import_cycle() -> None:
 def test_the_cycle_finder_finds_one() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def layer_of(module: str) -> int:
+    """The index in LAYERS of the most specific layer `module` belongs to."""
+    matching = [i for i, layer in enumerate(LAYERS) if module == layer or module.startswith(layer + ".")]
+    return max(matching, key=lambda i: len(LAYERS[i]))  # fuzz.store.folder is in fuzz.store, not in fuzz
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a module from a later layer than its own, as 'importer -> imported'."""
+    return [
+        f"{module} ({LAYERS[layer_of(module)]}) -> {name} ({LAYERS[layer_of(name)]})"
+        for module, imports in sorted(graph.items()) for name in sorted(imports)
+        if name not in PACKAGES and layer_of(name) > layer_of(module)
+    ]
+
+
+def test_imports_run_down_the_layers() -> None:
+    upward = upward_imports(import_graph())
+    assert not upward, "\n".join(upward)
+
+
+def test_the_layer_check_sees_an_upward_import() -> None:
+    graph = {"fuzz.store.folder": {"fuzz.campaign.engine"}, "fuzz.campaign.engine": {"fuzz.store.folder"}}
+    assert upward_imports(graph) == ["fuzz.store.folder (fuzz.store) -> fuzz.campaign.engine (fuzz.campaign)"]
+    assert layer_of("fuzz.cli") == len(LAYERS) - 1 and layer_of("oracles.registry") == 1

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.finding_script import finding_script
-from fuzz.records import FindingRecord
+from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.store.records import FindingRecord
+from fuzz.store.script import finding_script
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from oracles.registry import serves

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.campaign_record import load_campaign_records
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.store import FindingStore
+from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.record import load_campaign_records
+from fuzz.store.folder import FindingStore
 from oracles.base import Oracle, Outcome
 from oracles.isolation import IsolatedOracle, close_oracles
 from oracles.reference_oracle import ReferenceOracle

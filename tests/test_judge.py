@@ -7,9 +7,10 @@ from itertools import combinations
 
 import numpy as np
 
-from fuzz.consensus import framework_of, minimal_suspects
-from fuzz.judge import judge, yardstick
+from fuzz.judge.consensus import minimal_suspects
+from fuzz.judge.verdict import judge, yardstick
 from oracles.base import Outcome
+from oracles.names import framework_of
 from strategies.case import ConvCase
 from tests.helpers import make_case
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from fuzz.environment import finding_environment
-from fuzz.records import FindingRecord
-from fuzz.replay import FIXED, INCONCLUSIVE, REPRODUCES, replay_record, updated_record
+from fuzz.campaign.environment import finding_environment
+from fuzz.campaign.replay import FIXED, INCONCLUSIVE, REPRODUCES, replay_record, updated_record
+from fuzz.store.records import FindingRecord
 from oracles.base import Oracle
 from oracles.kernel_facts import collect_facts, fact_differences, merge_facts
 from oracles.reference_oracle import ReferenceOracle

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fuzz.campaign.engine import Campaign, CampaignSettings
 from fuzz.cli import UsageError, _usable_devices
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.finding_script import finding_script
-from fuzz.judge import judge
-from fuzz.records import FindingRecord
+from fuzz.judge.verdict import judge
+from fuzz.store.records import FindingRecord
+from fuzz.store.script import finding_script
 from oracles.base import Oracle, Outcome
 from oracles.channel_matmul import ChannelMatmulOracle
 from oracles.hand_check import HandCheckOracle

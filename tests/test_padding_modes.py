@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from hypothesis import find, given, settings
 
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.finding_script import finding_script
-from fuzz.judge import judge
-from fuzz.records import FindingRecord
+from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.judge.verdict import judge
+from fuzz.store.records import FindingRecord
+from fuzz.store.script import finding_script
 from oracles.base import Oracle, Outcome
 from oracles.reference import pad_spatial
 from oracles.reference_oracle import ReferenceOracle

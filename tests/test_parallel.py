@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from fuzz import parallel
-from fuzz.campaign_record import load_campaign_records
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.parallel import WorkerPlan, run_parallel
-from fuzz.store import FindingStore
+from fuzz.campaign import parallel
+from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.parallel import WorkerPlan, run_parallel
+from fuzz.campaign.record import load_campaign_records
+from fuzz.store.folder import FindingStore
 from oracles.isolation import close_oracles
 from oracles.selection import available_oracles
 

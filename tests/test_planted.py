@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.records import FindingRecord
-from fuzz.replay import REPRODUCES, replay_record
-from fuzz.store import FindingStore
+from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.replay import REPRODUCES, replay_record
+from fuzz.store.folder import FindingStore
+from fuzz.store.records import FindingRecord
 from oracles.base import FloatArray, Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import FORWARD_OPS, ConvCase

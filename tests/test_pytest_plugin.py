@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.records import FindingRecord
-from fuzz.store import FindingStore
+from fuzz.store.folder import FindingStore
+from fuzz.store.records import FindingRecord
 from tests.helpers import claim_that_torch_is_wrong, make_case, make_record
 
 pytest_plugins = ["pytester"]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.finding_script import finding_script
-from fuzz.records import FindingRecord
-from fuzz.replay import FIXED, REPRODUCES, replay_record
+from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.replay import FIXED, REPRODUCES, replay_record
+from fuzz.store.records import FindingRecord
+from fuzz.store.script import finding_script
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from tests.conftest import oracle_or_skip

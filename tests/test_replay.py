@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fuzz.replay import FIXED, REPLAY_RUNS, REPRODUCES, replay_record
+from fuzz.campaign.replay import FIXED, REPLAY_RUNS, REPRODUCES, replay_record
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from tests.helpers import Intermittent, stored_finding

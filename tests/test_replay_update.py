@@ -9,9 +9,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fuzz.records import FindingRecord
-from fuzz.replay import FIXED_IN, LAST_SEEN, REGRESSED_IN, replay_record, updated_record
-from fuzz.store import FindingStore
+from fuzz.campaign.replay import FIXED_IN, LAST_SEEN, REGRESSED_IN, replay_record, updated_record
+from fuzz.store.folder import FindingStore
+from fuzz.store.records import FindingRecord
 from oracles.base import FloatArray, Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import ConvCase

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign_record import campaign_record, write_campaign_record
+from fuzz.campaign.engine import Campaign, CampaignSettings, CampaignStats
+from fuzz.campaign.record import campaign_record, write_campaign_record
 from fuzz.cli import EXIT_CLEAN, EXIT_USAGE, main
-from fuzz.engine import Campaign, CampaignSettings, CampaignStats
-from fuzz.report_data import gather
-from fuzz.store import FindingStore
+from fuzz.report.data import gather
+from fuzz.store.folder import FindingStore
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from tests.planted import DroppedBias

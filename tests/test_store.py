@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.records import SCHEMA_VERSION, FindingRecord
-from fuzz.store import FindingStore, StoreError
+from fuzz.store.folder import FindingStore, StoreError
+from fuzz.store.records import SCHEMA_VERSION, FindingRecord
 from tests.helpers import make_record
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.store import FindingStore
+from fuzz.store.folder import FindingStore
 
 PLANTED_RUN = ["--oracles", "reference,tests.planted:DroppedBias,tests.planted:ShiftedWindow", "--no-isolation",
                "--workers", "1"]

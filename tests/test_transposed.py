@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzz.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign, CampaignSettings
 from oracles.base import Oracle
 from oracles.reference import conv_reference, conv_transpose_reference
 from oracles.reference_oracle import ReferenceOracle
@@ -17,7 +17,7 @@ from strategies.budget import SizeBudget
 from strategies.case import TRANSPOSED_OPS, ConvCase, ConvConfig, Padding
 from strategies.conv import conv_cases
 from tests.conftest import oracle_or_skip
-from tests.helpers import run_claim_that_torch_is_wrong
+from tests.helpers import user_form_comparisons
 from tests.known_bugs import unexplained
 
 
@@ -115,12 +115,13 @@ def test_transposed_campaign_on_real_frameworks_has_no_false_alarm() -> None:
     assert stats.examples >= 40 and not unexplained(stats.findings), unexplained(stats.findings)
 
 
-@settings(max_examples=5)
+@settings(max_examples=8, deadline=None)
 @given(conv_cases(ops=TRANSPOSED_OPS, dtypes=("float32", "float64"), budget=SizeBudget.from_elements(256)))
-def test_repro_of_a_transposed_case_runs_every_runner(case: ConvCase) -> None:
-    """The generated transposed calls (torch, the lhs-dilated JAX port, both VJPs, the scatter reference) agree
-    on correct frameworks: a repro claiming torch is wrong reports the discrepancy gone."""
-    names = ("reference", "torch", "jax", "torch-vjp", "jax-vjp")
-    result = run_claim_that_torch_is_wrong(case, names)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count("matches") == len(names) and "GONE" in result.stdout
+def test_user_form_of_every_transposed_call_computes_the_case(case: ConvCase) -> None:
+    """The transposed calls as a user writes them (torch, the lhs-dilated JAX port, both VJPs), which a finding's
+    script runs, compute the case within the judge's bound on correct frameworks."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    compared = user_form_comparisons(case, ("torch", "jax", "torch-vjp", "jax-vjp"))
+    assert set(compared) == {"torch", "jax", "torch-vjp", "jax-vjp"}
+    assert all(c.within for c in compared.values()), (case.config, compared)

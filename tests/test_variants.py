@@ -4,30 +4,28 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from fuzz.bounds import PASS, PRECISION, compare, error_bound
-from fuzz.engine import Campaign, CampaignSettings
-from fuzz.environment import cpu_name
-from fuzz.finding_script import expected_and_bound, finding_script
-from fuzz.judge import judge, yardstick
-from fuzz.records import FindingRecord
-from fuzz.replay import FIXED, INCONCLUSIVE, replay_record
+from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.environment import cpu_name
+from fuzz.campaign.replay import FIXED, INCONCLUSIVE, replay_record
+from fuzz.judge.bounds import PASS, PRECISION, error_bound
+from fuzz.judge.verdict import judge, yardstick
+from fuzz.store.records import FindingRecord
+from fuzz.store.script import finding_script
 from oracles.base import Oracle, OracleUnavailable, Outcome
 from oracles.pinned import PinnedOracle, split_pin
 from oracles.reference_oracle import ReferenceOracle
 from oracles.registry import is_known, make_oracle, serves
-from oracles.user_calls import runner_name, user_runner
 from strategies.budget import SizeBudget
 from strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
 from strategies.conv import conv_cases
 from strategies.dtypes import round_to_dtype
 from tests.conftest import in_process_or_skip, oracle_or_skip
-from tests.helpers import claim_that_torch_is_wrong, make_case, run_script
+from tests.helpers import make_case, run_script, user_form_comparisons
 from tests.known_bugs import unexplained
 from tests.planted import DroppedBias
 
@@ -218,18 +216,11 @@ def test_user_form_of_the_jax_layout_and_wide_output_variants_computes_the_case(
     """jax-nhwc (NHWC/HWIO through dimension_numbers) and jax-f32out (preferred_element_type=float32) as a user
     writes them (what a finding's script and explain show) compute the case within the judge's bound."""
     oracle_or_skip("jax")
-    record = claim_that_torch_is_wrong(case, ("reference", "jax-nhwc", "jax-f32out"))
-    for name in ("jax-nhwc", "jax-f32out"):
-        source = user_runner(name, case.config)
-        assert source is not None
-        namespace: dict[str, Any] = {"np": np, "X": case.x, "W": case.w, "B": case.b, "G": case.g}
-        exec(source, namespace)  # the function of X, W, B, G a finding's script carries
-        exact, bound = expected_and_bound(record, name)
-        comparison = compare(namespace[runner_name(name)](), exact, bound)
-        assert comparison.within, (name, case.config, comparison)
+    compared = user_form_comparisons(case, ("jax-nhwc", "jax-f32out"))
+    assert set(compared) == {"jax-nhwc", "jax-f32out"}
+    assert all(c.within for c in compared.values()), (case.config, compared)
 
 
-@pytest.mark.campaign
 def test_jax_layout_and_wide_output_variants_agree_with_the_reference() -> None:
     names = ("jax-nhwc", "jax-f32out")
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), **{n: oracle_or_skip(n) for n in names}}

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fuzz.bounds import (
+from fuzz.judge.bounds import (
     LEVELS,
     PASS,
     PRECISION,
@@ -22,13 +22,18 @@ from fuzz.bounds import (
     reference_bound,
     rounded_parts,
 )
-from fuzz.consensus import minimal_suspects
+from fuzz.judge.consensus import minimal_suspects
 
 REFERENCE = "reference"
-# Severity order of finding kinds, used when several suspects disagree in different ways.
-KIND_ORDER = ("precision", "mismatch", "nonfinite", "error_mismatch", "timeout", "crash")
-# The kinds whose finding compares numbers (an element's value against its exact value and bound).
-NUMERIC_KINDS = ("precision", "mismatch", "nonfinite")
+# The kinds of finding, the one list of them, in severity order (used when several suspects disagree in different
+# ways): the numeric kinds compare an element's value against its exact value and bound; error_mismatch is an error
+# where the others computed (or a result where they refused); crash and timeout are how a process ended.
+KINDS = ("precision", "mismatch", "nonfinite", "error_mismatch", "timeout", "crash")
+NUMERIC_KINDS = KINDS[:3]
+# Kinds whose finding has an exact result to compare a framework's output with.
+VALUE_KINDS = KINDS[:4]
+# Kinds about a call that did not return numbers as it should (compared by the error, not by values).
+ERROR_KINDS = KINDS[3:]
 
 
 def _json_number(value: float | complex) -> float | list[float]:
@@ -158,7 +163,7 @@ class Decision:
     exact_tier: bool
     max_ratio: float
     messages: tuple[str, ...] = field(default=())
-    # A class of deviation maintainers often call by design (fuzz.deviation), or None.
+    # A class of deviation maintainers often call by design (fuzz.judge.deviation), or None.
     deviation: str | None = None
 
     @property
@@ -184,7 +189,7 @@ class Yardstick:
     exact_tier: bool
     # Where the propagation rule makes the output NaN or infinite (inputs with inf/nan): exact match required.
     nonfinite: npt.NDArray[np.bool_] | None = None
-    # Partial results, each rounded to the dtype, that a correct implementation may add up (fuzz.bounds)
+    # Partial results, each rounded to the dtype, that a correct implementation may add up (fuzz.judge.bounds)
     folds: int = 1
 
     @classmethod
@@ -256,7 +261,7 @@ def decide_invalid(
         if failure is not None:
             suspects.append(name)
             kinds.append(failure)
-    kind = max(kinds, key=KIND_ORDER.index) if kinds else None
+    kind = max(kinds, key=KINDS.index) if kinds else None
     return Decision(
         kind=kind,
         suspects=tuple(sorted(suspects)),
@@ -378,7 +383,7 @@ def decide(
                 kinds.append("nonfinite")  # the inf/nan propagation rule is broken
             else:
                 kinds.append("precision" if compare(value, reference_value, weaker).within else "mismatch")
-    kind = max(kinds, key=KIND_ORDER.index) if kinds else None
+    kind = max(kinds, key=KINDS.index) if kinds else None
     framework_ratios = [r for n, r in deviation.items() if n != REFERENCE and values[n] is not None]
     return Decision(
         kind=kind,

@@ -20,8 +20,8 @@ Schema (version 1) of findings/<id>.json:
   signature       what de-duplicates findings: op|dtype|device|kind|suspects[|error type][|defect:<name>]
                   [|<deviation>]
   deviation       (optional) a class maintainers often call by design: reduced-accumulation | nan-through-zero
-                  (fuzz.deviation)
-  bug             (optional) the bug the finding belongs to, 'bug-' + 8 hex digits (fuzz.bugs): findings of one
+                  (fuzz.judge.deviation)
+  bug             (optional) the bug the finding belongs to, 'bug-' + 8 hex digits (fuzz.store.bugs): findings of one
                   root cause share it
   triage          (optional) a person's verdict (`convfuzz triage`): class (bug | expected | artifact), upstream
                   (an issue URL), note, date, bug (a bug key a person filed it under)
@@ -49,13 +49,12 @@ from typing import Any
 
 import numpy as np
 
-from fuzz.decide import Decision
+from fuzz.judge.decide import KINDS, Decision
 from strategies.case import COMPLEX_DTYPES, ConvCase, ConvConfig
 from strategies.dtypes import join_parts
 
 SCHEMA_VERSION = 1
 STATUSES = ("open", "fixed", "regressed")
-KINDS = ("precision", "mismatch", "nonfinite", "error_mismatch", "crash", "timeout")
 TRIAGE_CLASSES = ("bug", "expected", "artifact")
 _BUG_PATTERN = re.compile(r"^bug-[0-9a-f]{8}$")
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -108,7 +107,7 @@ class FindingRecord:
     preceding: tuple[ConvCase, ...] = ()
     history: dict[str, Any] = field(default_factory=dict)
     deviation: str | None = None
-    bug: str = ""  # set when the finding is stored (fuzz.bugs), or by a person merging bugs
+    bug: str = ""  # set when the finding is stored (fuzz.store.bugs), or by a person merging bugs
     triage: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -5,11 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 
-
-def framework_of(name: str) -> str:
-    """The framework an oracle belongs to: 'torch-nomkldnn@cuda' -> 'torch', 'jax-eager' -> 'jax'. Variants of one
-    framework share most of their code, and so their bugs: together they are one voter."""
-    return name.partition("@")[0].split("-")[0]
+from oracles.names import framework_of
 
 
 def minimal_suspects(

@@ -11,7 +11,7 @@ exception type, so Hypothesis shrinks distinct bugs separately. A Hypothesis run
 failure; the failures are confirmed, recorded and added to the known signatures (which the test then lets
 pass), and the same schedule position continues with its next attempt (its own derived seed) until it has
 generated its quota of examples. Every run is seeded by (campaign seed, position, attempt), so a campaign with
-an example budget is the same whether one worker or several (fuzz.parallel) run it.
+an example budget is the same whether one worker or several (fuzz.campaign.parallel) run it.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, event, given, settings, target
 from hypothesis import seed as hypothesis_seed
 
-from fuzz.deviation import accepted
-from fuzz.distinct import DistinctCounter
-from fuzz.environment import finding_environment
-from fuzz.example_db import database_key, example_database
-from fuzz.judge import Verdict, judge
-from fuzz.records import FindingRecord, kind_of_signature, signature_of
+from fuzz.campaign.distinct import DistinctCounter
+from fuzz.campaign.environment import finding_environment
+from fuzz.campaign.example_db import database_key, example_database
+from fuzz.judge.deviation import accepted
+from fuzz.judge.verdict import Verdict, judge
+from fuzz.store.records import FindingRecord, kind_of_signature, signature_of
 from oracles.base import Oracle, Outcome, backend_path, kernel_facts_of
 from oracles.kernel_facts import merge_facts
 from oracles.registry import serves_op, takes_part
@@ -90,12 +90,12 @@ class CampaignSettings:
     layouts: tuple[str, ...] = LAYOUTS
     padding_modes: tuple[str, ...] = PADDING_MODES
     nonfinite: bool = False  # opt-in: inputs holding inf/NaN, judged by the propagation rule
-    # Deviation classes (fuzz.deviation) judged as passing: a team that calls them by design keeps them out.
+    # Deviation classes (fuzz.judge.deviation) judged as passing: a team that calls them by design keeps them out.
     accept: tuple[str, ...] = ()
     # opt-in: each case of an op is also drawn as one of its gradients (input, weight, bias) against a cotangent
     gradients: bool = False
     budget: SizeBudget = field(default_factory=SizeBudget.from_environment)
-    # The Hypothesis example database (fuzz.example_db spec: a folder, redis://..., or None): saved examples of
+    # The Hypothesis example database (fuzz.campaign.example_db spec: a folder, redis://..., or None): saved examples of
     # earlier runs are retried first. None keeps a campaign a function of its seed alone.
     database: str | None = None
     # Parallel campaigns: this process runs the schedule positions p with p % worker_count == worker_index.

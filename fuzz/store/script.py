@@ -18,11 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from fuzz.bounds import PASS
-from fuzz.decide import REFERENCE
-from fuzz.judge import yardstick
-from fuzz.records import FindingRecord
-from oracles.jax_oracle import JAX_VARIANTS
+from fuzz.judge.bounds import PASS
+from fuzz.judge.decide import REFERENCE, VALUE_KINDS
+from fuzz.judge.verdict import yardstick
+from fuzz.store.records import FindingRecord
 from oracles.kernel_facts import (
     ARM_FLAGS,
     JAX_GPU_PROBES,
@@ -31,14 +30,12 @@ from oracles.kernel_facts import (
     X86_FLAGS,
     compared_facts,
 )
+from oracles.names import direct_framework
 from oracles.pinned import split_pin
-from oracles.torch_variants import TORCH_VARIANTS
 from oracles.user_calls import runner_name, user_runner
 from strategies.case import COMPLEX_DTYPES, ConvConfig
 
 CHILD_TIMEOUT = 60
-# Kinds whose script compares numbers with EXPECTED (the others watch for a crash, a hang or a refusal).
-VALUE_KINDS = ("precision", "mismatch", "nonfinite", "error_mismatch")
 EXIT_CANNOT_TELL = 2
 # An array literal this long or shorter stays on one line (the assignment's name comes before it).
 ONE_LINE = 100
@@ -66,19 +63,10 @@ def optional_literal(values: np.ndarray | None) -> str:
     return "None" if values is None else array_literal(values)
 
 
-def user_framework(oracle: str) -> str | None:
-    """'torch' or 'jax' for an oracle that is a direct call of that framework (any variant, pinned or not); None
-    for our reference, relations, matmul and hand checks."""
-    variant = split_pin(oracle)[0]
-    if variant in TORCH_VARIANTS:
-        return "torch"
-    return "jax" if variant in JAX_VARIANTS else None
-
-
 def script_suspect(record: FindingRecord) -> str | None:
     """The suspect a finding's script calls: the first one that is a direct torch or JAX call with a user form."""
     for suspect in record.suspects:
-        if user_framework(suspect) is not None and user_runner(suspect, record.case.config) is not None:
+        if direct_framework(suspect) is not None and user_runner(suspect, record.case.config) is not None:
             return suspect
     return None
 
@@ -105,7 +93,7 @@ def found_with(record: FindingRecord, oracle: str) -> dict[str, Any]:
         models = record.environment.get("devices")
         model = models.get(device) if isinstance(models, dict) else None
         return {} if model is None else {"model" if device == "cpu" else "name": model}
-    framework = user_framework(oracle) or ""
+    framework = direct_framework(oracle) or ""
     flat = compared_facts(recorded, framework, device)
     return {label: value for label, value in flat.items() if value is not None}
 
@@ -299,7 +287,7 @@ def _verb(kind: str, cfg: ConvConfig) -> str:
 def issue_title(record: FindingRecord, oracle: str) -> str:
     """A one-line title: what is called, what goes wrong, on which dtype and device, and what is unusual."""
     cfg = record.case.config
-    framework = user_framework(oracle) or "torch"
+    framework = direct_framework(oracle) or "torch"
     call = _call_name(framework, cfg)
     what = f"{cfg.gradient} gradient of {call}" if cfg.gradient else call
     if cfg.transposed and framework == "jax":
@@ -319,7 +307,7 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
     writes it; `title` is its first docstring line."""
     cfg = record.case.config
     runner = user_runner(oracle, cfg)
-    framework = user_framework(oracle)
+    framework = direct_framework(oracle)
     if runner is None or framework is None:
         raise ValueError(f"{oracle} is not a direct torch or JAX call for {cfg.op_name}")
     case = record.case

@@ -1,6 +1,6 @@
 """What a report says, gathered from a findings folder: its findings, its campaign records, and the totals of both.
 
-Kept apart from the rendering (fuzz.report) and the plots (fuzz.report_plots) so that the numbers are tested on
+Kept apart from the rendering (fuzz.report.html) and the plots (fuzz.report.plots) so that the numbers are tested on
 their own and both formats (HTML, Markdown) say the same thing.
 """
 
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fuzz.campaign_record import load_campaign_records, read_campaign_record
-from fuzz.records import FindingRecord
-from fuzz.store import FindingStore, LoadProblem
+from fuzz.campaign.record import load_campaign_records, read_campaign_record
+from fuzz.store.folder import FindingStore, LoadProblem
+from fuzz.store.records import FindingRecord
 
 
 class ReportError(Exception):
@@ -62,7 +62,7 @@ class ReportData:
         return total
 
     def ratio_histogram(self) -> dict[tuple[str, str], Counter[int]]:
-        """Passing checks per (oracle, dtype) and decade of err/bound (fuzz.engine.ratio_decade: -1 = [0.1, 1),
+        """Passing checks per (oracle, dtype) and decade of err/bound (fuzz.campaign.engine.ratio_decade: -1 = [0.1, 1),
         -2 = [0.01, 0.1), ...; RATIO_ZERO for an exact answer), summed over the campaigns."""
         total: dict[tuple[str, str], Counter[int]] = {}
         for campaign in self.campaigns:

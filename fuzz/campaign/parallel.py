@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fuzz.engine import Campaign, CampaignSettings, CampaignStats
-from fuzz.store import FindingStore
+from fuzz.campaign.engine import Campaign, CampaignSettings, CampaignStats
+from fuzz.store.folder import FindingStore
 from oracles.isolation import close_oracles
 from oracles.selection import available_oracles
 

@@ -1,4 +1,4 @@
-"""The judge: builds the float64 yardstick for a case and decides who is wrong (logic in fuzz.decide)."""
+"""The judge: builds the float64 yardstick for a case and decides who is wrong (logic in fuzz.judge.decide)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from fuzz.decide import REFERENCE, Decision, Observation, Yardstick, decide, decide_invalid
-from fuzz.deviation import classify
+from fuzz.judge.decide import REFERENCE, Decision, Observation, Yardstick, decide, decide_invalid
+from fuzz.judge.deviation import classify
 from oracles.base import Outcome
 from oracles.reference import nonfinite_rule
 from oracles.reference_oracle import reference_output, reference_result

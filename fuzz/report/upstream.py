@@ -1,4 +1,4 @@
-"""A finding as an issue for the PyTorch or JAX tracker: title, body, and the finding's own script (fuzz.finding_script:
+"""A finding as an issue for the PyTorch or JAX tracker: title, body, and the finding's own script (fuzz.store.script:
 numpy and the one framework, the case, the float64 expected output and the elementwise bound, exit 1 while the
 discrepancy reproduces)."""
 
@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fuzz.decide import NUMERIC_KINDS, REFERENCE, shown_error_and_bound, shown_values, stored_error, stored_number
-from fuzz.finding_script import issue_title, script_for, user_framework
-from fuzz.records import FindingRecord
+from fuzz.judge.decide import NUMERIC_KINDS, REFERENCE, shown_error_and_bound, shown_values, stored_error, stored_number
+from fuzz.store.records import FindingRecord
+from fuzz.store.script import issue_title, script_for
+from oracles.names import direct_framework
 from strategies.case import COMPLEX_DTYPES
 
 TRACKERS = {
@@ -85,7 +86,7 @@ def build_issue(
     """The upstream issue for `record` about suspect `oracle`: `observation` is the suspect's worst element (the
     judge's observation JSON), `agreeing` the implementations that agree with each other, `environment` where it
     reproduces."""
-    framework = user_framework(oracle)
+    framework = direct_framework(oracle)
     if framework is None:
         raise ValueError(f"{oracle} is not a direct torch or JAX call")
     tracker, url = TRACKERS[framework]

@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fuzz.engine import CampaignSettings, CampaignStats
-from fuzz.store import write_atomically
+from fuzz.campaign.engine import CampaignSettings, CampaignStats
+from fuzz.store.folder import write_atomically
 
 RECORDS_FOLDER = "campaigns"
 RECORD_SCHEMA_VERSION = 1

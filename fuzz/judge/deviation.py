@@ -20,8 +20,8 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
-from fuzz.bounds import PASS
-from fuzz.decide import REFERENCE, Decision, Yardstick
+from fuzz.judge.bounds import PASS
+from fuzz.judge.decide import REFERENCE, Decision, Yardstick
 from oracles.reference import conv_reference, conv_transpose_reference
 from strategies.case import ConvCase
 

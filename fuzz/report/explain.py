@@ -15,17 +15,17 @@ from typing import Any
 
 import numpy as np
 
-from fuzz.bounds import MANTISSA_DIGITS
-from fuzz.bugs import Bug, group_bugs
-from fuzz.decide import NUMERIC_KINDS, REFERENCE, agreement, stored_error
-from fuzz.deviation import DEVIATION_WORDS
-from fuzz.finding_script import script_suspect
-from fuzz.judge import yardstick
-from fuzz.records import FindingRecord
-from fuzz.replay import REPRODUCES, ReplayResult, replay_record
-from fuzz.store import READ_ERRORS, read_finding
-from fuzz.triage import not_reported, triage_line
-from fuzz.upstream import UpstreamIssue, build_issue, no_issue_reason
+from fuzz.campaign.replay import REPRODUCES, ReplayResult, replay_record
+from fuzz.judge.bounds import MANTISSA_DIGITS
+from fuzz.judge.decide import NUMERIC_KINDS, REFERENCE, agreement, stored_error
+from fuzz.judge.deviation import DEVIATION_WORDS
+from fuzz.judge.verdict import yardstick
+from fuzz.report.upstream import UpstreamIssue, build_issue, no_issue_reason
+from fuzz.store.bugs import Bug, group_bugs
+from fuzz.store.folder import READ_ERRORS, read_finding
+from fuzz.store.records import FindingRecord
+from fuzz.store.script import script_suspect
+from fuzz.store.triage import not_reported, triage_line
 from oracles.base import Outcome
 from oracles.user_calls import user_runner
 
@@ -287,7 +287,7 @@ def explain(
             observation = fresh.to_json()
     index = tuple(int(i) for i in observation.get("worst_index", ()))
     pairs: dict[str, dict[str, bool]] = {}
-    numeric = record.kind in ("precision", "mismatch", "nonfinite") and not record.case.config.defect
+    numeric = record.kind in NUMERIC_KINDS and not record.case.config.defect
     if result is not None and result.outcomes and numeric and index:
         expected, elements, pairs = _fresh_elements(record, result.outcomes, index)
         values_from = f"a fresh replay on this machine ({result.state}), every oracle at the suspect's worst element"
@@ -327,7 +327,7 @@ def explain(
 
 
 def _environment() -> dict[str, Any]:
-    from fuzz.environment import environment
+    from fuzz.campaign.environment import environment
 
     return dict(environment())
 

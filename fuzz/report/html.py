@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fuzz.bugs import bugs_line, group_bugs
-from fuzz.explain import explain, render_text
-from fuzz.report_data import ReportData
-from fuzz.report_plots import PLOTS
-from fuzz.store import write_atomically
+from fuzz.report.data import ReportData
+from fuzz.report.explain import explain, render_text
+from fuzz.report.plots import PLOTS
+from fuzz.store.bugs import bugs_line, group_bugs
+from fuzz.store.folder import write_atomically
 
 MESSAGE_CHARS = 160  # of a finding's message in the findings table
 
@@ -94,7 +94,7 @@ def findings_by_kind_table(data: ReportData) -> Table:
 
 
 def bugs_table(data: ReportData) -> Table:
-    """Every bug (findings of one root cause, fuzz.bugs), most findings first, with a person's verdict."""
+    """Every bug (findings of one root cause, fuzz.store.bugs), most findings first, with a person's verdict."""
     rows = []
     bugs = group_bugs(data.findings)
     for bug in bugs:

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fuzz.bugs import file_under_bug
-from fuzz.finding_script import finding_script
-from fuzz.records import FindingFormatError, FindingRecord
+from fuzz.store.bugs import file_under_bug
+from fuzz.store.records import FindingFormatError, FindingRecord
+from fuzz.store.script import finding_script
 
 LOCK_NAME = ".convfuzz.lock"
 
@@ -95,7 +95,7 @@ class FindingStore:
         """Write `record` unless a finding with its signature is already in the folder; True when written.
 
         Safe for concurrent campaigns on one folder: the check and the write happen under the folder lock. A
-        record without a bug key gets one (fuzz.bugs): a known bug's where it is a new signature of one.
+        record without a bug key gets one (fuzz.store.bugs): a known bug's where it is a new signature of one.
         """
         with self.locked():
             self._remove_leftovers()
@@ -138,7 +138,7 @@ class FindingStore:
         return path
 
     def stale_scripts(self, records: Iterable[FindingRecord]) -> list[Path]:
-        """The script of each of `records` that differs from what fuzz.finding_script writes for it now (or is
+        """The script of each of `records` that differs from what fuzz.store.script writes for it now (or is
         missing): one path each."""
         stale = []
         for record in records:

@@ -33,13 +33,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from fuzz.consensus import framework_of
-from fuzz.records import FindingRecord
+from fuzz.judge.decide import ERROR_KINDS
+from fuzz.store.records import FindingRecord
+from oracles.names import framework_of
 from oracles.pinned import split_pin
 from oracles.registry import is_known, suspect_device
 from strategies.case import ConvConfig
 
-ERROR_KINDS = ("error_mismatch", "crash", "timeout")
 _NATIVE_FRAME = re.compile(r"\b([\w-]+\.(?:cc|cpp|cxx|c|h|hpp|cu|cuh))[:(]\d+")
 _SIGNAL = re.compile(r"killed by (\w+)|exited with status (-?\d+)|(MemoryError)")
 

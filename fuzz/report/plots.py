@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fuzz.engine import LOWEST_DECADE, RATIO_ZERO
-from fuzz.report_data import ReportData
+from fuzz.campaign.engine import LOWEST_DECADE, RATIO_ZERO
+from fuzz.report.data import ReportData
 
 
 def _pyplot() -> Any:

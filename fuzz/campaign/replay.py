@@ -7,13 +7,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from fuzz.consensus import framework_of
-from fuzz.environment import device_model
-from fuzz.judge import Verdict, judge
-from fuzz.records import FindingRecord
+from fuzz.campaign.environment import device_model
+from fuzz.judge.verdict import Verdict, judge
+from fuzz.store.records import FindingRecord
 from oracles.base import Oracle, Outcome, kernel_facts_of
 from oracles.isolation import close_oracles
 from oracles.kernel_facts import fact_differences, merge_facts
+from oracles.names import framework_of
 from oracles.registry import is_known, suspect_device, takes_part
 from oracles.selection import available_oracles
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from fuzz.bugs import group_bugs
-from fuzz.records import TRIAGE_CLASSES, FindingRecord
+from fuzz.store.bugs import group_bugs
+from fuzz.store.records import TRIAGE_CLASSES, FindingRecord
 
 _URL = re.compile(r"^https?://\S+$")
 _BUG = re.compile(r"^bug-[0-9a-f]{8}$")
@@ -64,7 +64,7 @@ class TriageVerdict:
             triage.setdefault("class", "bug")
             triage["date"] = (now or datetime.now(UTC)).isoformat(timespec="seconds")
         if self.bug is not None:
-            triage["bug"] = self.bug  # a person's filing: the grouping keeps it (fuzz.bugs)
+            triage["bug"] = self.bug  # a person's filing: the grouping keeps it (fuzz.store.bugs)
         return replace(record, triage=triage, bug=self.bug or record.bug)
 
 

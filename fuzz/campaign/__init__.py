@@ -1,0 +1,1 @@
+"""Running campaigns: the engine, parallel workers, the example database, replay and run records."""

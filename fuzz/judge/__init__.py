@@ -1,0 +1,1 @@
+"""Judging one case: rounding bounds, attribution by consensus, the verdict and deviation classes."""

@@ -1,0 +1,1 @@
+"""Reading findings: explain, the upstream issue draft and the HTML report."""

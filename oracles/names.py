@@ -1,0 +1,27 @@
+"""What an oracle's name says: the framework it belongs to, and whether it is a direct call of that framework.
+
+Names are 'torch', a variant 'torch-nomkldnn', a relation 'torch-batchsplit', a pinned name 'jax-eager@cpu', our
+'reference' or 'handcheck', or a user's 'module:factory'.
+"""
+
+from __future__ import annotations
+
+from oracles.jax_oracle import JAX_VARIANTS
+from oracles.pinned import split_pin
+from oracles.torch_variants import TORCH_VARIANTS
+
+
+def framework_of(name: str) -> str:
+    """The framework an oracle belongs to: 'torch-nomkldnn@cuda' -> 'torch', 'jax-eager' -> 'jax', 'torch-linear' ->
+    'torch'. Variants and relations of one framework share most of its code, and so its bugs: the judge counts them
+    as one voter, and a bug's component is named by it."""
+    return name.partition("@")[0].split("-")[0]
+
+
+def direct_framework(name: str) -> str | None:
+    """'torch' or 'jax' for an oracle that calls that framework's convolution directly (any variant, pinned or not),
+    whose call a user can write; None for our reference, relations, matmul and hand checks."""
+    variant = split_pin(name)[0]
+    if variant in TORCH_VARIANTS:
+        return "torch"
+    return "jax" if variant in JAX_VARIANTS else None
