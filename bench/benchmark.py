@@ -27,8 +27,9 @@ from hypothesis import HealthCheck, assume, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
 from fuzz.campaign.parallel import WorkerPlan, run_parallel
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.store.folder import FindingStore
 from oracles.isolation import close_oracles
 from oracles.reference import conv_reference

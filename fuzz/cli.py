@@ -21,12 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from fuzz.campaign.engine import Campaign, CampaignSettings, CampaignStats
+from fuzz.campaign.engine import Campaign
 from fuzz.campaign.environment import environment
 from fuzz.campaign.example_db import example_database
 from fuzz.campaign.parallel import Progress, WorkerPlan, default_worker_count, run_parallel
 from fuzz.campaign.record import campaign_record, write_campaign_record
 from fuzz.campaign.replay import REGRESSED, replay_record, updated_record
+from fuzz.campaign.settings import CampaignSettings
+from fuzz.campaign.statistics import CampaignStats
 from fuzz.judge.deviation import DEVIATIONS
 from fuzz.report.data import ReportError, gather
 from fuzz.report.explain import ExplainError, explain, find_record, render_text

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.store.bugs import BugBook, bug_class, group_bugs, normalised_error
 from fuzz.store.folder import FindingStore
 from fuzz.store.records import FindingRecord

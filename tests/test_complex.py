@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.judge.bounds import error_bound, is_exact_tier
 from fuzz.judge.verdict import judge
 from fuzz.store.folder import FindingStore

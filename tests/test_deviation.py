@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.judge.deviation import NAN_THROUGH_ZERO, REDUCED_ACCUMULATION, accepted
 from fuzz.judge.verdict import Verdict, judge
 from oracles.base import Oracle, Outcome

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from fuzz.campaign.engine import Campaign, CampaignSettings, derived_seed
+from fuzz.campaign.engine import Campaign
+from fuzz.campaign.schedule import derived_seed
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.judge.verdict import Verdict
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
 from fuzz.campaign.example_db import example_database
+from fuzz.campaign.settings import CampaignSettings
 from oracles.base import FloatArray, Oracle
 from oracles.reference_oracle import ReferenceOracle
 from strategies.case import ConvCase

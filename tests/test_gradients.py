@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.campaign.engine import Campaign, CampaignSettings, palate_cleanser
+from fuzz.campaign.confirm import palate_cleanser
+from fuzz.campaign.engine import Campaign
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.judge.verdict import judge
 from fuzz.store.records import FindingRecord
 from fuzz.store.script import finding_script
@@ -143,4 +145,4 @@ def test_gradient_campaign_on_correct_frameworks_finds_nothing(torch_oracle: Ora
     assert not stats.findings, [f.message for f in stats.findings]
     computed = {feature for feature in stats.features if feature.startswith("op:")}
     assert {"op:conv2d.grad_input", "op:conv2d.grad_weight"} <= computed, computed
-    assert campaign.gradients_of("conv2d") == ("conv2d", ("", "input", "weight", "bias"))
+    assert campaign.schedule.gradients_of("conv2d") == ("conv2d", ("", "input", "weight", "bias"))

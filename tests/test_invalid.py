@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.store.records import FindingRecord
 from fuzz.store.script import finding_script
 from oracles.base import Oracle

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.cli import UsageError, _usable_devices
 from fuzz.judge.verdict import judge
 from fuzz.store.records import FindingRecord

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import find, given, settings
 
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.judge.verdict import judge
 from fuzz.store.records import FindingRecord
 from fuzz.store.script import finding_script

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from fuzz.campaign import parallel
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
 from fuzz.campaign.parallel import WorkerPlan, run_parallel
 from fuzz.campaign.record import load_campaign_records
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.store.folder import FindingStore
 from oracles.isolation import close_oracles
 from oracles.selection import available_oracles

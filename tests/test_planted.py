@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
 from fuzz.campaign.replay import REPRODUCES, replay_record
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.store.folder import FindingStore
 from fuzz.store.records import FindingRecord
 from oracles.base import FloatArray, Oracle

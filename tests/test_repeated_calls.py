@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
 from fuzz.campaign.replay import FIXED, REPRODUCES, replay_record
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.store.records import FindingRecord
 from fuzz.store.script import finding_script
 from oracles.base import Oracle

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign.engine import Campaign, CampaignSettings, CampaignStats
+from fuzz.campaign.engine import Campaign
 from fuzz.campaign.record import campaign_record, write_campaign_record
+from fuzz.campaign.settings import CampaignSettings
+from fuzz.campaign.statistics import CampaignStats
 from fuzz.cli import EXIT_CLEAN, EXIT_USAGE, main
 from fuzz.report.data import gather
 from fuzz.store.folder import FindingStore

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
+from fuzz.campaign.settings import CampaignSettings
 from oracles.base import Oracle
 from oracles.reference import conv_reference, conv_transpose_reference
 from oracles.reference_oracle import ReferenceOracle

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from fuzz.campaign.engine import Campaign, CampaignSettings
+from fuzz.campaign.engine import Campaign
 from fuzz.campaign.environment import cpu_name
 from fuzz.campaign.replay import FIXED, INCONCLUSIVE, replay_record
+from fuzz.campaign.settings import CampaignSettings
 from fuzz.judge.bounds import PASS, PRECISION, error_bound
 from fuzz.judge.verdict import judge, yardstick
 from fuzz.store.records import FindingRecord
@@ -221,6 +222,7 @@ def test_user_form_of_the_jax_layout_and_wide_output_variants_computes_the_case(
     assert all(c.within for c in compared.values()), (case.config, compared)
 
 
+@pytest.mark.campaign
 def test_jax_layout_and_wide_output_variants_agree_with_the_reference() -> None:
     names = ("jax-nhwc", "jax-f32out")
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), **{n: oracle_or_skip(n) for n in names}}

@@ -20,7 +20,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fuzz.campaign.engine import Campaign, CampaignSettings, CampaignStats
+from fuzz.campaign.engine import Campaign
+from fuzz.campaign.settings import CampaignSettings
+from fuzz.campaign.statistics import CampaignStats
 from fuzz.store.folder import FindingStore
 from oracles.isolation import close_oracles
 from oracles.selection import available_oracles

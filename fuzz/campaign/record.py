@@ -15,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fuzz.campaign.engine import CampaignSettings, CampaignStats
+from fuzz.campaign.settings import CampaignSettings
+from fuzz.campaign.statistics import CampaignStats
 from fuzz.store.folder import write_atomically
 
 RECORDS_FOLDER = "campaigns"

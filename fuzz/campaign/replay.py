@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from fuzz.campaign.confirm import rerun_until_shown
 from fuzz.campaign.environment import device_model
 from fuzz.judge.verdict import Verdict, judge
 from fuzz.store.records import FindingRecord
@@ -16,6 +17,7 @@ from oracles.kernel_facts import fact_differences, merge_facts
 from oracles.names import framework_of
 from oracles.registry import is_known, suspect_device, takes_part
 from oracles.selection import available_oracles
+from strategies.case import ConvCase
 
 REPRODUCES = "reproduces"
 FIXED = "fixed"
@@ -124,18 +126,22 @@ def replay_record(
     # Only the oracles that take part in such a case (the engine's rule), also when the caller hands them in.
     oracles = {name: oracle for name, oracle in oracles.items() if takes_part(name, oracle, record.case)}
     facts_here = dict(here) if here is not None else merge_facts(kernel_facts_of(o) for o in oracles.values())
+    outcomes: dict[str, Outcome] = {}
+
+    def evaluate(case: ConvCase) -> Verdict:
+        outcomes.clear()
+        outcomes.update({name: Outcome.of(oracle, case) for name, oracle in oracles.items()})
+        return judge(case, outcomes)
+
     try:
         # An open finding is called gone only after REPLAY_RUNS clean runs: some real bugs are intermittent (an
-        # out-of-bounds read sometimes finds zeros), and "mark it fixed" must not rest on one lucky run.
-        for _ in range(REPLAY_RUNS if record.status != "fixed" else 1):
-            for earlier in record.preceding:  # the calls a stale-buffer finding needs before its case
-                for oracle in oracles.values():
-                    Outcome.of(oracle, earlier)
-            outcomes = {name: Outcome.of(oracle, record.case) for name, oracle in oracles.items()}
-            verdict = judge(record.case, outcomes)
-            still = reproduces(record, verdict)
-            if still:
-                break
+        # out-of-bounds read sometimes finds zeros), and "mark it fixed" must not rest on one lucky run. The calls
+        # a stale-buffer finding needs come first each time.
+        runs = REPLAY_RUNS if record.status != "fixed" else 1
+        verdict, still = rerun_until_shown(
+            evaluate, record.case, lambda v: reproduces(record, v), runs, record.preceding
+        )
+        outcomes = dict(outcomes)  # the last run's (the preceding calls' are not kept)
     finally:
         if owned:
             close_oracles(oracles)

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fuzz.campaign.engine import LOWEST_DECADE, RATIO_ZERO
+from fuzz.campaign.statistics import LOWEST_DECADE, RATIO_ZERO
 from fuzz.report.data import ReportData
 
 

@@ -38,6 +38,7 @@ from fuzz.store.records import FindingRecord
 from oracles.names import framework_of
 from oracles.pinned import split_pin
 from oracles.registry import is_known, suspect_device
+from strategies import features
 from strategies.case import ConvConfig
 
 _NATIVE_FRAME = re.compile(r"\b([\w-]+\.(?:cc|cpp|cxx|c|h|hpp|cu|cuh))[:(]\d+")
@@ -54,19 +55,17 @@ def component(suspect: str) -> str:
 def trigger_features(config: ConvConfig, preceding: bool = False) -> tuple[str, ...]:
     """The structural features of a (shrunk) case, in a fixed order (module docstring)."""
     cfg = config
-    pads = cfg.pad_pairs()
-    stride = any(s > 1 for s in cfg.stride)
-    found = [
-        ("groups", cfg.groups > 1),
-        ("batch groups", cfg.batch_groups > 1),
-        ("negative padding", any(lo < 0 or hi < 0 for lo, hi in pads)),
-        ("padding", any(lo > 0 or hi > 0 for lo, hi in pads)),
-        (f"padding_mode {cfg.padding_mode}", cfg.padding_mode != "zeros"),
-        ("stride", stride and not cfg.transposed),
-        ("lhs dilation", stride and cfg.transposed),
-        ("dilation", any(d > 1 for d in cfg.dilation)),
-        ("output_padding", cfg.transposed and any(cfg.output_padding)),
-        (f"{cfg.layout}", cfg.layout != "contiguous"),
+    found = [  # the names are part of every stored bug key: keep them
+        ("groups", features.grouped(cfg)),
+        ("batch groups", features.batch_grouped(cfg)),
+        ("negative padding", features.negatively_padded(cfg)),
+        ("padding", features.padded(cfg)),
+        (f"padding_mode {cfg.padding_mode}", features.padding_mode_other_than_zeros(cfg)),
+        ("stride", features.strided(cfg) and not cfg.transposed),
+        ("lhs dilation", features.strided(cfg) and cfg.transposed),
+        ("dilation", features.dilated(cfg)),
+        ("output_padding", features.output_padded(cfg)),
+        (f"{cfg.layout}", features.non_contiguous_layout(cfg)),
         ("bias", cfg.bias),
         ("batch", cfg.batch > 1),
         (f"gradient {cfg.gradient}", bool(cfg.gradient)),

@@ -33,6 +33,7 @@ from oracles.kernel_facts import (
 from oracles.names import direct_framework
 from oracles.pinned import split_pin
 from oracles.user_calls import runner_name, user_runner
+from strategies import features
 from strategies.case import COMPLEX_DTYPES, ConvConfig
 
 CHILD_TIMEOUT = 60
@@ -247,19 +248,18 @@ def _main_function(record: FindingRecord, oracle: str) -> str:
     )
 
 
-def features(cfg: ConvConfig) -> list[str]:
+def title_features(cfg: ConvConfig) -> list[str]:
     """What is unusual about a case, in a few words each, most telling first (for an issue title)."""
-    pads = cfg.pad_pairs()
     found = [
-        ("negative padding", any(lo < 0 or hi < 0 for lo, hi in pads)),
-        ("asymmetric padding", any(lo != hi for lo, hi in pads)),
-        (f"padding_mode={cfg.padding_mode}", cfg.padding_mode != "zeros"),
-        (f"{cfg.layout} layout", cfg.layout != "contiguous"),
-        (f"groups={cfg.groups}", cfg.groups > 1),
-        (f"batch_group_count={cfg.batch_groups}", cfg.batch_groups > 1),
-        (f"stride={cfg.stride}", any(s > 1 for s in cfg.stride)),
-        (f"dilation={cfg.dilation}", any(d > 1 for d in cfg.dilation)),
-        (f"output_padding={cfg.output_padding}", cfg.transposed and any(cfg.output_padding)),
+        ("negative padding", features.negatively_padded(cfg)),
+        ("asymmetric padding", features.asymmetrically_padded(cfg)),
+        (f"padding_mode={cfg.padding_mode}", features.padding_mode_other_than_zeros(cfg)),
+        (f"{cfg.layout} layout", features.non_contiguous_layout(cfg)),
+        (f"groups={cfg.groups}", features.grouped(cfg)),
+        (f"batch_group_count={cfg.batch_groups}", features.batch_grouped(cfg)),
+        (f"stride={cfg.stride}", features.strided(cfg)),
+        (f"dilation={cfg.dilation}", features.dilated(cfg)),
+        (f"output_padding={cfg.output_padding}", features.output_padded(cfg)),
         (f"invalid configuration ({cfg.defect})", bool(cfg.defect)),
     ]
     return [text for text, present in found if present]
@@ -295,7 +295,7 @@ def issue_title(record: FindingRecord, oracle: str) -> str:
     variant = split_pin(oracle)[0]
     how = {"torch-compile": " under torch.compile", "jax-eager": " (not jitted)", "torch-vjp": " (its VJP)",
            "jax-vjp": " (jax.vjp)"}.get(variant, "")
-    extra = features(cfg)[:3]
+    extra = title_features(cfg)[:3]
     return (
         f"{what}{how} {_verb(record.kind, cfg)} for {cfg.dtype} on {split_pin(oracle)[1] or cfg.device}"
         + (f" with {', '.join(extra)}" if extra else "")

@@ -1,0 +1,174 @@
+"""One Hypothesis run of a campaign: up to a quota of examples of one (op, dtype, device) combination, each
+checked by the campaign, every new discrepancy shrunk by Hypothesis.
+
+How one run finds several bugs: each discrepancy signature (op, dtype, device, kind, suspects) gets its own
+exception type, so Hypothesis shrinks distinct bugs separately. The run ends once it has shrunk a new failure; its
+failures go to the campaign, which confirms and records them and adds them to the known signatures (which later
+examples then let pass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
+from hypothesis import seed as hypothesis_seed
+
+from fuzz.campaign.confirm import palate_cleanser
+from fuzz.campaign.example_db import database_key
+from fuzz.campaign.schedule import Schedule, derived_seed
+from fuzz.campaign.settings import CampaignSettings
+from fuzz.campaign.statistics import CampaignStats
+from fuzz.judge.verdict import Verdict
+from fuzz.store.records import signature_of
+from strategies.case import INVALID_STREAM, ConvCase
+from strategies.conv import conv_case_groups
+from strategies.invalid import invalid_cases
+
+# Shrinking an already-found bug may run this long past the time budget before we stop it.
+SHRINK_GRACE_SECONDS = 120.0
+
+
+class BudgetExhausted(BaseException):
+    """Raised inside the Hypothesis test to end a run; a BaseException so Hypothesis does not shrink it."""
+
+
+class Discrepancy(Exception):
+    """Base of the per-signature exception types raised for new discrepancies."""
+
+
+_EXCEPTION_TYPES: dict[str, type[Discrepancy]] = {}
+
+
+def exception_for(signature: str) -> type[Discrepancy]:
+    """The exception type of one discrepancy signature (one per signature, so Hypothesis shrinks each apart)."""
+    if signature not in _EXCEPTION_TYPES:
+        _EXCEPTION_TYPES[signature] = type(f"Discrepancy[{signature}]", (Discrepancy,), {})
+    return _EXCEPTION_TYPES[signature]
+
+
+# A failing case, and the cases called before it in the same example (a stale-buffer bug needs them).
+Failure = tuple[ConvCase, tuple[ConvCase, ...]]
+
+
+class RunningCampaign(Protocol):
+    """What a Hypothesis run needs of its campaign (fuzz.campaign.engine.Campaign)."""
+
+    settings: CampaignSettings
+    schedule: Schedule
+    stats: CampaignStats
+    known: set[str]
+    example_database: Any
+    interrupt_requested: bool
+
+    def evaluate(self, case: ConvCase) -> Verdict: ...
+
+    def check_one(self, case: ConvCase) -> Verdict: ...
+
+    def time_spent(self) -> bool: ...
+
+    def report_progress(self) -> None: ...
+
+    def record_all(self, cases: Mapping[str, Failure]) -> None: ...
+
+
+class HypothesisRun:
+    """The Hypothesis run at schedule `position` (its `attempt`-th there) over (op, dtype, device), generating up
+    to `quota` examples."""
+
+    def __init__(
+        self, campaign: RunningCampaign, op: str, dtype: str, device: str, quota: int, position: int, attempt: int
+    ) -> None:
+        self.campaign = campaign
+        self.op, self.dtype, self.device = op, dtype, device
+        self.quota, self.position, self.attempt = quota, position, attempt
+
+    def run(self) -> int:
+        """Run it; returns how many examples it generated. Its failures, confirmed, are handed to the campaign's
+        record_all (also when Ctrl-C ends it: what was found so far is kept, then the interrupt goes on)."""
+        campaign, s = self.campaign, self.campaign.settings
+        op, dtype, device, quota, position, attempt = (
+            self.op, self.dtype, self.device, self.quota, self.position, self.attempt
+        )
+        base_op, gradients = campaign.schedule.gradients_of(op)
+        generated = [0]
+        # signature -> (the failing case, the cases called before it in the same example)
+        failing: dict[str, Failure] = {}
+        smallest: dict[str, Failure] = {}
+        stats = campaign.stats
+        stopped_while_shrinking: list[bool] = []
+
+        def check(cases: list[ConvCase]) -> None:
+            shrinking = bool(failing)
+            hard_limit = campaign.interrupt_requested or (
+                s.time_budget is not None and stats.elapsed >= s.time_budget + SHRINK_GRACE_SECONDS
+            )
+            if hard_limit or (not shrinking and (campaign.time_spent() or generated[0] >= quota)):
+                if shrinking:
+                    stopped_while_shrinking.append(True)
+                raise BudgetExhausted
+            if shrinking and any(earlier for _, earlier in failing.values()):
+                # Shrinking a failure that showed on a later call of one shape: start every candidate from a
+                # state the previous candidate (often the same shape) did not leave behind, so the earlier calls
+                # it needs are kept rather than supplied by whatever ran before.
+                campaign.evaluate(palate_cleanser(cases[0]))
+            stats.examples += 1
+            stats.examples_by_op_dtype_device[f"{op} {dtype} {device}"] += 1
+            generated[0] += not shrinking
+            worst = 0.0
+            for position_in_group, case in enumerate(cases):
+                verdict = campaign.check_one(case)
+                worst = max(worst, verdict.max_ratio)
+                if not verdict.discrepant:
+                    continue
+                signature = signature_of(case, verdict)
+                if signature in campaign.known:
+                    stats.verdicts["known"] += 1
+                    continue
+                if stats.first_discrepancy_at is None:
+                    stats.first_discrepancy_at = stats.examples
+                failing[signature] = (case, tuple(cases[:position_in_group]))
+                best = smallest.get(signature)
+                if best is None or case.element_count() <= best[0].element_count():
+                    smallest[signature] = failing[signature]
+                raise exception_for(signature)(verdict.message)
+            target(worst, label="err/bound")
+            campaign.report_progress()
+
+        cases = (
+            invalid_cases(dtypes=(dtype,), devices=(device,)) if op == INVALID_STREAM else
+            conv_case_groups(
+                ops=(base_op,), dtypes=(dtype,), devices=(device,), budget=s.budget, layouts=s.layouts,
+                padding_modes=s.padding_modes, nonfinite=s.nonfinite, gradients=gradients,
+            )
+        )
+        # Seeded by schedule position, so a run is the same whichever worker of a parallel campaign runs it. The
+        # settings go on after the seed: @seed on its own turns the example database off.
+        seeded = hypothesis_seed(derived_seed(s.seed, position, attempt))(given(cases)(check))
+        reuse = (Phase.reuse,) if campaign.example_database is not None else ()
+        test = settings(
+            max_examples=quota,
+            deadline=None,
+            database=campaign.example_database,
+            derandomize=False,
+            report_multiple_bugs=True,
+            verbosity=Verbosity.quiet,
+            phases=(*reuse, Phase.generate, Phase.target, Phase.shrink),
+            suppress_health_check=list(HealthCheck),
+        )(seeded)
+        # Hypothesis would key saved examples by the test function, which every run shares; key them by entry.
+        test._hypothesis_internal_database_key = database_key(op, dtype, device)  # type: ignore[attr-defined]
+        stats.hypothesis_runs += 1
+        try:
+            test()
+        except (BudgetExhausted, Discrepancy, ExceptionGroup):
+            pass
+        except KeyboardInterrupt:
+            # Keep what was found so far: the smallest failing case of each signature is still a valid repro.
+            campaign.record_all(smallest)
+            raise
+        # After a completed shrink Hypothesis replays each minimal example last, so `failing` holds them;
+        # a shrink cut short leaves only the smallest failing case seen so far.
+        campaign.record_all(smallest if stopped_while_shrinking else failing)
+        return generated[0]

@@ -1,0 +1,34 @@
+"""What a campaign covers and how long it runs: the settings every part of a campaign reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from strategies.budget import SizeBudget
+from strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    """What a campaign covers and how long it runs. max_examples/time_budget of None mean unlimited."""
+
+    seed: int
+    max_examples: int | None = 200
+    time_budget: float | None = None
+    ops: tuple[str, ...] = (*OPS, INVALID_STREAM)
+    dtypes: tuple[str, ...] = DTYPES
+    devices: tuple[str, ...] = ("cpu",)
+    layouts: tuple[str, ...] = LAYOUTS
+    padding_modes: tuple[str, ...] = PADDING_MODES
+    nonfinite: bool = False  # opt-in: inputs holding inf/NaN, judged by the propagation rule
+    # Deviation classes (fuzz.judge.deviation) judged as passing: a team that calls them by design keeps them out.
+    accept: tuple[str, ...] = ()
+    # opt-in: each case of an op is also drawn as one of its gradients (input, weight, bias) against a cotangent
+    gradients: bool = False
+    budget: SizeBudget = field(default_factory=SizeBudget.from_environment)
+    # The Hypothesis example database (fuzz.campaign.example_db spec: a folder, redis://..., or None): saved examples of
+    # earlier runs are retried first. None keeps a campaign a function of its seed alone.
+    database: str | None = None
+    # Parallel campaigns: this process runs the schedule positions p with p % worker_count == worker_index.
+    worker_index: int = 0
+    worker_count: int = 1
