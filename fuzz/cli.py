@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from fuzz.campaign.engine import Campaign
-from fuzz.campaign.environment import environment
+from fuzz.campaign.environment import environment, versions
 from fuzz.campaign.example_db import example_database
 from fuzz.campaign.parallel import Progress, WorkerPlan, default_worker_count, run_parallel
 from fuzz.campaign.record import campaign_record, write_campaign_record
@@ -520,7 +520,7 @@ def command_replay(args: argparse.Namespace) -> int:
         except StoreError as exc:
             raise UsageError(str(exc)) from None
     changed = regressed = 0
-    versions = {k: v for k, v in environment().items() if k in ("torch", "jax", "jaxlib", "numpy", "python")}
+    here = versions(environment())
     bugs = group_bugs(records)
     print(f"{bugs_line(bugs)} in {folder}")
     for bug in bugs:
@@ -530,7 +530,7 @@ def command_replay(args: argparse.Namespace) -> int:
             print("  " + result.line())
             changed += not result.as_recorded
             regressed += result.state == REGRESSED
-            new = updated_record(result, versions, datetime.now(UTC)) if args.update else None
+            new = updated_record(result, here, datetime.now(UTC)) if args.update else None
             if new is not None:
                 store.update(new)
                 if new.status != record.status:

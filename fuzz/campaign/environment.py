@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import platform
 import sys
+from collections.abc import Mapping
 from functools import cache
 from importlib import metadata
 from typing import Any
 
 PACKAGES = ("torch", "jax", "jaxlib", "numpy", "hypothesis")
+# The versions that say which code computed a result (recorded with every finding, its history and each campaign,
+# and shown by explain, the upstream issue and the report), in the order they are shown.
+CODE_VERSIONS = ("torch", "jax", "jaxlib", "numpy", "python")
+
+
+def versions(environment: Mapping[str, object]) -> dict[str, object]:
+    """The CODE_VERSIONS an environment (a finding's, a campaign's, or this machine's) names, in that order."""
+    return {name: environment[name] for name in CODE_VERSIONS if environment.get(name)}
 
 
 def package_version(name: str) -> str | None:

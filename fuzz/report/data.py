@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fuzz.campaign.environment import versions
 from fuzz.campaign.record import load_campaign_records, read_campaign_record
 from fuzz.store.folder import FindingStore, LoadProblem
 from fuzz.store.records import FindingRecord
@@ -84,7 +85,7 @@ class ReportData:
         seen = []
         for campaign in self.campaigns:
             env = campaign.get("environment", {})
-            text = ", ".join(f"{n} {env[n]}" for n in ("torch", "jax", "numpy") if env.get(n))
+            text = ", ".join(f"{n} {v}" for n, v in versions(env).items() if n != "python")
             if text and text not in seen:
                 seen.append(text)
         return seen

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from fuzz.campaign.environment import versions
 from fuzz.campaign.replay import REPRODUCES, ReplayResult, replay_record
 from fuzz.judge.bounds import MANTISSA_DIGITS
 from fuzz.judge.decide import NUMERIC_KINDS, REFERENCE, agreement, stored_error
@@ -344,8 +345,7 @@ def _format_value(value: Any) -> str:
 
 
 def _versions(environment: Mapping[str, Any]) -> str:
-    names = ("torch", "jax", "jaxlib", "numpy", "python")
-    return ", ".join(f"{n} {environment[n]}" for n in names if environment.get(n)) + (
+    return ", ".join(f"{n} {v}" for n, v in versions(environment).items()) + (
         f"; {environment.get('platform')}; devices {environment.get('devices')}"
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fuzz.campaign.environment import versions
 from fuzz.judge.decide import NUMERIC_KINDS, REFERENCE, shown_error_and_bound, shown_values, stored_error, stored_number
 from fuzz.store.records import FindingRecord
 from fuzz.store.script import issue_title, script_for
@@ -49,8 +50,9 @@ def no_issue_reason(record: FindingRecord) -> str:
 
 
 def _versions(environment: dict[str, object]) -> str:
-    names = ("torch", "jax", "jaxlib", "numpy", "python", "platform")
-    lines = [f"- {name}: {environment[name]}" for name in names if environment.get(name)]
+    lines = [f"- {name}: {value}" for name, value in versions(environment).items()]
+    if environment.get("platform"):
+        lines.append(f"- platform: {environment['platform']}")
     devices = environment.get("devices")
     if isinstance(devices, dict):
         lines += [f"- {device}: {model}" for device, model in devices.items()]
