@@ -41,9 +41,8 @@ def run_jax(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: n
     # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.
     @jax.jit
     def conv(x, w, b):
-        return lax.conv_general_dilated(x, w, window_strides=(1,), padding=[(-3, 3)],
-            rhs_dilation=(1,), dimension_numbers=('NCW', 'OIW', 'NCW'),
-            feature_group_count=1, precision=lax.Precision.HIGHEST)
+        return lax.conv_general_dilated(x, w, window_strides=(1,), padding=((-3, 3),), rhs_dilation=(1,),
+            dimension_numbers=('NCW', 'OIW', 'NCW'), feature_group_count=1, precision=lax.Precision.HIGHEST)
 
     device = jax.devices('cpu')[0]
     x_values, w_values = X, W

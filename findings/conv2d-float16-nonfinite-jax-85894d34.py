@@ -53,9 +53,9 @@ def run_jax(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: n
     # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.
     @jax.jit
     def conv(x, w, b):
-        return lax.conv_general_dilated(x, w, window_strides=(1, 1), padding='VALID',
-            rhs_dilation=(1, 2), dimension_numbers=('NCHW', 'OIHW', 'NCHW'),
-            feature_group_count=2, precision=lax.Precision.HIGHEST) + b.reshape((1, -1, 1, 1))
+        return lax.conv_general_dilated(x, w, window_strides=(1, 1), padding='VALID', rhs_dilation=(1, 2),
+            dimension_numbers=('NCHW', 'OIHW', 'NCHW'), feature_group_count=2,
+            precision=lax.Precision.HIGHEST) + b.reshape((1, -1, 1, 1))
 
     device = jax.devices('gpu')[0]
     x_values, w_values = X, W

@@ -39,9 +39,9 @@ def run_jax(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: n
     from jax import lax
 
     def conv(x, w, b):
-        return lax.conv_general_dilated(x, w, window_strides=(1, 1, 1), padding='VALID',
-            rhs_dilation=(1, 1, 1), dimension_numbers=('NCDHW', 'OIDHW', 'NCDHW'),
-            feature_group_count=1, precision=lax.Precision.HIGHEST) + b.reshape((1, -1, 1, 1, 1))
+        return lax.conv_general_dilated(x, w, window_strides=(1, 1, 1), padding='VALID', rhs_dilation=(1, 1,
+            1), dimension_numbers=('NCDHW', 'OIDHW', 'NCDHW'), feature_group_count=1,
+            precision=lax.Precision.HIGHEST) + b.reshape((1, -1, 1, 1, 1))
 
     # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.
     @jax.jit

@@ -41,8 +41,8 @@ def run_torch(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G:
     w = torch.tensor(W, dtype=torch.bfloat16, device='cpu')
 
     def conv(x, w, b):
-        return F.conv_transpose1d(x, w, b, stride=(2,), padding=(0,), output_padding=(1,),
-            groups=1, dilation=(1,))
+        return F.conv_transpose1d(x, w, b, stride=(2,), padding=(0,), output_padding=(1,), dilation=(1,),
+            groups=1)
 
     out = conv(x, w, None)
     return out.detach().to(device='cpu', dtype=torch.float64).resolve_conj().numpy()

@@ -44,9 +44,9 @@ def run_jax(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: n
         grouped = w.reshape(2, w.shape[0] // 2, *w.shape[1:])
         kernel = jnp.swapaxes(grouped, 1, 2).reshape(-1, w.shape[0] // 2, *w.shape[2:])
         kernel = jnp.flip(kernel, axis=tuple(range(2, kernel.ndim)))
-        return lax.conv_general_dilated(x, kernel, window_strides=(1,), padding=((0, 0),),
-            lhs_dilation=(1,), rhs_dilation=(1,), dimension_numbers=('NCW', 'OIW', 'NCW'),
-            feature_group_count=2, precision=lax.Precision.HIGHEST)
+        return lax.conv_general_dilated(x, kernel, window_strides=(1,), padding=((0, 0),), lhs_dilation=(1,),
+            rhs_dilation=(1,), dimension_numbers=('NCW', 'OIW', 'NCW'), feature_group_count=2,
+            precision=lax.Precision.HIGHEST)
 
     device = jax.devices('cpu')[0]
     x_values, w_values = X, W

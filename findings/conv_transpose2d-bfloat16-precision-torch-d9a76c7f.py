@@ -40,8 +40,8 @@ def run_torch(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G:
     w = torch.tensor(W, dtype=torch.bfloat16, device='cpu')
 
     def conv(x, w, b):
-        return F.conv_transpose2d(x, w, b, stride=(1, 1), padding=(3, 0), output_padding=(1, 0),
-            groups=1, dilation=(2, 1))
+        return F.conv_transpose2d(x, w, b, stride=(1, 1), padding=(3, 0), output_padding=(1, 0), dilation=(2,
+            1), groups=1)
 
     out = conv(x, w, None)
     return out.detach().to(device='cpu', dtype=torch.float64).resolve_conj().numpy()

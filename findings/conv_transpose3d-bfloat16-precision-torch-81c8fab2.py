@@ -48,7 +48,7 @@ def run_torch(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G:
 
     def conv(x, w, b):
         return F.conv_transpose3d(x, w, b, stride=(1, 1, 1), padding=(0, 0, 0), output_padding=(0, 0, 1),
-            groups=1, dilation=(1, 1, 2))
+            dilation=(1, 1, 2), groups=1)
 
     out = conv(x, w, None)
     return out.detach().to(device='cpu', dtype=torch.float64).resolve_conj().numpy()

@@ -106,47 +106,81 @@ def _add_bias(out: Any, b: Any, channel_axis: int = 1) -> Any:
     return out + b.reshape(shape)
 
 
-def _conv_plus_bias(
-    x: Any,
-    w: Any,
-    b: Any,
-    *,
-    strides: tuple[int, ...],
-    padding: str | tuple[tuple[int, int], ...],
-    dilation: tuple[int, ...],
-    dimension_numbers: tuple[str, str, str],
-    groups: int,
-    padding_mode: str = "zeros",
-    preferred: str | None = None,
-    batch_groups: int = 1,
-) -> Any:
-    """The traced function: lax.conv_general_dilated at HIGHEST precision, then the bias broadcast over space.
+@dataclass(frozen=True)
+class LaxCall:
+    """lax.conv_general_dilated's arguments for one case: the one description of the call. The oracle passes them
+    (a static argument of the jitted function), and a finding's script and `convfuzz explain` spell out the same
+    ones (oracles.user_calls). Precision is always HIGHEST."""
 
-    A torch padding_mode other than zeros is applied with jnp.pad first (XLA's convolution pads with zeros only).
-    `preferred` is lax's preferred_element_type (None: the input dtype).
-    """
+    window_strides: tuple[int, ...]
+    padding: str | tuple[tuple[int, int], ...]
+    rhs_dilation: tuple[int, ...]
+    dimension_numbers: tuple[str, str, str]
+    feature_group_count: int
+    lhs_dilation: tuple[int, ...] | None = None  # the transposed port dilates its input by the stride
+    batch_group_count: int = 1
+    preferred_element_type: str | None = None  # a jnp dtype name: the output type (None: the input's)
+    # A torch padding mode other than zeros, applied with jnp.pad first (XLA pads with zeros only): widths and the
+    # NumPy mode name; the call's own padding is then VALID.
+    pre_pad: tuple[tuple[tuple[int, int], ...], str] | None = None
+
+    def keywords(self) -> dict[str, Any]:
+        """The keyword arguments that differ from lax's defaults, in lax's order (precision and the output type
+        apart)."""
+        found: dict[str, Any] = {"window_strides": self.window_strides, "padding": self.padding}
+        if self.lhs_dilation is not None:
+            found["lhs_dilation"] = self.lhs_dilation
+        found |= {"rhs_dilation": self.rhs_dilation, "dimension_numbers": self.dimension_numbers,
+                  "feature_group_count": self.feature_group_count}
+        if self.batch_group_count > 1:
+            found["batch_group_count"] = self.batch_group_count
+        return found
+
+    def arguments(self) -> str:
+        """The keyword arguments as source, precision and output type included."""
+        text = ", ".join(f"{name}={value!r}" for name, value in self.keywords().items())
+        text += ", precision=lax.Precision.HIGHEST"
+        return text + (f", preferred_element_type=jnp.{self.preferred_element_type}"
+                       if self.preferred_element_type else "")
+
+
+def lax_call(cfg: ConvConfig, variant: JaxVariant) -> LaxCall:
+    """The call that computes `cfg` under `variant`: the forward conv (in the variant's layout, with its output
+    type), the transposed op's lhs-dilated port (on the rearranged kernel, forward_kernel), or for the adjoint
+    variant the forward conv whose VJP it takes."""
+    numbers = jax_dimension_numbers(cfg.rank, variant.channels_last)
+    if cfg.transposed and variant.adjoint:
+        return LaxCall(cfg.stride, cfg.pad_pairs(), cfg.dilation, numbers, cfg.groups)
+    if cfg.transposed:
+        return LaxCall((1,) * cfg.rank, transposed_padding(cfg), cfg.dilation, numbers, cfg.groups,
+                       lhs_dilation=cfg.stride)
+    padding = jax_padding(cfg)
+    pre_pad = None
+    if cfg.padding_mode != "zeros":  # non-zero modes come with explicit pads
+        pre_pad = (spatial_pad_widths(numbers[0], cfg.pad_pairs()), NUMPY_PAD_MODES[cfg.padding_mode])
+        padding = "VALID"
+    preferred = "float32" if variant.wide_output and cfg.dtype in HALF_TYPES else None
+    return LaxCall(cfg.stride, padding if isinstance(padding, str) else tuple(padding), cfg.dilation, numbers,
+                   cfg.groups, batch_group_count=cfg.batch_groups, preferred_element_type=preferred, pre_pad=pre_pad)
+
+
+def _lax(x: Any, w: Any, call: LaxCall) -> Any:
+    """lax.conv_general_dilated of x and w as `call` describes it (its pre-padding first)."""
     from jax import lax
     from jax import numpy as jnp
 
-    if padding_mode != "zeros":
-        if isinstance(padding, str):
-            raise ValueError(f"padding_mode {padding_mode!r} needs explicit pads, got {padding!r}")
-        x = jnp.pad(x, spatial_pad_widths(dimension_numbers[0], padding), mode=NUMPY_PAD_MODES[padding_mode])
-        padding = "VALID"
-
-    out = lax.conv_general_dilated(
-        x,
-        w,
-        window_strides=strides,
-        padding=padding,
-        rhs_dilation=dilation,
-        dimension_numbers=dimension_numbers,
-        feature_group_count=groups,
-        batch_group_count=batch_groups,
-        precision=lax.Precision.HIGHEST,
-        preferred_element_type=None if preferred is None else getattr(jnp, preferred),
+    if call.pre_pad is not None:
+        widths, mode = call.pre_pad
+        x = jnp.pad(x, widths, mode=mode)
+    preferred = None if call.preferred_element_type is None else getattr(jnp, call.preferred_element_type)
+    return lax.conv_general_dilated(
+        x, w, **call.keywords(), precision=lax.Precision.HIGHEST, preferred_element_type=preferred
     )
-    return _add_bias(out, b, dimension_numbers[2].index("C"))
+
+
+def _conv_plus_bias(x: Any, w: Any, b: Any, *, call: LaxCall) -> Any:
+    """The traced function: the described conv, then the bias broadcast over space."""
+    return _add_bias(_lax(x, w, call), b, call.dimension_numbers[2].index("C"))
 
 
 def forward_kernel(w: Any, groups: int) -> Any:
@@ -160,63 +194,24 @@ def forward_kernel(w: Any, groups: int) -> Any:
     return jnp.flip(swapped, axis=tuple(range(2, swapped.ndim)))
 
 
-def _conv_transpose_plus_bias(
-    x: Any,
-    w: Any,
-    b: Any,
-    *,
-    strides: tuple[int, ...],
-    padding: tuple[tuple[int, int], ...],
-    dilation: tuple[int, ...],
-    dimension_numbers: tuple[str, str, str],
-    groups: int,
-) -> Any:
-    """The traced transposed conv, as people port conv_transposeNd to JAX: lax.conv_general_dilated with the input
-    dilated by the stride, the kernel rearranged by forward_kernel and `padding` from transposed_padding."""
-    from jax import lax
-
-    out = lax.conv_general_dilated(
-        x,
-        forward_kernel(w, groups),
-        window_strides=(1,) * len(strides),
-        padding=padding,
-        lhs_dilation=strides,
-        rhs_dilation=dilation,
-        dimension_numbers=dimension_numbers,
-        feature_group_count=groups,
-        precision=lax.Precision.HIGHEST,
-    )
-    return _add_bias(out, b)
+def _conv_transpose_plus_bias(x: Any, w: Any, b: Any, *, call: LaxCall) -> Any:
+    """The traced transposed conv, as people port conv_transposeNd to JAX: the lhs-dilated call on the kernel
+    rearranged by forward_kernel."""
+    return _add_bias(_lax(x, forward_kernel(w, call.feature_group_count), call), b)
 
 
-def _conv_transpose_as_vjp(
-    x: Any,
-    w: Any,
-    b: Any,
-    *,
-    strides: tuple[int, ...],
-    padding: tuple[tuple[int, int], ...],
-    dilation: tuple[int, ...],
-    dimension_numbers: tuple[str, str, str],
-    groups: int,
-    output_spatial: tuple[int, ...],
-) -> Any:
-    """The traced transposed conv as jax.vjp of the forward conv at an input of the transposed output's size, with
-    cotangent x (torch's transposed weight is the forward conv's OI weight as it is). The forward output is cut to
-    x's size first: with output_padding >= stride it reaches one window further."""
+def _conv_transpose_as_vjp(x: Any, w: Any, b: Any, *, call: LaxCall, output_spatial: tuple[int, ...]) -> Any:
+    """The traced transposed conv as jax.vjp of the forward conv (`call`) at an input of the transposed output's
+    size, with cotangent x (torch's transposed weight is the forward conv's OI weight as it is). The forward output
+    is cut to x's size first: with output_padding >= stride it reaches one window further."""
     import jax
-    from jax import lax
     from jax import numpy as jnp
 
     window = tuple(slice(0, n) for n in x.shape[2:])
-    z = jnp.zeros((x.shape[0], w.shape[1] * groups, *output_spatial), dtype=x.dtype)
+    z = jnp.zeros((x.shape[0], w.shape[1] * call.feature_group_count, *output_spatial), dtype=x.dtype)
 
     def forward(inputs: Any) -> Any:
-        out = lax.conv_general_dilated(
-            inputs, w, window_strides=strides, padding=padding, rhs_dilation=dilation,
-            dimension_numbers=dimension_numbers, feature_group_count=groups, precision=lax.Precision.HIGHEST,
-        )
-        return out[(..., *window)]
+        return _lax(inputs, w, call)[(..., *window)]
 
     _, pullback = jax.vjp(forward, z)
     (out,) = pullback(x)
@@ -231,14 +226,14 @@ def _gradient_of(
     *,
     which: str,
     forward: Callable[..., Any],
-    settings: tuple[tuple[str, Any], ...],
+    call: LaxCall,
 ) -> Any:
-    """The traced gradient of forward(x, w, b, **settings) (the conv plus bias, or the ported transposed conv)
+    """The traced gradient of forward(x, w, b, call=call) (the conv plus bias, or the ported transposed conv)
     with respect to `which` of x, w, b: jax.vjp at cotangent g, as a JAX training step gets it."""
     import jax
 
     def function(x_: Any, w_: Any, b_: Any) -> Any:
-        return forward(x_, w_, b_, **dict(settings))
+        return forward(x_, w_, b_, call=call)
 
     _, pullback = jax.vjp(function, x, w, b)
     return pullback(g)[GRADIENTS.index(which)]
@@ -269,14 +264,13 @@ class JaxOracle:
         # float64 cases must stay float64; without x64 JAX silently computes them in float32.
         self._jax.config.update("jax_enable_x64", True)
         self._signatures: set[tuple[object, ...]] = set()
-        static = ("strides", "padding", "dilation", "dimension_numbers", "groups", "padding_mode")
         self.variant = JAX_VARIANTS[name]
         jit = self._jax.jit if self.variant.jitted else (lambda function, static_argnames: function)
-        self._conv = jit(_conv_plus_bias, static_argnames=(*static, "preferred", "batch_groups"))
+        self._conv = jit(_conv_plus_bias, static_argnames=("call",))
         transposed = _conv_transpose_as_vjp if self.variant.adjoint else _conv_transpose_plus_bias
         extra = ("output_spatial",) if self.variant.adjoint else ()
-        self._conv_transpose = jit(transposed, static_argnames=(*static[:-1], *extra))
-        self._gradient = jit(_gradient_of, static_argnames=("which", "forward", "settings"))
+        self._conv_transpose = jit(transposed, static_argnames=("call", *extra))
+        self._gradient = jit(_gradient_of, static_argnames=("which", "forward", "call"))
 
     def devices(self) -> tuple[str, ...]:
         """cpu, plus cuda when JAX has a GPU backend."""
@@ -305,30 +299,12 @@ class JaxOracle:
         if cfg.gradient:
             return self._case_gradient(case, array(x_values), weight, None if case.b is None else array(case.b), array)
 
+        call = lax_call(cfg, variant)
+        bias = None if case.b is None else array(case.b)
         if cfg.transposed:
-            # The adjoint takes torch's pads for the forward conv; the direct form the lhs-dilated conv's padding.
-            pads = cfg.pad_pairs() if self.variant.adjoint else transposed_padding(cfg)
             extra = {"output_spatial": cfg.output_spatial()} if self.variant.adjoint else {}
-            out = self._conv_transpose(
-                array(case.x), weight, None if case.b is None else array(case.b), strides=cfg.stride,
-                padding=pads, dilation=cfg.dilation, dimension_numbers=jax_dimension_numbers(cfg.rank),
-                groups=cfg.groups, **extra,
-            )
-            return widened(out)
-        padding = jax_padding(cfg)
-        out = self._conv(
-            array(x_values),
-            weight,
-            None if case.b is None else array(case.b),
-            strides=cfg.stride,
-            padding=padding if isinstance(padding, str) else tuple(padding),
-            dilation=cfg.dilation,
-            dimension_numbers=jax_dimension_numbers(cfg.rank, variant.channels_last),
-            groups=cfg.groups,
-            padding_mode=cfg.padding_mode,
-            preferred="float32" if variant.wide_output and cfg.dtype in HALF_TYPES else None,
-            batch_groups=cfg.batch_groups,
-        )
+            return widened(self._conv_transpose(array(case.x), weight, bias, call=call, **extra))
+        out = self._conv(array(x_values), weight, bias, call=call)
         result = widened(out)
         return np.moveaxis(result, -1, 1) if variant.channels_last else result
 
@@ -338,19 +314,8 @@ class JaxOracle:
         assert case.g is not None
         channels_last = self.variant.channels_last
         g = array(np.moveaxis(case.g, 1, -1) if channels_last else case.g)
-        settings: dict[str, Any] = {"strides": cfg.stride, "dilation": cfg.dilation, "groups": cfg.groups}
-        if cfg.transposed:
-            forward: Callable[..., Any] = _conv_transpose_plus_bias
-            settings |= {"padding": transposed_padding(cfg), "dimension_numbers": jax_dimension_numbers(cfg.rank)}
-        else:
-            forward = _conv_plus_bias
-            padding = jax_padding(cfg)
-            settings |= {
-                "padding": padding if isinstance(padding, str) else tuple(padding),
-                "dimension_numbers": jax_dimension_numbers(cfg.rank, channels_last),
-                "padding_mode": cfg.padding_mode,
-            }
-        out = self._gradient(x, w, b, g, which=cfg.gradient, forward=forward, settings=tuple(sorted(settings.items())))
+        forward: Callable[..., Any] = _conv_transpose_plus_bias if cfg.transposed else _conv_plus_bias
+        out = self._gradient(x, w, b, g, which=cfg.gradient, forward=forward, call=lax_call(cfg, self.variant))
         result = widened(out)
         if channels_last and cfg.gradient == "input":
             return np.moveaxis(result, -1, 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,43 @@ def torch_padding_plan(config: ConvConfig) -> tuple[list[int] | None, str | int 
     return [v for lo, hi in reversed(pairs) for v in (lo, hi)], 0
 
 
+@dataclass(frozen=True)
+class TorchCall:
+    """How torch.nn.functional is called for a case: the one description of the call. The oracle calls it, and a
+    finding's script and `convfuzz explain` spell out the same arguments (oracles.user_calls)."""
+
+    function: str  # in torch.nn.functional: 'conv2d', 'conv_transpose2d'
+    pre_pad: tuple[int, ...] | None  # F.pad amounts applied first (torch has no negative or asymmetric padding=)
+    stride: tuple[int, ...]
+    padding: str | int | tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+    output_padding: tuple[int, ...] | None = None  # transposed ops only
+
+    def keywords(self) -> dict[str, object]:
+        """The keyword arguments of the call, in torch's order."""
+        shape = {"stride": self.stride, "padding": self.padding}
+        if self.output_padding is not None:
+            shape["output_padding"] = self.output_padding
+        return {**shape, "dilation": self.dilation, "groups": self.groups}
+
+    def arguments(self) -> str:
+        """The keyword arguments as source: 'stride=(1, 2), padding=(0, 1), dilation=(1, 1), groups=2'."""
+        return ", ".join(f"{name}={value!r}" for name, value in self.keywords().items())
+
+
+def torch_call(cfg: ConvConfig, adjoint: bool = False) -> TorchCall:
+    """The call that computes `cfg`: its own F.convNd / F.conv_transposeNd, or (`adjoint`, for a transposed op) the
+    forward F.convNd whose vector-Jacobian product torch-vjp takes."""
+    if adjoint:
+        padding: str | int | tuple[int, ...] = tuple(lo for lo, _ in cfg.pad_pairs())
+        return TorchCall(f"conv{cfg.rank}d", None, cfg.stride, padding, cfg.dilation, cfg.groups)
+    pre_pad, padding = torch_padding_plan(cfg)
+    output_padding = cfg.output_padding if cfg.transposed else None
+    return TorchCall(cfg.op, None if pre_pad is None else tuple(pre_pad), cfg.stride, padding, cfg.dilation,
+                     cfg.groups, output_padding)
+
+
 # torch.compile keeps every compiled graph for the life of the process, and what it compiled before can change
 # what it compiles next (automatic dynamic shapes and their saved profile). A finding must reproduce in a fresh
 # process, so torch-compile resets dynamo whenever a case starts a new shape class: every class compiles as it
@@ -53,11 +91,13 @@ def conv_function(cfg: ConvConfig, functional: Any) -> Callable[[Any, Any, Any],
     tensor sizes: the convolution is compiled for a whole shape class, as a model compiled with dynamic shapes
     is. A finding's script builds its compiled call the same way (oracles.user_calls), so it compiles the same graph.
     """
-    pre_pad, padding = torch_padding_plan(cfg)
-    conv = getattr(functional, cfg.op)
-    stride, dilation, groups = cfg.stride, cfg.dilation, cfg.groups  # plain values, not the config object
+    described = torch_call(cfg)
+    conv = getattr(functional, described.function)
+    # Plain values, each its own captured variable (not the description object): dynamo traces captured ints.
+    stride, padding, dilation, groups = described.stride, described.padding, described.dilation, described.groups
+    pre_pad = None if described.pre_pad is None else list(described.pre_pad)
     if cfg.transposed:
-        output_padding = cfg.output_padding
+        output_padding = described.output_padding
 
         def call_transposed(x: Any, w: Any, b: Any) -> Any:
             return conv(x, w, b, stride=stride, padding=padding, output_padding=output_padding, groups=groups,
@@ -76,7 +116,7 @@ def conv_function(cfg: ConvConfig, functional: Any) -> Callable[[Any, Any, Any],
 def module_function(cfg: ConvConfig, torch: Any) -> Callable[[Any, Any, Any], Any]:
     """conv(x, w, b) through nn.ConvNd with the case's padding_mode, the way users get reflect, replicate or
     circular padding; torch.func.functional_call puts w and b in place of the module's own parameters."""
-    _, padding = torch_padding_plan(cfg)  # non-zero modes come with symmetric padding: one int per dim
+    padding = torch_call(cfg).padding  # non-zero modes come with symmetric padding: one int per dim
     module = torch.nn.utils.skip_init(  # skip_init: no random initialisation of parameters replaced anyway
         getattr(torch.nn, f"Conv{cfg.rank}d"), cfg.in_channels, cfg.out_channels, cfg.kernel, stride=cfg.stride,
         padding=padding, dilation=cfg.dilation, groups=cfg.groups, bias=cfg.bias, padding_mode=cfg.padding_mode,
@@ -98,9 +138,9 @@ def adjoint_function(cfg: ConvConfig, torch: Any) -> Callable[[Any, Any, Any], A
 
     Complex data: torch's autograd gives the conjugate transpose (A^H x, its convention for complex gradients),
     while conv_transposeNd is the plain transpose A^T x = conj(A^H conj(x)): both conjugations are applied."""
-    conv = getattr(torch.nn.functional, f"conv{cfg.rank}d")
-    stride, dilation, groups = cfg.stride, cfg.dilation, cfg.groups
-    padding = tuple(lo for lo, _ in cfg.pad_pairs())
+    described = torch_call(cfg, adjoint=True)
+    conv = getattr(torch.nn.functional, described.function)
+    stride, padding, dilation, groups = described.stride, described.padding, described.dilation, described.groups
     out_channels, out_spatial = cfg.out_channels, cfg.output_spatial()
     window = tuple(slice(0, n) for n in cfg.spatial)
 

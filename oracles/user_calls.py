@@ -1,33 +1,35 @@
 """Each torch and JAX oracle's call as a user writes it: the source of a function `run_<oracle>()` that computes a
 case with numpy and that one framework, every argument spelled out.
 
-A finding's script (fuzz.store.script), its upstream issue and `convfuzz explain` all show this one text. It is
-built from the same planning functions the oracles call (torch_padding_plan, jax_padding, transposed_padding,
-jax_dimension_numbers), so the call a user reads is the call the oracle made.
+A finding's script (fuzz.store.script), its upstream issue and `convfuzz explain` all show this one text. It spells
+out the oracles' own description of their call (oracles.torch_oracle.TorchCall, oracles.jax_oracle.LaxCall), so
+the call a user reads is the call the oracle made.
 """
 
 from __future__ import annotations
 
 import re
+import textwrap
 
-from oracles.jax_oracle import (
-    HALF_TYPES,
-    JAX_VARIANTS,
-    jax_dimension_numbers,
-    jax_padding,
-    spatial_pad_widths,
-    transposed_padding,
-)
+from oracles.jax_oracle import JAX_VARIANTS, LaxCall, lax_call
 from oracles.pinned import PIN_SEPARATOR, split_pin
-from oracles.reference import NUMPY_PAD_MODES
 from oracles.registry import is_known
-from oracles.torch_oracle import torch_padding_plan
+from oracles.torch_oracle import TorchCall, torch_call
 from oracles.torch_variants import TORCH_VARIANTS, TorchSettings
 from strategies.case import COMPLEX_DTYPES, GRADIENTS, ConvConfig
 
 # Every runner computes the case's globals X, W, B (and a gradient case's cotangent G) unless given other tensors
 # of the same shapes (the earlier calls a stale-buffer finding needs).
 RUNNER_PARAMETERS = "X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G"
+
+
+def _wrapped(line: str) -> str:
+    """A source line that ends with a call, broken at spaces inside its parentheses to stay readable (about 110
+    characters a line, continuation lines indented one level deeper). Nothing may follow the call's closing
+    parenthesis: a break there would end the statement."""
+    indent = line[: len(line) - len(line.lstrip())]
+    return textwrap.fill(line.strip(), width=110, initial_indent=indent, subsequent_indent=indent + "    ",
+                         break_long_words=False, break_on_hyphens=False)
 
 
 def _what(cfg: ConvConfig, call: str) -> str:
@@ -101,48 +103,59 @@ def runner_name(oracle: str) -> str:
     return "run_" + re.sub(r"\W", "_", oracle.replace(PIN_SEPARATOR, "_at_"))
 
 
-def _torch_transposed_lines(cfg: ConvConfig, adjoint: bool, explicit: bool = False) -> str:
-    """The conv(x, w, b) of a torch runner for a transposed op: F.conv_transposeNd, or (adjoint) the VJP of
-    F.convNd as convfuzz's torch-vjp computes it."""
-    padding = tuple(lo for lo, _ in cfg.pad_pairs())
-    if adjoint:
-        return (
-            "    # conv_transpose as the vector-Jacobian product of the forward conv at an input z of the transposed\n"
-            "    # output's size, with cotangent x (the forward output is cut to x's size first).\n"
-            "    def conv(x, w, b):\n"
-            f"        z = torch.zeros((x.shape[0], {cfg.out_channels}, *{cfg.output_spatial()!r}), dtype=x.dtype, "
-            "device=x.device, requires_grad=True)\n"
-            f"        y = F.conv{cfg.rank}d(z, w, None, stride={cfg.stride!r}, padding={padding!r}, "
-            f"dilation={cfg.dilation!r}, groups={cfg.groups})\n"
-            f"        y = y[(..., *(slice(0, n) for n in {cfg.spatial!r}))]\n"
-            "        # Complex data: autograd gives the conjugate transpose; conv_transpose is the plain transpose.\n"
-            "        conjugate = torch.conj if x.is_complex() else (lambda t: t)\n"
-            "        (grad,) = torch.autograd.grad(y, z, grad_outputs=conjugate(x))\n"
-            "        grad = conjugate(grad)\n"
-            f"        return grad if b is None else grad + b.reshape(1, -1, *([1] * {cfg.rank}))\n\n"
-        )
-    if explicit:
-        return (
-            "    def conv(x, w, b):\n"
-            f"        return F.{cfg.op}(x, w, b, stride={cfg.stride!r}, padding={padding!r}, "
-            f"output_padding={cfg.output_padding!r},\n"
-            f"            groups={cfg.groups}, dilation={cfg.dilation!r})\n\n"
-        )
+def _torch_closure_lines(call: TorchCall) -> str:
+    """conv(x, w, b) with the call's parameters captured by a closure, as the oracle holds them: under
+    torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants."""
+    names = list(call.keywords())
+    keywords = ", ".join(f"{n}={n}" for n in names)
+    pad = "            if pre_pad is not None:\n                x = F.pad(x, pre_pad)\n" if call.pre_pad else ""
+    values = ", ".join(repr(v) for v in call.keywords().values())
+    pre_pad = [] if call.pre_pad is None else [repr(list(call.pre_pad))]
     return (
-        "    # The parameters are captured by a closure, as convfuzz's oracle holds them.\n"
-        "    def make_conv(stride, padding, output_padding, groups, dilation):\n"
+        "    # The parameters are captured by a closure, as convfuzz's oracle holds them (under\n"
+        "    # torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants).\n"
+        f"    def make_conv({', '.join(['pre_pad'] * bool(call.pre_pad) + names)}):\n"
         "        def conv(x, w, b):\n"
-        f"            return F.{cfg.op}(x, w, b, stride=stride, padding=padding, output_padding=output_padding,\n"
-        "                groups=groups, dilation=dilation)\n\n"
+        f"{pad}"
+        f"{_wrapped(f'            return F.{call.function}(x, w, b, {keywords})')}\n\n"
         "        return conv\n\n"
-        f"    conv = make_conv({cfg.stride!r}, {padding!r}, {cfg.output_padding!r}, {cfg.groups}, {cfg.dilation!r})\n"
+        f"    conv = make_conv({', '.join([*pre_pad, values])})\n"
+    )
+
+
+def _torch_literal_lines(call: TorchCall) -> str:
+    """conv(x, w, b) as a user writes it: every argument a literal."""
+    pad_line = (
+        f"        x = F.pad(x, {list(call.pre_pad)!r})  # torch's padding= takes no negative or asymmetric pads\n"
+        if call.pre_pad is not None else ""
+    )
+    body = _wrapped(f"        return F.{call.function}(x, w, b, {call.arguments()})")
+    return f"    def conv(x, w, b):\n{pad_line}{body}\n\n"
+
+
+def _torch_adjoint_lines(cfg: ConvConfig) -> str:
+    """conv(x, w, b) of a transposed op as the VJP of the forward F.convNd, as convfuzz's torch-vjp computes it."""
+    forward = torch_call(cfg, adjoint=True)
+    return (
+        "    # conv_transpose as the vector-Jacobian product of the forward conv at an input z of the transposed\n"
+        "    # output's size, with cotangent x (the forward output is cut to x's size first).\n"
+        "    def conv(x, w, b):\n"
+        f"        z = torch.zeros((x.shape[0], {cfg.out_channels}, *{cfg.output_spatial()!r}), dtype=x.dtype, "
+        "device=x.device, requires_grad=True)\n"
+        f"{_wrapped(f'        y = F.{forward.function}(z, w, None, {forward.arguments()})')}\n"
+        f"        y = y[(..., *(slice(0, n) for n in {cfg.spatial!r}))]\n"
+        "        # Complex data: autograd gives the conjugate transpose; conv_transpose is the plain transpose.\n"
+        "        conjugate = torch.conj if x.is_complex() else (lambda t: t)\n"
+        "        (grad,) = torch.autograd.grad(y, z, grad_outputs=conjugate(x))\n"
+        "        grad = conjugate(grad)\n"
+        f"        return grad if b is None else grad + b.reshape(1, -1, *([1] * {cfg.rank}))\n\n"
     )
 
 
 def _torch_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> str:
     """The runner of a torch variant, as a user writes it in a script of their own: backend flags as assignments,
     the layout spelled out, the result widened inline."""
-    pre_pad, padding = torch_padding_plan(cfg)
+    padding = torch_call(cfg).padding
     bias = "b" if cfg.bias else "None"
     bias_line = f"    b = torch.tensor(B, dtype=dtype, device={device!r})\n" if cfg.bias else ""
     if cfg.gradient:
@@ -160,32 +173,14 @@ def _torch_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> st
             "        parameters = {'weight': w} if b is None else {'weight': w, 'bias': b}\n"
             "        return torch.func.functional_call(module, parameters, (x,))\n\n"
         )
-    closure_lines = (
-        "    # The parameters are captured by a closure, as convfuzz's oracle holds them (under\n"
-        "    # torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants).\n"
-        "    def make_conv(pre_pad, stride, padding, dilation, groups):\n"
-        "        def conv(x, w, b):\n"
-        "            if pre_pad is not None:\n"
-        "                x = F.pad(x, pre_pad)\n"
-        f"            return F.{cfg.op}(x, w, b, stride=stride, padding=padding, dilation=dilation, groups=groups)\n\n"
-        "        return conv\n\n"
-        f"    conv = make_conv({pre_pad!r}, {cfg.stride!r}, {padding!r}, {cfg.dilation!r}, {cfg.groups})\n"
-    )
-    if not settings.compiled:
-        # Without torch.compile, how the ints are held makes no difference: the call as users write it.
-        pad_line = (
-            f"        x = F.pad(x, {pre_pad!r})  # torch's padding= takes no negative or asymmetric pads\n"
-            if pre_pad is not None else ""
-        )
-        closure_lines = (
-            "    def conv(x, w, b):\n"
-            f"{pad_line}"
-            f"        return F.{cfg.op}(x, w, b, stride={cfg.stride!r}, padding={padding!r}, "
-            f"dilation={cfg.dilation!r}, groups={cfg.groups})\n\n"
-        )
-    if cfg.transposed:
-        # Under torch.compile the closure stays (captured ints are traced as symbols, literals are not).
-        closure_lines = _torch_transposed_lines(cfg, settings.adjoint, not settings.compiled)
+    call = torch_call(cfg)
+    if cfg.transposed and settings.adjoint:
+        closure_lines = _torch_adjoint_lines(cfg)
+    elif settings.compiled:
+        # Under torch.compile the closure stays: captured ints are traced as symbols, literals are not.
+        closure_lines = _torch_closure_lines(call)
+    else:
+        closure_lines = _torch_literal_lines(call)
     layout_line = "" if cfg.layout == "contiguous" else _EXPLICIT_LAYOUTS[cfg.layout]
     compile_line = (
         "    conv = torch.compile(conv, fullgraph=True, dynamic=True)  # inductor, one graph, symbolic sizes\n"
@@ -209,7 +204,7 @@ def _torch_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> st
     )
 
 
-def _jax_transposed_lines(cfg: ConvConfig, adjoint: bool) -> str:
+def _jax_transposed_lines(cfg: ConvConfig, call: LaxCall, adjoint: bool) -> str:
     """The conv(x, w, b) body of a JAX runner for a transposed op: an lhs-dilated conv with the kernel rearranged
     (as people port conv_transposeNd), or (adjoint) jax.vjp of the forward conv as convfuzz's jax-vjp does."""
     bias_term = f" + b.reshape((1, -1) + (1,) * {cfg.rank})" if cfg.bias else ""
@@ -219,10 +214,7 @@ def _jax_transposed_lines(cfg: ConvConfig, adjoint: bool) -> str:
             "        # conv_transpose as jax.vjp of the forward conv at an input z of the transposed output's size.\n"
             f"        z = jnp.zeros((x.shape[0], {cfg.out_channels}, *{cfg.output_spatial()!r}), dtype=x.dtype)\n\n"
             "        def forward(inputs):\n"
-            f"            out = lax.conv_general_dilated(inputs, w, window_strides={cfg.stride!r}, "
-            f"padding={cfg.pad_pairs()!r},\n"
-            f"                rhs_dilation={cfg.dilation!r}, dimension_numbers={jax_dimension_numbers(cfg.rank)!r},\n"
-            f"                feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST)\n"
+            f"{_wrapped(f'            out = lax.conv_general_dilated(inputs, w, {call.arguments()})')}\n"
             f"            return out[(..., *(slice(0, n) for n in {cfg.spatial!r}))]\n\n"
             "        _, pullback = jax.vjp(forward, z)\n"
             f"        return pullback(x)[0]{bias_term}\n\n"
@@ -235,11 +227,7 @@ def _jax_transposed_lines(cfg: ConvConfig, adjoint: bool) -> str:
         "        kernel = jnp.swapaxes(grouped, 1, 2).reshape(-1, w.shape[0] // "
         f"{cfg.groups}, *w.shape[2:])\n"
         "        kernel = jnp.flip(kernel, axis=tuple(range(2, kernel.ndim)))\n"
-        f"        return lax.conv_general_dilated(x, kernel, window_strides={(1,) * cfg.rank!r}, "
-        f"padding={transposed_padding(cfg)!r},\n"
-        f"            lhs_dilation={cfg.stride!r}, rhs_dilation={cfg.dilation!r}, "
-        f"dimension_numbers={jax_dimension_numbers(cfg.rank)!r},\n"
-        f"            feature_group_count={cfg.groups}, precision=lax.Precision.HIGHEST){bias_term}\n\n"
+        f"{_wrapped(f'        return lax.conv_general_dilated(x, kernel, {call.arguments()})')}{bias_term}\n\n"
     )
 
 
@@ -247,31 +235,24 @@ def _jax_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> str:
     """The runner of a JAX variant, the result widened inline."""
     how = JAX_VARIANTS[variant]
     platform = "gpu" if device == "cuda" else "cpu"
-    numbers = jax_dimension_numbers(cfg.rank, how.channels_last)
-    bias_shape = tuple(-1 if dim == "C" else 1 for dim in numbers[2])
+    call = lax_call(cfg, how)
+    bias_shape = tuple(-1 if dim == "C" else 1 for dim in call.dimension_numbers[2])
     bias_term = f" + b.reshape({bias_shape!r})" if cfg.bias else ""
-    padding = jax_padding(cfg)
     pad_line = ""
-    if cfg.padding_mode != "zeros":
+    if call.pre_pad is not None:
         # XLA pads with zeros only: the padding mode is applied with jnp.pad first, as convfuzz's oracle does.
-        widths = spatial_pad_widths(numbers[0], cfg.pad_pairs())  # non-zero modes come with explicit pads
-        pad_line = f"        x = jnp.pad(x, {widths!r}, mode={NUMPY_PAD_MODES[cfg.padding_mode]!r})\n"
-        padding = "VALID"
-    preferred = ", preferred_element_type=jnp.float32" if how.wide_output and cfg.dtype in HALF_TYPES else ""
-    batch_groups = f", batch_group_count={cfg.batch_groups}" if cfg.batch_groups > 1 else ""
+        widths, mode = call.pre_pad
+        pad_line = f"        x = jnp.pad(x, {widths!r}, mode={mode!r})\n"
     jit_lines = (
         "    # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.\n"
         "    @jax.jit\n"
         if how.jitted else "    # Eager, op by op (not jitted), as convfuzz's jax-eager runs it.\n"
     )
     conv_lines = (
-        _jax_transposed_lines(cfg, how.adjoint) if cfg.transposed else
+        _jax_transposed_lines(cfg, call, how.adjoint) if cfg.transposed else
         "    def conv(x, w, b):\n"
         f"{pad_line}"
-        f"        return lax.conv_general_dilated(x, w, window_strides={cfg.stride!r}, padding={padding!r},\n"
-        f"            rhs_dilation={cfg.dilation!r}, dimension_numbers={numbers!r},\n"
-        f"            feature_group_count={cfg.groups}{batch_groups}, precision=lax.Precision.HIGHEST{preferred})"
-        f"{bias_term}\n\n"
+        f"{_wrapped(f'        return lax.conv_general_dilated(x, w, {call.arguments()})')}{bias_term}\n\n"
     )
     inputs, output = "X, W", "conv(x, w, b)"
     if cfg.gradient:
