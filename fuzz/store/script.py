@@ -32,6 +32,7 @@ from oracles.kernel_facts import (
 )
 from oracles.names import direct_framework
 from oracles.pinned import split_pin
+from oracles.registry import suspect_device
 from oracles.user_calls import runner_name, user_runner
 from strategies import features
 from strategies.case import COMPLEX_DTYPES, ConvConfig
@@ -79,16 +80,11 @@ def expected_and_bound(record: FindingRecord, oracle: str) -> tuple[np.ndarray, 
     return yard.exact, yard.bound(oracle, PASS) + yard.bound(REFERENCE, PASS)
 
 
-def suspect_device(oracle: str, cfg: ConvConfig) -> str:
-    """The device `oracle` ran the case on: its pin, else the case's."""
-    return split_pin(oracle)[1] or cfg.device
-
-
 def found_with(record: FindingRecord, oracle: str) -> dict[str, Any]:
     """The kernel-selecting facts of `oracle`'s framework on its device where the finding was found, flattened
     ({'avx512_bf16': True, 'mkldnn_bf16': True, ...}); unknown ones left out. {} for a finding without facts."""
     recorded = record.environment.get("kernel_facts")
-    device = suspect_device(oracle, record.case.config)
+    device = suspect_device(oracle, record.case.config.device)
     if not isinstance(recorded, dict):
         # Found before facts were recorded: the device's model name is all there is (what replay compares too).
         models = record.environment.get("devices")
@@ -297,7 +293,7 @@ def issue_title(record: FindingRecord, oracle: str) -> str:
            "jax-vjp": " (jax.vjp)"}.get(variant, "")
     extra = title_features(cfg)[:3]
     return (
-        f"{what}{how} {_verb(record.kind, cfg)} for {cfg.dtype} on {split_pin(oracle)[1] or cfg.device}"
+        f"{what}{how} {_verb(record.kind, cfg)} for {cfg.dtype} on {suspect_device(oracle, cfg.device)}"
         + (f" with {', '.join(extra)}" if extra else "")
     )
 
@@ -311,7 +307,7 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
     if runner is None or framework is None:
         raise ValueError(f"{oracle} is not a direct torch or JAX call for {cfg.op_name}")
     case = record.case
-    device = suspect_device(oracle, cfg)
+    device = suspect_device(oracle, cfg.device)
     facts = found_with(record, oracle)
     values = ""
     if record.kind in VALUE_KINDS and not cfg.defect:
