@@ -83,72 +83,47 @@ class HypothesisRun:
         self.campaign = campaign
         self.op, self.dtype, self.device = op, dtype, device
         self.quota, self.position, self.attempt = quota, position, attempt
+        self.generated = 0
+        # signature -> (the failing case, the cases called before it in the same example): the last failing
+        # example of each signature, and the smallest one seen
+        self.failing: dict[str, Failure] = {}
+        self.smallest: dict[str, Failure] = {}
+        self.stopped_while_shrinking = False
 
     def run(self) -> int:
-        """Run it; returns how many examples it generated. Its failures, confirmed, are handed to the campaign's
-        record_all (also when Ctrl-C ends it: what was found so far is kept, then the interrupt goes on)."""
+        """Run it; returns how many examples it generated. Its failures are handed to the campaign's record_all
+        (also when Ctrl-C ends it: what was found so far is kept, then the interrupt goes on)."""
+        self.campaign.stats.hypothesis_runs += 1
+        try:
+            self._test()()
+        except (BudgetExhausted, Discrepancy, ExceptionGroup):
+            pass
+        except KeyboardInterrupt:
+            # Keep what was found so far: the smallest failing case of each signature is still a valid finding.
+            self.campaign.record_all(self.smallest)
+            raise
+        # After a completed shrink Hypothesis replays each minimal example last, so `failing` holds them;
+        # a shrink cut short leaves only the smallest failing case seen so far.
+        self.campaign.record_all(self.smallest if self.stopped_while_shrinking else self.failing)
+        return self.generated
+
+    def _test(self) -> Any:
+        """The Hypothesis test of this run: `_check` over the run's strategy, seeded, with its settings."""
         campaign, s = self.campaign, self.campaign.settings
-        op, dtype, device, quota, position, attempt = (
-            self.op, self.dtype, self.device, self.quota, self.position, self.attempt
-        )
-        base_op, gradients = campaign.schedule.gradients_of(op)
-        generated = [0]
-        # signature -> (the failing case, the cases called before it in the same example)
-        failing: dict[str, Failure] = {}
-        smallest: dict[str, Failure] = {}
-        stats = campaign.stats
-        stopped_while_shrinking: list[bool] = []
-
-        def check(cases: list[ConvCase]) -> None:
-            shrinking = bool(failing)
-            hard_limit = campaign.interrupt_requested or (
-                s.time_budget is not None and stats.elapsed >= s.time_budget + SHRINK_GRACE_SECONDS
-            )
-            if hard_limit or (not shrinking and (campaign.time_spent() or generated[0] >= quota)):
-                if shrinking:
-                    stopped_while_shrinking.append(True)
-                raise BudgetExhausted
-            if shrinking and any(earlier for _, earlier in failing.values()):
-                # Shrinking a failure that showed on a later call of one shape: start every candidate from a
-                # state the previous candidate (often the same shape) did not leave behind, so the earlier calls
-                # it needs are kept rather than supplied by whatever ran before.
-                campaign.evaluate(palate_cleanser(cases[0]))
-            stats.examples += 1
-            stats.examples_by_op_dtype_device[f"{op} {dtype} {device}"] += 1
-            generated[0] += not shrinking
-            worst = 0.0
-            for position_in_group, case in enumerate(cases):
-                verdict = campaign.check_one(case)
-                worst = max(worst, verdict.max_ratio)
-                if not verdict.discrepant:
-                    continue
-                signature = signature_of(case, verdict)
-                if signature in campaign.known:
-                    stats.verdicts["known"] += 1
-                    continue
-                if stats.first_discrepancy_at is None:
-                    stats.first_discrepancy_at = stats.examples
-                failing[signature] = (case, tuple(cases[:position_in_group]))
-                best = smallest.get(signature)
-                if best is None or case.element_count() <= best[0].element_count():
-                    smallest[signature] = failing[signature]
-                raise exception_for(signature)(verdict.message)
-            target(worst, label="err/bound")
-            campaign.report_progress()
-
+        base_op, gradients = campaign.schedule.gradients_of(self.op)
         cases = (
-            invalid_cases(dtypes=(dtype,), devices=(device,)) if op == INVALID_STREAM else
+            invalid_cases(dtypes=(self.dtype,), devices=(self.device,)) if self.op == INVALID_STREAM else
             conv_case_groups(
-                ops=(base_op,), dtypes=(dtype,), devices=(device,), budget=s.budget, layouts=s.layouts,
+                ops=(base_op,), dtypes=(self.dtype,), devices=(self.device,), budget=s.budget, layouts=s.layouts,
                 padding_modes=s.padding_modes, nonfinite=s.nonfinite, gradients=gradients,
             )
         )
         # Seeded by schedule position, so a run is the same whichever worker of a parallel campaign runs it. The
         # settings go on after the seed: @seed on its own turns the example database off.
-        seeded = hypothesis_seed(derived_seed(s.seed, position, attempt))(given(cases)(check))
+        seeded = hypothesis_seed(derived_seed(s.seed, self.position, self.attempt))(given(cases)(self._check))
         reuse = (Phase.reuse,) if campaign.example_database is not None else ()
         test = settings(
-            max_examples=quota,
+            max_examples=self.quota,
             deadline=None,
             database=campaign.example_database,
             derandomize=False,
@@ -158,17 +133,50 @@ class HypothesisRun:
             suppress_health_check=list(HealthCheck),
         )(seeded)
         # Hypothesis would key saved examples by the test function, which every run shares; key them by entry.
-        test._hypothesis_internal_database_key = database_key(op, dtype, device)  # type: ignore[attr-defined]
-        stats.hypothesis_runs += 1
-        try:
-            test()
-        except (BudgetExhausted, Discrepancy, ExceptionGroup):
-            pass
-        except KeyboardInterrupt:
-            # Keep what was found so far: the smallest failing case of each signature is still a valid repro.
-            campaign.record_all(smallest)
-            raise
-        # After a completed shrink Hypothesis replays each minimal example last, so `failing` holds them;
-        # a shrink cut short leaves only the smallest failing case seen so far.
-        campaign.record_all(smallest if stopped_while_shrinking else failing)
-        return generated[0]
+        test._hypothesis_internal_database_key = database_key(self.op, self.dtype, self.device)  # type: ignore[attr-defined]
+        return test
+
+    def _out_of_budget(self, shrinking: bool) -> bool:
+        """Whether this example must not run: the run's quota or the campaign's time is spent (shrinking a found
+        failure may go on for SHRINK_GRACE_SECONDS past the time budget), or the campaign was interrupted."""
+        campaign, s = self.campaign, self.campaign.settings
+        hard_limit = campaign.interrupt_requested or (
+            s.time_budget is not None and campaign.stats.elapsed >= s.time_budget + SHRINK_GRACE_SECONDS
+        )
+        return hard_limit or (not shrinking and (campaign.time_spent() or self.generated >= self.quota))
+
+    def _check(self, cases: list[ConvCase]) -> None:
+        """One example: each of its cases checked by the campaign; the first new discrepancy raises its
+        signature's exception, which Hypothesis then shrinks."""
+        campaign, stats = self.campaign, self.campaign.stats
+        shrinking = bool(self.failing)
+        if self._out_of_budget(shrinking):
+            self.stopped_while_shrinking |= shrinking
+            raise BudgetExhausted
+        if shrinking and any(earlier for _, earlier in self.failing.values()):
+            # Shrinking a failure that showed on a later call of one shape: start every candidate from a state the
+            # previous candidate (often the same shape) did not leave behind, so the earlier calls it needs are
+            # kept rather than supplied by whatever ran before.
+            campaign.evaluate(palate_cleanser(cases[0]))
+        stats.examples += 1
+        stats.examples_by_op_dtype_device[f"{self.op} {self.dtype} {self.device}"] += 1
+        self.generated += not shrinking
+        worst = 0.0
+        for position_in_group, case in enumerate(cases):
+            verdict = campaign.check_one(case)
+            worst = max(worst, verdict.max_ratio)
+            if not verdict.discrepant:
+                continue
+            signature = signature_of(case, verdict)
+            if signature in campaign.known:
+                stats.verdicts["known"] += 1
+                continue
+            if stats.first_discrepancy_at is None:
+                stats.first_discrepancy_at = stats.examples
+            self.failing[signature] = (case, tuple(cases[:position_in_group]))
+            best = self.smallest.get(signature)
+            if best is None or case.element_count() <= best[0].element_count():
+                self.smallest[signature] = self.failing[signature]
+            raise exception_for(signature)(verdict.message)
+        target(worst, label="err/bound")
+        campaign.report_progress()
