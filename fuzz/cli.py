@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import secrets
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -34,7 +36,7 @@ from fuzz.report.data import ReportError, gather
 from fuzz.report.explain import ExplainError, explain, find_record, render_text
 from fuzz.report.html import write_report
 from fuzz.store.bugs import RunBugs, bugs_line, group_bugs, run_bugs
-from fuzz.store.folder import FindingStore, LoadProblem, StoreError
+from fuzz.store.folder import FindingStore, LoadProblem, StoreError, settled_signatures
 from fuzz.store.records import FindingRecord
 from fuzz.store.triage import TriageError, TriageVerdict, triage_line, triage_targets
 from oracles.base import Oracle
@@ -120,7 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a fuzz campaign and store new findings")
     run.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
-    run.add_argument("--time-budget", type=_seconds, metavar="SECONDS", help="stop after this many seconds")
+    run.add_argument(
+        "--time-budget", type=_seconds, metavar="SECONDS",
+        help="end within this many seconds of the command's start, plus at most about ten (start-up and shrinking "
+        "included; what is being shrunk then is stored as the smallest case reached, marked not fully shrunk)",
+    )
+    run.add_argument(
+        "--shrink-time", type=_seconds, metavar="SECONDS", default=0.0,
+        help="of the time budget, keep the last SECONDS for shrinking what was found: no new examples then "
+        "(default 0)",
+    )
     run.add_argument(
         "--max-examples", type=_positive_int, metavar="N",
         help=f"stop after N examples (default {DEFAULT_MAX_EXAMPLES} when no time budget is given)",
@@ -279,6 +290,8 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         example_database(database)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.shrink_time and (args.time_budget is None or args.shrink_time >= args.time_budget):
+        raise UsageError(f"--shrink-time {args.shrink_time:g} needs a --time-budget longer than it")
     max_examples = args.max_examples
     if max_examples is None and args.time_budget is None:
         max_examples = DEFAULT_MAX_EXAMPLES
@@ -286,6 +299,8 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         seed=args.seed if args.seed is not None else secrets.randbelow(2**32),
         max_examples=max_examples,
         time_budget=args.time_budget,
+        shrink_time=args.shrink_time,
+        budget_started=args.started,
         ops=ops,
         dtypes=dtypes,
         devices=_choices("--devices", args.devices, ("cpu", "cuda")) or (),
@@ -405,6 +420,12 @@ def format_summary(stats: CampaignStats, folder: Path, skipped_files: int, bugs:
             f"new findings: {len(stats.findings)} (by kind: {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}; "
             f"by suspect: {', '.join(f'{k} {v}' for k, v in sorted(suspects.items()))})"
         )
+        cut = [f.id for f in stats.findings if not f.shrink_complete]
+        if cut:
+            lines.append(
+                f"not fully shrunk (the time budget ended their shrinking; a later campaign with this example "
+                f"database goes on from them): {', '.join(cut)}"
+            )
         if bugs is None:
             for finding in stats.findings:
                 lines.append(f"  {folder / (finding.id + '.json')}: {finding.message.splitlines()[0]}")
@@ -462,7 +483,7 @@ def command_run(args: argparse.Namespace) -> int:
         f"in {args.findings}",
         file=sys.stderr,
     )
-    known = tuple(r.signature for r in existing)
+    known = settled_signatures(existing)
     if parallel:
         close_oracles(oracles)  # each worker builds its own
         plan = WorkerPlan(campaign_settings, names or tuple(oracles), args.isolation, args.case_timeout,
@@ -619,9 +640,25 @@ def command_report(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def process_start_time() -> float:
+    """When this process started (time.time() scale): from Linux's /proc, else now. The interpreter's start and the
+    imports before main() are part of a time budget too."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat:
+            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22: start time, in clock ticks after boot
+        with open("/proc/stat", encoding="ascii") as system:
+            boot = next(int(line.split()[1]) for line in system if line.startswith("btime "))
+        started = boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return time.time()
+    return min(started, time.time())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `convfuzz` console script and `python -m fuzz`."""
+    started = process_start_time()  # a time budget counts from here: start-up is part of it
     args = build_parser().parse_args(argv)
+    args.started = started
     handlers = {
         "run": command_run, "replay": command_replay, "explain": command_explain, "triage": command_triage,
         "report": command_report, "scripts": command_scripts,

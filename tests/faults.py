@@ -113,3 +113,17 @@ class SlowToWarmUp(HangOnStride):
 
     def warm_up(self) -> None:
         time.sleep(2.0)
+
+
+class SleepsForever:
+    """Answers no case at all (sleeps for an hour), in the campaign's own process: only the time budget's stop
+    ends a campaign of it."""
+
+    name = "sleeps_forever"
+
+    def devices(self) -> tuple[str, ...]:
+        return ("cpu",)
+
+    def run(self, case: ConvCase) -> FloatArray:
+        time.sleep(3600)
+        return ReferenceOracle().run(case)

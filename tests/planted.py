@@ -5,6 +5,8 @@ Each wraps the float64 reference and breaks one thing a real implementation coul
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from oracles.base import FloatArray
@@ -384,3 +386,20 @@ class HalfSumsInHalf(_Planted):
         if case.b is not None:
             total = (total + case.b.reshape(1, -1, *([1] * cfg.rank))).astype(np.float16).astype(np.float64)
         return total
+
+
+class SlowOffByOne:
+    """One too much in every output element, after `delay` seconds a call: a bug every case shows, in an oracle
+    slow enough that a short time budget always ends its shrinking."""
+
+    name = "slow_off_by_one"
+
+    def __init__(self, delay: float = 1.0) -> None:
+        self.delay = delay
+
+    def devices(self) -> tuple[str, ...]:
+        return ("cpu",)
+
+    def run(self, case: ConvCase) -> FloatArray:
+        time.sleep(self.delay)
+        return reference_result(case.config, case.x, case.w, case.b, case.g) + 1.0

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import signal
 import threading
 import time
@@ -35,8 +36,10 @@ from strategies.case import (
     ConvCase,
 )
 
-# Shrinking an already-found bug may run this long past the time budget before we stop it.
-SHRINK_GRACE_SECONDS = 120.0
+# The time budget holds to within STOP_SECONDS: a check still running then (a slow compile, a hang waiting for its
+# case timeout) is interrupted as Ctrl-C would, and what was found is kept (settings.shrink_grace says how long
+# shrinking may go on before that).
+STOP_SECONDS = 8.0
 # Re-runs a discrepancy gets to show again before it is recorded (some real bugs are intermittent).
 CONFIRM_RUNS = 3
 
@@ -73,6 +76,7 @@ class Campaign:
         # is not enough, since Hypothesis collects an exception raised while it replays a failing example and
         # may carry on; the flag makes every later example stop the run.
         self.interrupt_requested = False
+        self.finished = False
 
     def evaluate(self, case: ConvCase) -> Verdict:
         """Run every oracle that serves the case's device on `case` and judge the outcomes, timing each part."""
@@ -96,8 +100,40 @@ class Campaign:
 
     def run(self) -> CampaignStats:
         """Run until the example or time budget is spent (or SIGINT); returns the final statistics."""
-        with self._noting_interrupts():
+        with self._noting_interrupts(), self._stopping_at_the_deadline():
             return self._run()
+
+    def budget_elapsed(self) -> float:
+        """Seconds of the time budget used: since the command started (settings.budget_started), or since this
+        campaign started."""
+        started = self.settings.budget_started
+        return self.stats.elapsed if started is None else time.time() - started
+
+    @contextlib.contextmanager
+    def _stopping_at_the_deadline(self) -> Iterator[None]:
+        """With a time budget, a timer that interrupts the campaign STOP_SECONDS after it, as Ctrl-C would, in
+        case a check is still running then (only where a SIGINT handler is installed: the main thread)."""
+        budget = self.settings.time_budget
+        if budget is None or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        running = threading.Lock()
+
+        def stop() -> None:
+            with running:
+                if not self.finished:
+                    self.stats.cut_at_deadline = True
+                    os.kill(os.getpid(), signal.SIGINT)
+
+        timer = threading.Timer(max(budget + STOP_SECONDS - self.budget_elapsed(), 0.0), stop)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            with running:
+                self.finished = True
+            timer.cancel()
 
     @contextlib.contextmanager
     def _noting_interrupts(self) -> Iterator[None]:
@@ -140,12 +176,23 @@ class Campaign:
         except KeyboardInterrupt:
             self.stats.interrupted = True
         self.stats.interrupted |= self.interrupt_requested
+        self.stats.interrupted &= not self.stats.cut_at_deadline  # the budget ended it, not a person
         return self.stats
 
     def time_spent(self) -> bool:
-        """True when the time budget is spent, or the campaign was interrupted."""
+        """True when no new example may start: the time budget (less the shrink time kept at its end) is spent, or
+        the campaign was interrupted."""
         s = self.settings
-        return self.interrupt_requested or (s.time_budget is not None and self.stats.elapsed >= s.time_budget)
+        return self.interrupt_requested or (
+            s.time_budget is not None and self.budget_elapsed() >= s.time_budget - s.shrink_time
+        )
+
+    def shrinking_over(self) -> bool:
+        """True when not even shrinking may go on: settings.shrink_grace past the time budget, or interrupted."""
+        s = self.settings
+        return self.interrupt_requested or (
+            s.time_budget is not None and self.budget_elapsed() >= s.time_budget + s.shrink_grace
+        )
 
     def check_one(self, case: ConvCase) -> Verdict:
         """Evaluate one case and count it in the statistics and Hypothesis events."""
@@ -153,7 +200,9 @@ class Campaign:
         self.stats.count_check(case, verdict)
         return verdict
 
-    def record_all(self, cases: Mapping[str, Failure]) -> None:
+    def record_all(self, cases: Mapping[str, Failure], shrink_complete: bool = True) -> None:
+        """Confirm each failing case and hand it over as a finding (`shrink_complete`: whether Hypothesis finished
+        shrinking it, or the time budget cut it short)."""
         for signature, (case, earlier) in cases.items():
             if signature in self.known:
                 continue
@@ -168,7 +217,7 @@ class Campaign:
                 self.stats.unconfirmed += 1
                 continue
             finding = FindingRecord.from_decision(
-                case, verdict, self.finding_environment(verdict), preceding=preceding
+                case, verdict, self.finding_environment(verdict), preceding=preceding, shrink_complete=shrink_complete
             )
             self.known.add(signature)
             if self.record(finding) is False:

@@ -26,9 +26,6 @@ from strategies.case import INVALID_STREAM, ConvCase
 from strategies.conv import conv_case_groups
 from strategies.invalid import invalid_cases
 
-# Shrinking an already-found bug may run this long past the time budget before we stop it.
-SHRINK_GRACE_SECONDS = 120.0
-
 
 class BudgetExhausted(BaseException):
     """Raised inside the Hypothesis test to end a run; a BaseException so Hypothesis does not shrink it."""
@@ -68,9 +65,11 @@ class RunningCampaign(Protocol):
 
     def time_spent(self) -> bool: ...
 
+    def shrinking_over(self) -> bool: ...
+
     def report_progress(self) -> None: ...
 
-    def record_all(self, cases: Mapping[str, Failure]) -> None: ...
+    def record_all(self, cases: Mapping[str, Failure], shrink_complete: bool = True) -> None: ...
 
 
 class HypothesisRun:
@@ -100,11 +99,14 @@ class HypothesisRun:
             pass
         except KeyboardInterrupt:
             # Keep what was found so far: the smallest failing case of each signature is still a valid finding.
-            self.campaign.record_all(self.smallest)
+            self.campaign.record_all(self.smallest, shrink_complete=False)
             raise
         # After a completed shrink Hypothesis replays each minimal example last, so `failing` holds them;
         # a shrink cut short leaves only the smallest failing case seen so far.
-        self.campaign.record_all(self.smallest if self.stopped_while_shrinking else self.failing)
+        if self.stopped_while_shrinking:
+            self.campaign.record_all(self.smallest, shrink_complete=False)
+        else:
+            self.campaign.record_all(self.failing)
         return self.generated
 
     def _test(self) -> Any:
@@ -138,12 +140,12 @@ class HypothesisRun:
 
     def _out_of_budget(self, shrinking: bool) -> bool:
         """Whether this example must not run: the run's quota or the campaign's time is spent (shrinking a found
-        failure may go on for SHRINK_GRACE_SECONDS past the time budget), or the campaign was interrupted."""
-        campaign, s = self.campaign, self.campaign.settings
-        hard_limit = campaign.interrupt_requested or (
-            s.time_budget is not None and campaign.stats.elapsed >= s.time_budget + SHRINK_GRACE_SECONDS
-        )
-        return hard_limit or (not shrinking and (campaign.time_spent() or self.generated >= self.quota))
+        failure may go on a little past the time budget: Campaign.shrinking_over), or the campaign was
+        interrupted."""
+        campaign = self.campaign
+        if campaign.shrinking_over():
+            return True
+        return not shrinking and (campaign.time_spent() or self.generated >= self.quota)
 
     def _check(self, cases: list[ConvCase]) -> None:
         """One example: each of its cases checked by the campaign; the first new discrepancy raises its

@@ -15,6 +15,14 @@ class CampaignSettings:
     seed: int
     max_examples: int | None = 200
     time_budget: float | None = None
+    # Of the time budget, the last seconds kept for shrinking what was found: no new examples are drawn then.
+    shrink_time: float = 0.0
+    # Shrinking may go on this long past the time budget; then the smallest case reached is recorded, marked not
+    # fully shrunk, and the example database keeps it for a later campaign to go on from.
+    shrink_grace: float = 5.0
+    # When the time budget started (time.time()): the command's start, so that start-up counts against it. None:
+    # when the campaign itself starts.
+    budget_started: float | None = None
     ops: tuple[str, ...] = (*OPS, INVALID_STREAM)
     dtypes: tuple[str, ...] = DTYPES
     devices: tuple[str, ...] = ("cpu",)

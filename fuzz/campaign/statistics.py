@@ -52,6 +52,7 @@ class CampaignStats:
     unconfirmed: int = 0
     first_discrepancy_at: int | None = None
     interrupted: bool = False
+    cut_at_deadline: bool = False  # a check still running STOP_SECONDS after the time budget was interrupted
     # Sum of the workers' own run times when these are merged statistics of a parallel campaign.
     busy_seconds: float | None = None
 
@@ -108,6 +109,7 @@ class CampaignStats:
             total.findings += part.findings
             total.unconfirmed += part.unconfirmed
             total.interrupted |= part.interrupted
+            total.cut_at_deadline |= part.cut_at_deadline
         return total
 
 

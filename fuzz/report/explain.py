@@ -382,6 +382,10 @@ def render_text(explanation: Explanation) -> str:
         f"WHAT: {record.kind} - {kind_meaning(record)}.",
         f"  {record.message}".replace("\n", "\n  "),
         *([f"  deviation class: {record.deviation} ({DEVIATION_WORDS[record.deviation]})"] if record.deviation else []),
+        *([] if record.shrink_complete else [
+            "  not fully shrunk: the time budget ended its shrinking (a later campaign with the folder's example "
+            "database goes on from it)"
+        ]),
         *_bug_lines(explanation),
         "",
         f"WHO: outlier {', '.join(record.suspects)}; agreeing {', '.join(explanation.agreeing) or 'none'}.",

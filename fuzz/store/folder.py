@@ -40,6 +40,20 @@ class LoadProblem:
         return f"{self.path}: {self.problem}"
 
 
+def settled_signatures(records: Iterable[FindingRecord]) -> tuple[str, ...]:
+    """The signatures a campaign may skip: those of stored findings that were fully shrunk. A finding the time
+    budget stopped shrinking stays open to a smaller case of its signature."""
+    return tuple(r.signature for r in records if r.shrink_complete)
+
+
+def improves(new: FindingRecord, stored: FindingRecord) -> bool:
+    """Whether `new`, of the same signature, should replace `stored`: the stored one was not fully shrunk (the time
+    budget ended its shrinking), and the new one is fully shrunk or smaller."""
+    if stored.shrink_complete:
+        return False
+    return new.shrink_complete or new.case.element_count() < stored.case.element_count()
+
+
 class FindingStore:
     """One findings folder. Loading parses JSON only; nothing in it is ever executed."""
 
@@ -92,7 +106,9 @@ class FindingStore:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def add(self, record: FindingRecord) -> bool:
-        """Write `record` unless a finding with its signature is already in the folder; True when written.
+        """Write `record` unless a finding with its signature is already in the folder; True when written. A stored
+        finding of that signature whose shrinking the time budget cut short is replaced when `record` improves on
+        it (keeping its triage and history).
 
         Safe for concurrent campaigns on one folder: the check and the write happen under the folder lock. A
         record without a bug key gets one (fuzz.store.bugs): a known bug's where it is a new signature of one.
@@ -100,12 +116,20 @@ class FindingStore:
         with self.locked():
             self._remove_leftovers()
             stored, _ = self.load()
-            if record.signature in {r.signature for r in stored}:
+            same = [r for r in stored if r.signature == record.signature]
+            if same and not improves(record, same[0]):
                 return False
+            for old in same:  # a finding cut short while shrinking, now shrunk further: the new one takes its place
+                record = replace(record, triage=old.triage or record.triage, history=old.history)
+                stored.remove(old)
             # Filed under its bug now, under the lock, so that two campaigns meeting one new bug agree on its key;
             # a stored finding the new one moves to another bug gets its new key as well.
             filed = {r.id: r for r in file_under_bug(stored, record).filed()}
             self.write(filed[record.id])
+            for old in same:  # removed only once its successor is written: a kill in between loses nothing
+                if old.id != record.id:
+                    (self.directory / f"{old.id}.json").unlink(missing_ok=True)
+                    (self.directory / f"{old.id}.py").unlink(missing_ok=True)
             for old in stored:
                 if filed[old.id].bug != old.bug:
                     self._atomic_write(self.directory / f"{old.id}.json", render_json(filed[old.id].to_json()))

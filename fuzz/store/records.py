@@ -35,6 +35,8 @@ Schema (version 1) of findings/<id>.json:
                   latest replay that reproduced it), fixed_in (the replay that found it gone), regressed_in
   preceding       (optional) earlier calls with the same config that the discrepancy needs, oldest first, each
                   in the `inputs` form: a stale-buffer bug shows only when the case is called after them
+  shrink_complete (optional) false when the time budget ended the shrinking before Hypothesis was done: the case
+                  is the smallest reached, and the example database lets a later campaign go on from it
 """
 
 from __future__ import annotations
@@ -109,11 +111,12 @@ class FindingRecord:
     deviation: str | None = None
     bug: str = ""  # set when the finding is stored (fuzz.store.bugs), or by a person merging bugs
     triage: dict[str, Any] = field(default_factory=dict)
+    shrink_complete: bool = True
 
     @classmethod
     def from_decision(
         cls, case: ConvCase, decision: Decision, environment: dict[str, Any], now: datetime | None = None,
-        preceding: Sequence[ConvCase] = (),
+        preceding: Sequence[ConvCase] = (), shrink_complete: bool = True,
     ) -> FindingRecord:
         """A new open finding for a discrepant `decision` on `case` (called after the `preceding` cases)."""
         if decision.kind is None:
@@ -136,6 +139,7 @@ class FindingRecord:
             created=(now or datetime.now(UTC)).isoformat(timespec="seconds"),
             preceding=tuple(preceding),
             deviation=decision.deviation,
+            shrink_complete=shrink_complete,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -160,6 +164,7 @@ class FindingRecord:
             "status": self.status,
             **({"preceding": [_inputs_json(c) for c in self.preceding]} if self.preceding else {}),
             **({"history": self.history} if self.history else {}),
+            **({} if self.shrink_complete else {"shrink_complete": False}),
         }
 
     @classmethod
@@ -216,6 +221,7 @@ class FindingRecord:
             deviation=str(data["deviation"]) if data.get("deviation") else None,
             bug=bug,
             triage=dict(triage),
+            shrink_complete=bool(data.get("shrink_complete", True)),
         )
 
 
