@@ -12,12 +12,15 @@ oracle and the judge; a plain example is one check) and distinct configurations/
 parameters: what XLA's ~50 ms compile is paid for). Last, a default campaign (every op and dtype, isolated
 oracles) on 1 and on 2 worker processes for --workers-seconds of wall time each, start-up included, and the
 speed-up. The conv2d float32 campaign is also measured with --gradients (each case the op or one of its three
-gradients).
+gradients). First of all, `convfuzz run --time-budget --budget-seconds` as a user starts it on a fresh folder: its
+wall time against the budget, and how long it took to judge its first check and to write its first finding.
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +32,7 @@ from hypothesis.extra import numpy as hnp
 
 from fuzz.campaign.engine import Campaign
 from fuzz.campaign.parallel import WorkerPlan, run_parallel
+from fuzz.campaign.record import load_campaign_records
 from fuzz.campaign.settings import CampaignSettings
 from fuzz.store.folder import FindingStore
 from oracles.isolation import close_oracles
@@ -138,6 +142,27 @@ def show(name: str, result: dict[str, float]) -> None:
     print(f"{name:<40} {result['examples']:>5.0f} examples {seconds:6.1f} s  {rates}  {split}")
 
 
+def time_budget_run(seconds: float, run_seed: int) -> dict[str, float]:
+    """`convfuzz run --time-budget SECONDS` as a user starts it (default workers, isolated oracles, a fresh
+    findings folder): its wall time from process start to exit, and from its campaign record the seconds to the
+    first check judged and to the first finding written."""
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "fuzz", "run", "--findings", folder, "--time-budget", str(seconds), "--seed",
+             str(run_seed)], capture_output=True, text=True, check=False,
+        )
+        wall = time.monotonic() - started
+        (record,) = load_campaign_records(Path(folder))
+        findings = FindingStore(Path(folder)).load()[0]
+    counts = record["counts"]
+    return {
+        "wall": wall, "first check": counts.get("first_check_after") or float("nan"),
+        "first finding": counts.get("first_finding_after") or float("nan"), "findings": len(findings),
+        "not fully shrunk": sum(not f.shrink_complete for f in findings),
+    }
+
+
 def main() -> None:
     """Run the three measurements and print them side by side."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -146,7 +171,15 @@ def main() -> None:
     # 120 s: every worker starts its own torch and JAX processes (about 5 s), which weighs too much in a minute.
     parser.add_argument("--workers-seconds", type=float, default=120.0,
                         help="time budget of the 1-worker and 2-worker campaigns (0 skips them)")
+    parser.add_argument("--budget-seconds", type=float, default=60.0,
+                        help="time budget of the `convfuzz run` whose wall time and first check are measured (0 skips)")
     args = parser.parse_args()
+    if args.budget_seconds > 0:
+        run = time_budget_run(args.budget_seconds, args.seed)
+        print(f"convfuzz run --time-budget {args.budget_seconds:g}: wall {run['wall']:.1f} s "
+              f"(budget + {run['wall'] - args.budget_seconds:.1f} s), first check judged after "
+              f"{run['first check']:.1f} s, first finding written after {run['first finding']:.1f} s, "
+              f"{run['findings']:.0f} finding(s), {run['not fully shrunk']:.0f} not fully shrunk")
     make_oracle("jax").run  # noqa: B018 - import and configure JAX before timing anything
     show("plain Hypothesis, fixed tolerances, conv2d f32", plain_hypothesis(args.examples, args.seed))
     show("convfuzz campaign, conv2d float32", campaign(args.examples, args.seed, ("conv2d",), ("float32",)))

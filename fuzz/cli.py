@@ -401,8 +401,11 @@ class _Progress:
             self.stream.write("\n")
 
 
-def format_summary(stats: CampaignStats, folder: Path, skipped_files: int, bugs: RunBugs | None = None) -> str:
-    """The end-of-run summary: counts per op/dtype, verdicts, findings by kind and suspect, time split."""
+def format_summary(
+    stats: CampaignStats, folder: Path, skipped_files: int, bugs: RunBugs | None = None, started: float | None = None
+) -> str:
+    """The end-of-run summary: counts per op/dtype, verdicts, findings by kind and suspect, time split; with the
+    command's start time, how long it took to the first check judged and to the first finding written."""
     elapsed = max(stats.elapsed, 1e-9)
     configs = f"{'' if stats.configs.is_exact else '~'}{len(stats.configs)}"  # '~': estimated past 100k
     lines = [
@@ -413,6 +416,11 @@ def format_summary(stats: CampaignStats, folder: Path, skipped_files: int, bugs:
         "checks by op and dtype: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.by_op_dtype.items())),
         "verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.verdicts.items())),
     ]
+    if started is not None and stats.first_check_time is not None:
+        first = f"first check judged {stats.first_check_time - started:.1f} s after the command started"
+        if stats.first_finding_time is not None:
+            first += f", first finding written after {stats.first_finding_time - started:.1f} s"
+        lines.append(first)
     if stats.findings:
         kinds = Counter(f.kind for f in stats.findings)
         suspects = Counter(s for f in stats.findings for s in f.suspects)
@@ -497,7 +505,7 @@ def command_run(args: argparse.Namespace) -> int:
             close_oracles(oracles)
     progress.close()
     bugs = run_bugs(existing, store.load()[0], [f.id for f in stats.findings])
-    print(format_summary(stats, args.findings, len(problems), bugs))
+    print(format_summary(stats, args.findings, len(problems), bugs, args.started))
     record = campaign_record(stats, campaign_settings, names or tuple(oracles), args.workers, environment(),
                              datetime.now(UTC))
     try:

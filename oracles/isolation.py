@@ -101,7 +101,9 @@ def describe_exit(code: int | None) -> str:
 class IsolatedOracle:
     """An oracle that runs `target` in its own spawned worker process (see the module docstring)."""
 
-    def __init__(self, target: str, case_timeout: float = 60.0) -> None:
+    def __init__(self, target: str, case_timeout: float = 60.0, wait: bool = True) -> None:
+        """Start the worker for `target`; with `wait`, also wait until it is ready (else call wait_ready() before
+        the first case: several workers then start at once, and their imports overlap)."""
         self.target = target
         self.case_timeout = case_timeout
         self.restarts = 0
@@ -112,7 +114,20 @@ class IsolatedOracle:
         self._conn: Connection | None = None
         self.facts: dict[str, Any] = {}
         self._warm = False
-        self.name, self._devices = self._start()
+        self.name, self._devices = target, ()
+        self._launch()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Wait for the worker started last to be ready: its oracle's name, devices and kernel facts; raises
+        OracleUnavailable (the framework is missing) or OracleFailure (the worker died starting)."""
+        status, payload = self._receive(STARTUP_TIMEOUT_SECONDS)
+        if status == "unavailable":
+            self._stop()
+            raise OracleUnavailable(payload)
+        name, devices, self.facts = payload
+        self.name, self._devices = str(name), tuple(devices)
 
     def devices(self) -> tuple[str, ...]:
         """The devices the oracle reported from inside its worker."""
@@ -155,7 +170,12 @@ class IsolatedOracle:
         self._stop()
         self._stderr.unlink(missing_ok=True)
 
-    def _start(self) -> tuple[str, tuple[str, ...]]:
+    def _start(self) -> None:
+        """A fresh worker (after a crash or timeout stopped the last one), ready for cases."""
+        self._launch()
+        self.wait_ready()
+
+    def _launch(self) -> None:
         parent, child = self._context.Pipe()
         self._process = self._context.Process(
             target=_worker_main, args=(child, self.target, str(self._stderr)), daemon=True
@@ -164,12 +184,6 @@ class IsolatedOracle:
         child.close()
         self._conn = parent
         self._warm = False
-        status, payload = self._receive(STARTUP_TIMEOUT_SECONDS)
-        if status == "unavailable":
-            self._stop()
-            raise OracleUnavailable(payload)
-        name, devices, self.facts = payload
-        return str(name), tuple(devices)
 
     def _receive(self, timeout: float) -> tuple[str, Any]:
         assert self._conn is not None and self._process is not None

@@ -22,14 +22,28 @@ def available_oracles(
     With `isolate`, every framework oracle runs in its own spawned worker process (oracles.isolation), so a
     crash or hang becomes a finding instead of ending the campaign.
     """
-    usable: dict[str, Oracle] = {}
     missing: dict[str, str] = {}
-    for name in DEFAULT_ORACLES if names is None else names:
+    chosen = DEFAULT_ORACLES if names is None else names
+    for name in chosen:
         if ":" not in name:
-            require_known(name)  # before a worker is spawned for it
+            require_known(name)  # before a worker is spawned for any
+    # Every isolated worker is started first and waited for afterwards: their framework imports overlap.
+    started: dict[str, Oracle | Exception] = {}
+    for name in chosen:
         try:
-            oracle = IsolatedOracle(name, case_timeout) if isolate and name not in IN_PROCESS else build_oracle(name)
-        except (OracleUnavailable, OracleFailure, ImportError, AttributeError) as exc:
+            if isolate and name not in IN_PROCESS:
+                started[name] = IsolatedOracle(name, case_timeout, wait=False)
+        except OSError as exc:
+            started[name] = exc
+    usable: dict[str, Oracle] = {}
+    for name in chosen:
+        try:
+            oracle = started.get(name) or build_oracle(name)
+            if isinstance(oracle, Exception):
+                raise oracle
+            if isinstance(oracle, IsolatedOracle):
+                oracle.wait_ready()
+        except (OracleUnavailable, OracleFailure, ImportError, AttributeError, OSError) as exc:
             # A missing framework, or an import path that does not import: why, for the caller to report.
             missing[name] = str(exc)
             continue

@@ -225,6 +225,8 @@ class Campaign:
                 self.stats.verdicts["known"] += 1
                 continue
             self.stats.findings.append(finding)
+            if self.stats.first_finding_time is None:
+                self.stats.first_finding_time = time.time()
 
     def finding_environment(self, verdict: Verdict) -> dict[str, Any]:
         """Where a finding was seen: versions, platform, and the kernel-selecting facts of the processes that ran

@@ -47,6 +47,14 @@ def campaign_record(
             "hypothesis_runs": stats.hypothesis_runs,
             "not_recorded": stats.unconfirmed,
             "first_discrepancy_at": stats.first_discrepancy_at,
+            # Seconds from the command's start (the time budget's start) to the first check judged and to the
+            # first finding handed over to the store.
+            **{
+                key: None if moment is None or settings.budget_started is None
+                else round(moment - settings.budget_started, 3)
+                for key, moment in (("first_check_after", stats.first_check_time),
+                                    ("first_finding_after", stats.first_finding_time))
+            },
             "verdicts": dict(stats.verdicts),
             "by_op_dtype": dict(stats.by_op_dtype),
             "by_op_dtype_device": dict(stats.by_op_dtype_device),

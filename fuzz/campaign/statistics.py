@@ -51,6 +51,10 @@ class CampaignStats:
     findings: list[FindingRecord] = field(default_factory=list)
     unconfirmed: int = 0
     first_discrepancy_at: int | None = None
+    # When (time.time()) the first check was judged and the first finding handed over: with the command's start,
+    # how long start-up took and how long the first finding took to be written.
+    first_check_time: float | None = None
+    first_finding_time: float | None = None
     interrupted: bool = False
     cut_at_deadline: bool = False  # a check still running STOP_SECONDS after the time budget was interrupted
     # Sum of the workers' own run times when these are merged statistics of a parallel campaign.
@@ -70,6 +74,8 @@ class CampaignStats:
         """Count one judged check: its configuration, stream, features (each also a Hypothesis event, for the
         coverage statistics Hypothesis keeps), its verdict, and how close each passing result came to its bound."""
         self.checks += 1
+        if self.first_check_time is None:
+            self.first_check_time = time.time()
         self.configs.add(repr(case.config))
         stream = INVALID_STREAM if case.config.defect else case.config.op_name
         self.by_op_dtype[f"{stream} {case.config.dtype}"] += 1
@@ -110,6 +116,9 @@ class CampaignStats:
             total.unconfirmed += part.unconfirmed
             total.interrupted |= part.interrupted
             total.cut_at_deadline |= part.cut_at_deadline
+            for moment in ("first_check_time", "first_finding_time"):
+                times = [t for t in (getattr(total, moment), getattr(part, moment)) if t is not None]
+                setattr(total, moment, min(times, default=None))
         return total
 
 
