@@ -26,7 +26,14 @@ from typing import TextIO
 from fuzz.campaign.engine import Campaign
 from fuzz.campaign.environment import environment, versions
 from fuzz.campaign.example_db import example_database
-from fuzz.campaign.parallel import Progress, WorkerPlan, default_worker_count, run_parallel
+from fuzz.campaign.parallel import (
+    OracleChoice,
+    Progress,
+    ReportedOracle,
+    WorkerPlan,
+    WorkerPool,
+    default_worker_count,
+)
 from fuzz.campaign.record import campaign_record, write_campaign_record
 from fuzz.campaign.replay import REGRESSED, replay_record, updated_record
 from fuzz.campaign.settings import CampaignSettings
@@ -257,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _select_oracles(names: tuple[str, ...] | None, isolate: bool, case_timeout: float) -> dict[str, Oracle]:
     usable, missing = available_oracles(names, isolate=isolate, case_timeout=case_timeout)
+    return _enough_oracles(names, usable, missing)
+
+
+def _enough_oracles(
+    names: tuple[str, ...] | None, usable: dict[str, Oracle], missing: dict[str, str]
+) -> dict[str, Oracle]:
+    """`usable` when every named oracle is in it and there are at least two; else UsageError naming why (and the
+    usable ones are closed)."""
     if names is not None and missing:
         close_oracles(usable)
         name, why = next(iter(missing.items()))
@@ -462,26 +477,54 @@ def format_summary(
     return "\n".join(lines)
 
 
-def command_run(args: argparse.Namespace) -> int:
-    """`convfuzz run`: validate everything, then fuzz and store new findings."""
-    campaign_settings = _campaign_settings(args)
-    if args.workers is None:
-        args.workers = default_worker_count()
-    names = _choices("--oracles", args.oracles, oracle_names(), import_paths=True, also=is_known)
-    # With several workers each builds its own oracles; here they are built (in-process) only to validate.
-    parallel = args.workers > 1
-    oracles = _select_oracles(names, isolate=args.isolation and not parallel, case_timeout=args.case_timeout)
-    store = FindingStore(args.findings)
+def _checked_oracles(
+    args: argparse.Namespace, names: tuple[str, ...] | None, campaign_settings: CampaignSettings,
+    pool: WorkerPool | None,
+) -> tuple[dict[str, Oracle], CampaignSettings]:
+    """The oracles and the settings narrowed to the devices and ops they serve, once the findings folder is known
+    to be writable; UsageError names what is wrong (the oracles are closed then). With a pool of campaign workers,
+    the oracles are those the first worker built and reported (this process imports no framework); else they
+    are built here."""
+    if pool is None:
+        oracles = _select_oracles(names, isolate=args.isolation, case_timeout=args.case_timeout)
+    else:
+        ready = pool.first_ready()
+        if ready is None:
+            raise UsageError("the campaign's worker processes ended before their oracles were built")
+        reported: dict[str, Oracle] = {n: ReportedOracle(n, d) for n, d in ready.devices.items()}
+        oracles = _enough_oracles(names, reported, ready.missing)
     try:
         campaign_settings = replace(
             campaign_settings,
             devices=_usable_devices(campaign_settings.devices, oracles),
             ops=_usable_ops(campaign_settings.ops, oracles, explicit=args.ops is not None),
         )
-        store.check_writable()
+        FindingStore(args.findings).check_writable()
     except (UsageError, StoreError) as exc:
         close_oracles(oracles)
         raise UsageError(str(exc)) from None
+    return oracles, campaign_settings
+
+
+def command_run(args: argparse.Namespace) -> int:
+    """`convfuzz run`: validate everything, then fuzz and store new findings."""
+    campaign_settings = _campaign_settings(args)
+    if args.workers is None:
+        args.workers = default_worker_count()
+    names = _choices("--oracles", args.oracles, oracle_names(), import_paths=True, also=is_known)
+    # With several workers each builds its own oracles, and they start now; the first to have built them reports
+    # what they are, and the checks below use that (this process imports no framework). A worker does nothing
+    # until it is given its plan, so a usage error still writes nothing.
+    pool = None
+    if args.workers > 1:
+        pool = WorkerPool(OracleChoice(names or DEFAULT_ORACLES, args.isolation, args.case_timeout), args.workers)
+    try:
+        oracles, campaign_settings = _checked_oracles(args, names, campaign_settings, pool)
+    except BaseException:
+        if pool is not None:
+            pool.cancel()
+        raise
+    store = FindingStore(args.findings)
     store.recover()
     existing, problems = store.load()
     progress = _Progress(sys.stderr)
@@ -492,11 +535,11 @@ def command_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     known = settled_signatures(existing)
-    if parallel:
-        close_oracles(oracles)  # each worker builds its own
+    if pool is not None:
+        close_oracles(oracles)  # each worker has built its own
         plan = WorkerPlan(campaign_settings, names or tuple(oracles), args.isolation, args.case_timeout,
                           args.findings, known)
-        stats = run_parallel(plan, args.workers, progress.parallel)
+        stats = pool.run(plan, progress.parallel)
     else:
         campaign = Campaign(oracles, campaign_settings, known, record=store.add, progress=progress)
         try:

@@ -6,6 +6,8 @@ the other's chooser, so the two stay free of an import cycle.
 
 from __future__ import annotations
 
+import importlib.util
+
 from oracles.base import Oracle, OracleFailure, OracleUnavailable
 from oracles.isolation import IsolatedOracle, build_oracle
 from oracles.registry import DEFAULT_ORACLES, IN_PROCESS, require_known
@@ -31,9 +33,12 @@ def available_oracles(
     started: dict[str, Oracle | Exception] = {}
     for name in chosen:
         try:
+            if ":" in name and importlib.util.find_spec(name.split(":", 1)[0]) is None:
+                # Said plainly here rather than as the traceback of a worker that could not import it.
+                raise ImportError(f"No module named {name.split(':', 1)[0]!r}")
             if isolate and name not in IN_PROCESS:
                 started[name] = IsolatedOracle(name, case_timeout, wait=False)
-        except OSError as exc:
+        except (OSError, ImportError, ValueError) as exc:
             started[name] = exc
     usable: dict[str, Oracle] = {}
     for name in chosen:
@@ -43,7 +48,7 @@ def available_oracles(
                 raise oracle
             if isinstance(oracle, IsolatedOracle):
                 oracle.wait_ready()
-        except (OracleUnavailable, OracleFailure, ImportError, AttributeError, OSError) as exc:
+        except (OracleUnavailable, OracleFailure, ImportError, AttributeError, OSError, ValueError) as exc:
             # A missing framework, or an import path that does not import: why, for the caller to report.
             missing[name] = str(exc)
             continue

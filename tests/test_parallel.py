@@ -154,3 +154,21 @@ def test_ctrl_c_ends_a_parallel_campaign_with_its_summary(tmp_path: Path) -> Non
     assert record["interrupted"] and record["counts"]["examples"] > 0
     records, problems = FindingStore(tmp_path).load()
     assert not problems and len(records) == len(record["findings"])
+
+
+@pytest.mark.campaign
+def test_a_parallel_run_checks_its_settings_without_importing_a_framework(tmp_path: Path) -> None:
+    """The campaign workers start first and report the oracles they built; the command's own process validates
+    with that report, so it never pays for importing torch or JAX (start-up: the workers' imports overlap)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("jax")
+    code = (
+        "import sys\nfrom fuzz.cli import main\n"
+        f"status = main(['run', '--findings', {str(tmp_path)!r}, '--workers', '2', '--max-examples', '6', "
+        "'--ops', 'conv1d', '--dtypes', 'float32', '--seed', '1'])\n"
+        "print('STATUS', status, 'torch' in sys.modules, 'jax' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert "STATUS 0 False False" in done.stdout, done.stdout + done.stderr
+    (record,) = load_campaign_records(tmp_path)
+    assert record["oracles"] == ["torch", "jax", "reference"] and record["counts"]["checks"] > 0

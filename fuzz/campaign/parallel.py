@@ -10,6 +10,7 @@ CLI killed with SIGKILL) ends its campaign the same way within a second.
 from __future__ import annotations
 
 import _thread
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -24,8 +25,10 @@ from fuzz.campaign.engine import Campaign
 from fuzz.campaign.settings import CampaignSettings
 from fuzz.campaign.statistics import CampaignStats
 from fuzz.store.folder import FindingStore
+from oracles.base import FloatArray
 from oracles.isolation import close_oracles
 from oracles.selection import available_oracles
+from strategies.case import ConvCase
 
 
 @dataclass(frozen=True)
@@ -88,12 +91,56 @@ def _stop_when_orphaned(parent: int) -> threading.Event:
     return orphaned
 
 
-def _worker_main(plan: WorkerPlan, results: Any, parent: int) -> None:
-    """One worker: build its own oracles, run its share, send progress and then its final statistics."""
+@dataclass(frozen=True)
+class WorkerReady:
+    """What a worker's oracles turned out to be, sent once they are built: name -> devices of each usable one, and
+    why each other one is not usable. The caller validates the campaign with it without importing a framework."""
+
+    devices: dict[str, tuple[str, ...]]
+    missing: dict[str, str]
+
+
+@dataclass
+class ReportedOracle:
+    """An oracle as a worker reported it (its name and devices): enough to check a campaign's settings; it runs
+    nothing."""
+
+    name: str
+    served: tuple[str, ...]
+
+    def devices(self) -> tuple[str, ...]:
+        """The devices the worker's oracle runs on."""
+        return self.served
+
+    def run(self, case: ConvCase) -> FloatArray:
+        """Never called: the worker runs the cases."""
+        raise NotImplementedError(f"{self.name} runs in a campaign worker")
+
+
+@dataclass(frozen=True)
+class OracleChoice:
+    """What a worker needs to build its oracles, known before the campaign's settings are checked."""
+
+    oracle_names: tuple[str, ...]
+    isolate: bool
+    case_timeout: float
+
+
+def _worker_main(choice: OracleChoice, plans: Any, results: Any, parent: int) -> None:
+    """One worker: build its own oracles, wait for its plan (None: the campaign was called off), run its share,
+    send progress and then its final statistics."""
     orphaned = _stop_when_orphaned(parent)
     _single_threaded()
+    oracles, missing = available_oracles(choice.oracle_names, isolate=choice.isolate, case_timeout=choice.case_timeout)
+    results.put(WorkerReady({name: tuple(o.devices()) for name, o in oracles.items()}, missing))
+    try:
+        plan: WorkerPlan | None = plans.recv()
+    except (KeyboardInterrupt, EOFError, OSError):  # Ctrl-C, or the parent gone, before the campaign began
+        plan = None
+    if plan is None:
+        close_oracles(oracles)
+        return
     index = plan.settings.worker_index
-    oracles, _ = available_oracles(plan.oracle_names, isolate=plan.isolate, case_timeout=plan.case_timeout)
     store = FindingStore(plan.findings)
 
     def progress(stats: CampaignStats) -> None:
@@ -138,19 +185,71 @@ def _available_memory() -> int | None:
     return None
 
 
+class WorkerPool:
+    """The worker processes of one parallel campaign, started before its settings are final: each builds its
+    oracles (the slow part of start-up: torch and JAX imports) while the caller checks the settings, then waits for
+    its plan (run) or is sent away (cancel)."""
+
+    def __init__(self, choice: OracleChoice, workers: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.results = context.Queue()
+        self.started = time.monotonic()
+        self.processes: list[Any] = []
+        self.plans: list[Any] = []
+        for _ in range(workers):
+            receiving, sending = context.Pipe(duplex=False)
+            process = context.Process(target=_worker_main, args=(choice, receiving, self.results, os.getpid()))
+            process.start()
+            receiving.close()
+            self.processes.append(process)
+            self.plans.append(sending)
+
+    def first_ready(self) -> WorkerReady | None:
+        """The first worker's report of its built oracles (the others' are skipped later); None when every worker
+        died before reporting."""
+        while True:
+            try:
+                message = self.results.get(timeout=1.0)
+            except queue.Empty:
+                if not any(p.is_alive() for p in self.processes):
+                    return None
+                continue
+            if isinstance(message, WorkerReady):
+                return message
+
+    def cancel(self) -> None:
+        """Send every worker away before its campaign began (a usage error): it closes its oracles and exits."""
+        for sending in self.plans:
+            with contextlib.suppress(OSError):
+                sending.send(None)
+        for process in self.processes:
+            process.join(30)
+
+    def run(
+        self, plan: WorkerPlan, on_progress: Callable[[Sequence[Progress], float], None] | None = None
+    ) -> CampaignStats:
+        """Give each worker its share of `plan` and return the merged statistics."""
+        workers = len(self.processes)
+        for index, sending in enumerate(self.plans):
+            settings = replace(plan.settings, worker_index=index, worker_count=workers)
+            sending.send(replace(plan, settings=settings))
+        return _collect(self.processes, self.results, plan.settings.seed, self.started, on_progress)
+
+
 def run_parallel(
     plan: WorkerPlan, workers: int, on_progress: Callable[[Sequence[Progress], float], None] | None = None
 ) -> CampaignStats:
     """Run the campaign on `workers` spawned processes and return the merged statistics."""
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    started = time.monotonic()
-    processes = []
-    for index in range(workers):
-        settings = replace(plan.settings, worker_index=index, worker_count=workers)
-        process = context.Process(target=_worker_main, args=(replace(plan, settings=settings), results, os.getpid()))
-        process.start()
-        processes.append(process)
+    pool = WorkerPool(OracleChoice(plan.oracle_names, plan.isolate, plan.case_timeout), workers)
+    return pool.run(plan, on_progress)
+
+
+def _collect(
+    processes: Sequence[Any], results: Any, seed: int, started: float,
+    on_progress: Callable[[Sequence[Progress], float], None] | None,
+) -> CampaignStats:
+    """Wait for every worker's final statistics (passing their progress on) and merge them."""
+    workers = len(processes)
     finished: list[CampaignStats] = []
     latest: dict[int, Progress] = {}
     interrupted = False
@@ -168,11 +267,11 @@ def run_parallel(
             latest[message.worker] = message
             if on_progress is not None:
                 on_progress(list(latest.values()), time.monotonic() - started)
-        else:
-            finished.append(message)
+        elif isinstance(message, CampaignStats):
+            finished.append(message)  # (the workers' WorkerReady reports are not needed here)
     for process in processes:
         process.join(30)
-    merged = CampaignStats.merged(finished, plan.settings.seed, started)
+    merged = CampaignStats.merged(finished, seed, started)
     merged.interrupted |= interrupted
     if len(finished) < workers:
         merged.verdicts["workers lost"] += workers - len(finished)
