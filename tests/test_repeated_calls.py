@@ -16,7 +16,7 @@ from fuzz.store.script import finding_script
 from oracles.base import Oracle
 from oracles.reference_oracle import ReferenceOracle
 from tests.conftest import oracle_or_skip
-from tests.helpers import run_script
+from tests.helpers import claim_that_torch_is_wrong, make_case, run_script
 from tests.planted import StaleResultCache
 
 
@@ -47,11 +47,13 @@ def test_a_stale_buffer_bug_is_recorded_with_the_call_before_it() -> None:
     assert replay_record(replace(again, preceding=()), oracles()).state == FIXED
 
 
-@pytest.mark.campaign
 def test_repro_script_makes_the_earlier_calls_first(tmp_path: Path) -> None:
+    """A made-up stale-buffer finding against torch (no campaign needed: the test above shows campaigns record
+    the earlier call): its script makes the earlier call first."""
     oracle_or_skip("torch")
-    finding = stale_cache_finding()
-    as_torch = replace(finding, suspects=("torch",), oracles=("reference", "torch"))
+    case = make_case(family="small_int")
+    earlier = replace(case, x=case.x + 1.0)  # same shape and parameters, other data
+    as_torch = replace(claim_that_torch_is_wrong(case, ("reference", "torch")), preceding=(earlier,))
     text = finding_script(as_torch)
     assert "PRECEDING = [\n" in text and "for x, w, b, g in PRECEDING:" in text
     gone = run_script(text, tmp_path)  # the real torch has no stale buffer
