@@ -144,8 +144,8 @@ def torch_facts() -> dict[str, Any]:
 
     facts: dict[str, Any] = {"version": str(torch.__version__)}
     facts.update({name: probe(expression, "torch", torch) for name, expression in TORCH_CPU_PROBES.items()})
-    facts["mkldnn_version"] = probe("str(torch.__config__.show())", "torch", torch)
-    facts["mkldnn_version"] = facts["mkldnn_version"] and _onednn_version(facts["mkldnn_version"])
+    config = probe("str(torch.__config__.show())", "torch", torch)  # the build configuration text, or None
+    facts["mkldnn_version"] = None if config is None else _onednn_version(config)
     with contextlib.suppress(Exception):
         if torch.cuda.is_available():
             facts["cuda"] = {

@@ -164,26 +164,31 @@ class FindingStore:
     def stale_scripts(self, records: Iterable[FindingRecord]) -> list[Path]:
         """The script of each of `records` that differs from what fuzz.store.script writes for it now (or is
         missing): one path each."""
-        stale = []
-        for record in records:
-            path = self.directory / f"{record.id}.py"
-            try:
-                current = path.read_text(encoding="utf-8")
-            except OSError:
-                current = None
-            if current != finding_script(record):
-                stale.append(path)
-        return stale
+        return [path for path, _ in self._fresh_scripts(records)]
 
     def rewrite_scripts(self, records: Iterable[FindingRecord]) -> list[Path]:
         """Write the script of each of `records` afresh from its JSON where it differs (under the folder lock);
         returns the paths written."""
         with self.locked():
-            stale = self.stale_scripts(records)
-            by_path = {self.directory / f"{r.id}.py": r for r in records}
-            for path in stale:
-                self._atomic_write(path, finding_script(by_path[path]))
-            return stale
+            fresh = self._fresh_scripts(records)
+            for path, text in fresh:
+                self._atomic_write(path, text)
+            return [path for path, _ in fresh]
+
+    def _fresh_scripts(self, records: Iterable[FindingRecord]) -> list[tuple[Path, str]]:
+        """(path, what the generator writes now) for each of `records` whose stored script differs or is missing:
+        each script is generated once, whether it is then only reported or also written."""
+        fresh = []
+        for record in records:
+            path = self.directory / f"{record.id}.py"
+            try:
+                current: str | None = path.read_text(encoding="utf-8")
+            except OSError:
+                current = None
+            text = finding_script(record)
+            if current != text:
+                fresh.append((path, text))
+        return fresh
 
     def update(self, record: FindingRecord) -> Path:
         """Rewrite the JSON of a stored finding (its status and history), atomically and under the folder lock;
