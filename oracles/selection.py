@@ -30,7 +30,7 @@ def available_oracles(
         if ":" not in name:
             require_known(name)  # before a worker is spawned for any
     # Every isolated worker is started first and waited for afterwards: their framework imports overlap.
-    started: dict[str, Oracle | Exception] = {}
+    started: dict[str, IsolatedOracle] = {}
     for name in chosen:
         try:
             if ":" in name and importlib.util.find_spec(name.split(":", 1)[0]) is None:
@@ -39,18 +39,18 @@ def available_oracles(
             if isolate and name not in IN_PROCESS:
                 started[name] = IsolatedOracle(name, case_timeout, wait=False)
         except (OSError, ImportError, ValueError) as exc:
-            started[name] = exc
+            missing[name] = str(exc)
     usable: dict[str, Oracle] = {}
-    for name in chosen:
+    for name in (n for n in chosen if n not in missing):
         try:
-            oracle = started.get(name) or build_oracle(name)
-            if isinstance(oracle, Exception):
-                raise oracle
-            if isinstance(oracle, IsolatedOracle):
-                oracle.wait_ready()
+            if name in started:
+                oracle: Oracle = started[name]
+                started[name].wait_ready()
+            else:
+                oracle = build_oracle(name)
         except (OracleUnavailable, OracleFailure, ImportError, AttributeError, OSError, ValueError) as exc:
             # A missing framework, or an import path that does not import: why, for the caller to report.
             missing[name] = str(exc)
             continue
         usable[oracle.name] = oracle
-    return usable, missing
+    return usable, {name: missing[name] for name in chosen if name in missing}  # in the order they were named
