@@ -32,9 +32,7 @@ from fuzz.store.records import FindingRecord, kind_of_signature, signature_of
 from oracles.base import Oracle, Outcome, backend_path, kernel_facts_of
 from oracles.kernel_facts import merge_facts
 from oracles.registry import takes_part
-from strategies.case import (
-    ConvCase,
-)
+from strategies.case import ConvCase
 
 # The time budget holds to within STOP_SECONDS: a check still running then (a slow compile, a hang waiting for its
 # case timeout) is interrupted as Ctrl-C would, and what was found is kept (settings.shrink_grace says how long
