@@ -92,7 +92,7 @@ def test_planted_complex_bug_is_found_and_shrunk(planted_type: type, torch_oracl
     planted = planted_type()
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
     settings_ = CampaignSettings(seed=3, max_examples=300, ops=FORWARD_OPS, dtypes=COMPLEX_DTYPES)
-    stats = Campaign(oracles, settings_, record=FindingStore(tmp_path).write).run()
+    stats = Campaign(oracles, settings_, record=FindingStore(tmp_path).add).run()
     assert stats.first_discrepancy_at is not None and stats.first_discrepancy_at <= 300
     assert stats.findings and all(f.suspects == (planted.name,) for f in stats.findings)
     smallest = min(stats.findings, key=lambda f: f.case.element_count())

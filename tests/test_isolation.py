@@ -61,7 +61,7 @@ def test_every_planted_fault_is_its_own_shrunk_finding(tmp_path: Path) -> None:
     start = time.monotonic()
     try:
         stats = Campaign(oracles, CampaignSettings(seed=3, max_examples=100, ops=("conv1d",), dtypes=("float64",)),
-                         record=store.write).run()
+                         record=store.add).run()
     finally:
         close_oracles(oracles)
     found = {f.suspects: (f.kind, f.message, f.case) for f in stats.findings}

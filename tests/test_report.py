@@ -32,7 +32,7 @@ def _campaign(folder: Path, seed: int, dtype: str) -> tuple[CampaignStats, Path]
     with its campaign record written as `convfuzz run` writes it."""
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), "dropped_bias": DroppedBias()}
     settings = CampaignSettings(seed=seed, max_examples=25, ops=("conv1d",), dtypes=(dtype,), database="none")
-    stats = Campaign(oracles, settings, record=FindingStore(folder).write).run()
+    stats = Campaign(oracles, settings, record=FindingStore(folder).add).run()
     record = campaign_record(stats, settings, tuple(oracles), 1, {"numpy": "test"}, datetime.now(UTC))
     return stats, write_campaign_record(folder, record)
 

@@ -40,6 +40,8 @@ from strategies.case import ConvCase
 STOP_SECONDS = 8.0
 # Re-runs a discrepancy gets to show again before it is recorded (some real bugs are intermittent).
 CONFIRM_RUNS = 3
+# While Hypothesis shrinks a provisionally recorded finding, a smaller case replaces the stored one at most this often.
+IMPROVE_SECONDS = 5.0
 
 
 class Campaign:
@@ -75,6 +77,10 @@ class Campaign:
         # may carry on; the flag makes every later example stop the run.
         self.interrupt_requested = False
         self.finished = False
+        # Signatures handed over before their shrinking ended (record_provisional), with the record handed over
+        # and when it was written.
+        self.provisional: dict[str, FindingRecord] = {}
+        self._provisional_written: dict[str, float] = {}
 
     def evaluate(self, case: ConvCase) -> Verdict:
         """Run every oracle that serves the case's device on `case` and judge the outcomes, timing each part."""
@@ -200,31 +206,88 @@ class Campaign:
 
     def record_all(self, cases: Mapping[str, Failure], shrink_complete: bool = True) -> None:
         """Confirm each failing case and hand it over as a finding (`shrink_complete`: whether Hypothesis finished
-        shrinking it, or the time budget cut it short)."""
+        shrinking it, or a time limit cut it short). A signature handed over before (record_provisional, or cut
+        short earlier) is handed over again: the store puts the smaller or fully shrunk case in its place. One cut
+        short stays open: a later run of its combination goes on shrinking it."""
         for signature, (case, earlier) in cases.items():
             if signature in self.known:
                 continue
-            preceding: tuple[ConvCase, ...] = ()
-            verdict = self._confirm(case, signature)
-            if verdict is None and earlier:
-                # It showed as the second or third call of one shape: a stale-buffer bug needs the calls before it.
-                preceding = earlier
-                verdict = self._confirm(case, signature, preceding)
-            if verdict is None:
-                # Not reproducible on any re-run (a nondeterministic backend): never recorded.
-                self.stats.unconfirmed += 1
+            finding = self._confirmed_finding(signature, case, earlier, shrink_complete)
+            if finding is None:
                 continue
-            finding = FindingRecord.from_decision(
-                case, verdict, self.finding_environment(verdict), preceding=preceding, shrink_complete=shrink_complete
-            )
-            self.known.add(signature)
+            earlier_record = self.provisional.pop(signature, None)
+            if shrink_complete:
+                self.known.add(signature)
             if self.record(finding) is False:
-                # Another campaign writing the same folder recorded this signature first.
-                self.stats.verdicts["known"] += 1
+                if earlier_record is not None and not shrink_complete:
+                    self.provisional[signature] = earlier_record  # a smaller case of it is stored already
+                elif shrink_complete:
+                    # Another campaign writing the same folder stored this signature fully shrunk first (in place
+                    # of what this one handed over before, if anything): it is that campaign's new finding.
+                    if earlier_record is not None:
+                        self.stats.findings.remove(earlier_record)
+                    self.stats.verdicts["known"] += 1
                 continue
-            self.stats.findings.append(finding)
-            if self.stats.first_finding_time is None:
-                self.stats.first_finding_time = time.time()
+            if earlier_record is not None:
+                self.stats.findings.remove(earlier_record)
+            if not shrink_complete:
+                self.provisional[signature] = finding
+                self._provisional_written[signature] = time.monotonic()
+            self._counted(finding)
+
+    def record_provisional(self, signature: str, failure: Failure) -> bool:
+        """Hand over the first failing case of a new signature as soon as it is confirmed, marked not fully shrunk,
+        so that a user sees the finding before Hypothesis has shrunk it; the shrunk case replaces it
+        (record_all), and so do smaller cases reached on the way (improve_provisional). The signature stays open
+        to this campaign's shrinking. False when it did not show again or was already stored."""
+        if signature in self.known or signature in self.provisional:
+            return False
+        finding = self._confirmed_finding(signature, *failure, shrink_complete=False)
+        if finding is None or self.record(finding) is False:
+            return False
+        self.provisional[signature] = finding
+        self._provisional_written[signature] = time.monotonic()
+        self._counted(finding)
+        return True
+
+    def improve_provisional(self, signature: str, failure: Failure) -> None:
+        """While shrinking, store a smaller failing case of a provisionally recorded signature, at most once every
+        IMPROVE_SECONDS per signature: a run killed mid-shrink (SIGKILL, a node lost) leaves a recent case."""
+        stored = self.provisional.get(signature)
+        if stored is None or time.monotonic() - self._provisional_written[signature] < IMPROVE_SECONDS:
+            return
+        if failure[0].element_count() >= stored.case.element_count():
+            return
+        self._provisional_written[signature] = time.monotonic()
+        finding = self._confirmed_finding(signature, *failure, shrink_complete=False)
+        if finding is None or self.record(finding) is False:
+            return
+        self.stats.findings[self.stats.findings.index(stored)] = finding
+        self.provisional[signature] = finding
+
+    def _confirmed_finding(
+        self, signature: str, case: ConvCase, earlier: tuple[ConvCase, ...], shrink_complete: bool
+    ) -> FindingRecord | None:
+        """The finding record of a failing case once it has shown again (after the calls `earlier` than it if it
+        needs them), or None (counted as unconfirmed)."""
+        preceding: tuple[ConvCase, ...] = ()
+        verdict = self._confirm(case, signature)
+        if verdict is None and earlier:
+            # It showed as the second or third call of one shape: a stale-buffer bug needs the calls before it.
+            preceding = earlier
+            verdict = self._confirm(case, signature, preceding)
+        if verdict is None:
+            # Not reproducible on any re-run (a nondeterministic backend): never recorded.
+            self.stats.unconfirmed += 1
+            return None
+        return FindingRecord.from_decision(
+            case, verdict, self.finding_environment(verdict), preceding=preceding, shrink_complete=shrink_complete
+        )
+
+    def _counted(self, finding: FindingRecord) -> None:
+        self.stats.findings.append(finding)
+        if self.stats.first_finding_time is None:
+            self.stats.first_finding_time = time.time()
 
     def finding_environment(self, verdict: Verdict) -> dict[str, Any]:
         """Where a finding was seen: versions, platform, and the kernel-selecting facts of the processes that ran

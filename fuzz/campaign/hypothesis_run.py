@@ -1,14 +1,17 @@
 """One Hypothesis run of a campaign: up to a quota of examples of one (op, dtype, device) combination, each
 checked by the campaign, every new discrepancy shrunk by Hypothesis.
 
-How one run finds several bugs: each discrepancy signature (op, dtype, device, kind, suspects) gets its own
+A new discrepancy is handed to the campaign as soon as it shows (confirmed and written, marked not fully shrunk),
+then again as shrinking reaches smaller cases, and last fully shrunk (or as far as the run's shrink limit let it
+go). How one run finds several bugs: each discrepancy signature (op, dtype, device, kind, suspects) gets its own
 exception type, so Hypothesis shrinks distinct bugs separately. The run ends once it has shrunk a new failure; its
-failures go to the campaign, which confirms and records them and adds them to the known signatures (which later
-examples then let pass).
+failures go to the campaign, which confirms and records them and adds the fully shrunk ones to the known
+signatures (which later examples then let pass).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -71,6 +74,10 @@ class RunningCampaign(Protocol):
 
     def record_all(self, cases: Mapping[str, Failure], shrink_complete: bool = True) -> None: ...
 
+    def record_provisional(self, signature: str, failure: Failure) -> bool: ...
+
+    def improve_provisional(self, signature: str, failure: Failure) -> None: ...
+
 
 class HypothesisRun:
     """The Hypothesis run at schedule `position` (its `attempt`-th there) over (op, dtype, device), generating up
@@ -88,6 +95,8 @@ class HypothesisRun:
         self.failing: dict[str, Failure] = {}
         self.smallest: dict[str, Failure] = {}
         self.stopped_while_shrinking = False
+        self.shrink_limit = campaign.schedule.shrink_limit(position)
+        self.shrink_started: float | None = None  # time.monotonic() of this run's first failure
 
     def run(self) -> int:
         """Run it; returns how many examples it generated. Its failures are handed to the campaign's record_all
@@ -140,10 +149,13 @@ class HypothesisRun:
 
     def _out_of_budget(self, shrinking: bool) -> bool:
         """Whether this example must not run: the run's quota or the campaign's time is spent (shrinking a found
-        failure may go on a little past the time budget: Campaign.shrinking_over), or the campaign was
-        interrupted."""
+        failure may go on a little past the time budget: Campaign.shrinking_over), the run's shrink limit is
+        reached, or the campaign was interrupted."""
         campaign = self.campaign
         if campaign.shrinking_over():
+            return True
+        limit, started = self.shrink_limit, self.shrink_started
+        if shrinking and limit is not None and started is not None and time.monotonic() - started > limit:
             return True
         return not shrinking and (campaign.time_spent() or self.generated >= self.quota)
 
@@ -175,10 +187,18 @@ class HypothesisRun:
                 continue
             if stats.first_discrepancy_at is None:
                 stats.first_discrepancy_at = stats.examples
+            first_seen = signature not in self.smallest
             self.failing[signature] = (case, tuple(cases[:position_in_group]))
             best = self.smallest.get(signature)
             if best is None or case.element_count() <= best[0].element_count():
                 self.smallest[signature] = self.failing[signature]
+            # Written as soon as it is confirmed, then replaced by smaller cases as shrinking goes on.
+            if self.shrink_started is None:
+                self.shrink_started = time.monotonic()
+            if first_seen:
+                campaign.record_provisional(signature, self.failing[signature])
+            else:
+                campaign.improve_provisional(signature, self.smallest[signature])
             raise exception_for(signature)(verdict.message)
         target(worst, label="err/bound")
         campaign.report_progress()

@@ -23,6 +23,10 @@ from strategies.case import GRADIENT_SEPARATOR, GRADIENTS, INVALID_STREAM, ops_w
 PASS_QUOTAS = (10, 30)
 MAX_RUN_QUOTA = 100
 MIN_RUN_QUOTA = 10
+# In the first pass of a time-budgeted campaign, a Hypothesis run shrinks what it found for at most this long: the
+# finding is written already (not fully shrunk), and the rest of the schedule gets its first look sooner. The
+# combination's run in the next pass goes on shrinking it (from the example database where there is one).
+FIRST_PASS_SHRINK_SECONDS = 5.0
 
 
 def derived_seed(seed: int, position: int, attempt: int = 0) -> int:
@@ -74,6 +78,14 @@ class Schedule:
             share = s.max_examples // max(len(self.combinations()), 1)
             return min(max(share, MIN_RUN_QUOTA), MAX_RUN_QUOTA)
         return PASS_QUOTAS[schedule_pass] if schedule_pass < len(PASS_QUOTAS) else MAX_RUN_QUOTA
+
+    def shrink_limit(self, position: int) -> float | None:
+        """Seconds the Hypothesis run at schedule `position` may shrink for (None: until done or the budget ends):
+        FIRST_PASS_SHRINK_SECONDS in the first pass of a campaign with only a time budget. With an example budget
+        there may be no later pass to finish the job, so shrinking is never cut there."""
+        s = self.settings
+        first_pass = position < len(self.combinations())
+        return FIRST_PASS_SHRINK_SECONDS if s.max_examples is None and first_pass else None
 
     def run_count(self) -> int | None:
         """With an example budget, how many Hypothesis runs the whole campaign makes (each generates its quota;
