@@ -1,19 +1,17 @@
-"""Throughput benchmark: examples/s of the full differential check versus a plain Hypothesis test.
+"""convfuzz against a hand-written differential test, side by side in one run.
 
-    .venv/bin/python bench/benchmark.py [--examples 300] [--seed 1]
+    .venv/bin/python bench/benchmark.py [--seeds 3] [--budget-seconds 60] [--throughput-seconds 600] [--details]
 
-Prints, for conv2d float32 on a fixed seed: a plain Hypothesis test that checks the same three oracles with
-fixed tolerances (st.integers for the parameters, hypothesis.extra.numpy arrays for the values,
-np.testing.assert_allclose), and the convfuzz campaign (torch + jax + reference + judge, sound bound, shrinking
-on) with its time split per oracle, judge and Hypothesis/engine overhead; the same campaign with torch and JAX
-in isolated worker processes (what `convfuzz run` does by default); then the campaign over every op and dtype.
-Each line gives examples/s (Hypothesis examples), checks/s (one configuration with one value set through every
-oracle and the judge; a plain example is one check) and distinct configurations/s (distinct compiled shapes and
-parameters: what XLA's ~50 ms compile is paid for). Last, a default campaign (every op and dtype, isolated
-oracles) on 1 and on 2 worker processes for --workers-seconds of wall time each, start-up included, and the
-speed-up. The conv2d float32 campaign is also measured with --gradients (each case the op or one of its three
-gradients). First of all, `convfuzz run --time-budget --budget-seconds` as a user starts it on a fresh folder: its
-wall time against the budget, and how long it took to judge its first check and to write its first finding.
+Prints, in order:
+1. time to the first finding on planted forward bugs a conv2d float32 test can see: the hand-written test
+   (bench/handwritten_test.py) until it fails, convfuzz until it has written its first finding of the plant
+   (bench/first_finding.py; --suite there times every planted forward bug of the suite);
+2. the wall time of `convfuzz run --time-budget --budget-seconds` as a user starts it on a fresh folder;
+3. throughput: the hand-written test's distinct configurations/s against `convfuzz run`'s (default workers,
+   isolated oracles) on the same profile, conv2d float32; then the steady rate (from minute 2 to the end of
+   --throughput-seconds) of the default profile (every op and dtype) against the conv2d float32 profile's;
+4. start-up: seconds from the command to the first check judged (from the run of point 2).
+With --details, the in-process time split per oracle, judge and Hypothesis/engine of a 300-example campaign.
 """
 
 from __future__ import annotations
@@ -23,22 +21,24 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-from hypothesis import HealthCheck, assume, given, seed, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-
 from fuzz.campaign.engine import Campaign
-from fuzz.campaign.parallel import WorkerPlan, run_parallel
+from fuzz.campaign.parallel import Progress, WorkerPlan, default_worker_count, run_parallel
 from fuzz.campaign.record import load_campaign_records
 from fuzz.campaign.settings import CampaignSettings
 from fuzz.store.folder import FindingStore
 from oracles.isolation import close_oracles
-from oracles.reference import conv_reference
 from oracles.registry import make_oracle
 from oracles.selection import available_oracles
+
+# Run as a script: the two scripts beside this one, and the repository root (tests.planted).
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
+from first_finding import race  # noqa: E402
+from handwritten_test import framework_convs, handwritten_test  # noqa: E402
+
+from tests.planted import PLANTED_NARROW_BUGS  # noqa: E402
 
 
 def campaign(
@@ -68,69 +68,54 @@ def campaign(
 
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
+# The steady rate of a campaign is taken from this many seconds in (start-up and the first, short-quota pass over
+# the schedule behind it) to its end.
+STEADY_FROM_SECONDS = 120.0
 
 
-def workers_throughput(seconds: float, workers: int, run_seed: int) -> dict[str, float]:
-    """A time-budgeted default campaign as `convfuzz run --workers N` runs it (isolated oracles; one worker runs
-    in this process with the frameworks' own threading, several are single-threaded worker processes)."""
-    settings_ = CampaignSettings(seed=run_seed, max_examples=None, time_budget=seconds, database="none")
-    names = ("torch", "jax", "reference")
+def campaign_throughput(seconds: float, run_seed: int, ops: tuple[str, ...] | None = None,
+                        dtypes: tuple[str, ...] | None = None) -> dict[str, float]:
+    """A time-budgeted campaign as `convfuzz run` runs it by default (default worker count, isolated oracles), on
+    the given ops and dtypes (None: all): its rates over the whole run and from STEADY_FROM_SECONDS on, from the
+    workers' progress reports (distinct configurations summed over workers)."""
+    chosen = {"ops": ops} if ops else {}
+    chosen |= {"dtypes": dtypes} if dtypes else {}
+    settings_ = CampaignSettings(seed=run_seed, max_examples=None, time_budget=seconds, database="none", **chosen)
     # As `convfuzz run` on this repository: the committed findings are known, so the campaign does not spend its
-    # time shrinking real bugs found long ago (which of them a run meets, and when, differs between 1 and 2
-    # workers and would swing the comparison).
+    # time shrinking real bugs found long ago.
     known = tuple(r.signature for r in FindingStore(FINDINGS).load()[0])
-    start = time.perf_counter()
-    if workers == 1:
-        oracles, _ = available_oracles(names, isolate=True)
-        try:
-            stats = Campaign(oracles, settings_, known).run()
-        finally:
-            close_oracles(oracles)
-    else:
-        plan = WorkerPlan(settings_, names, isolate=True, case_timeout=60.0,
-                          findings=Path(tempfile.mkdtemp(prefix="convfuzz-bench-")), known_signatures=known)
-        stats = run_parallel(plan, workers)
-    return {"examples": stats.examples, "seconds": time.perf_counter() - start, "checks": stats.checks,
-            "configs": len(stats.configs), "findings": len(stats.findings)}
+    samples: list[tuple[float, int, int]] = []
+
+    def sample(workers: Sequence[Progress], elapsed: float) -> None:
+        samples.append((elapsed, sum(w.checks for w in workers), sum(w.configs for w in workers)))
+
+    with tempfile.TemporaryDirectory(prefix="convfuzz-bench-") as folder:
+        plan = WorkerPlan(settings_, ("torch", "jax", "reference"), isolate=True, case_timeout=60.0,
+                          findings=Path(folder), known_signatures=known)
+        started = time.perf_counter()
+        stats = run_parallel(plan, default_worker_count(), sample)
+        wall = time.perf_counter() - started
+    steady = [s for s in samples if s[0] >= min(STEADY_FROM_SECONDS, seconds / 2)]
+    whole = ((0.0, 0, 0), (wall, stats.checks, len(stats.configs)))
+    first, last = (steady[0], steady[-1]) if len(steady) > 1 else whole
+    span = max(last[0] - first[0], 1e-9)
+    return {"examples": stats.examples, "seconds": wall, "checks": stats.checks, "configs": len(stats.configs),
+            "steady checks/s": (last[1] - first[1]) / span, "steady configs/s": (last[2] - first[2]) / span,
+            "steady from": first[0], "steady to": last[0]}
 
 
-def plain_hypothesis(examples: int, run_seed: int) -> dict[str, float]:
-    """Examples/s of a plain fixed-tolerance Hypothesis test over the same three oracles."""
-    import jax
-    import torch
-    from jax import lax
-
-    jax.config.update("jax_enable_x64", True)
-    count = [0]
-    configs: set[tuple[object, ...]] = set()
-
-    @seed(run_seed)
-    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(
-        st.integers(1, 3), st.integers(1, 8), st.integers(1, 8), st.integers(1, 5), st.integers(1, 5),
-        st.integers(1, 3), st.integers(0, 2), st.integers(1, 2), st.integers(1, 16), st.integers(1, 16), st.data(),
-    )
-    def check(n: int, c_in: int, c_out: int, kh: int, kw: int, stride: int, pad: int, dil: int, h: int, w: int,
-              data: st.DataObject) -> None:
-        assume(h + 2 * pad >= dil * (kh - 1) + 1 and w + 2 * pad >= dil * (kw - 1) + 1)
-        floats = st.floats(-1, 1, width=32)
-        x = data.draw(hnp.arrays(np.float32, (n, c_in, h, w), elements=floats))
-        wt = data.draw(hnp.arrays(np.float32, (c_out, c_in, kh, kw), elements=floats))
-        count[0] += 1
-        configs.add((x.shape, wt.shape, stride, pad, dil))
-        got_torch = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(wt), stride=stride,
-                                               padding=pad, dilation=dil).numpy()
-        got_jax = np.asarray(lax.conv_general_dilated(x, wt, (stride, stride), [(pad, pad)] * 2,
-                                                      rhs_dilation=(dil, dil), precision=lax.Precision.HIGHEST))
-        ref = conv_reference(x.astype(np.float64), wt.astype(np.float64), None, (stride,) * 2, [(pad, pad)] * 2,
-                             (dil,) * 2, 1)
-        np.testing.assert_allclose(got_torch, ref, rtol=1e-4, atol=1e-5)
-        np.testing.assert_allclose(got_jax, ref, rtol=1e-4, atol=1e-5)
-
-    start = time.perf_counter()
-    check()
-    # One example is one check of one (configuration, values) pair.
-    return {"examples": count[0], "seconds": time.perf_counter() - start, "checks": count[0], "configs": len(configs)}
+def handwritten_throughput(examples: int, run_seed: int) -> dict[str, float]:
+    """The hand-written test (bench/handwritten_test.py: torch and JAX against the reference) for `examples`
+    examples in this process: its rate of examples, which are its checks, and of distinct configurations."""
+    configs: set[object] = set()
+    test = handwritten_test(framework_convs(None), examples, run_seed, configs)
+    test()  # compiles JAX's first shape; the frameworks are imported, as in a warm pytest session
+    configs.clear()
+    started = time.perf_counter()
+    test = handwritten_test(framework_convs(None), examples, run_seed + 1, configs)
+    test()
+    seconds = time.perf_counter() - started
+    return {"examples": examples, "seconds": seconds, "checks": examples, "configs": len(configs)}
 
 
 def show(name: str, result: dict[str, float]) -> None:
@@ -164,38 +149,51 @@ def time_budget_run(seconds: float, run_seed: int) -> dict[str, float]:
 
 
 def main() -> None:
-    """Run the three measurements and print them side by side."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--examples", type=int, default=300)
+    """Print points 1-4 of the side-by-side comparison (and the time split with --details)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=1)
-    # 120 s: every worker starts its own torch and JAX processes (about 5 s), which weighs too much in a minute.
-    parser.add_argument("--workers-seconds", type=float, default=120.0,
-                        help="time budget of the 1-worker and 2-worker campaigns (0 skips them)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per planted bug in the race to a first finding")
     parser.add_argument("--budget-seconds", type=float, default=60.0,
-                        help="time budget of the `convfuzz run` whose wall time and first check are measured (0 skips)")
+                        help="time budget of each campaign of points 1 and 2 (0 skips them)")
+    parser.add_argument("--throughput-seconds", type=float, default=600.0,
+                        help="wall time of each throughput campaign of point 3 (0 skips point 3)")
+    parser.add_argument("--handwritten-examples", type=int, default=600,
+                        help="examples of the hand-written test in point 3")
+    parser.add_argument("--details", action="store_true",
+                        help="also the in-process time split of 300-example campaigns")
     args = parser.parse_args()
+    run: dict[str, float] = {}
     if args.budget_seconds > 0:
+        print("1. time to the first finding, planted forward bugs (seconds from process start)")
+        hand, ours = race(tuple(p.__name__ for p in PLANTED_NARROW_BUGS), args.seeds, args.budget_seconds)
+        print(f"   median: hand-written test {hand:.1f} s, convfuzz {ours:.1f} s ({hand / ours:.1f}x sooner)")
         run = time_budget_run(args.budget_seconds, args.seed)
-        print(f"convfuzz run --time-budget {args.budget_seconds:g}: wall {run['wall']:.1f} s "
-              f"(budget + {run['wall'] - args.budget_seconds:.1f} s), first check judged after "
-              f"{run['first check']:.1f} s, first finding written after {run['first finding']:.1f} s, "
-              f"{run['findings']:.0f} finding(s), {run['not fully shrunk']:.0f} not fully shrunk")
-    make_oracle("jax").run  # noqa: B018 - import and configure JAX before timing anything
-    show("plain Hypothesis, fixed tolerances, conv2d f32", plain_hypothesis(args.examples, args.seed))
-    show("convfuzz campaign, conv2d float32", campaign(args.examples, args.seed, ("conv2d",), ("float32",)))
-    show("  same, oracles isolated in workers", campaign(args.examples, args.seed, ("conv2d",), ("float32",), True))
-    show("  same, with gradients (--gradients)",
-         campaign(args.examples, args.seed, ("conv2d",), ("float32",), gradients=True))
-    show("convfuzz campaign, all ops and dtypes", campaign(args.examples, args.seed,
-                                                         ("conv1d", "conv2d", "conv3d"),
-                                                         ("float32", "float64", "float16", "bfloat16")))
-    if args.workers_seconds > 0:
-        one = workers_throughput(args.workers_seconds, 1, args.seed)
-        two = workers_throughput(args.workers_seconds, 2, args.seed)
-        show(f"campaign, 1 worker, {args.workers_seconds:g} s wall", one)
-        show(f"campaign, 2 workers, {args.workers_seconds:g} s wall", two)
-        print(f"speed-up with 2 workers: {two['checks'] / one['checks']:.2f}x checks, "
-              f"{two['configs'] / one['configs']:.2f}x distinct configurations")
+        print(f"2. convfuzz run --time-budget {args.budget_seconds:g}: wall {run['wall']:.1f} s "
+              f"(budget + {run['wall'] - args.budget_seconds:.1f} s), {run['findings']:.0f} finding(s), "
+              f"{run['not fully shrunk']:.0f} not fully shrunk")
+    if args.throughput_seconds > 0:
+        print("3. throughput (checks: one configuration with one value set through every oracle and the judge)")
+        hand_rate = handwritten_throughput(args.handwritten_examples, args.seed)
+        show("hand-written test, conv2d float32", hand_rate)
+        conv2d = campaign_throughput(args.throughput_seconds, args.seed, ("conv2d",), ("float32",))
+        show("convfuzz run, conv2d float32", conv2d)
+        everything = campaign_throughput(args.throughput_seconds, args.seed)
+        show("convfuzz run, default profile", everything)
+        ratio = (conv2d["configs"] / conv2d["seconds"]) / (hand_rate["configs"] / hand_rate["seconds"])
+        print(f"   distinct configurations/s, convfuzz over the hand-written test (conv2d float32): {ratio:.2f}x")
+        print(f"   steady (from {everything['steady from']:.0f} s to {everything['steady to']:.0f} s): default "
+              f"profile {everything['steady checks/s']:.1f} checks/s {everything['steady configs/s']:.1f} configs/s, "
+              f"conv2d float32 {conv2d['steady checks/s']:.1f} checks/s {conv2d['steady configs/s']:.1f} configs/s "
+              f"({conv2d['steady checks/s'] / max(everything['steady checks/s'], 1e-9):.2f}x the default's checks/s)")
+    if run:
+        print(f"4. start-up: first check judged {run['first check']:.1f} s after the command started "
+              f"(first finding written after {run['first finding']:.1f} s)")
+    if args.details:
+        make_oracle("jax").run  # noqa: B018 - import and configure JAX before timing anything
+        show("campaign in-process, conv2d float32", campaign(300, args.seed, ("conv2d",), ("float32",)))
+        show("  same, oracles isolated in workers", campaign(300, args.seed, ("conv2d",), ("float32",), True))
+        show("campaign in-process, all ops and dtypes", campaign(300, args.seed, ("conv1d", "conv2d", "conv3d"),
+                                                                ("float32", "float64", "float16", "bfloat16")))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,17 @@ class _Planted:
     def devices(self) -> tuple[str, ...]:
         return ("cpu",)
 
+    def run(self, case: ConvCase) -> FloatArray:
+        """Refuse an invalid configuration as every framework does, so that a plant has its one bug and no
+        other; compute a valid one with that bug."""
+        if case.config.defect:
+            raise ValueError(f"invalid configuration: {case.config.defect}")
+        return self.compute(case)
+
+    def compute(self, case: ConvCase) -> FloatArray:
+        """The plant's result for a valid case: the reference's, with the plant's bug."""
+        raise NotImplementedError
+
     def _conv(self, case: ConvCase, x: FloatArray, w: FloatArray, b: FloatArray | None, pads: list) -> FloatArray:  # type: ignore[type-arg]
         cfg = case.config
         if cfg.transposed:
@@ -38,7 +49,7 @@ class ShiftedWindow(_Planted):
 
     name = "shifted_window"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         pads = list(case.config.pad_pairs())
         lo, hi = pads[-1]
         pads[-1] = (lo - 1, hi + 1)
@@ -50,7 +61,7 @@ class SwappedGroups(_Planted):
 
     name = "swapped_groups"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         cfg = case.config
         per_group = cfg.in_channels // cfg.groups
         order = [c for g in reversed(range(cfg.groups)) for c in range(g * per_group, (g + 1) * per_group)]
@@ -62,7 +73,7 @@ class DroppedBias(_Planted):
 
     name = "dropped_bias"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         return self._conv(case, case.x, case.w, None, list(case.config.pad_pairs()))
 
 
@@ -71,7 +82,7 @@ class FlippedKernel(_Planted):
 
     name = "flipped_kernel"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         spatial_axes = tuple(range(2, case.w.ndim))
         return self._conv(case, case.x, np.flip(case.w, spatial_axes), case.b, list(case.config.pad_pairs()))
 
@@ -81,10 +92,10 @@ class ChannelsLastSwappedGroups(SwappedGroups):
 
     name = "channels_last_swapped_groups"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         if case.config.layout != "channels_last":
             return self._conv(case, case.x, case.w, case.b, list(case.config.pad_pairs()))
-        return super().run(case)
+        return super().compute(case)
 
 
 class StridedWeightReadDense(_Planted):
@@ -93,7 +104,7 @@ class StridedWeightReadDense(_Planted):
 
     name = "strided_weight_read_dense"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         w = case.w
         if case.config.layout == "sliced_weight":
             longer = np.full((*w.shape[:-1], w.shape[-1] + 1), np.nan, dtype=w.dtype)
@@ -102,7 +113,61 @@ class StridedWeightReadDense(_Planted):
         return self._conv(case, case.x, w, case.b, list(case.config.pad_pairs()))
 
 
+class StridedDilationShift(_Planted):
+    """A forward conv with both stride and dilation above 1 along its last spatial dim starts every window there
+    one element late (an offset computed for the dilated kernel but applied after striding)."""
+
+    name = "strided_dilation_shift"
+
+    def compute(self, case: ConvCase) -> FloatArray:
+        cfg = case.config
+        pads = list(cfg.pad_pairs())
+        if not cfg.transposed and not cfg.gradient and cfg.stride[-1] > 1 and cfg.dilation[-1] > 1:
+            lo, hi = pads[-1]
+            pads[-1] = (lo - 1, hi + 1)
+        return self._conv(case, case.x, case.w, case.b, pads)
+
+
+class BiasFirstGroupOnly(_Planted):
+    """A grouped forward conv adds the bias to the output channels of its first group only."""
+
+    name = "bias_first_group_only"
+
+    def compute(self, case: ConvCase) -> FloatArray:
+        cfg = case.config
+        out = self._correct(case)
+        if cfg.transposed or cfg.gradient or cfg.groups == 1 or case.b is None:
+            return out
+        out = out - case.b.reshape(1, -1, *([1] * cfg.rank))
+        per_group = cfg.out_channels // cfg.groups
+        out[:, :per_group] += case.b[:per_group].reshape(1, -1, *([1] * cfg.rank))
+        return out
+
+
+class DepthwiseMultiplierInterleaved(_Planted):
+    """A depthwise forward conv with a channel multiplier m > 1 writes output channel g*m + k (group g's k-th
+    filter) to slot k*G + g, as a kernel that loops over the multiplier outside the channels would."""
+
+    name = "depthwise_multiplier_interleaved"
+
+    def compute(self, case: ConvCase) -> FloatArray:
+        cfg = case.config
+        out = self._correct(case)
+        groups = cfg.groups
+        if cfg.transposed or cfg.gradient or groups == 1 or groups != cfg.in_channels or cfg.out_channels == groups:
+            return out
+        multiplier = cfg.out_channels // groups
+        moved = np.empty_like(out)
+        for g in range(groups):
+            for k in range(multiplier):
+                moved[:, k * groups + g] = out[:, g * multiplier + k]
+        return moved
+
+
 PLANTED = (ShiftedWindow, SwappedGroups, DroppedBias, FlippedKernel)
+# Forward bugs each narrower than the four above: what a conv2d float32 test sees only when
+# it draws the feature (bench/first_finding.py races a campaign against a hand-written test on them).
+PLANTED_NARROW_BUGS = (SwappedGroups, StridedDilationShift, BiasFirstGroupOnly, DepthwiseMultiplierInterleaved)
 # Planted layout bugs, each with the layout a campaign is narrowed to when hunting it.
 PLANTED_LAYOUT_BUGS = ((ChannelsLastSwappedGroups, "channels_last"), (StridedWeightReadDense, "sliced_weight"))
 
@@ -112,7 +177,7 @@ class EmptyBatchRejected(_Planted):
 
     name = "empty_batch_rejected"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         if case.config.batch == 0:
             raise ValueError("expected a non-empty batch")
         return self._conv(case, case.x, case.w, case.b, list(case.config.pad_pairs()))
@@ -123,7 +188,7 @@ class CircularDimsSwapped(_Planted):
 
     name = "circular_dims_swapped"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         cfg = case.config
         pads = list(cfg.pad_pairs())
         if cfg.padding_mode == "circular":
@@ -137,7 +202,7 @@ class OutputPaddingRowUnset(_Planted):
 
     name = "output_padding_row_unset"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         out = self._correct(case).copy()
         for d, extra in enumerate(case.config.output_padding):
             if extra:
@@ -153,7 +218,7 @@ class TransposedKernelNotFlipped(_Planted):
 
     name = "transposed_kernel_not_flipped"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         w = np.flip(case.w, tuple(range(2, case.w.ndim))) if case.config.transposed else case.w
         return self._conv(case, case.x, w, case.b, list(case.config.pad_pairs()))
 
@@ -164,7 +229,7 @@ class NegativePadWraps(_Planted):
 
     name = "negative_pad_wraps"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         x = case.x
         pads = list(case.config.pad_pairs())
         for d, (low, high) in enumerate(pads):
@@ -209,7 +274,7 @@ class StaleResultCache(_Planted):
     def __init__(self) -> None:
         self._last: tuple[str, FloatArray] | None = None
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         key = repr(case.config)
         if self._last is not None and self._last[0] == key:
             return self._last[1]
@@ -223,7 +288,7 @@ class NanBecomesZero(_Planted):
 
     name = "nan_becomes_zero"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         with np.errstate(invalid="ignore"):
             out = self._correct(case)
         return np.where(np.isnan(out), 0.0, out)
@@ -241,7 +306,7 @@ class GradWeightGroupsSwapped(_PlantedGradient):
 
     name = "grad_weight_groups_swapped"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         cfg = case.config
         if cfg.gradient != "weight" or case.g is None:
             return self._result(case)
@@ -256,7 +321,7 @@ class GradInputLastRowDropped(_PlantedGradient):
 
     name = "grad_input_last_row_dropped"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         out = self._result(case)
         if case.config.gradient == "input" and max(case.config.stride) > 1 and out.shape[2]:
             out = out.copy()
@@ -270,7 +335,7 @@ class GradBiasWrongAxis(_PlantedGradient):
 
     name = "grad_bias_wrong_axis"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         if case.config.gradient != "bias" or case.g is None:
             return self._result(case)
         return np.asarray(case.g.sum(axis=tuple(a for a in range(case.g.ndim) if a != 0)))
@@ -290,7 +355,7 @@ class OutputGroupsReversed(_Planted):
 
     name = "output_groups_reversed"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         out = self._correct(case)
         groups = case.config.groups
         if groups == 1 or case.config.gradient:
@@ -306,7 +371,7 @@ class ConjugatedWeight(_Planted):
 
     name = "conjugated_weight"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         return self._conv(case, case.x, np.conj(case.w), case.b, list(case.config.pad_pairs()))
 
 
@@ -316,7 +381,7 @@ class GaussImaginarySignFlip(_Planted):
 
     name = "gauss_imaginary_sign_flip"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         pads = list(case.config.pad_pairs())
         a, b, c, d = np.real(case.x), np.imag(case.x), np.real(case.w), np.imag(case.w)
         ac, bd = self._conv(case, a, c, None, pads), self._conv(case, b, d, None, pads)
@@ -337,7 +402,7 @@ class GroupsComputedDense(_Planted):
 
     name = "groups_computed_dense"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         cfg = case.config
         if cfg.transposed or cfg.groups == 1 or cfg.batch_groups > 1 or cfg.gradient:
             return self._correct(case)
@@ -356,7 +421,7 @@ class NanFromNowhere(_Planted):
 
     name = "nan_from_nowhere"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         with np.errstate(invalid="ignore"):
             out = np.array(self._correct(case))
         if out.size:
@@ -370,7 +435,7 @@ class HalfSumsInHalf(_Planted):
 
     name = "half_sums_in_half"
 
-    def run(self, case: ConvCase) -> FloatArray:
+    def compute(self, case: ConvCase) -> FloatArray:
         cfg = case.config
         if cfg.dtype != "float16" or cfg.transposed or cfg.gradient or cfg.batch_groups > 1:
             return self._correct(case)

@@ -51,6 +51,7 @@ class Progress:
     examples: int
     checks: int
     findings: int
+    configs: int = 0  # distinct configurations this worker has checked
 
 
 # One campaign keeps about 1.3 cores busy through torch's and XLA's thread pools (though it runs as fast
@@ -144,7 +145,7 @@ def _worker_main(choice: OracleChoice, plans: Any, results: Any, parent: int) ->
     store = FindingStore(plan.findings)
 
     def progress(stats: CampaignStats) -> None:
-        results.put(Progress(index, stats.examples, stats.checks, len(stats.findings)))
+        results.put(Progress(index, stats.examples, stats.checks, len(stats.findings), len(stats.configs)))
 
     try:
         campaign = Campaign(oracles, plan.settings, plan.known_signatures, record=store.add, progress=progress)

@@ -1,0 +1,171 @@
+"""Time to the first finding: a convfuzz campaign against the hand-written test, on planted bugs.
+
+    .venv/bin/python bench/first_finding.py [--seeds 3] [--budget 60] [--suite]
+
+For each planted forward bug of tests/planted.py that a conv2d float32 test can see (PLANTED_NARROW_BUGS), and
+each seed: the seconds from process start until bench/handwritten_test.py fails on it (after Hypothesis's
+shrinking, as pytest reports it), and until `convfuzz run --oracles reference,torch,jax,tests.planted:NAME
+--time-budget BUDGET` has written its first finding of the plant (confirmed, not yet fully shrunk; the campaign
+is then stopped with Ctrl-C). With --suite, also every planted forward bug of the suite's own set, each in a
+campaign with the options its test uses: found within the budget or not, and when.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.planted
+
+from fuzz.store.folder import READ_ERRORS, read_finding  # noqa: E402
+
+POLL_SECONDS = 0.1
+# The suite's planted forward bugs (tests/planted.py) with the campaign options their tests hunt them with:
+# forward ops of every rank and transposed ops; gradients, layouts and the invalid stream have their own plants.
+SUITE_FORWARD_BUGS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("ShiftedWindow", ()),
+    ("SwappedGroups", ()),
+    ("DroppedBias", ()),
+    ("FlippedKernel", ()),
+    ("StridedDilationShift", ()),
+    ("BiasFirstGroupOnly", ()),
+    ("DepthwiseMultiplierInterleaved", ()),
+    ("OutputGroupsReversed", ()),
+    ("ChannelsLastSwappedGroups", ()),
+    ("StridedWeightReadDense", ()),
+    ("CircularDimsSwapped", ()),
+    ("OutputPaddingRowUnset", ()),
+    ("TransposedKernelNotFlipped", ()),
+    ("NegativePadWraps", ()),
+    ("EmptyBatchRejected", ()),
+    ("StaleResultCache", ()),
+    ("NanFromNowhere", ()),
+    ("HalfSumsInHalf", ()),
+    ("NanBecomesZero", ("--nonfinite",)),
+    ("GroupsComputedDense", ("--nonfinite",)),
+    ("ConjugatedWeight", ("--dtypes", "complex64,complex128")),
+    ("GaussImaginarySignFlip", ("--dtypes", "complex64,complex128")),
+)
+
+
+def plant_name(plant: str) -> str:
+    """The oracle name a tests/planted.py class reports (what findings list as a suspect)."""
+    return str(getattr(importlib.import_module("tests.planted"), plant).name)
+
+
+def handwritten_first_failure(plant: str, run_seed: int, timeout: float) -> tuple[float | None, str]:
+    """Seconds from start to the hand-written test's failure on `plant` (None: it passed or ran out of time), and
+    which framework it blamed (the plant, or a false alarm on a real one)."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "handwritten_test.py"), "--plant", plant, "--seed", str(run_seed)],
+            capture_output=True, text=True, timeout=timeout, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None, "timed out"
+    seconds = time.monotonic() - started
+    if done.returncode != 1:
+        return None, f"exit {done.returncode}"
+    blamed = next((line.split()[-1] for line in done.stdout.splitlines() if "Not equal to tolerance" in line), "?")
+    return seconds, blamed
+
+
+def campaign_first_finding(plant: str, run_seed: int, budget: float, options: tuple[str, ...] = ()) -> float | None:
+    """Seconds from start until `convfuzz run` has written a finding that blames `plant` (None: not within the
+    budget); the campaign is interrupted as soon as it has."""
+    suspect = plant_name(plant)
+    with tempfile.TemporaryDirectory() as folder:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "fuzz", "run", "--findings", folder, "--time-budget", str(budget), "--seed",
+             str(run_seed), "--oracles", f"reference,torch,jax,tests.planted:{plant}", *options],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        found = None
+        while found is None and process.poll() is None:
+            time.sleep(POLL_SECONDS)
+            if _blames(Path(folder), suspect):
+                found = time.monotonic() - started
+        if found is None and _blames(Path(folder), suspect):  # written in the campaign's last moments
+            found = time.monotonic() - started
+        # Ctrl-C as a terminal sends it: to the campaign's whole process group, workers included.
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return found
+
+
+def _blames(folder: Path, suspect: str) -> bool:
+    """Whether a finding in `folder` names `suspect` among its suspects."""
+    for path in folder.glob("*.json"):
+        try:
+            if suspect in read_finding(path).suspects:
+                return True
+        except READ_ERRORS:
+            continue  # being replaced
+    return False
+
+
+def race(plants: tuple[str, ...], seeds: int, budget: float) -> tuple[float, float]:
+    """Print one line per (plant, seed) and return the medians (hand-written, convfuzz); a bug not found counts as
+    the budget."""
+    hand: list[float] = []
+    ours: list[float] = []
+    print(f"{'planted bug':<32} {'seed':>4}  {'hand-written test':>20}  {'convfuzz first finding':>22}")
+    for plant in plants:
+        for run_seed in range(1, seeds + 1):
+            written, blamed = handwritten_first_failure(plant, run_seed, timeout=max(budget, 120.0))
+            found = campaign_first_finding(plant, run_seed, budget)
+            hand.append(budget if written is None else written)
+            ours.append(budget if found is None else found)
+            shown_hand = "not found" if written is None else f"{written:.1f} s ({blamed})"
+            shown_ours = "not found" if found is None else f"{found:.1f} s"
+            print(f"{plant:<32} {run_seed:>4}  {shown_hand:>20}  {shown_ours:>22}", flush=True)
+    return statistics.median(hand), statistics.median(ours)
+
+
+def suite(budget: float, run_seed: int) -> list[tuple[str, float | None]]:
+    """Every planted forward bug of the suite in a campaign of `budget` seconds: when its first finding was
+    written, or None."""
+    results = []
+    for plant, options in SUITE_FORWARD_BUGS:
+        found = campaign_first_finding(plant, run_seed, budget, options)
+        results.append((plant, found))
+        shown = "NOT FOUND" if found is None else f"{found:.1f} s"
+        print(f"{plant:<32} {' '.join(options):<32} {shown}", flush=True)
+    return results
+
+
+def main() -> None:
+    """Race both on the narrow plants; with --suite, time every forward plant of the suite."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per planted bug (1..N)")
+    parser.add_argument("--budget", type=float, default=60.0, help="time budget of each campaign, seconds")
+    parser.add_argument("--suite", action="store_true", help="also every planted forward bug of the suite")
+    args = parser.parse_args()
+    from tests.planted import PLANTED_NARROW_BUGS
+
+    hand, ours = race(tuple(p.__name__ for p in PLANTED_NARROW_BUGS), args.seeds, args.budget)
+    print(f"median time to the first failure: hand-written test {hand:.1f} s, convfuzz {ours:.1f} s")
+    if args.suite:
+        found = suite(args.budget, 1)
+        missed = [plant for plant, seconds in found if seconds is None]
+        print(f"suite's planted forward bugs found within {args.budget:g} s: {len(found) - len(missed)} of "
+              f"{len(found)}{'; missed: ' + ', '.join(missed) if missed else ''}")
+
+
+if __name__ == "__main__":
+    main()
