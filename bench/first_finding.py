@@ -5,9 +5,9 @@
 For each planted forward bug of tests/planted.py that a conv2d float32 test can see (PLANTED_NARROW_BUGS), and
 each seed: the seconds from process start until bench/handwritten_test.py fails on it (after Hypothesis's
 shrinking, as pytest reports it), and until `convfuzz run --oracles reference,torch,jax,tests.planted:NAME
---time-budget BUDGET` has written its first finding of the plant (confirmed, not yet fully shrunk; the campaign
-is then stopped with Ctrl-C). With --suite, also every planted forward bug of the suite's own set, each in a
-campaign with the options its test uses: found within the budget or not, and when.
+--time-budget BUDGET` has written its first finding of the plant (confirmed, not yet fully shrunk) and until one
+is fully shrunk (the campaign is then stopped with Ctrl-C). With --suite, also every planted forward bug of the
+suite's own set, each in a campaign with the options its test uses: found within the budget or not, and when.
 """
 
 from __future__ import annotations
@@ -76,13 +76,17 @@ def handwritten_first_failure(plant: str, run_seed: int, timeout: float) -> tupl
     seconds = time.monotonic() - started
     if done.returncode != 1:
         return None, f"exit {done.returncode}"
-    blamed = next((line.split()[-1] for line in done.stdout.splitlines() if "Not equal to tolerance" in line), "?")
+    # numpy's message: a "Not equal to tolerance" line, then the err_msg the test passes (the framework's name).
+    lines = done.stdout.splitlines()
+    blamed = next((lines[i + 1].strip() for i, line in enumerate(lines[:-1]) if "Not equal to tolerance" in line), "?")
     return seconds, blamed
 
 
-def campaign_first_finding(plant: str, run_seed: int, budget: float, options: tuple[str, ...] = ()) -> float | None:
-    """Seconds from start until `convfuzz run` has written a finding that blames `plant` (None: not within the
-    budget); the campaign is interrupted as soon as it has."""
+def campaign_first_finding(
+    plant: str, run_seed: int, budget: float, options: tuple[str, ...] = ()
+) -> tuple[float | None, float | None]:
+    """Seconds from start until `convfuzz run` has written a finding that blames `plant`, and until one of them
+    is fully shrunk (None: not within the budget); the campaign is interrupted once it has the shrunk one."""
     suspect = plant_name(plant)
     with tempfile.TemporaryDirectory() as folder:
         started = time.monotonic()
@@ -91,13 +95,17 @@ def campaign_first_finding(plant: str, run_seed: int, budget: float, options: tu
              str(run_seed), "--oracles", f"reference,torch,jax,tests.planted:{plant}", *options],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
-        found = None
-        while found is None and process.poll() is None:
-            time.sleep(POLL_SECONDS)
-            if _blames(Path(folder), suspect):
+        found: float | None = None
+        shrunk: float | None = None
+        running = True
+        while shrunk is None and running:
+            running = process.poll() is None  # a last look after the campaign ended
+            time.sleep(POLL_SECONDS if running else 0.0)
+            states = _shrink_states(Path(folder), suspect)
+            if states and found is None:
                 found = time.monotonic() - started
-        if found is None and _blames(Path(folder), suspect):  # written in the campaign's last moments
-            found = time.monotonic() - started
+            if any(states):
+                shrunk = time.monotonic() - started
         # Ctrl-C as a terminal sends it: to the campaign's whole process group, workers included.
         os.killpg(process.pid, signal.SIGINT)
         try:
@@ -105,18 +113,20 @@ def campaign_first_finding(plant: str, run_seed: int, budget: float, options: tu
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    return found
+    return found, shrunk
 
 
-def _blames(folder: Path, suspect: str) -> bool:
-    """Whether a finding in `folder` names `suspect` among its suspects."""
+def _shrink_states(folder: Path, suspect: str) -> list[bool]:
+    """shrink_complete of each finding in `folder` that names `suspect` among its suspects."""
+    states = []
     for path in folder.glob("*.json"):
         try:
-            if suspect in read_finding(path).suspects:
-                return True
+            record = read_finding(path)
         except READ_ERRORS:
             continue  # being replaced
-    return False
+        if suspect in record.suspects:
+            states.append(record.shrink_complete)
+    return states
 
 
 def race(plants: tuple[str, ...], seeds: int, budget: float) -> tuple[float, float]:
@@ -124,17 +134,20 @@ def race(plants: tuple[str, ...], seeds: int, budget: float) -> tuple[float, flo
     the budget."""
     hand: list[float] = []
     ours: list[float] = []
-    print(f"{'planted bug':<32} {'seed':>4}  {'hand-written test':>20}  {'convfuzz first finding':>22}")
+    print(f"{'planted bug':<32} {'seed':>4}  {'hand-written test fails':<44} convfuzz: finding written, shrunk")
     for plant in plants:
         for run_seed in range(1, seeds + 1):
             written, blamed = handwritten_first_failure(plant, run_seed, timeout=max(budget, 120.0))
-            found = campaign_first_finding(plant, run_seed, budget)
+            found, shrunk = campaign_first_finding(plant, run_seed, budget)
             hand.append(budget if written is None else written)
             ours.append(budget if found is None else found)
-            shown_hand = "not found" if written is None else f"{written:.1f} s ({blamed})"
-            shown_ours = "not found" if found is None else f"{found:.1f} s"
-            print(f"{plant:<32} {run_seed:>4}  {shown_hand:>20}  {shown_ours:>22}", flush=True)
+            shown_hand = "not found" if written is None else f"{written:.1f} s (on {blamed})"
+            print(f"{plant:<32} {run_seed:>4}  {shown_hand:<44} {_seconds(found)}, {_seconds(shrunk)}", flush=True)
     return statistics.median(hand), statistics.median(ours)
+
+
+def _seconds(value: float | None) -> str:
+    return "not found" if value is None else f"{value:.1f} s"
 
 
 def suite(budget: float, run_seed: int) -> list[tuple[str, float | None]]:
@@ -142,10 +155,9 @@ def suite(budget: float, run_seed: int) -> list[tuple[str, float | None]]:
     written, or None."""
     results = []
     for plant, options in SUITE_FORWARD_BUGS:
-        found = campaign_first_finding(plant, run_seed, budget, options)
+        found, shrunk = campaign_first_finding(plant, run_seed, budget, options)
         results.append((plant, found))
-        shown = "NOT FOUND" if found is None else f"{found:.1f} s"
-        print(f"{plant:<32} {' '.join(options):<32} {shown}", flush=True)
+        print(f"{plant:<32} {' '.join(options):<32} written {_seconds(found)}, shrunk {_seconds(shrunk)}", flush=True)
     return results
 
 
