@@ -446,8 +446,9 @@ def format_summary(
         cut = [f.id for f in stats.findings if not f.shrink_complete]
         if cut:
             lines.append(
-                f"not fully shrunk (the time budget ended their shrinking; a later campaign with this example "
-                f"database goes on from them): {', '.join(cut)}"
+                f"not fully shrunk (the time budget, or the first pass's shrink limit with no later pass to finish, "
+                f"ended their shrinking; a later campaign with this example database goes on from them): "
+                f"{', '.join(cut)}"
             )
         if bugs is None:
             for finding in stats.findings:
