@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from fuzz.campaign.engine import Campaign
 from fuzz.campaign.record import load_campaign_records
 from fuzz.campaign.settings import CampaignSettings
 from fuzz.store.folder import FindingStore
+from fuzz.store.records import FindingRecord
 from oracles.base import Oracle, Outcome
 from oracles.isolation import IsolatedOracle, close_oracles
 from oracles.reference_oracle import ReferenceOracle
@@ -58,10 +60,16 @@ def test_every_planted_fault_is_its_own_shrunk_finding(tmp_path: Path) -> None:
         isolated = IsolatedOracle(f"tests.faults:{fault.__name__}", case_timeout=TIMEOUT)
         oracles[isolated.name] = isolated
     store = FindingStore(tmp_path)
+    handed: list[FindingRecord] = []
+
+    def add(record: FindingRecord) -> bool:
+        handed.append(record)
+        return store.add(record)
+
     start = time.monotonic()
     try:
         stats = Campaign(oracles, CampaignSettings(seed=3, max_examples=100, ops=("conv1d",), dtypes=("float64",)),
-                         record=store.add).run()
+                         record=add).run()
     finally:
         close_oracles(oracles)
     found = {f.suspects: (f.kind, f.message, f.case) for f in stats.findings}
@@ -74,6 +82,10 @@ def test_every_planted_fault_is_its_own_shrunk_finding(tmp_path: Path) -> None:
         assert case.element_count() <= 64, (name, case.config)
     records, problems = store.load()
     assert not problems and len(records) == len(stats.findings)
+    # A crash is written when confirmed and once shrunk, nothing in between (each confirmation restarts a worker);
+    # a hang only once shrunk (each confirmation waits out the case timeout).
+    times_handed = Counter(r.signature for r in handed)
+    assert all(times_handed[f.signature] == (1 if f.kind == "timeout" else 2) for f in stats.findings), times_handed
     print(f"fault campaign: {time.monotonic() - start:.0f} s, {stats.examples} examples, {len(records)} findings")
 
 

@@ -239,9 +239,12 @@ class Campaign:
         """Hand over the first failing case of a new signature as soon as it is confirmed, marked not fully shrunk,
         so that a user sees the finding before Hypothesis has shrunk it; the shrunk case replaces it
         (record_all), and so do smaller cases reached on the way (improve_provisional). The signature stays open
-        to this campaign's shrinking. False when it did not show again or was already stored."""
+        to this campaign's shrinking. False when it did not show again or was already stored, and for a timeout
+        (written once shrunk)."""
         if signature in self.known or signature in self.provisional:
             return False
+        if kind_of_signature(signature) == "timeout":
+            return False  # each re-run of a hang waits out the case timeout: confirmed once, when shrunk
         finding = self._confirmed_finding(signature, *failure, shrink_complete=False)
         if finding is None or self.record(finding) is False:
             return False
@@ -252,10 +255,13 @@ class Campaign:
 
     def improve_provisional(self, signature: str, failure: Failure) -> None:
         """While shrinking, store a smaller failing case of a provisionally recorded signature, at most once every
-        IMPROVE_SECONDS per signature: a run killed mid-shrink (SIGKILL, a node lost) leaves a recent case."""
+        IMPROVE_SECONDS per signature: a run killed mid-shrink (SIGKILL, a node lost) leaves a recent case. Not
+        for crashes and timeouts, whose every confirmation restarts a worker."""
         stored = self.provisional.get(signature)
         if stored is None or time.monotonic() - self._provisional_written[signature] < IMPROVE_SECONDS:
             return
+        if kind_of_signature(signature) in ("crash", "timeout"):
+            return  # confirming one restarts a worker each time: shrinking goes faster without
         if failure[0].element_count() >= stored.case.element_count():
             return
         self._provisional_written[signature] = time.monotonic()
