@@ -548,6 +548,10 @@ def command_run(args: argparse.Namespace) -> int:
         finally:
             close_oracles(oracles)
     progress.close()
+    # A finding handed over before its shrinking ended may since have been replaced by another worker's smaller
+    # case of the same signature (workers share the schedule's combinations): the run's new findings are the ones
+    # still in the folder, each counted once.
+    stats.findings = store.still_stored(stats.findings)
     bugs = run_bugs(existing, store.load()[0], [f.id for f in stats.findings])
     print(format_summary(stats, args.findings, len(problems), bugs, args.started))
     record = campaign_record(stats, campaign_settings, names or tuple(oracles), args.workers, environment(),

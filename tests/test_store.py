@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +85,15 @@ def test_findings_are_written_with_the_users_umask(umask: int, mode: int, tmp_pa
         os.umask(before)
     assert stat.S_IMODE(path.stat().st_mode) == mode
     assert stat.S_IMODE(path.with_suffix(".py").stat().st_mode) == mode
+
+
+def test_a_run_counts_only_the_findings_still_stored_each_once(tmp_path: Path) -> None:
+    """Two workers hand over cases of one signature before its shrinking ends; the later, smaller one replaces the
+    earlier in the folder, and only it is the run's finding."""
+    store = FindingStore(tmp_path)
+    record = make_record()
+    earlier = replace(record, id=f"{record.id}-earlier", shrink_complete=False)
+    later = replace(record, shrink_complete=True)
+    assert store.add(earlier) and store.add(later)  # the fully shrunk case takes the earlier one's place
+    assert [r.id for r in store.load()[0]] == [later.id]
+    assert store.still_stored([earlier, later, later]) == [later]

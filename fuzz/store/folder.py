@@ -135,6 +135,12 @@ class FindingStore:
                     self._atomic_write(self.directory / f"{old.id}.json", render_json(filed[old.id].to_json()))
             return True
 
+    def still_stored(self, records: Iterable[FindingRecord]) -> list[FindingRecord]:
+        """Those of `records` whose finding is in the folder now, each once: a finding handed over before its
+        shrinking ended may have been replaced since by a smaller case of its signature (another worker's)."""
+        present = {path.stem for path in self.json_paths()}
+        return list({r.id: r for r in records if r.id in present}.values())
+
     def recover(self) -> list[Path]:
         """Remove what killed writers left behind (see _remove_leftovers); returns the removed paths."""
         with self.locked():
