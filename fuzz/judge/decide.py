@@ -34,6 +34,8 @@ NUMERIC_KINDS = KINDS[:3]
 VALUE_KINDS = KINDS[:4]
 # Kinds about a call that did not return numbers as it should (compared by the error, not by values).
 ERROR_KINDS = KINDS[3:]
+# Kinds about how the process running the call ended: re-running one restarts a worker.
+PROCESS_KINDS = KINDS[4:]
 
 
 def _json_number(value: float | complex) -> float | list[float]:

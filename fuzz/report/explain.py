@@ -18,7 +18,7 @@ import numpy as np
 from fuzz.campaign.environment import versions
 from fuzz.campaign.replay import REPRODUCES, ReplayResult, replay_record
 from fuzz.judge.bounds import MANTISSA_DIGITS
-from fuzz.judge.decide import NUMERIC_KINDS, REFERENCE, agreement, stored_error
+from fuzz.judge.decide import NUMERIC_KINDS, PROCESS_KINDS, REFERENCE, agreement, stored_error
 from fuzz.judge.deviation import DEVIATION_WORDS
 from fuzz.judge.verdict import yardstick
 from fuzz.report.upstream import UpstreamIssue, build_issue, no_issue_reason
@@ -238,7 +238,7 @@ def _why(record: FindingRecord, suspect: str, agreeing: tuple[str, ...], pairs: 
             f"The configuration is invalid on purpose ({cfg.defect}): every framework must refuse it, and each is "
             f"judged on its own. {suspect} did not refuse it."
         )
-    if record.kind in ("crash", "timeout"):
+    if record.kind in PROCESS_KINDS:
         others = ", ".join(agreeing) or "the other oracles"
         return f"{suspect} {'crashed' if record.kind == 'crash' else 'hung'}, while {others} answered."
     others = ", ".join(agreeing)

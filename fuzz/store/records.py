@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from fuzz.judge.decide import KINDS, Decision
+from fuzz.judge.decide import ERROR_KINDS, KINDS, Decision
 from strategies.case import COMPLEX_DTYPES, ConvCase, ConvConfig
 from strategies.dtypes import join_parts
 
@@ -74,7 +74,7 @@ def signature_of(case: ConvCase, decision: Decision) -> str:
     """
     cfg = case.config
     parts = [cfg.op_name, cfg.dtype, cfg.device, str(decision.kind), ",".join(decision.suspects)]
-    if decision.kind in ("error_mismatch", "crash", "timeout"):
+    if decision.kind in ERROR_KINDS:
         # The error type ('RuntimeError') or how the worker ended ('killed by SIGSEGV'), not the details.
         errors = sorted({re.split("[:;]", o.error)[0] for o in decision.observations.values() if o.error})
         parts.append(",".join(errors))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from fuzz.judge.bounds import PASS
-from fuzz.judge.decide import REFERENCE, VALUE_KINDS
+from fuzz.judge.decide import PROCESS_KINDS, REFERENCE, VALUE_KINDS
 from fuzz.judge.verdict import yardstick
 from fuzz.store.records import FindingRecord
 from oracles.kernel_facts import (
@@ -175,7 +175,7 @@ def _main_function(record: FindingRecord, oracle: str) -> str:
         f"        {run}(x, w, b, g)\n" if record.preceding else ""
     )
     child = ""
-    if kind in ("crash", "timeout"):
+    if kind in PROCESS_KINDS:
         child = (
             "    if sys.argv[1:2] == ['--call']:  # the child: make the call\n"
             f"{textwrap.indent(earlier, '    ')}"
@@ -189,7 +189,7 @@ def _main_function(record: FindingRecord, oracle: str) -> str:
         "        print(f'CANNOT TELL: {why}')\n"
         f"        return {EXIT_CANNOT_TELL}\n"
     )
-    if kind in ("crash", "timeout"):
+    if kind in PROCESS_KINDS:
         return start + (
             "    # The call runs in a child process, so a crash or a hang is reported rather than suffered.\n"
             "    try:\n"
