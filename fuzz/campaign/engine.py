@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fuzz.campaign.confirm import rerun_until_shown
@@ -26,6 +27,7 @@ from fuzz.campaign.hypothesis_run import Failure, HypothesisRun
 from fuzz.campaign.schedule import Schedule
 from fuzz.campaign.settings import CampaignSettings
 from fuzz.campaign.statistics import CampaignStats
+from fuzz.judge.decide import PROCESS_KINDS
 from fuzz.judge.deviation import accepted
 from fuzz.judge.verdict import Verdict, judge
 from fuzz.store.records import FindingRecord, kind_of_signature, signature_of
@@ -42,6 +44,14 @@ STOP_SECONDS = 8.0
 CONFIRM_RUNS = 3
 # While Hypothesis shrinks a provisionally recorded finding, a smaller case replaces the stored one at most this often.
 IMPROVE_SECONDS = 5.0
+
+
+@dataclass
+class Handed:
+    """A finding handed over before its shrinking ended, and when (time.monotonic())."""
+
+    record: FindingRecord
+    written: float
 
 
 class Campaign:
@@ -77,10 +87,9 @@ class Campaign:
         # may carry on; the flag makes every later example stop the run.
         self.interrupt_requested = False
         self.finished = False
-        # Signatures handed over before their shrinking ended (record_provisional), with the record handed over
-        # and when it was written.
-        self.provisional: dict[str, FindingRecord] = {}
-        self._provisional_written: dict[str, float] = {}
+        # Signatures handed over before their shrinking ended (record_provisional, or cut short): what was handed
+        # over, and when.
+        self.provisional: dict[str, Handed] = {}
 
     def evaluate(self, case: ConvCase) -> Verdict:
         """Run every oracle that serves the case's device on `case` and judge the outcomes, timing each part."""
@@ -215,25 +224,22 @@ class Campaign:
             finding = self._confirmed_finding(signature, case, earlier, shrink_complete)
             if finding is None:
                 continue
-            earlier_record = self.provisional.pop(signature, None)
+            handed = self.provisional.pop(signature, None)
             if shrink_complete:
                 self.known.add(signature)
             if self.record(finding) is False:
-                if earlier_record is not None and not shrink_complete:
-                    self.provisional[signature] = earlier_record  # a smaller case of it is stored already
+                if handed is not None and not shrink_complete:
+                    self.provisional[signature] = handed  # a smaller case of it is stored already
                 elif shrink_complete:
                     # Another campaign writing the same folder stored this signature fully shrunk first (in place
                     # of what this one handed over before, if anything): it is that campaign's new finding.
-                    if earlier_record is not None:
-                        self.stats.findings.remove(earlier_record)
+                    if handed is not None:
+                        self.stats.findings.remove(handed.record)
                     self.stats.verdicts["known"] += 1
                 continue
-            if earlier_record is not None:
-                self.stats.findings.remove(earlier_record)
+            self._count(finding, replacing=None if handed is None else handed.record)
             if not shrink_complete:
-                self.provisional[signature] = finding
-                self._provisional_written[signature] = time.monotonic()
-            self._counted(finding)
+                self.provisional[signature] = Handed(finding, time.monotonic())
 
     def record_provisional(self, signature: str, failure: Failure) -> bool:
         """Hand over the first failing case of a new signature as soon as it is confirmed, marked not fully shrunk,
@@ -248,28 +254,27 @@ class Campaign:
         finding = self._confirmed_finding(signature, *failure, shrink_complete=False)
         if finding is None or self.record(finding) is False:
             return False
-        self.provisional[signature] = finding
-        self._provisional_written[signature] = time.monotonic()
-        self._counted(finding)
+        self.provisional[signature] = Handed(finding, time.monotonic())
+        self._count(finding)
         return True
 
     def improve_provisional(self, signature: str, failure: Failure) -> None:
         """While shrinking, store a smaller failing case of a provisionally recorded signature, at most once every
         IMPROVE_SECONDS per signature: a run killed mid-shrink (SIGKILL, a node lost) leaves a recent case. Not
         for crashes and timeouts, whose every confirmation restarts a worker."""
-        stored = self.provisional.get(signature)
-        if stored is None or time.monotonic() - self._provisional_written[signature] < IMPROVE_SECONDS:
+        handed = self.provisional.get(signature)
+        if handed is None or time.monotonic() - handed.written < IMPROVE_SECONDS:
             return
-        if kind_of_signature(signature) in ("crash", "timeout"):
+        if kind_of_signature(signature) in PROCESS_KINDS:
             return  # confirming one restarts a worker each time: shrinking goes faster without
-        if failure[0].element_count() >= stored.case.element_count():
+        if failure[0].element_count() >= handed.record.case.element_count():
             return
-        self._provisional_written[signature] = time.monotonic()
+        handed.written = time.monotonic()  # also when it does not show again: one try per IMPROVE_SECONDS
         finding = self._confirmed_finding(signature, *failure, shrink_complete=False)
         if finding is None or self.record(finding) is False:
             return
-        self.stats.findings[self.stats.findings.index(stored)] = finding
-        self.provisional[signature] = finding
+        self._count(finding, replacing=handed.record)
+        handed.record = finding
 
     def _confirmed_finding(
         self, signature: str, case: ConvCase, earlier: tuple[ConvCase, ...], shrink_complete: bool
@@ -290,7 +295,12 @@ class Campaign:
             case, verdict, self.finding_environment(verdict), preceding=preceding, shrink_complete=shrink_complete
         )
 
-    def _counted(self, finding: FindingRecord) -> None:
+    def _count(self, finding: FindingRecord, replacing: FindingRecord | None = None) -> None:
+        """Count `finding` among the campaign's new findings, in the place of `replacing` (an earlier case of its
+        signature) if given."""
+        if replacing is not None:
+            self.stats.findings[self.stats.findings.index(replacing)] = finding
+            return
         self.stats.findings.append(finding)
         if self.stats.first_finding_time is None:
             self.stats.first_finding_time = time.time()
@@ -314,7 +324,7 @@ class Campaign:
         """
         # A crash or hang restarted its worker, so the re-run already starts fresh; a cleanser call there would
         # only warm the new worker up (and might be what makes the case crash).
-        cleanse = not case.config.defect and kind_of_signature(signature) not in ("crash", "timeout")
+        cleanse = not case.config.defect and kind_of_signature(signature) not in PROCESS_KINDS
         verdict, shown = rerun_until_shown(
             self.evaluate, case, lambda v: v.discrepant and signature_of(case, v) == signature, CONFIRM_RUNS,
             preceding, cleanse,
