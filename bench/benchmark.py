@@ -42,16 +42,12 @@ from tests.planted import PLANTED_NARROW_BUGS  # noqa: E402
 
 
 def campaign(
-    examples: int, run_seed: int, ops: tuple[str, ...], dtypes: tuple[str, ...], isolate: bool = False,
-    gradients: bool = False,
+    examples: int, run_seed: int, ops: tuple[str, ...], dtypes: tuple[str, ...], isolate: bool = False
 ) -> dict[str, float]:
-    """Examples/s and time split of a convfuzz campaign (framework oracles in worker processes if `isolate`; each
-    case drawn as the op or one of its gradients if `gradients`)."""
+    """Examples/s and time split of a convfuzz campaign (framework oracles in worker processes if `isolate`)."""
     oracles, _ = available_oracles(("torch", "jax", "reference"), isolate=isolate)
     try:
-        settings_ = CampaignSettings(
-            seed=run_seed, max_examples=examples, ops=ops, dtypes=dtypes, gradients=gradients
-        )
+        settings_ = CampaignSettings(seed=run_seed, max_examples=examples, ops=ops, dtypes=dtypes)
         stats = Campaign(oracles, settings_).run()
     finally:
         close_oracles(oracles)
@@ -108,12 +104,11 @@ def handwritten_throughput(examples: int, run_seed: int) -> dict[str, float]:
     """The hand-written test (bench/handwritten_test.py: torch and JAX against the reference) for `examples`
     examples in this process: its rate of examples, which are its checks, and of distinct configurations."""
     configs: set[object] = set()
-    test = handwritten_test(framework_convs(None), examples, run_seed, configs)
-    test()  # compiles JAX's first shape; the frameworks are imported, as in a warm pytest session
+    convs = framework_convs(None)
+    handwritten_test(convs, examples, run_seed, configs)()  # the frameworks warm, as in a pytest session
     configs.clear()
     started = time.perf_counter()
-    test = handwritten_test(framework_convs(None), examples, run_seed + 1, configs)
-    test()
+    handwritten_test(convs, examples, run_seed + 1, configs)()
     seconds = time.perf_counter() - started
     return {"examples": examples, "seconds": seconds, "checks": examples, "configs": len(configs)}
 

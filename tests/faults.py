@@ -96,12 +96,13 @@ class SlowReference:
     """The reference, answering after half a second: an exchange that an interrupt can cut off midway."""
 
     name = "slow_reference"
+    delay = 0.5
 
     def devices(self) -> tuple[str, ...]:
         return ("cpu",)
 
     def run(self, case: ConvCase) -> FloatArray:
-        time.sleep(0.5)
+        time.sleep(self.delay)
         return ReferenceOracle().run(case)
 
 
@@ -115,15 +116,9 @@ class SlowToWarmUp(HangOnStride):
         time.sleep(2.0)
 
 
-class SleepsForever:
+class SleepsForever(SlowReference):
     """Answers no case at all (sleeps for an hour), in the campaign's own process: only the time budget's stop
     ends a campaign of it."""
 
     name = "sleeps_forever"
-
-    def devices(self) -> tuple[str, ...]:
-        return ("cpu",)
-
-    def run(self, case: ConvCase) -> FloatArray:
-        time.sleep(3600)
-        return ReferenceOracle().run(case)
+    delay = 3600.0

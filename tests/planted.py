@@ -113,7 +113,7 @@ class StridedWeightReadDense(_Planted):
         return self._conv(case, case.x, w, case.b, list(case.config.pad_pairs()))
 
 
-class StridedDilationShift(_Planted):
+class StridedDilationShift(ShiftedWindow):
     """A forward conv with both stride and dilation above 1 along its last spatial dim starts every window there
     one element late (an offset computed for the dilated kernel but applied after striding)."""
 
@@ -121,11 +121,9 @@ class StridedDilationShift(_Planted):
 
     def compute(self, case: ConvCase) -> FloatArray:
         cfg = case.config
-        pads = list(cfg.pad_pairs())
-        if not cfg.transposed and not cfg.gradient and cfg.stride[-1] > 1 and cfg.dilation[-1] > 1:
-            lo, hi = pads[-1]
-            pads[-1] = (lo - 1, hi + 1)
-        return self._conv(case, case.x, case.w, case.b, pads)
+        if cfg.transposed or cfg.gradient or cfg.stride[-1] == 1 or cfg.dilation[-1] == 1:
+            return self._correct(case)
+        return super().compute(case)
 
 
 class BiasFirstGroupOnly(_Planted):

@@ -51,7 +51,7 @@ class Progress:
     examples: int
     checks: int
     findings: int
-    configs: int = 0  # distinct configurations this worker has checked
+    configs: int  # distinct configurations this worker has checked
 
 
 # One campaign keeps about 1.3 cores busy through torch's and XLA's thread pools (though it runs as fast
