@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from fuzz.campaign.cluster import LOCAL_RUNTIME, ClusterError, RayPool, connect, placement
 from fuzz.campaign.engine import Campaign
 from fuzz.campaign.environment import environment, versions
 from fuzz.campaign.example_db import example_database
@@ -148,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=_positive_int,
         help="campaign processes sharing the work (default: one per core, at most one per 1.5 GiB of available "
         "memory); with more than one, each runs the frameworks single-threaded",
+    )
+    run.add_argument(
+        "--ray", nargs="?", const=LOCAL_RUNTIME, metavar="ADDRESS",
+        help="run the workers as Ray actors: on a local Ray runtime (no ADDRESS; it listens on 127.0.0.1 only) or on "
+        "the cluster at ADDRESS (auto, ray://HOST:10001, HOST:6379); --workers then defaults to one per CPU the "
+        "cluster reports (one per GPU on a CUDA campaign). Needs the cluster extra: pip install 'convfuzz[cluster]'",
     )
     run.add_argument(
         "--ops",
@@ -480,7 +487,7 @@ def format_summary(
 
 def _checked_oracles(
     args: argparse.Namespace, names: tuple[str, ...] | None, campaign_settings: CampaignSettings,
-    pool: WorkerPool | None,
+    pool: WorkerPool | RayPool | None,
 ) -> tuple[dict[str, Oracle], CampaignSettings]:
     """The oracles and the settings narrowed to the devices and ops they serve, once the findings folder is known
     to be writable; UsageError names what is wrong (the oracles are closed then). With a pool of campaign workers,
@@ -507,18 +514,38 @@ def _checked_oracles(
     return oracles, campaign_settings
 
 
+def _worker_pool(
+    args: argparse.Namespace, choice: OracleChoice, devices: tuple[str, ...]
+) -> WorkerPool | RayPool | None:
+    """The campaign's workers, started now so that they build their oracles while the settings are checked: Ray
+    actors with --ray (args.workers is set to their number), local processes with more than one worker, else
+    None (the campaign runs in this process)."""
+    if args.ray is not None:
+        try:
+            ray = connect(args.ray, local_cpus=args.workers or default_worker_count())
+            try:
+                where = placement(ray.cluster_resources(), args.workers, devices or None)
+            except ClusterError:
+                ray.shutdown()
+                raise
+        except ClusterError as exc:
+            raise UsageError(str(exc)) from None
+        args.workers = where.actors
+        return RayPool(choice, ray, where)
+    if args.workers is None:
+        args.workers = default_worker_count()
+    return WorkerPool(choice, args.workers) if args.workers > 1 else None
+
+
 def command_run(args: argparse.Namespace) -> int:
     """`convfuzz run`: validate everything, then fuzz and store new findings."""
     campaign_settings = _campaign_settings(args)
-    if args.workers is None:
-        args.workers = default_worker_count()
     names = _choices("--oracles", args.oracles, oracle_names(), import_paths=True, also=is_known)
     # With several workers each builds its own oracles, and they start now; the first to have built them reports
     # what they are, and the checks below use that (this process imports no framework). A worker does nothing
     # until it is given its plan, so a usage error still writes nothing.
-    pool = None
-    if args.workers > 1:
-        pool = WorkerPool(OracleChoice(names or DEFAULT_ORACLES, args.isolation, args.case_timeout), args.workers)
+    choice = OracleChoice(names or DEFAULT_ORACLES, args.isolation, args.case_timeout)
+    pool = _worker_pool(args, choice, campaign_settings.devices)
     try:
         oracles, campaign_settings = _checked_oracles(args, names, campaign_settings, pool)
     except BaseException:
@@ -550,7 +577,8 @@ def command_run(args: argparse.Namespace) -> int:
     progress.close()
     # A finding handed over before its shrinking ended may since have been replaced by another worker's smaller
     # case of the same signature (workers share the schedule's combinations): the run's new findings are the ones
-    # still in the folder, each counted once.
+    # still in the folder, each counted once. (A cluster campaign's are every finding its hub wrote, a lost
+    # actor's included.)
     stats.findings = store.still_stored(stats.findings)
     bugs = run_bugs(existing, store.load()[0], [f.id for f in stats.findings])
     print(format_summary(stats, args.findings, len(problems), bugs, args.started))

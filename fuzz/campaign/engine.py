@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis.database import ExampleDatabase
+
 from fuzz.campaign.confirm import rerun_until_shown
 from fuzz.campaign.environment import finding_environment
 from fuzz.campaign.example_db import example_database
@@ -69,6 +71,7 @@ class Campaign:
         record: Callable[[FindingRecord], object] = lambda _: True,
         progress: Callable[[CampaignStats], None] | None = None,
         progress_interval: float = 1.0,
+        database: ExampleDatabase | None = None,
     ) -> None:
         self.oracles = dict(oracles)
         self.settings = settings_
@@ -78,7 +81,8 @@ class Campaign:
         self.progress_interval = progress_interval
         self.stats = CampaignStats(seed=settings_.seed)
         self.schedule = Schedule(settings_, tuple(self.oracles))
-        self.example_database = example_database(settings_.database)
+        # A cluster actor passes the driver's folder database, relayed; everyone else opens what the settings name.
+        self.example_database = database if database is not None else example_database(settings_.database)
         self._devices = {name: oracle.devices() for name, oracle in self.oracles.items()}
         self._facts: dict[str, dict[str, Any]] = {}  # kernel-selecting facts per oracle, asked when first needed
         self._last_progress = 0.0

@@ -66,7 +66,7 @@ SINGLE_THREADED = {
 }
 
 
-def _single_threaded() -> None:
+def single_threaded() -> None:
     """Pin this process and the ones it starts to one thread, before any framework is imported."""
     for name, value in SINGLE_THREADED.items():
         current = os.environ.get(name, "")
@@ -131,7 +131,7 @@ def _worker_main(choice: OracleChoice, plans: Any, results: Any, parent: int) ->
     """One worker: build its own oracles, wait for its plan (None: the campaign was called off), run its share,
     send progress and then its final statistics."""
     orphaned = _stop_when_orphaned(parent)
-    _single_threaded()
+    single_threaded()
     oracles, missing = available_oracles(choice.oracle_names, isolate=choice.isolate, case_timeout=choice.case_timeout)
     results.put(WorkerReady({name: tuple(o.devices()) for name, o in oracles.items()}, missing))
     try:

@@ -1,0 +1,247 @@
+"""Campaigns on a Ray cluster (`convfuzz run --ray [ADDRESS]`): the workers of fuzz.campaign.parallel as Ray actors.
+
+The driver (the `convfuzz run` process) connects to Ray - a local runtime it starts, listening on the loopback
+only, or the cluster at ADDRESS - and places one CampaignHost actor per worker (one per CPU the cluster reports,
+capped by memory; on a CUDA campaign one per GPU, each holding that GPU). Worker k runs the schedule positions
+p % N == k exactly as a local worker would. A FindingHub actor on the driver's own node is the one writer of the
+findings folder; see fuzz.campaign.cluster_actors.
+
+A lost actor (its process or node gone) loses nothing already handed over: the hub wrote it. The driver gives the
+lost worker's share to a fresh actor - our own re-dispatch, not Ray's actor restart, because the fresh actor must
+start from a new plan (the findings stored meanwhile are known) and keep the campaign's deadline (the same
+budget_started). A worker is replaced at most MAX_REPLACEMENTS times; the summary counts each replacement.
+Ctrl-C on the driver asks every actor to stop (each ends its campaign as a local worker would and returns its
+statistics); actors that have not answered within STOP_WAIT_SECONDS are killed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from types import ModuleType
+from typing import Any
+
+from fuzz.campaign.cluster_actors import CampaignHost, FindingHub
+from fuzz.campaign.parallel import WORKER_MEMORY_BYTES, OracleChoice, Progress, WorkerPlan, WorkerReady
+from fuzz.campaign.statistics import CampaignStats
+from fuzz.store.folder import FindingStore, settled_signatures
+
+# `--ray` with no address.
+LOCAL_RUNTIME = "local"
+INSTALL_LINE = 'pip install "convfuzz[cluster]" (or: pip install "ray>=2.60")'
+MAX_REPLACEMENTS = 2
+STOP_WAIT_SECONDS = 30.0
+POLL_SECONDS = 1.0
+# Set to 0, Ray treats this machine as no cluster: its node address is 127.0.0.1 and nothing listens elsewhere.
+NO_CLUSTER_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+class ClusterError(Exception):
+    """The cluster cannot run this campaign as asked (no Ray, no such cluster, too few CPUs or GPUs)."""
+
+
+def import_ray() -> ModuleType:
+    """The ray module; ClusterError with the install line where it is not installed."""
+    try:
+        return importlib.import_module("ray")
+    except ImportError as exc:
+        raise ClusterError(f"--ray needs Ray, which is not installed ({exc}): {INSTALL_LINE}") from None
+
+
+def on_loopback(address: str) -> bool:
+    """True for the local runtime and for a cluster address on this machine's loopback (127.0.0.1:6379,
+    localhost:6379): a one-machine cluster, whose Ray processes must listen on the loopback only."""
+    if address == LOCAL_RUNTIME:
+        return True
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0]
+    return host in ("127.0.0.1", "localhost")
+
+
+def connect(address: str, local_cpus: int) -> ModuleType:
+    """Connect this process to Ray: start a local runtime with `local_cpus` CPUs (address LOCAL_RUNTIME), else
+    join the cluster at `address` ('auto', 'ray://host:10001', 'host:6379'). Returns the ray module."""
+    if on_loopback(address):
+        # Ray advertises (and binds) the machine's network address even on one machine unless told this is no
+        # cluster: then every Ray process of this driver listens on 127.0.0.1 only. Read when ray is imported.
+        os.environ.setdefault(NO_CLUSTER_VARIABLE, "0")
+    ray = import_ray()
+    try:
+        if address == LOCAL_RUNTIME:
+            # address "local": always a new runtime, never one a `ray start` left for ray.init() to find
+            ray.init(address="local", num_cpus=local_cpus, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False)
+        else:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ClusterError(f"--ray {address}: cannot connect ({exc})") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How many campaign actors, and whether each holds a GPU."""
+
+    actors: int
+    gpu_each: bool
+
+
+def placement(resources: Mapping[str, float], workers: int | None, devices: Sequence[str] | None) -> Placement:
+    """The actors for a cluster with `resources` (ray.cluster_resources()): a CUDA campaign (--devices names cuda,
+    or no --devices and the cluster has GPUs) gets one actor per GPU; any other one actor per CPU, no more than
+    the cluster's memory holds at WORKER_MEMORY_BYTES each. `workers` (--workers) overrides the count but may not
+    ask for more CPUs or GPUs than the cluster has (the extra actors would wait forever)."""
+    gpus = int(resources.get("GPU", 0))
+    cuda = "cuda" in devices if devices is not None else gpus > 0
+    if cuda:
+        if gpus == 0:
+            raise ClusterError("--devices cuda: the Ray cluster reports no GPU")
+        if workers is not None and workers > gpus:
+            raise ClusterError(f"--workers {workers}: the Ray cluster has {gpus} GPU(s), one per CUDA actor")
+        return Placement(workers or gpus, gpu_each=True)
+    cpus = int(resources.get("CPU", 0))
+    if cpus == 0:
+        raise ClusterError("the Ray cluster reports no CPU")
+    if workers is not None:
+        if workers > cpus:
+            raise ClusterError(f"--workers {workers}: the Ray cluster has {cpus} CPU(s), one per actor")
+        return Placement(workers, gpu_each=False)
+    memory = resources.get("memory")
+    by_memory = cpus if memory is None else int(memory // WORKER_MEMORY_BYTES)
+    return Placement(max(1, min(cpus, by_memory)), gpu_each=False)
+
+
+@dataclass
+class Share:
+    """One worker's share of the campaign: its plan, the actor running it, and how often it was replaced."""
+
+    plan: WorkerPlan
+    actor: Any
+    result: Any = None  # the ObjectRef of actor.run
+    replacements: int = 0
+
+
+class RayPool:
+    """The campaign actors of one cluster campaign, with the same life as parallel.WorkerPool: created (each
+    builds its oracles) while the caller checks the settings, then run or cancelled."""
+
+    def __init__(self, choice: OracleChoice, ray: ModuleType, where: Placement) -> None:
+        self.ray = ray
+        self.choice = choice
+        self.where = where
+        self.started = time.monotonic()
+        self.actors = [self._new_actor() for _ in range(where.actors)]
+        self.ready = [actor.ready.remote() for actor in self.actors]
+
+    def _new_actor(self) -> Any:
+        options: dict[str, Any] = {"num_cpus": 1, "num_gpus": 1 if self.where.gpu_each else 0}
+        return self.ray.remote(CampaignHost).options(**options).remote(self.choice)
+
+    def first_ready(self) -> WorkerReady | None:
+        """The first actor's report of its built oracles; None when every actor died before reporting."""
+        pending = list(self.ready)
+        while pending:
+            done, pending = self.ray.wait(pending, num_returns=1)
+            try:
+                return self.ray.get(done[0])  # type: ignore[no-any-return]
+            except self.ray.exceptions.RayError:
+                continue
+        return None
+
+    def cancel(self) -> None:
+        """End every actor before the campaign began (a usage error), and leave Ray."""
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.ray.shutdown()
+
+    def run(
+        self, plan: WorkerPlan, on_progress: Callable[[Sequence[Progress], float], None] | None = None
+    ) -> CampaignStats:
+        """Give each actor its share of `plan`, replace lost ones, and return the merged statistics; the merged
+        findings are every finding the hub wrote."""
+        ray = self.ray
+        driver_node = ray.get_runtime_context().get_node_id()
+        pinned = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(driver_node, soft=False)
+        hub = ray.remote(FindingHub).options(num_cpus=0, scheduling_strategy=pinned).remote(
+            plan.findings, plan.settings.database
+        )
+        workers = len(self.actors)
+        shares = []
+        for index, actor in enumerate(self.actors):
+            settings = replace(plan.settings, worker_index=index, worker_count=workers)
+            share = Share(replace(plan, settings=settings), actor)
+            share.result = actor.run.remote(share.plan, hub)
+            shares.append(share)
+        try:
+            finished, lost, replaced, interrupted = self._collect(shares, hub, on_progress)
+            merged = CampaignStats.merged(finished, plan.settings.seed, self.started)
+            merged.findings = ray.get(hub.findings_written.remote())
+        finally:
+            for share in shares:
+                ray.kill(share.actor)
+            ray.kill(hub)
+            ray.shutdown()
+        merged.interrupted |= interrupted
+        if lost:
+            merged.verdicts["workers lost"] += lost
+        if replaced:
+            merged.verdicts["actors replaced"] += replaced
+        return merged
+
+    def _collect(
+        self, shares: list[Share], hub: Any, on_progress: Callable[[Sequence[Progress], float], None] | None
+    ) -> tuple[list[CampaignStats], int, int, bool]:
+        """Wait for every share's statistics, replacing lost actors: (statistics, workers lost for good,
+        replacements, interrupted)."""
+        ray = self.ray
+        running = {share.result: share for share in shares}
+        finished: list[CampaignStats] = []
+        lost = replaced = 0
+        interrupted = False
+        stop_deadline: float | None = None
+        while running:
+            try:
+                done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
+                if on_progress is not None:
+                    on_progress(ray.get(hub.progress.remote()), time.monotonic() - self.started)
+            except KeyboardInterrupt:
+                interrupted = True
+                hub.stop.remote()
+                stop_deadline = time.monotonic() + STOP_WAIT_SECONDS
+                continue
+            if stop_deadline is not None and time.monotonic() > stop_deadline:
+                lost += len(running)  # did not answer the stop request in time; killed by the caller
+                break
+            for result in done:
+                share = running.pop(result)
+                try:
+                    finished.append(ray.get(result))
+                except ray.exceptions.RayActorError:
+                    if interrupted or share.replacements >= MAX_REPLACEMENTS or self._deadline_passed(share.plan):
+                        lost += 1
+                        continue
+                    self._replace(share, hub)
+                    replaced += 1
+                    running[share.result] = share
+        return finished, lost, replaced, interrupted
+
+    def _replace(self, share: Share, hub: Any) -> None:
+        """Start a fresh actor on the lost one's share: the findings stored meanwhile are known to it, and it keeps
+        the campaign's deadline (its plan's budget_started is the command's start)."""
+        self.ray.kill(share.actor)
+        existing, _ = FindingStore(share.plan.findings).load()
+        known = tuple(sorted({*share.plan.known_signatures, *settled_signatures(existing)}))
+        share.plan = replace(share.plan, known_signatures=known)
+        share.actor = self._new_actor()
+        share.result = share.actor.run.remote(share.plan, hub)
+        share.replacements += 1
+
+    @staticmethod
+    def _deadline_passed(plan: WorkerPlan) -> bool:
+        """True when the campaign's time budget is spent: a replacement would have nothing left to run."""
+        s = plan.settings
+        return s.time_budget is not None and s.budget_started is not None and (
+            time.time() - s.budget_started >= s.time_budget - s.shrink_time
+        )

@@ -1,0 +1,227 @@
+"""`convfuzz run --ray`: campaigns whose workers are Ray actors, on a real Ray runtime listening on the loopback.
+
+The campaign tests start real Ray (a local runtime, or a `ray start --head` cluster joined by its address) and
+run the planted DroppedBias against our reference. They share one xdist group: one Ray at a time on this
+machine's two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fuzz.campaign.cluster import LOCAL_RUNTIME, NO_CLUSTER_VARIABLE, ClusterError, on_loopback, placement
+from fuzz.campaign.parallel import WORKER_MEMORY_BYTES
+from fuzz.store.folder import FindingStore
+
+GIB = 2**30
+PLANTED = ["--oracles", "reference,tests.planted:DroppedBias", "--ops", "conv1d,conv2d", "--dtypes", "float32"]
+ray_group = pytest.mark.xdist_group("ray")
+
+
+def test_one_actor_per_cpu_capped_by_memory() -> None:
+    assert placement({"CPU": 8.0, "memory": 64.0 * GIB}, None, None).actors == 8
+    assert placement({"CPU": 8.0, "memory": 3.0 * WORKER_MEMORY_BYTES}, None, None).actors == 3
+    assert placement({"CPU": 8.0, "memory": 0.1 * GIB}, None, None).actors == 1  # one, however little memory
+    assert placement({"CPU": 8.0}, 5, ("cpu",)).actors == 5
+    assert not placement({"CPU": 8.0, "GPU": 2.0}, None, ("cpu",)).gpu_each
+
+
+def test_a_cuda_campaign_places_one_actor_per_gpu() -> None:
+    assert placement({"CPU": 16.0, "GPU": 4.0}, None, None) == placement({"CPU": 1.0, "GPU": 4.0}, None, ("cuda",))
+    where = placement({"CPU": 16.0, "GPU": 4.0}, None, ("cpu", "cuda"))
+    assert where.actors == 4 and where.gpu_each
+    assert placement({"CPU": 16.0, "GPU": 4.0}, 2, None).actors == 2
+
+
+@pytest.mark.parametrize(
+    ("resources", "workers", "devices", "named"),
+    [
+        ({"CPU": 2.0}, 3, None, "--workers 3"),
+        ({"CPU": 8.0}, None, ("cuda",), "no GPU"),
+        ({"CPU": 8.0, "GPU": 1.0}, 2, ("cuda",), "--workers 2"),
+        ({"GPU": 1.0}, None, ("cpu",), "no CPU"),
+    ],
+)
+def test_a_campaign_the_cluster_cannot_hold_is_refused(
+    resources: dict[str, float], workers: int | None, devices: tuple[str, ...] | None, named: str
+) -> None:
+    with pytest.raises(ClusterError, match=named):
+        placement(resources, workers, devices)
+
+
+def test_loopback_addresses_are_told_apart_from_cluster_ones() -> None:
+    assert on_loopback(LOCAL_RUNTIME) and on_loopback("127.0.0.1:6379") and on_loopback("ray://localhost:10001")
+    assert not on_loopback("auto") and not on_loopback("10.0.0.5:6379") and not on_loopback("ray://head:10001")
+
+
+def test_ray_missing_exits_2_with_the_install_line(tmp_path: Path) -> None:
+    """Without Ray (its import fails), --ray is a usage error naming the extra to install; nothing is written."""
+    program = (
+        "import sys; sys.modules['ray'] = None\n"  # what `import ray` meets where Ray is not installed
+        "from fuzz.cli import main\n"
+        f"sys.exit(main(['run', '--ray', '--findings', {str(tmp_path / 'f')!r}, '--max-examples', '5']))"
+    )
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2, done.stderr
+    assert "--ray needs Ray" in done.stderr and "convfuzz[cluster]" in done.stderr
+    assert not (tmp_path / "f").exists()
+
+
+def _run(findings: Path, *options: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fuzz", "run", "--findings", str(findings), *options], capture_output=True, text=True,
+        timeout=300, check=False, env=env,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def ray_head(tmp_path: Path) -> Iterator[str]:
+    """A one-node Ray cluster started as a team starts its head (`ray start --head`), on the loopback only, with
+    its files in a temporary folder of its own (a short path: Ray's sockets live there); its address."""
+    port = _free_port()
+    env = {**os.environ, NO_CLUSTER_VARIABLE: "0"}
+    ray = Path(sys.executable).with_name("ray")
+    files = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    head = subprocess.Popen(
+        [str(ray), "start", "--head", "--block", "--num-cpus", "2", "--node-ip-address", "127.0.0.1", "--port",
+         str(port), "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", files],
+        stdout=(tmp_path / "head.log").open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+    )
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        head.terminate()  # `ray start --block` stops what it started (about 2 s when idle)
+        try:
+            head.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        shutil.rmtree(files, ignore_errors=True)
+
+
+@ray_group
+@pytest.mark.campaign
+def test_actors_on_a_joined_cluster_find_what_local_workers_find(tmp_path: Path, ray_head: str) -> None:
+    """Two actors on a `ray start` cluster give the same findings and exit status as `--workers 2` on this
+    machine; the folder's example database is filled through the driver's hub; a campaign asking the cluster for
+    more CPUs than it has is refused before anything is written."""
+    local = _run(tmp_path / "local", "--workers", "2", "--max-examples", "60", "--seed", "7", *PLANTED)
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # the head's token (~/.ray/auth_token) is this machine's
+    refused = _run(tmp_path / "refused", "--ray", ray_head, "--workers", "3", "--max-examples", "5", *PLANTED, env=env)
+    assert refused.returncode == 2 and "--workers 3" in refused.stderr and not (tmp_path / "refused").exists()
+    cluster = _run(tmp_path / "ray", "--ray", ray_head, "--max-examples", "60", "--seed", "7", *PLANTED, env=env)
+    assert (local.returncode, cluster.returncode) == (1, 1), cluster.stdout + cluster.stderr
+    assert "2 worker(s)" in cluster.stderr  # one actor per CPU the cluster reports
+    found = {r.id for r in FindingStore(tmp_path / "ray").load()[0]}
+    assert found == {r.id for r in FindingStore(tmp_path / "local").load()[0]} and found
+    assert f"new findings: {len(found)} " in cluster.stdout
+    assert any((tmp_path / "ray" / "hypothesis").iterdir())  # the relayed example database
+    environment = json.loads(next((tmp_path / "ray").glob("*.json")).read_text())["environment"]
+    assert environment["kernel_facts"]["cpu"]["isa"]  # the node's kernel-selecting facts, gathered there
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Every process below `pid`, with its command line, from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found: dict[int, str] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child in [c for c, p in parents.items() if p == parent]:
+            try:
+                found[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            frontier.append(child)
+    return found
+
+
+def _left_running(pids: list[int], seconds: float = 20.0) -> list[int]:
+    """Those of `pids` still running (zombies aside) after waiting up to `seconds` for them to end."""
+    deadline = time.monotonic() + seconds
+    while True:
+        running = []
+        for pid in pids:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if state != "Z":
+                running.append(pid)
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.5)
+
+
+def _start_and_wait_for_a_finding(
+    findings: Path, budget: int, seed: str
+) -> tuple[subprocess.Popen[str], dict[int, str]]:
+    """A local-runtime Ray campaign of two actors, once it has written a finding: the driver and its processes."""
+    run = subprocess.Popen(
+        [sys.executable, "-m", "fuzz", "run", "--ray", "--workers", "2", "--findings", str(findings),
+         "--time-budget", str(budget), "--seed", seed, *PLANTED],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 90
+    while not list(findings.glob("*.json")):
+        assert run.poll() is None and time.monotonic() < deadline, run.stderr.read() if run.stderr else ""
+        time.sleep(0.2)
+    return run, _descendants(run.pid)
+
+
+@ray_group
+@pytest.mark.campaign
+def test_a_killed_actor_loses_no_finding_and_its_share_goes_on(tmp_path: Path) -> None:
+    """SIGKILL to one actor's process mid-run: what it reported stays, a fresh actor takes its share, and the
+    campaign ends at its deadline with the usual status and summary."""
+    started = time.monotonic()
+    run, processes = _start_and_wait_for_a_finding(tmp_path, 25, "11")
+    actors = [pid for pid, command in processes.items() if command.startswith("ray::CampaignHost")]
+    assert len(actors) == 2, processes
+    before = {r.signature for r in FindingStore(tmp_path).load()[0]}
+    os.kill(actors[0], signal.SIGKILL)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 1, out + err
+    assert time.monotonic() - started < 25 + 20  # the budget held, with the replacement's start-up in it
+    assert "actors replaced 1" in out
+    after = {r.signature for r in FindingStore(tmp_path).load()[0]}
+    assert before <= after
+    assert not _left_running(list(processes)), "processes of the campaign outlived it"
+
+
+@ray_group
+@pytest.mark.campaign
+def test_ctrl_c_on_the_driver_ends_every_actor(tmp_path: Path) -> None:
+    """SIGINT to the driver alone: every actor ends its campaign and reports, the summary says interrupted, the
+    record is written, and no process of the campaign is left."""
+    run, processes = _start_and_wait_for_a_finding(tmp_path, 600, "12")
+    run.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    out, err = run.communicate(timeout=120)
+    assert time.monotonic() - interrupted < 40, "the actors did not stop"
+    assert run.returncode == 1, out + err
+    assert "interrupted" in out and "campaign record:" in out
+    assert not _left_running(list(processes)), "processes of the campaign outlived it"
