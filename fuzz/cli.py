@@ -583,7 +583,7 @@ def command_run(args: argparse.Namespace) -> int:
     bugs = run_bugs(existing, store.load()[0], [f.id for f in stats.findings])
     print(format_summary(stats, args.findings, len(problems), bugs, args.started))
     record = campaign_record(stats, campaign_settings, names or tuple(oracles), args.workers, environment(),
-                             datetime.now(UTC))
+                             datetime.now(UTC), ray=args.ray)
     try:
         print(f"campaign record: {write_campaign_record(args.findings, record)}")
     except OSError as exc:  # the findings are written already; a missing record is worth a warning only

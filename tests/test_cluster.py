@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -23,6 +24,7 @@ import pytest
 
 from fuzz.campaign.cluster import LOCAL_RUNTIME, NO_CLUSTER_VARIABLE, ClusterError, on_loopback, placement
 from fuzz.campaign.parallel import WORKER_MEMORY_BYTES
+from fuzz.campaign.record import load_campaign_records
 from fuzz.store.folder import FindingStore
 
 GIB = 2**30
@@ -92,21 +94,31 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
 @pytest.fixture
-def ray_head(tmp_path: Path) -> Iterator[str]:
+def ray_head(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
     """A one-node Ray cluster started as a team starts its head (`ray start --head`), on the loopback only, with
-    its files in a temporary folder of its own (a short path: Ray's sockets live there); its address."""
-    port = _free_port()
-    env = {**os.environ, NO_CLUSTER_VARIABLE: "0"}
+    its files in a temporary folder of its own (a short path: Ray's sockets live there): its address, its Ray
+    Client address, and the environment a driver needs to join it. Its workers can import this repository
+    (tests.planted), as a team's nodes have convfuzz installed."""
+    port, client_port = _free_port(), _free_port()
+    # Token authentication with a token of its own, given to the head and the driver alike (`ray start` turns
+    # authentication on only where ~/.ray/auth_token exists, which a fresh machine may not have).
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    env = {**os.environ, NO_CLUSTER_VARIABLE: "0", "PYTHONPATH": str(REPOSITORY), **auth}
     ray = Path(sys.executable).with_name("ray")
     files = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     head = subprocess.Popen(
         [str(ray), "start", "--head", "--block", "--num-cpus", "2", "--node-ip-address", "127.0.0.1", "--port",
-         str(port), "--include-dashboard", "false", "--disable-usage-stats", "--temp-dir", files],
-        stdout=(tmp_path / "head.log").open("w"), stderr=subprocess.STDOUT, env=env, start_new_session=True,
+         str(port), "--ray-client-server-port", str(client_port), "--include-dashboard", "false",
+         "--disable-usage-stats", "--temp-dir", files],
+        stdout=(tmp_path / "head.log").open("w"), stderr=subprocess.STDOUT, env=env, cwd=REPOSITORY,
+        start_new_session=True,
     )
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", f"ray://127.0.0.1:{client_port}", {**os.environ, **auth}
     finally:
         head.terminate()  # `ray start --block` stops what it started (about 2 s when idle)
         try:
@@ -119,21 +131,25 @@ def ray_head(tmp_path: Path) -> Iterator[str]:
 
 @ray_group
 @pytest.mark.campaign
-def test_actors_on_a_joined_cluster_find_what_local_workers_find(tmp_path: Path, ray_head: str) -> None:
-    """Two actors on a `ray start` cluster give the same findings and exit status as `--workers 2` on this
-    machine; the folder's example database is filled through the driver's hub; a campaign asking the cluster for
-    more CPUs than it has is refused before anything is written."""
+def test_actors_on_a_joined_cluster_find_what_local_workers_find(
+    tmp_path: Path, ray_head: tuple[str, str, dict[str, str]]
+) -> None:
+    """Two actors on a `ray start` cluster, driven through Ray Client from outside it, give the same findings and
+    exit status as `--workers 2` on this machine; the driver writes the folder, its example database included; a
+    campaign asking the cluster for more CPUs than it has is refused before anything is written."""
+    address, client, env = ray_head
     local = _run(tmp_path / "local", "--workers", "2", "--max-examples", "60", "--seed", "7", *PLANTED)
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # the head's token (~/.ray/auth_token) is this machine's
-    refused = _run(tmp_path / "refused", "--ray", ray_head, "--workers", "3", "--max-examples", "5", *PLANTED, env=env)
+    refused = _run(tmp_path / "refused", "--ray", address, "--workers", "3", "--max-examples", "5", *PLANTED, env=env)
     assert refused.returncode == 2 and "--workers 3" in refused.stderr and not (tmp_path / "refused").exists()
-    cluster = _run(tmp_path / "ray", "--ray", ray_head, "--max-examples", "60", "--seed", "7", *PLANTED, env=env)
+    cluster = _run(tmp_path / "ray", "--ray", client, "--max-examples", "60", "--seed", "7", *PLANTED, env=env)
     assert (local.returncode, cluster.returncode) == (1, 1), cluster.stdout + cluster.stderr
     assert "2 worker(s)" in cluster.stderr  # one actor per CPU the cluster reports
     found = {r.id for r in FindingStore(tmp_path / "ray").load()[0]}
     assert found == {r.id for r in FindingStore(tmp_path / "local").load()[0]} and found
     assert f"new findings: {len(found)} " in cluster.stdout
-    assert any((tmp_path / "ray" / "hypothesis").iterdir())  # the relayed example database
+    assert any((tmp_path / "ray" / "hypothesis").iterdir())  # the example database, written by the driver
+    (record,) = load_campaign_records(tmp_path / "ray")
+    assert record["settings"]["ray"] == client and record["settings"]["workers"] == 2
     environment = json.loads(next((tmp_path / "ray").glob("*.json")).read_text())["environment"]
     assert environment["kernel_facts"]["cpu"]["isa"]  # the node's kernel-selecting facts, gathered there
 

@@ -3,11 +3,13 @@
 The driver (the `convfuzz run` process) connects to Ray - a local runtime it starts, listening on the loopback
 only, or the cluster at ADDRESS - and places one CampaignHost actor per worker (one per CPU the cluster reports,
 capped by memory; on a CUDA campaign one per GPU, each holding that GPU). Worker k runs the schedule positions
-p % N == k exactly as a local worker would. A FindingHub actor on the driver's own node is the one writer of the
-findings folder; see fuzz.campaign.cluster_actors.
+p % N == k exactly as a local worker would. The driver itself is the one writer of the findings folder: actors
+send what needs the folder (findings, example-database access) through a FindingHub actor, and the driver takes
+the requests from it as they come (a long poll in the same loop that waits for the actors' statistics); see
+fuzz.campaign.cluster_actors. So the folder is the driver's even when it runs outside the cluster (Ray Client).
 
-A lost actor (its process or node gone) loses nothing already handed over: the hub wrote it. The driver gives the
-lost worker's share to a fresh actor - our own re-dispatch, not Ray's actor restart, because the fresh actor must
+A lost actor (its process or node gone) loses nothing already handed over: the driver wrote it. The driver gives
+the lost worker's share to a fresh actor - our own re-dispatch, not Ray's actor restart, because the fresh actor must
 start from a new plan (the findings stored meanwhile are known) and keep the campaign's deadline (the same
 budget_started). A worker is replaced at most MAX_REPLACEMENTS times; the summary counts each replacement.
 Ctrl-C on the driver asks every actor to stop (each ends its campaign as a local worker would and returns its
@@ -24,14 +26,14 @@ from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
-from fuzz.campaign.cluster_actors import CampaignHost, FindingHub
+from fuzz.campaign.cluster_actors import CampaignHost, DriverWriter, FindingHub
 from fuzz.campaign.parallel import WORKER_MEMORY_BYTES, OracleChoice, Progress, WorkerPlan, WorkerReady
 from fuzz.campaign.statistics import CampaignStats
 from fuzz.store.folder import FindingStore, settled_signatures
 
 # `--ray` with no address.
 LOCAL_RUNTIME = "local"
-INSTALL_LINE = 'pip install "convfuzz[cluster]" (or: pip install "ray>=2.60")'
+INSTALL_LINE = 'pip install "convfuzz[cluster]" (or: pip install "ray[client]>=2.60")'
 MAX_REPLACEMENTS = 2
 STOP_WAIT_SECONDS = 30.0
 POLL_SECONDS = 1.0
@@ -75,8 +77,8 @@ def connect(address: str, local_cpus: int) -> ModuleType:
                      configure_logging=False)
         else:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ClusterError(f"--ray {address}: cannot connect ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - Ray raises many kinds (connection, authentication, a missing extra)
+        raise ClusterError(f"--ray {address}: cannot connect ({type(exc).__name__}: {exc})") from None
     return ray
 
 
@@ -159,14 +161,12 @@ class RayPool:
     def run(
         self, plan: WorkerPlan, on_progress: Callable[[Sequence[Progress], float], None] | None = None
     ) -> CampaignStats:
-        """Give each actor its share of `plan`, replace lost ones, and return the merged statistics; the merged
-        findings are every finding the hub wrote."""
+        """Give each actor its share of `plan`, serve their requests (this process writes the findings folder),
+        replace lost actors, and return the merged statistics; the merged findings are every finding written."""
         ray = self.ray
-        driver_node = ray.get_runtime_context().get_node_id()
-        pinned = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy(driver_node, soft=False)
-        hub = ray.remote(FindingHub).options(num_cpus=0, scheduling_strategy=pinned).remote(
-            plan.findings, plan.settings.database
-        )
+        # Every actor waits on the hub for at most one request at a time, and the driver polls it with one more.
+        hub = ray.remote(FindingHub).options(num_cpus=0, max_concurrency=2 * len(self.actors) + 8).remote()
+        writer = DriverWriter(plan.findings, plan.settings.database)
         workers = len(self.actors)
         shares = []
         for index, actor in enumerate(self.actors):
@@ -175,14 +175,14 @@ class RayPool:
             share.result = actor.run.remote(share.plan, hub)
             shares.append(share)
         try:
-            finished, lost, replaced, interrupted = self._collect(shares, hub, on_progress)
-            merged = CampaignStats.merged(finished, plan.settings.seed, self.started)
-            merged.findings = ray.get(hub.findings_written.remote())
+            finished, lost, replaced, interrupted = self._collect(shares, hub, writer, on_progress)
         finally:
             for share in shares:
                 ray.kill(share.actor)
             ray.kill(hub)
             ray.shutdown()
+        merged = CampaignStats.merged(finished, plan.settings.seed, self.started)
+        merged.findings = writer.written  # a lost actor's included
         merged.interrupted |= interrupted
         if lost:
             merged.verdicts["workers lost"] += lost
@@ -191,21 +191,31 @@ class RayPool:
         return merged
 
     def _collect(
-        self, shares: list[Share], hub: Any, on_progress: Callable[[Sequence[Progress], float], None] | None
+        self, shares: list[Share], hub: Any, writer: DriverWriter,
+        on_progress: Callable[[Sequence[Progress], float], None] | None,
     ) -> tuple[list[CampaignStats], int, int, bool]:
-        """Wait for every share's statistics, replacing lost actors: (statistics, workers lost for good,
-        replacements, interrupted)."""
+        """Serve the hub's requests and wait for every share's statistics, replacing lost actors: (statistics,
+        workers lost for good, replacements, interrupted)."""
         ray = self.ray
         running = {share.result: share for share in shares}
+        polling = hub.next_requests.remote(POLL_SECONDS)
         finished: list[CampaignStats] = []
         lost = replaced = 0
         interrupted = False
         stop_deadline: float | None = None
+        shown = 0.0
         while running:
             try:
-                done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
-                if on_progress is not None:
-                    on_progress(ray.get(hub.progress.remote()), time.monotonic() - self.started)
+                done, _ = ray.wait([polling, *running], num_returns=1, timeout=POLL_SECONDS)
+                if polling in done:
+                    for request in ray.get(polling):
+                        answer = writer.handle(request)
+                        if request[0] is not None:
+                            hub.answer.remote(request[0], answer)
+                    polling = hub.next_requests.remote(POLL_SECONDS)
+                if on_progress is not None and time.monotonic() - shown >= POLL_SECONDS:
+                    shown = time.monotonic()
+                    on_progress(ray.get(hub.progress.remote()), shown - self.started)
             except KeyboardInterrupt:
                 interrupted = True
                 hub.stop.remote()
@@ -214,7 +224,7 @@ class RayPool:
             if stop_deadline is not None and time.monotonic() > stop_deadline:
                 lost += len(running)  # did not answer the stop request in time; killed by the caller
                 break
-            for result in done:
+            for result in [r for r in done if r in running]:
                 share = running.pop(result)
                 try:
                     finished.append(ray.get(result))

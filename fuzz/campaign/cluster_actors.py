@@ -1,20 +1,28 @@
-"""The two kinds of Ray actor a cluster campaign runs (fuzz.campaign.cluster starts them).
+"""The two kinds of Ray actor a cluster campaign runs (fuzz.campaign.cluster starts them), and the driver's writer.
 
 CampaignHost: one share of the campaign, on whatever node Ray places it. It builds its oracles as a local worker
 does (torch and JAX each in an isolated subprocess on that node, so a segfault or hang there is a crash or timeout
 finding, not a lost actor) and runs the same Campaign over the same WorkerPlan. It writes nothing itself: every
-finding goes to the FindingHub, and its statistics are the return value of `run`.
+finding and every example-database access goes to the FindingHub, and its statistics are the return value of `run`.
 
-FindingHub: the one writer, started on the driver's node. It adds each finding to the findings folder under the
-store's lock, keeps every worker's latest progress for the driver to show, relays the folder example database
-(so actors on other machines share it through the driver), and carries the driver's stop request to the actors.
+FindingHub: a mailbox between the actors and the driver (the `convfuzz run` process, wherever it runs: on a node of
+the cluster or outside it through Ray Client). An actor's request that needs the findings folder (add a finding,
+fetch saved examples) waits in the hub until the driver has taken it, done it and answered; the driver is the
+only process that writes the folder. The hub also keeps every worker's latest progress and carries the driver's
+stop request to the actors.
 
-Neither class imports Ray at module level: the package works without the optional `cluster` extra, and Ray wraps
-these classes only when a campaign asks for it.
+DriverWriter: what the driver does with the requests: FindingStore.add under the folder lock, and the folder
+example database.
+
+Neither actor class imports Ray at module level: the package works without the optional `cluster` extra, and Ray
+wraps these classes only when a campaign asks for it.
 """
 
 from __future__ import annotations
 
+import itertools
+import queue
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -34,26 +42,67 @@ from oracles.selection import available_oracles
 
 def relays_database(spec: str | None) -> bool:
     """True when the campaign's example database is a folder: on a cluster that folder is the driver's, so actors
-    reach it through the hub. A redis:// database is shared by itself, and none is none."""
+    reach it through the hub and the driver. A redis:// database is shared by itself, and none is none."""
     return spec is not None and spec != NO_DATABASE and not spec.startswith("redis://")
 
 
-class FindingHub:
-    """The driver-side end of a cluster campaign: the only process that writes the findings folder."""
+# A request from an actor to the driver: (number, what, payload); number None: no answer is awaited.
+Request = tuple[int | None, str, Any]
+ADD, FETCH, SAVE, DELETE = "add", "fetch", "save", "delete"
 
-    def __init__(self, findings: Path, database: str | None) -> None:
-        self.store = FindingStore(findings)
-        self.database = example_database(database) if relays_database(database) else None
+
+class FindingHub:
+    """The mailbox between the campaign actors and the driver (a threaded actor: every waiting request holds one of
+    its threads, so it is created with a concurrency above the number of actors)."""
+
+    def __init__(self) -> None:
+        self.requests: queue.Queue[Request] = queue.Queue()
+        self.answers: dict[int, tuple[threading.Event, list[Any]]] = {}
+        self.numbers = itertools.count()
         self.latest: dict[int, Progress] = {}
-        self.written: list[FindingRecord] = []
         self.stopping = False
 
+    def _ask(self, what: str, payload: Any) -> Any:
+        number = next(self.numbers)
+        done: tuple[threading.Event, list[Any]] = (threading.Event(), [])
+        self.answers[number] = done
+        self.requests.put((number, what, payload))
+        done[0].wait()
+        return self.answers.pop(number)[1][0]
+
     def add(self, record: FindingRecord) -> bool:
-        """Store a finding an actor confirmed (FindingStore.add: each signature once); True when written."""
-        written = self.store.add(record)
-        if written:
-            self.written.append(record)
-        return written
+        """Have the driver store a finding (FindingStore.add: each signature once); True when it was written."""
+        return bool(self._ask(ADD, record))
+
+    def database_fetch(self, key: bytes) -> list[bytes]:
+        """The examples the driver's folder database holds under `key`."""
+        return list(self._ask(FETCH, key))
+
+    def database_save(self, key: bytes, value: bytes) -> None:
+        """Pass an example on to the driver's folder database (nobody waits for it)."""
+        self.requests.put((None, SAVE, (key, value)))
+
+    def database_delete(self, key: bytes, value: bytes) -> None:
+        """Pass a removal on to the driver's folder database (nobody waits for it)."""
+        self.requests.put((None, DELETE, (key, value)))
+
+    def next_requests(self, timeout: float) -> list[Request]:
+        """The driver's long poll: every waiting request, as soon as there is one (an empty list after `timeout`)."""
+        try:
+            taken = [self.requests.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                taken.append(self.requests.get_nowait())
+            except queue.Empty:
+                return taken
+
+    def answer(self, number: int, value: Any) -> None:
+        """The driver's answer to request `number`: the actor waiting for it goes on."""
+        event, slot = self.answers[number]
+        slot.append(value)
+        event.set()
 
     def report(self, progress: Progress) -> bool:
         """Keep a worker's running counts; the answer is True once the driver asked every actor to stop."""
@@ -64,50 +113,59 @@ class FindingHub:
         """The latest counts of every worker that reported."""
         return list(self.latest.values())
 
-    def findings_written(self) -> list[FindingRecord]:
-        """Every finding this hub wrote, in order (a replaced provisional one included: the driver keeps those
-        still in the folder)."""
-        return list(self.written)
-
     def stop(self) -> None:
         """Ask every actor to end its campaign as Ctrl-C would: each sees it at its next progress report."""
         self.stopping = True
 
-    def database_save(self, key: bytes, value: bytes) -> None:
-        """ExampleDatabase.save on the driver's folder."""
-        if self.database is not None:
-            self.database.save(key, value)
 
-    def database_fetch(self, key: bytes) -> list[bytes]:
-        """ExampleDatabase.fetch on the driver's folder."""
-        return [] if self.database is None else list(self.database.fetch(key))
+class DriverWriter:
+    """The driver's end of the hub: does each request against the findings folder and its example database."""
 
-    def database_delete(self, key: bytes, value: bytes) -> None:
-        """ExampleDatabase.delete on the driver's folder."""
-        if self.database is not None:
-            self.database.delete(key, value)
+    def __init__(self, findings: Path, database: str | None) -> None:
+        self.store = FindingStore(findings)
+        self.database = example_database(database) if relays_database(database) else None
+        self.written: list[FindingRecord] = []
+
+    def handle(self, request: Request) -> Any:
+        """Do one request; its answer (None for those nobody waits for)."""
+        _, what, payload = request
+        if what == ADD:
+            written = self.store.add(payload)
+            if written:
+                self.written.append(payload)
+            return written
+        if self.database is None:
+            return [] if what == FETCH else None
+        if what == FETCH:
+            return list(self.database.fetch(payload))
+        if what == SAVE:
+            self.database.save(*payload)
+        else:
+            self.database.delete(*payload)
+        return None
 
 
 class RelayedDatabase(ExampleDatabase):
-    """An example database that lives in the hub: saves and deletes are sent without waiting (one caller's calls
-    reach an actor in order), fetches wait for the answer."""
+    """The driver's folder example database, reached through the hub: saves and deletes are sent without waiting,
+    fetches wait for the answer. The hub is a threaded actor, so two calls may be served out of order; an example
+    database tolerates that (it is a cache of interesting examples, and Hypothesis checks what it fetches)."""
 
     def __init__(self, hub: Any) -> None:
         super().__init__()
         self.hub = hub
 
     def save(self, key: bytes, value: bytes) -> None:
-        """Send the example to the hub's folder."""
+        """Send the example to the driver's folder."""
         self.hub.database_save.remote(key, value)
 
     def fetch(self, key: bytes) -> Iterable[bytes]:
-        """The examples the hub's folder holds under `key`."""
+        """The examples the driver's folder holds under `key`."""
         import ray
 
         return ray.get(self.hub.database_fetch.remote(key))  # type: ignore[no-any-return]
 
     def delete(self, key: bytes, value: bytes) -> None:
-        """Remove the example from the hub's folder."""
+        """Remove the example from the driver's folder."""
         self.hub.database_delete.remote(key, value)
 
 

@@ -25,9 +25,10 @@ RECORD_SCHEMA_VERSION = 1
 
 def campaign_record(
     stats: CampaignStats, settings: CampaignSettings, oracles: Sequence[str], workers: int,
-    environment: Mapping[str, Any], ended: datetime,
+    environment: Mapping[str, Any], ended: datetime, ray: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON document of one finished (or interrupted) campaign."""
+    """The JSON document of one finished (or interrupted) campaign; `ray` is the --ray address of a campaign whose
+    workers were Ray actors ("local" for a local runtime), None for local workers."""
     chosen = asdict(settings)
     chosen.pop("worker_index")
     chosen.pop("worker_count")
@@ -37,7 +38,7 @@ def campaign_record(
         "seconds": round(stats.elapsed, 3),
         "interrupted": stats.interrupted,
         "seed": settings.seed,
-        "settings": {**chosen, "workers": workers},
+        "settings": {**chosen, "workers": workers, "ray": ray},
         "oracles": list(oracles),
         "environment": dict(environment),
         "counts": {

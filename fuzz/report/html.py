@@ -62,9 +62,11 @@ def runs_table(data: ReportData) -> Table:
     rows = []
     for c in data.campaigns:
         counts = c.get("counts", {})
+        chosen = c.get("settings", {})
+        workers = str(chosen.get("workers")) + (f" (Ray {chosen['ray']})" if chosen.get("ray") else "")
         rows.append((
             str(c.get("ended")), str(c.get("seed")), f"{float(c.get('seconds') or 0):.0f}",
-            str(counts.get("examples")), str(counts.get("checks")), str(c.get("settings", {}).get("workers")),
+            str(counts.get("examples")), str(counts.get("checks")), workers,
             ", ".join(c.get("oracles", [])), str(len(c.get("findings", []))), "yes" if c.get("interrupted") else "",
         ))
     columns = ("ended", "seed", "seconds", "examples", "checks", "workers", "oracles", "new findings", "interrupted")
