@@ -1,8 +1,8 @@
 """`convfuzz run --ray`: campaigns whose workers are Ray actors, on a real Ray runtime listening on the loopback.
 
 The campaign tests start real Ray (a local runtime, or a `ray start --head` cluster joined by its address) and
-run the planted DroppedBias against our reference. They share one xdist group: one Ray at a time on this
-machine's two cores.
+run the planted DroppedBias against our reference. Each Ray runtime has its own session and ports, so two of
+these tests may run at once on the suite's two test processes.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from fuzz.store.folder import FindingStore
 
 GIB = 2**30
 PLANTED = ["--oracles", "reference,tests.planted:DroppedBias", "--ops", "conv1d,conv2d", "--dtypes", "float32"]
-ray_group = pytest.mark.xdist_group("ray")
 
 
 def test_one_actor_per_cpu_capped_by_memory() -> None:
@@ -126,10 +125,11 @@ def ray_head(tmp_path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
         except subprocess.TimeoutExpired:
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
+        # The head's logs stay with the test's files, for the diagnosis of a failed run.
+        shutil.copytree(Path(files) / "session_latest" / "logs", tmp_path / "head-logs", dirs_exist_ok=True)
         shutil.rmtree(files, ignore_errors=True)
 
 
-@ray_group
 @pytest.mark.campaign
 def test_actors_on_a_joined_cluster_find_what_local_workers_find(
     tmp_path: Path, ray_head: tuple[str, str, dict[str, str]]
@@ -193,14 +193,15 @@ def _left_running(pids: list[int], seconds: float = 20.0) -> list[int]:
 
 
 def _start_and_wait_for_a_finding(
-    findings: Path, budget: int, seed: str
+    findings: Path, budget: int, seed: str, sigint_ignored: bool = False
 ) -> tuple[subprocess.Popen[str], dict[int, str]]:
-    """A local-runtime Ray campaign of two actors, once it has written a finding: the driver and its processes."""
-    run = subprocess.Popen(
-        [sys.executable, "-m", "fuzz", "run", "--ray", "--workers", "2", "--findings", str(findings),
-         "--time-budget", str(budget), "--seed", seed, *PLANTED],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    """A local-runtime Ray campaign of two actors, once it has written a finding: the driver and its processes.
+    With `sigint_ignored`, the driver inherits SIGINT ignored, as a command started in a script's background does."""
+    command = [sys.executable, "-m", "fuzz", "run", "--ray", "--workers", "2", "--findings", str(findings),
+               "--time-budget", str(budget), "--seed", seed, *PLANTED]
+    if sigint_ignored:  # `trap "" INT` sets SIGINT ignored, and exec keeps it so for the driver
+        command = ["bash", "-c", 'trap "" INT; exec "$@"', "driver", *command]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90
     while not list(findings.glob("*.json")):
         assert run.poll() is None and time.monotonic() < deadline, run.stderr.read() if run.stderr else ""
@@ -208,8 +209,6 @@ def _start_and_wait_for_a_finding(
     return run, _descendants(run.pid)
 
 
-@ray_group
-@pytest.mark.campaign
 def test_a_killed_actor_loses_no_finding_and_its_share_goes_on(tmp_path: Path) -> None:
     """SIGKILL to one actor's process mid-run: what it reported stays, a fresh actor takes its share, and the
     campaign ends at its deadline with the usual status and summary."""
@@ -228,12 +227,12 @@ def test_a_killed_actor_loses_no_finding_and_its_share_goes_on(tmp_path: Path) -
     assert not _left_running(list(processes)), "processes of the campaign outlived it"
 
 
-@ray_group
 @pytest.mark.campaign
 def test_ctrl_c_on_the_driver_ends_every_actor(tmp_path: Path) -> None:
     """SIGINT to the driver alone: every actor ends its campaign and reports, the summary says interrupted, the
-    record is written, and no process of the campaign is left."""
-    run, processes = _start_and_wait_for_a_finding(tmp_path, 600, "12")
+    record is written, and no process of the campaign is left. The driver was started with SIGINT ignored (a
+    script's background job): an explicit SIGINT still ends the campaign, as it does a local one."""
+    run, processes = _start_and_wait_for_a_finding(tmp_path, 600, "12", sigint_ignored=True)
     run.send_signal(signal.SIGINT)
     interrupted = time.monotonic()
     out, err = run.communicate(timeout=120)

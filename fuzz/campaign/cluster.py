@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -37,6 +38,8 @@ INSTALL_LINE = 'pip install "convfuzz[cluster]" (or: pip install "ray[client]>=2
 MAX_REPLACEMENTS = 2
 STOP_WAIT_SECONDS = 30.0
 POLL_SECONDS = 1.0
+RAY_CLIENT_PREFIX = "ray://"
+CLIENT_CONNECT_ATTEMPTS = 3
 # Set to 0, Ray treats this machine as no cluster: its node address is 127.0.0.1 and nothing listens elsewhere.
 NO_CLUSTER_VARIABLE = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
@@ -70,16 +73,27 @@ def connect(address: str, local_cpus: int) -> ModuleType:
         # cluster: then every Ray process of this driver listens on 127.0.0.1 only. Read when ray is imported.
         os.environ.setdefault(NO_CLUSTER_VARIABLE, "0")
     ray = import_ray()
-    try:
-        if address == LOCAL_RUNTIME:
-            # address "local": always a new runtime, never one a `ray start` left for ray.init() to find
-            ray.init(address="local", num_cpus=local_cpus, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
-        else:
-            ray.init(address=address, log_to_driver=False, configure_logging=False)
-    except Exception as exc:  # noqa: BLE001 - Ray raises many kinds (connection, authentication, a missing extra)
-        raise ClusterError(f"--ray {address}: cannot connect ({type(exc).__name__}: {exc})") from None
-    return ray
+    # A Ray Client connection starts a server process for this client on the head, and that start can fail under
+    # load (seen: it exits at once, "Starting Ray client server failed"); a new connection starts a new one.
+    attempts = CLIENT_CONNECT_ATTEMPTS if address.startswith(RAY_CLIENT_PREFIX) else 1
+    failed = 0
+    while True:
+        try:
+            if address == LOCAL_RUNTIME:
+                # address "local": always a new runtime, never one a `ray start` left for ray.init() to find
+                ray.init(address="local", num_cpus=local_cpus, include_dashboard=False, log_to_driver=False,
+                         configure_logging=False)
+            else:
+                ray.init(address=address, log_to_driver=False, configure_logging=False)
+            return ray
+        except ConnectionAbortedError:
+            failed += 1
+            if failed == attempts:
+                raise ClusterError(f"--ray {address}: the cluster's client server did not start for this "
+                                   f"driver in {attempts} attempts") from None
+            time.sleep(1.0)
+        except Exception as exc:  # noqa: BLE001 - Ray raises many kinds (connection, authentication, a missing extra)
+            raise ClusterError(f"--ray {address}: cannot connect ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass(frozen=True)
@@ -174,9 +188,13 @@ class RayPool:
             share = Share(replace(plan, settings=settings), actor)
             share.result = actor.run.remote(share.plan, hub)
             shares.append(share)
+        # Ctrl-C is KeyboardInterrupt here even where this process inherited SIGINT ignored (started in the
+        # background of a script), as in a local campaign, whose workers install their own handler.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             finished, lost, replaced, interrupted = self._collect(shares, hub, writer, on_progress)
         finally:
+            signal.signal(signal.SIGINT, previous)
             for share in shares:
                 ray.kill(share.actor)
             ray.kill(hub)
