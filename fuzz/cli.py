@@ -577,8 +577,8 @@ def command_run(args: argparse.Namespace) -> int:
     progress.close()
     # A finding handed over before its shrinking ended may since have been replaced by another worker's smaller
     # case of the same signature (workers share the schedule's combinations): the run's new findings are the ones
-    # still in the folder, each counted once. (A cluster campaign's are every finding its hub wrote, a lost
-    # actor's included.)
+    # still in the folder, each counted once. (A cluster campaign's are every finding its driver wrote, a
+    # lost actor's included.)
     stats.findings = store.still_stored(stats.findings)
     bugs = run_bugs(existing, store.load()[0], [f.id for f in stats.findings])
     print(format_summary(stats, args.findings, len(problems), bugs, args.started))

@@ -26,6 +26,7 @@ from fuzz.campaign.cluster import LOCAL_RUNTIME, NO_CLUSTER_VARIABLE, ClusterErr
 from fuzz.campaign.parallel import WORKER_MEMORY_BYTES
 from fuzz.campaign.record import load_campaign_records
 from fuzz.store.folder import FindingStore
+from tests.helpers import process_parents
 
 GIB = 2**30
 PLANTED = ["--oracles", "reference,tests.planted:DroppedBias", "--ops", "conv1d,conv2d", "--dtypes", "float32"]
@@ -155,13 +156,8 @@ def test_actors_on_a_joined_cluster_find_what_local_workers_find(
 
 
 def _descendants(pid: int) -> dict[int, str]:
-    """Every process below `pid`, with its command line, from /proc."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
+    """Every process below `pid`, with its command line."""
+    parents = process_parents()
     found: dict[int, str] = {}
     frontier = [pid]
     while frontier:

@@ -19,6 +19,7 @@ from fuzz.campaign.settings import CampaignSettings
 from fuzz.store.folder import FindingStore
 from oracles.isolation import close_oracles
 from oracles.selection import available_oracles
+from tests.helpers import process_parents
 
 ORACLES = ("reference", "tests.planted:DroppedBias", "tests.planted:ShiftedWindow")
 SETTINGS = CampaignSettings(seed=5, max_examples=240, ops=("conv1d", "conv2d"), dtypes=("float32", "float64"))
@@ -80,16 +81,8 @@ def test_oracles_that_run_on_no_device_are_refused(tmp_path: Path, capsys: pytes
 
 
 def _children(pid: int) -> list[int]:
-    """Processes whose parent is `pid`, from /proc."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        if parent == pid:
-            children.append(int(stat.parent.name))
-    return children
+    """Processes whose parent is `pid`."""
+    return [child for child, parent in process_parents().items() if parent == pid]
 
 
 def _is_campaign_worker(pid: int) -> bool:

@@ -28,7 +28,14 @@ from types import ModuleType
 from typing import Any
 
 from fuzz.campaign.cluster_actors import CampaignHost, DriverWriter, FindingHub
-from fuzz.campaign.parallel import WORKER_MEMORY_BYTES, OracleChoice, Progress, WorkerPlan, WorkerReady
+from fuzz.campaign.parallel import (
+    WORKER_MEMORY_BYTES,
+    OracleChoice,
+    Progress,
+    WorkerPlan,
+    WorkerReady,
+    worker_plans,
+)
 from fuzz.campaign.statistics import CampaignStats
 from fuzz.store.folder import FindingStore, settled_signatures
 
@@ -181,13 +188,10 @@ class RayPool:
         # Every actor waits on the hub for at most one request at a time, and the driver polls it with one more.
         hub = ray.remote(FindingHub).options(num_cpus=0, max_concurrency=2 * len(self.actors) + 8).remote()
         writer = DriverWriter(plan.findings, plan.settings.database)
-        workers = len(self.actors)
-        shares = []
-        for index, actor in enumerate(self.actors):
-            settings = replace(plan.settings, worker_index=index, worker_count=workers)
-            share = Share(replace(plan, settings=settings), actor)
-            share.result = actor.run.remote(share.plan, hub)
-            shares.append(share)
+        shares = [Share(share_plan, actor) for share_plan, actor in zip(worker_plans(plan, len(self.actors)),
+                                                                          self.actors, strict=True)]
+        for share in shares:
+            share.result = share.actor.run.remote(share.plan, hub)
         # Ctrl-C is KeyboardInterrupt here even where this process inherited SIGINT ignored (started in the
         # background of a script), as in a local campaign, whose workers install their own handler.
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -269,7 +273,5 @@ class RayPool:
     @staticmethod
     def _deadline_passed(plan: WorkerPlan) -> bool:
         """True when the campaign's time budget is spent: a replacement would have nothing left to run."""
-        s = plan.settings
-        return s.time_budget is not None and s.budget_started is not None and (
-            time.time() - s.budget_started >= s.time_budget - s.shrink_time
-        )
+        started = plan.settings.budget_started
+        return started is not None and plan.settings.drawing_over(time.time() - started)

@@ -182,7 +182,7 @@ class CampaignHost:
 
     def ready(self) -> WorkerReady:
         """What this actor's oracles turned out to be (the driver checks the campaign's settings with it)."""
-        return WorkerReady({name: tuple(o.devices()) for name, o in self.oracles.items()}, self.missing)
+        return WorkerReady.of(self.oracles, self.missing)
 
     def run(self, plan: WorkerPlan, hub: Any) -> CampaignStats:
         """Run this actor's share of the campaign, handing findings and progress to `hub`; the statistics."""
@@ -194,9 +194,7 @@ class CampaignHost:
             return bool(ray.get(hub.add.remote(finding)))
 
         def progress(stats: CampaignStats) -> None:
-            update = Progress(plan.settings.worker_index, stats.examples, stats.checks, len(stats.findings),
-                              len(stats.configs))
-            if ray.get(hub.report.remote(update)) and campaign is not None:
+            if ray.get(hub.report.remote(Progress.of(plan.settings.worker_index, stats))) and campaign is not None:
                 campaign.interrupt_requested = True  # the driver's Ctrl-C: end as a local worker would
 
         database = RelayedDatabase(hub) if relays_database(plan.settings.database) else None

@@ -199,10 +199,7 @@ class Campaign:
     def time_spent(self) -> bool:
         """True when no new example may start: the time budget (less the shrink time kept at its end) is spent, or
         the campaign was interrupted."""
-        s = self.settings
-        return self.interrupt_requested or (
-            s.time_budget is not None and self.budget_elapsed() >= s.time_budget - s.shrink_time
-        )
+        return self.interrupt_requested or self.settings.drawing_over(self.budget_elapsed())
 
     def shrinking_over(self) -> bool:
         """True when not even shrinking may go on: settings.shrink_grace past the time budget, or interrupted."""

@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from fuzz.campaign.engine import Campaign
 from fuzz.campaign.settings import CampaignSettings
 from fuzz.campaign.statistics import CampaignStats
 from fuzz.store.folder import FindingStore
-from oracles.base import FloatArray
+from oracles.base import FloatArray, Oracle
 from oracles.isolation import close_oracles
 from oracles.selection import available_oracles
 from strategies.case import ConvCase
@@ -52,6 +52,11 @@ class Progress:
     checks: int
     findings: int
     configs: int  # distinct configurations this worker has checked
+
+    @classmethod
+    def of(cls, worker: int, stats: CampaignStats) -> Progress:
+        """Worker `worker`'s counts in its running statistics."""
+        return cls(worker, stats.examples, stats.checks, len(stats.findings), len(stats.configs))
 
 
 # One campaign keeps about 1.3 cores busy through torch's and XLA's thread pools (though it runs as fast
@@ -100,6 +105,11 @@ class WorkerReady:
     devices: dict[str, tuple[str, ...]]
     missing: dict[str, str]
 
+    @classmethod
+    def of(cls, oracles: Mapping[str, Oracle], missing: dict[str, str]) -> WorkerReady:
+        """The report of a worker that built `oracles` and could not build `missing`."""
+        return cls({name: tuple(o.devices()) for name, o in oracles.items()}, missing)
+
 
 @dataclass
 class ReportedOracle:
@@ -133,7 +143,7 @@ def _worker_main(choice: OracleChoice, plans: Any, results: Any, parent: int) ->
     orphaned = _stop_when_orphaned(parent)
     single_threaded()
     oracles, missing = available_oracles(choice.oracle_names, isolate=choice.isolate, case_timeout=choice.case_timeout)
-    results.put(WorkerReady({name: tuple(o.devices()) for name, o in oracles.items()}, missing))
+    results.put(WorkerReady.of(oracles, missing))
     try:
         plan: WorkerPlan | None = plans.recv()
     except (KeyboardInterrupt, EOFError, OSError):  # Ctrl-C, or the parent gone, before the campaign began
@@ -145,7 +155,7 @@ def _worker_main(choice: OracleChoice, plans: Any, results: Any, parent: int) ->
     store = FindingStore(plan.findings)
 
     def progress(stats: CampaignStats) -> None:
-        results.put(Progress(index, stats.examples, stats.checks, len(stats.findings), len(stats.configs)))
+        results.put(Progress.of(index, stats))
 
     try:
         campaign = Campaign(oracles, plan.settings, plan.known_signatures, record=store.add, progress=progress)
@@ -157,6 +167,12 @@ def _worker_main(choice: OracleChoice, plans: Any, results: Any, parent: int) ->
         results.cancel_join_thread()
         return
     results.put(stats)
+
+
+def worker_plans(plan: WorkerPlan, workers: int) -> list[WorkerPlan]:
+    """`plan` for each of `workers` workers: worker k runs the schedule positions p % workers == k."""
+    return [replace(plan, settings=replace(plan.settings, worker_index=index, worker_count=workers))
+            for index in range(workers)]
 
 
 def default_worker_count() -> int:
@@ -230,10 +246,8 @@ class WorkerPool:
         self, plan: WorkerPlan, on_progress: Callable[[Sequence[Progress], float], None] | None = None
     ) -> CampaignStats:
         """Give each worker its share of `plan` and return the merged statistics."""
-        workers = len(self.processes)
-        for index, sending in enumerate(self.plans):
-            settings = replace(plan.settings, worker_index=index, worker_count=workers)
-            sending.send(replace(plan, settings=settings))
+        for sending, share in zip(self.plans, worker_plans(plan, len(self.processes)), strict=True):
+            sending.send(share)
         return _collect(self.processes, self.results, plan.settings.seed, self.started, on_progress)
 
 

@@ -40,3 +40,8 @@ class CampaignSettings:
     # Parallel campaigns: this process runs the schedule positions p with p % worker_count == worker_index.
     worker_index: int = 0
     worker_count: int = 1
+
+    def drawing_over(self, elapsed: float) -> bool:
+        """True when no new example may start `elapsed` seconds into the time budget: the budget less the shrink
+        time kept at its end is spent (never without a time budget)."""
+        return self.time_budget is not None and elapsed >= self.time_budget - self.shrink_time
