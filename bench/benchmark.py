@@ -24,14 +24,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.parallel import Progress, WorkerPlan, default_worker_count, run_parallel
-from fuzz.campaign.record import load_campaign_records
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.store.folder import FindingStore
-from oracles.isolation import close_oracles
-from oracles.registry import make_oracle
-from oracles.selection import available_oracles
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.parallel import Progress, WorkerPlan, default_worker_count, run_parallel
+from convfuzz.fuzz.campaign.record import load_campaign_records
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.oracles.isolation import close_oracles
+from convfuzz.oracles.registry import make_oracle
+from convfuzz.oracles.selection import available_oracles
 
 # Run as a script: the two scripts beside this one, and the repository root (tests.planted).
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
@@ -129,7 +129,7 @@ def time_budget_run(seconds: float, run_seed: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as folder:
         started = time.monotonic()
         subprocess.run(
-            [sys.executable, "-m", "fuzz", "run", "--findings", folder, "--time-budget", str(seconds), "--seed",
+            [sys.executable, "-m", "convfuzz", "run", "--findings", folder, "--time-budget", str(seconds), "--seed",
              str(run_seed)], capture_output=True, text=True, check=False,
         )
         wall = time.monotonic() - started

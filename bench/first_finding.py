@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.planted
 
-from fuzz.store.folder import READ_ERRORS, read_finding  # noqa: E402
+from convfuzz.fuzz.store.folder import READ_ERRORS, read_finding  # noqa: E402
 
 POLL_SECONDS = 0.1
 # The suite's planted forward bugs (tests/planted.py) with the campaign options their tests hunt them with:
@@ -91,7 +91,7 @@ def campaign_first_finding(
     with tempfile.TemporaryDirectory() as folder:
         started = time.monotonic()
         process = subprocess.Popen(
-            [sys.executable, "-m", "fuzz", "run", "--findings", folder, "--time-budget", str(budget), "--seed",
+            [sys.executable, "-m", "convfuzz", "run", "--findings", folder, "--time-budget", str(budget), "--seed",
              str(run_seed), "--oracles", f"reference,torch,jax,tests.planted:{plant}", *options],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )

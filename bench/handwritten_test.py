@@ -23,8 +23,8 @@ from hypothesis.extra import numpy as hnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.planted, when run as a script
 
-from oracles.reference import conv_reference
-from strategies.case import ConvCase, ConvConfig, Padding
+from convfuzz.oracles.reference import conv_reference
+from convfuzz.strategies.case import ConvCase, ConvConfig, Padding
 
 # conv2d(x, w, b, stride, padding, dilation, groups) -> float32 output
 Conv2d = Callable[[np.ndarray, np.ndarray, "np.ndarray | None", int, int, int, int], np.ndarray]

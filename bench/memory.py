@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/memory.py --minutes 30 --workers 2 --seed 11
 
-Starts `python -m fuzz run` (isolated oracles, the CLI default) into a temporary findings folder, sums the RSS of
+Starts `python -m convfuzz run` (isolated oracles, the CLI default) into a temporary findings folder, sums the RSS of
 every process in its tree once a minute (Linux /proc), and prints a table plus the growth from minute 2 to the
 end. Linux only; no third-party packages.
 """
@@ -58,7 +58,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     findings = Path(tempfile.mkdtemp(prefix="convfuzz-memory-")) / "findings"
-    command = [sys.executable, "-m", "fuzz", "run", "--time-budget", str(args.minutes * 60),
+    command = [sys.executable, "-m", "convfuzz", "run", "--time-budget", str(args.minutes * 60),
                "--workers", str(args.workers), "--seed", str(args.seed), "--findings", str(findings)]
     print("running:", " ".join(command), flush=True)
     campaign = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

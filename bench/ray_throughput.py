@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fuzz.campaign.cluster import LOCAL_RUNTIME, RayPool, connect, placement
-from fuzz.campaign.parallel import OracleChoice, Progress, WorkerPlan, WorkerPool
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.campaign.statistics import CampaignStats
-from fuzz.store.folder import FindingStore
+from convfuzz.fuzz.campaign.cluster import LOCAL_RUNTIME, RayPool, connect, placement
+from convfuzz.fuzz.campaign.parallel import OracleChoice, Progress, WorkerPlan, WorkerPool
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.campaign.statistics import CampaignStats
+from convfuzz.fuzz.store.folder import FindingStore
 
 ORACLES = ("torch", "jax", "reference")
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"

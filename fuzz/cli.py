@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from fuzz.campaign.cluster import LOCAL_RUNTIME, ClusterError, RayPool, connect, placement
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.environment import environment, versions
-from fuzz.campaign.example_db import example_database
-from fuzz.campaign.parallel import (
+from convfuzz.fuzz.campaign.cluster import LOCAL_RUNTIME, ClusterError, RayPool, connect, placement
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.environment import environment, versions
+from convfuzz.fuzz.campaign.example_db import example_database
+from convfuzz.fuzz.campaign.parallel import (
     OracleChoice,
     Progress,
     ReportedOracle,
@@ -35,24 +35,24 @@ from fuzz.campaign.parallel import (
     WorkerPool,
     default_worker_count,
 )
-from fuzz.campaign.record import campaign_record, write_campaign_record
-from fuzz.campaign.replay import REGRESSED, replay_record, updated_record
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.campaign.statistics import CampaignStats
-from fuzz.judge.deviation import DEVIATIONS
-from fuzz.report.data import ReportError, gather
-from fuzz.report.explain import ExplainError, explain, find_record, render_text
-from fuzz.report.html import write_report
-from fuzz.store.bugs import RunBugs, bugs_line, group_bugs, run_bugs
-from fuzz.store.folder import FindingStore, LoadProblem, StoreError, settled_signatures
-from fuzz.store.records import FindingRecord
-from fuzz.store.triage import TriageError, TriageVerdict, triage_line, triage_targets
-from oracles.base import Oracle
-from oracles.isolation import close_oracles
-from oracles.registry import DEFAULT_ORACLES, IN_PROCESS, is_known, oracle_names, serves_op
-from oracles.selection import available_oracles
-from strategies.budget import SizeBudget
-from strategies.case import (
+from convfuzz.fuzz.campaign.record import campaign_record, write_campaign_record
+from convfuzz.fuzz.campaign.replay import REGRESSED, replay_record, updated_record
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.campaign.statistics import CampaignStats
+from convfuzz.fuzz.judge.deviation import DEVIATIONS
+from convfuzz.fuzz.report.data import ReportError, gather
+from convfuzz.fuzz.report.explain import ExplainError, explain, find_record, render_text
+from convfuzz.fuzz.report.html import write_report
+from convfuzz.fuzz.store.bugs import RunBugs, bugs_line, group_bugs, run_bugs
+from convfuzz.fuzz.store.folder import FindingStore, LoadProblem, StoreError, settled_signatures
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.triage import TriageError, TriageVerdict, triage_line, triage_targets
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.isolation import close_oracles
+from convfuzz.oracles.registry import DEFAULT_ORACLES, IN_PROCESS, is_known, oracle_names, serves_op
+from convfuzz.oracles.selection import available_oracles
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import (
     ALL_DTYPES,
     COMPLEX_DTYPES,
     DTYPES,
@@ -739,7 +739,7 @@ def process_start_time() -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `convfuzz` console script and `python -m fuzz`."""
+    """Entry point of the `convfuzz` console script and `python -m convfuzz`."""
     started = process_start_time()  # a time budget counts from here: start-up is part of it
     args = build_parser().parse_args(argv)
     args.started = started

@@ -1,5 +1,5 @@
-"""Regression replay of a findings folder in the user's own pytest: `pytest --findings DIR` (or the ini option
-`convfuzz_findings = DIR`) adds one test item per stored finding.
+"""Regression replay of a findings folder in the user's own pytest: `pytest --convfuzz-findings DIR` (or the ini
+option `convfuzz_findings = DIR`) adds one test item per stored finding.
 
 open (or regressed) and reproduces -> xfail, strict: the bug is still there
 open (or regressed) and gone, on the same kernel-selecting facts -> XPASS(strict), a failure: "mark it fixed:
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:  # the plugin loads in every pytest run of an environment with convfuzz: imports stay lazy
-    from fuzz.campaign.replay import ReplayResult
-    from fuzz.store.records import FindingRecord
+    from convfuzz.fuzz.campaign.replay import ReplayResult
+    from convfuzz.fuzz.store.records import FindingRecord
 
 XFAIL = "xfail"
 FAIL = "fail"
@@ -44,7 +44,7 @@ class Judgement:
 
 def judgement(result: ReplayResult) -> Judgement:
     """The test outcome of one finding's replay (module docstring)."""
-    from fuzz.campaign.replay import FIXED, INCONCLUSIVE, REGRESSED, REPRODUCES, SKIPPED
+    from convfuzz.fuzz.campaign.replay import FIXED, INCONCLUSIVE, REGRESSED, REPRODUCES, SKIPPED
 
     record = result.record
     first = record.message.splitlines()[0] if record.message else record.kind
@@ -71,7 +71,7 @@ def finding_marks(record: FindingRecord) -> list[pytest.MarkDecorator]:
 def check_finding(record: FindingRecord) -> None:
     """Replay `record` and end the running test as its judgement says: xfail, fail, skip, or return (a pass; an
     open finding's strict xfail mark makes that a failure). Run it in a test carrying finding_marks(record)."""
-    from fuzz.campaign.replay import replay_record
+    from convfuzz.fuzz.campaign.replay import replay_record
 
     verdict = judgement(replay_record(record))
     if verdict.action == SKIP:
@@ -104,7 +104,8 @@ class FindingItem(pytest.Item):
 
 
 def findings_folder(config: pytest.Config) -> Path | None:
-    """The folder given by --findings or the convfuzz_findings ini option (relative to the rootdir), or None."""
+    """The folder given by --convfuzz-findings or the convfuzz_findings ini option (relative to the rootdir), or
+    None."""
     given = config.getoption("convfuzz_findings") or config.getini("convfuzz_findings")
     if not given:
         return None
@@ -113,15 +114,16 @@ def findings_folder(config: pytest.Config) -> Path | None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """--findings DIR and the convfuzz_findings ini option."""
+    """--convfuzz-findings DIR and the convfuzz_findings ini option (named for convfuzz: the plugin loads in every
+    pytest run of the environment, beside the user's own options)."""
     group = parser.getgroup("convfuzz", "convfuzz findings replay")
-    group.addoption("--findings", dest="convfuzz_findings", metavar="DIR",
+    group.addoption("--convfuzz-findings", dest="convfuzz_findings", metavar="DIR",
                     help="replay every convfuzz finding in DIR as a test (open+reproduces: xfail)")
     parser.addini("convfuzz_findings", "folder of convfuzz findings to replay as tests", default="")
 
 
 def _items(session: pytest.Session, folder: Path) -> Iterator[FindingItem]:
-    from fuzz.store.folder import FindingStore
+    from convfuzz.fuzz.store.folder import FindingStore
 
     records, problems = FindingStore(folder).load()
     for record in records:
@@ -148,5 +150,5 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if folder is None:
         return
     if not folder.is_dir():
-        raise pytest.UsageError(f"--findings: {folder} is not a folder")
+        raise pytest.UsageError(f"--convfuzz-findings: {folder} is not a folder")
     items.extend(_items(session, folder))

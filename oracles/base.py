@@ -9,9 +9,9 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from oracles.kernel_facts import collect_facts, loaded_frameworks
-from oracles.reference import widened
-from strategies.case import ConvCase
+from convfuzz.oracles.kernel_facts import collect_facts, loaded_frameworks
+from convfuzz.oracles.reference import widened
+from convfuzz.strategies.case import ConvCase
 
 FloatArray = npt.NDArray[np.float64]
 

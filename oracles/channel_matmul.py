@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from oracles.base import FloatArray, OracleUnavailable
-from oracles.reference import pad_spatial, widened
-from oracles.torch_variants import to_host
-from strategies.case import FORWARD_OPS, ConvCase
+from convfuzz.oracles.base import FloatArray, OracleUnavailable
+from convfuzz.oracles.reference import pad_spatial, widened
+from convfuzz.oracles.torch_variants import to_host
+from convfuzz.strategies.case import FORWARD_OPS, ConvCase
 
 MATMUL_FRAMEWORKS = ("torch", "jax")
 

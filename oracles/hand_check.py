@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from oracles.base import FloatArray
-from strategies.case import FORWARD_OPS, ConvCase
+from convfuzz.oracles.base import FloatArray
+from convfuzz.strategies.case import FORWARD_OPS, ConvCase
 
 
 def hand_check_serves(case: ConvCase) -> bool:

@@ -27,11 +27,19 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
-from oracles.base import FloatArray, ForwardedError, Oracle, OracleFailure, OracleUnavailable, backend_path, warm_up
-from oracles.kernel_facts import collect_facts, loaded_frameworks
-from oracles.reference import widened
-from oracles.registry import make_oracle
-from strategies.case import ConvCase
+from convfuzz.oracles.base import (
+    FloatArray,
+    ForwardedError,
+    Oracle,
+    OracleFailure,
+    OracleUnavailable,
+    backend_path,
+    warm_up,
+)
+from convfuzz.oracles.kernel_facts import collect_facts, loaded_frameworks
+from convfuzz.oracles.reference import widened
+from convfuzz.oracles.registry import make_oracle
+from convfuzz.strategies.case import ConvCase
 
 STARTUP_TIMEOUT_SECONDS = 300.0
 STDERR_LINES = 6

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from oracles.base import FloatArray, OracleUnavailable
-from oracles.reference import NUMPY_PAD_MODES, widened
-from strategies.case import GRADIENTS, TRANSPOSED_OPS, ConvCase, ConvConfig, split_op_name
+from convfuzz.oracles.base import FloatArray, OracleUnavailable
+from convfuzz.oracles.reference import NUMPY_PAD_MODES, widened
+from convfuzz.strategies.case import GRADIENTS, TRANSPOSED_OPS, ConvCase, ConvConfig, split_op_name
 
 
 def jax_padding(config: ConvConfig) -> str | list[tuple[int, int]]:

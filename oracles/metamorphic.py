@@ -28,9 +28,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from oracles.base import FloatArray, Oracle
-from oracles.reference import pad_spatial
-from strategies.case import FORWARD_OPS, OPS, ConvCase, ConvConfig, Padding, split_op_name
+from convfuzz.oracles.base import FloatArray, Oracle
+from convfuzz.oracles.reference import pad_spatial
+from convfuzz.strategies.case import FORWARD_OPS, OPS, ConvCase, ConvConfig, Padding, split_op_name
 
 Run = Callable[[ConvCase], FloatArray]
 

@@ -6,9 +6,9 @@ Names are 'torch', a variant 'torch-nomkldnn', a relation 'torch-batchsplit', a 
 
 from __future__ import annotations
 
-from oracles.jax_oracle import JAX_VARIANTS
-from oracles.pinned import split_pin
-from oracles.torch_variants import TORCH_VARIANTS
+from convfuzz.oracles.jax_oracle import JAX_VARIANTS
+from convfuzz.oracles.pinned import split_pin
+from convfuzz.oracles.torch_variants import TORCH_VARIANTS
 
 
 def framework_of(name: str) -> str:

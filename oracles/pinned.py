@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from oracles.base import FloatArray, Oracle, OracleUnavailable, backend_path
-from strategies.case import ConvCase
+from convfuzz.oracles.base import FloatArray, Oracle, OracleUnavailable, backend_path
+from convfuzz.strategies.case import ConvCase
 
 PIN_SEPARATOR = "@"
 PINNABLE_DEVICES = ("cpu", "cuda")

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from oracles.reference import NUMPY_PAD_MODES, pad_spatial, window_view
+from convfuzz.oracles.reference import NUMPY_PAD_MODES, pad_spatial, window_view
 
 Array64 = npt.NDArray[np.float64]
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from oracles.base import FloatArray
-from oracles.reference import batch_grouped_reference, conv_reference, conv_transpose_reference
-from oracles.reference_gradients import (
+from convfuzz.oracles.base import FloatArray
+from convfuzz.oracles.reference import batch_grouped_reference, conv_reference, conv_transpose_reference
+from convfuzz.oracles.reference_gradients import (
     bias_gradient,
     conv_input_gradient,
     conv_transpose_input_gradient,
     conv_transpose_weight_gradient,
     conv_weight_gradient,
 )
-from strategies.case import ConvCase, ConvConfig
+from convfuzz.strategies.case import ConvCase, ConvConfig
 
 
 def reference_output(cfg: ConvConfig, x: FloatArray, w: FloatArray, b: FloatArray | None) -> FloatArray:

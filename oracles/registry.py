@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from oracles.base import Oracle
-from oracles.channel_matmul import ChannelMatmulOracle, matmul_serves
-from oracles.hand_check import HandCheckOracle, hand_check_serves
-from oracles.jax_oracle import JAX_VARIANTS
-from oracles.metamorphic import (
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.channel_matmul import ChannelMatmulOracle, matmul_serves
+from convfuzz.oracles.hand_check import HandCheckOracle, hand_check_serves
+from convfuzz.oracles.jax_oracle import JAX_VARIANTS
+from convfuzz.oracles.metamorphic import (
     METAMORPHIC_BASES,
     RELATIONS,
     MetamorphicOracle,
@@ -21,15 +21,15 @@ from oracles.metamorphic import (
     relation_takes,
     split_metamorphic,
 )
-from oracles.pinned import PIN_SEPARATOR, PinnedOracle, split_pin
-from oracles.reference_oracle import ReferenceOracle
-from oracles.torch_variants import TORCH_VARIANTS
-from strategies.case import DEFECTS, FORWARD_OPS, ConvCase, ConvConfig
+from convfuzz.oracles.pinned import PIN_SEPARATOR, PinnedOracle, split_pin
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.oracles.torch_variants import TORCH_VARIANTS
+from convfuzz.strategies.case import DEFECTS, FORWARD_OPS, ConvCase, ConvConfig
 
 
 def _torch(name: str) -> Callable[[], Oracle]:
     def build() -> Oracle:
-        from oracles.torch_oracle import TorchOracle
+        from convfuzz.oracles.torch_oracle import TorchOracle
 
         return TorchOracle(name)
 
@@ -38,7 +38,7 @@ def _torch(name: str) -> Callable[[], Oracle]:
 
 def _jax(name: str) -> Callable[[], Oracle]:
     def build() -> Oracle:
-        from oracles.jax_oracle import JaxOracle
+        from convfuzz.oracles.jax_oracle import JaxOracle
 
         return JaxOracle(name)
 

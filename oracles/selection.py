@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 
-from oracles.base import Oracle, OracleFailure, OracleUnavailable
-from oracles.isolation import IsolatedOracle, build_oracle
-from oracles.registry import DEFAULT_ORACLES, IN_PROCESS, require_known
+from convfuzz.oracles.base import Oracle, OracleFailure, OracleUnavailable
+from convfuzz.oracles.isolation import IsolatedOracle, build_oracle
+from convfuzz.oracles.registry import DEFAULT_ORACLES, IN_PROCESS, require_known
 
 
 def available_oracles(

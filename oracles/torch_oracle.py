@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from oracles.base import FloatArray, OracleUnavailable
-from oracles.torch_variants import TORCH_VARIANTS, arrange, backend_settings, to_host
-from strategies.case import GRADIENTS, ConvCase, ConvConfig
+from convfuzz.oracles.base import FloatArray, OracleUnavailable
+from convfuzz.oracles.torch_variants import TORCH_VARIANTS, arrange, backend_settings, to_host
+from convfuzz.strategies.case import GRADIENTS, ConvCase, ConvConfig
 
 
 def torch_padding_plan(config: ConvConfig) -> tuple[list[int] | None, str | int | tuple[int, ...]]:

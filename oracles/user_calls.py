@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 import textwrap
 
-from oracles.jax_oracle import JAX_VARIANTS, LaxCall, lax_call
-from oracles.pinned import PIN_SEPARATOR, split_pin
-from oracles.registry import is_known
-from oracles.torch_oracle import TorchCall, torch_call
-from oracles.torch_variants import TORCH_VARIANTS, TorchSettings
-from strategies.case import COMPLEX_DTYPES, GRADIENTS, ConvConfig
+from convfuzz.oracles.jax_oracle import JAX_VARIANTS, LaxCall, lax_call
+from convfuzz.oracles.pinned import PIN_SEPARATOR, split_pin
+from convfuzz.oracles.registry import is_known
+from convfuzz.oracles.torch_oracle import TorchCall, torch_call
+from convfuzz.oracles.torch_variants import TORCH_VARIANTS, TorchSettings
+from convfuzz.strategies.case import COMPLEX_DTYPES, GRADIENTS, ConvConfig
 
 # Every runner computes the case's globals X, W, B (and a gradient case's cotangent G) unless given other tensors
 # of the same shapes (the earlier calls a stale-buffer finding needs).

@@ -10,11 +10,11 @@ import sys
 
 import numpy as np
 
-from fuzz.judge.bounds import PASS, compare
-from fuzz.judge.verdict import yardstick
-from oracles.base import backend_path
-from oracles.registry import make_oracle
-from strategies.case import ConvCase, ConvConfig, Padding
+from convfuzz.fuzz.judge.bounds import PASS, compare
+from convfuzz.fuzz.judge.verdict import yardstick
+from convfuzz.oracles.base import backend_path
+from convfuzz.oracles.registry import make_oracle
+from convfuzz.strategies.case import ConvCase, ConvConfig, Padding
 
 
 def main() -> int:

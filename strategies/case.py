@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from strategies.dtypes import COMPLEX_COMPONENTS
+from convfuzz.strategies.dtypes import COMPLEX_COMPONENTS
 
 FloatArray = npt.NDArray[np.float64]
 

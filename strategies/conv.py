@@ -13,8 +13,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from strategies.budget import SizeBudget
-from strategies.case import (
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import (
     ALL_DTYPES,
     COMPLEX_DTYPES,
     DTYPES,
@@ -33,7 +33,7 @@ from strategies.case import (
     rank_of,
     transposed_output_size,
 )
-from strategies.values import FAMILY_NAMES, NONFINITE_FAMILY, SPECIAL_VALUES, ValueFamily
+from convfuzz.strategies.values import FAMILY_NAMES, NONFINITE_FAMILY, SPECIAL_VALUES, ValueFamily
 
 MAX_GROUPS = 8
 MAX_CHANNELS_PER_GROUP = 8

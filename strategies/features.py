@@ -7,7 +7,7 @@ strided or padded is decided here for all three.
 
 from __future__ import annotations
 
-from strategies.case import ConvConfig
+from convfuzz.strategies.case import ConvConfig
 
 
 def grouped(cfg: ConvConfig) -> bool:

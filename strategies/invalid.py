@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 from hypothesis import strategies as st
 
-from strategies.budget import SizeBudget
-from strategies.case import DEFECTS, DTYPES, FORWARD_OPS, ConvCase, ConvConfig, Padding, rank_of
-from strategies.conv import case_from, value_sets
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import DEFECTS, DTYPES, FORWARD_OPS, ConvCase, ConvConfig, Padding, rank_of
+from convfuzz.strategies.conv import case_from, value_sets
 
 MAX_SPATIAL = {1: 8, 2: 6, 3: 4}  # keeps every invalid case far inside the default budget
 MAX_PER_GROUP = 3

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from strategies.dtypes import FloatArray, is_complex, round_to_dtype
+from convfuzz.strategies.dtypes import FloatArray, is_complex, round_to_dtype
 
 # Ordered from simplest to most general: Hypothesis shrinks a sampled_from towards the first entry.
 FAMILY_NAMES: tuple[str, ...] = ("zeros", "ones", "one_hot", "small_int", "uniform", "normal")

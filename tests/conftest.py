@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from oracles.base import Oracle, OracleUnavailable
-from oracles.isolation import IsolatedOracle, close_oracles
-from oracles.registry import IN_PROCESS, make_oracle
+from convfuzz.oracles.base import Oracle, OracleUnavailable
+from convfuzz.oracles.isolation import IsolatedOracle, close_oracles
+from convfuzz.oracles.registry import IN_PROCESS, make_oracle
 
 settings.register_profile(
     "convfuzz-tests", derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)

@@ -13,9 +13,9 @@ import ctypes
 import os
 import time
 
-from oracles.base import FloatArray
-from oracles.reference_oracle import ReferenceOracle
-from strategies.case import ConvCase
+from convfuzz.oracles.base import FloatArray
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.strategies.case import ConvCase
 
 
 class _Fault:

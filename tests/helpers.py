@@ -11,16 +11,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fuzz.judge.bounds import Comparison, compare
-from fuzz.judge.decide import Decision, Observation
-from fuzz.judge.verdict import judge
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import expected_and_bound, finding_script
-from oracles.base import FloatArray, Outcome
-from oracles.reference_oracle import ReferenceOracle
-from oracles.user_calls import runner_name, user_runner
-from strategies.case import ConvCase, ConvConfig, Padding
-from strategies.values import ValueFamily
+from convfuzz.fuzz.judge.bounds import Comparison, compare
+from convfuzz.fuzz.judge.decide import Decision, Observation
+from convfuzz.fuzz.judge.verdict import judge
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import expected_and_bound, finding_script
+from convfuzz.oracles.base import FloatArray, Outcome
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.oracles.user_calls import runner_name, user_runner
+from convfuzz.strategies.case import ConvCase, ConvConfig, Padding
+from convfuzz.strategies.values import ValueFamily
 from tests.planted import DroppedBias
 
 

@@ -14,11 +14,11 @@ from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
-from fuzz.store.bugs import BugBook, file_under_bug
-from fuzz.store.folder import FindingStore
-from fuzz.store.records import FindingRecord
-from oracles.jax_oracle import transposed_padding
-from oracles.pinned import split_pin
+from convfuzz.fuzz.store.bugs import BugBook, file_under_bug
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.jax_oracle import transposed_padding
+from convfuzz.oracles.pinned import split_pin
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 

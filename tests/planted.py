@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 
-from oracles.base import FloatArray
-from oracles.reference import batch_grouped_reference, conv_reference, conv_transpose_reference
-from oracles.reference_oracle import reference_result
-from strategies.case import OPS, ConvCase, gradient_op_names
+from convfuzz.oracles.base import FloatArray
+from convfuzz.oracles.reference import batch_grouped_reference, conv_reference, conv_transpose_reference
+from convfuzz.oracles.reference_oracle import reference_result
+from convfuzz.strategies.case import OPS, ConvCase, gradient_op_names
 
 
 class _Planted:

@@ -9,17 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzz.judge.bounds import Comparison
-from fuzz.judge.decide import Decision, Observation
-from fuzz.judge.verdict import judge
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import finding_script
-from oracles.base import Outcome
-from oracles.reference import batch_grouped_reference
-from oracles.reference_oracle import ReferenceOracle
-from oracles.registry import serves
-from strategies.case import ConvCase, ConvConfig, Padding
-from strategies.values import ValueFamily
+from convfuzz.fuzz.judge.bounds import Comparison
+from convfuzz.fuzz.judge.decide import Decision, Observation
+from convfuzz.fuzz.judge.verdict import judge
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import finding_script
+from convfuzz.oracles.base import Outcome
+from convfuzz.oracles.reference import batch_grouped_reference
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.oracles.registry import serves
+from convfuzz.strategies.case import ConvCase, ConvConfig, Padding
+from convfuzz.strategies.values import ValueFamily
 from tests.conftest import oracle_or_skip
 from tests.helpers import run_script
 

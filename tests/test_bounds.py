@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fuzz.judge.bounds import PASS, PRECISION, compare, error_bound, gamma, is_exact_tier
-from strategies.dtypes import round_to_dtype
+from convfuzz.fuzz.judge.bounds import PASS, PRECISION, compare, error_bound, gamma, is_exact_tier
+from convfuzz.strategies.dtypes import round_to_dtype
 
 
 def simulated_dot(x: np.ndarray, w: np.ndarray, accumulate: type, order: np.ndarray) -> float:

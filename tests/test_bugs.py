@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.store.bugs import BugBook, bug_class, group_bugs, normalised_error
-from fuzz.store.folder import FindingStore
-from fuzz.store.records import FindingRecord
-from oracles.base import Oracle
-from oracles.reference_oracle import ReferenceOracle
-from strategies.case import FORWARD_OPS
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.store.bugs import BugBook, bug_class, group_bugs, normalised_error
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.strategies.case import FORWARD_OPS
 from tests.helpers import make_record
 from tests.known_bugs import unexplained
 from tests.planted import SwappedGroups
@@ -106,7 +106,7 @@ def test_a_planted_bug_is_one_bug_however_many_findings_it_gives(torch_oracle: O
 
 def run_cli(folder: Path, dtypes: str, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fuzz", "run", "--findings", str(folder), "--max-examples", "40", "--seed", "2",
+        [sys.executable, "-m", "convfuzz", "run", "--findings", str(folder), "--max-examples", "40", "--seed", "2",
          "--oracles", "reference,tests.planted:SwappedGroups", "--ops", "conv1d", "--dtypes", dtypes,
          "--workers", "1", "--no-isolation", "--database", "none", *extra],
         capture_output=True, text=True, timeout=300, check=False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from strategies.case import ConvConfig, Padding, output_size, same_padding
+from convfuzz.strategies.case import ConvConfig, Padding, output_size, same_padding
 
 
 def config(**changes: object) -> ConvConfig:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign.record import load_campaign_records
-from fuzz.cli import main
-from fuzz.store.folder import FindingStore
+from convfuzz.fuzz.campaign.record import load_campaign_records
+from convfuzz.fuzz.cli import main
+from convfuzz.fuzz.store.folder import FindingStore
 from tests.helpers import make_record
 
 
@@ -58,7 +58,7 @@ def test_unwritable_findings_folder_fails_before_fuzzing(tmp_path: Path, capsys:
 @pytest.mark.campaign
 def test_clean_run_exits_0_with_summary(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--max-examples", "24", "--seed", "3",
+        [sys.executable, "-m", "convfuzz", "run", "--findings", str(tmp_path), "--max-examples", "24", "--seed", "3",
          "--oracles", "reference,torch", "--ops", "conv1d", "--dtypes", "float32,float64", "--workers", "1"],
         capture_output=True, text=True, timeout=300, check=False,
     )

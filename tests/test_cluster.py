@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign.cluster import LOCAL_RUNTIME, NO_CLUSTER_VARIABLE, ClusterError, on_loopback, placement
-from fuzz.campaign.parallel import WORKER_MEMORY_BYTES
-from fuzz.campaign.record import load_campaign_records
-from fuzz.store.folder import FindingStore
+from convfuzz.fuzz.campaign.cluster import LOCAL_RUNTIME, NO_CLUSTER_VARIABLE, ClusterError, on_loopback, placement
+from convfuzz.fuzz.campaign.parallel import WORKER_MEMORY_BYTES
+from convfuzz.fuzz.campaign.record import load_campaign_records
+from convfuzz.fuzz.store.folder import FindingStore
 from tests.helpers import process_parents
 
 GIB = 2**30
@@ -72,7 +72,7 @@ def test_ray_missing_exits_2_with_the_install_line(tmp_path: Path) -> None:
     """Without Ray (its import fails), --ray is a usage error naming the extra to install; nothing is written."""
     program = (
         "import sys; sys.modules['ray'] = None\n"  # what `import ray` meets where Ray is not installed
-        "from fuzz.cli import main\n"
+        "from convfuzz.fuzz.cli import main\n"
         f"sys.exit(main(['run', '--ray', '--findings', {str(tmp_path / 'f')!r}, '--max-examples', '5']))"
     )
     done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120, check=False)
@@ -83,8 +83,8 @@ def test_ray_missing_exits_2_with_the_install_line(tmp_path: Path) -> None:
 
 def _run(findings: Path, *options: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "fuzz", "run", "--findings", str(findings), *options], capture_output=True, text=True,
-        timeout=300, check=False, env=env,
+        [sys.executable, "-m", "convfuzz", "run", "--findings", str(findings), *options], capture_output=True,
+        text=True, timeout=300, check=False, env=env,
     )
 
 
@@ -193,7 +193,7 @@ def _start_and_wait_for_a_finding(
 ) -> tuple[subprocess.Popen[str], dict[int, str]]:
     """A local-runtime Ray campaign of two actors, once it has written a finding: the driver and its processes.
     With `sigint_ignored`, the driver inherits SIGINT ignored, as a command started in a script's background does."""
-    command = [sys.executable, "-m", "fuzz", "run", "--ray", "--workers", "2", "--findings", str(findings),
+    command = [sys.executable, "-m", "convfuzz", "run", "--ray", "--workers", "2", "--findings", str(findings),
                "--time-budget", str(budget), "--seed", seed, *PLANTED]
     if sigint_ignored:  # `trap "" INT` sets SIGINT ignored, and exec keeps it so for the driver
         command = ["bash", "-c", 'trap "" INT; exec "$@"', "driver", *command]

@@ -9,19 +9,19 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.judge.bounds import error_bound, is_exact_tier
-from fuzz.judge.verdict import judge
-from fuzz.store.folder import FindingStore
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import finding_script
-from oracles.base import Oracle, Outcome
-from oracles.reference_oracle import ReferenceOracle, reference_output
-from strategies.budget import SizeBudget
-from strategies.case import COMPLEX_DTYPES, FORWARD_OPS, OPS, ConvCase
-from strategies.conv import conv_cases
-from strategies.values import ValueFamily
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.judge.bounds import error_bound, is_exact_tier
+from convfuzz.fuzz.judge.verdict import judge
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import finding_script
+from convfuzz.oracles.base import Oracle, Outcome
+from convfuzz.oracles.reference_oracle import ReferenceOracle, reference_output
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import COMPLEX_DTYPES, FORWARD_OPS, OPS, ConvCase
+from convfuzz.strategies.conv import conv_cases
+from convfuzz.strategies.values import ValueFamily
 from tests.helpers import make_case, run_script
 from tests.planted import PLANTED_COMPLEX_BUGS
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.judge.deviation import NAN_THROUGH_ZERO, REDUCED_ACCUMULATION, accepted
-from fuzz.judge.verdict import Verdict, judge
-from oracles.base import Oracle, Outcome
-from oracles.reference_oracle import ReferenceOracle
-from strategies.case import ConvCase
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.judge.deviation import NAN_THROUGH_ZERO, REDUCED_ACCUMULATION, accepted
+from convfuzz.fuzz.judge.verdict import Verdict, judge
+from convfuzz.oracles.base import Oracle, Outcome
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.strategies.case import ConvCase
 from tests.helpers import make_case
 from tests.planted import DroppedBias, GroupsComputedDense, HalfSumsInHalf, NanFromNowhere
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from fuzz.campaign import distinct
-from fuzz.campaign.distinct import DistinctCounter, stable_hash
+from convfuzz.fuzz.campaign import distinct
+from convfuzz.fuzz.campaign.distinct import DistinctCounter, stable_hash
 
 
 def test_exact_while_small_and_merge_is_a_union() -> None:
@@ -41,6 +41,6 @@ def test_sketch_estimates_within_a_few_percent(monkeypatch: pytest.MonkeyPatch, 
 
 def test_hash_is_the_same_in_another_process() -> None:
     """Python's own str hash is salted per process; the workers of one campaign must agree."""
-    code = "from fuzz.campaign.distinct import stable_hash; print(stable_hash('conv2d float32'))"
+    code = "from convfuzz.fuzz.campaign.distinct import stable_hash; print(stable_hash('conv2d float32'))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(other.stdout) == stable_hash("conv2d float32")

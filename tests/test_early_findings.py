@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign import schedule
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.store.folder import FindingStore
-from fuzz.store.records import FindingRecord
-from oracles.base import Oracle
-from oracles.reference_oracle import ReferenceOracle
+from convfuzz.fuzz.campaign import schedule
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
 from tests.planted import DroppedBias
 
 

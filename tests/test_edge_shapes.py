@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.judge.verdict import judge
-from oracles.base import Oracle, Outcome
-from oracles.reference_oracle import ReferenceOracle
-from strategies.budget import SizeBudget
-from strategies.case import ConvCase
-from strategies.conv import case_from, conv_configs, value_sets
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.judge.verdict import judge
+from convfuzz.oracles.base import Oracle, Outcome
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import ConvCase
+from convfuzz.strategies.conv import case_from, conv_configs, value_sets
 from tests.planted import EmptyBatchRejected
 
 

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.schedule import derived_seed
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.judge.verdict import Verdict
-from oracles.base import Oracle
-from oracles.reference_oracle import ReferenceOracle
-from strategies.case import FORWARD_OPS, ConvCase
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.schedule import derived_seed
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.judge.verdict import Verdict
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.strategies.case import FORWARD_OPS, ConvCase
 from tests.known_bugs import unexplained
 
 

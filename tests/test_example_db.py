@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.example_db import example_database
-from fuzz.campaign.settings import CampaignSettings
-from oracles.base import FloatArray, Oracle
-from oracles.reference_oracle import ReferenceOracle
-from strategies.case import ConvCase
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.example_db import example_database
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.oracles.base import FloatArray, Oracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.strategies.case import ConvCase
 from tests.planted import DroppedBias
 
 
@@ -65,7 +65,7 @@ def _redis_missing() -> bool:
 
 def test_cli_refuses_an_unusable_database_before_running(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path / "f"), "--database", "pyproject.toml",
+        [sys.executable, "-m", "convfuzz", "run", "--findings", str(tmp_path / "f"), "--database", "pyproject.toml",
          "--max-examples", "5"],
         capture_output=True, text=True, timeout=120, check=False,
     )

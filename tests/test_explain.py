@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 
-from fuzz.cli import EXIT_USAGE, main
-from fuzz.report.explain import explain, find_record, render_text
-from fuzz.store.folder import FindingStore
-from fuzz.store.script import issue_title, script_for
-from oracles.jax_oracle import transposed_padding
-from oracles.user_calls import user_runner
-from strategies.budget import SizeBudget
-from strategies.case import GRADIENTS, ConvCase
-from strategies.conv import conv_cases
+from convfuzz.fuzz.cli import EXIT_USAGE, main
+from convfuzz.fuzz.report.explain import explain, find_record, render_text
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.script import issue_title, script_for
+from convfuzz.oracles.jax_oracle import transposed_padding
+from convfuzz.oracles.user_calls import user_runner
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import GRADIENTS, ConvCase
+from convfuzz.strategies.conv import conv_cases
 from tests.helpers import user_form_comparisons
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"

@@ -12,18 +12,18 @@ from pathlib import Path
 import pytest
 from hypothesis import assume, given, settings
 
-from fuzz.cli import main
-from fuzz.judge.verdict import judge
-from fuzz.store.folder import FindingStore
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import finding_script
-from oracles.base import Oracle, Outcome
-from oracles.kernel_facts import collect_facts
-from oracles.reference_oracle import ReferenceOracle
-from oracles.registry import serves
-from strategies.budget import SizeBudget
-from strategies.case import ConvCase
-from strategies.conv import conv_cases
+from convfuzz.fuzz.cli import main
+from convfuzz.fuzz.judge.verdict import judge
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import finding_script
+from convfuzz.oracles.base import Oracle, Outcome
+from convfuzz.oracles.kernel_facts import collect_facts
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.oracles.registry import serves
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import ConvCase
+from convfuzz.strategies.conv import conv_cases
 from tests.helpers import make_case, run_claim_that_torch_is_wrong, run_script
 from tests.planted import DroppedBias
 

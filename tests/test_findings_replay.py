@@ -1,5 +1,5 @@
 """Regression replay of every committed finding in findings/, through convfuzz's own pytest plugin (the same code
-`pytest --findings DIR` runs in a user's project; fuzz/pytest_plugin.py says what each outcome means)."""
+`pytest --convfuzz-findings DIR` runs in a user's project; fuzz/pytest_plugin.py says what each outcome means)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.pytest_plugin import check_finding, finding_marks
-from fuzz.store.folder import FindingStore
-from fuzz.store.records import FindingRecord
+from convfuzz.fuzz.pytest_plugin import check_finding, finding_marks
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 RECORDS, PROBLEMS = FindingStore(FINDINGS).load()

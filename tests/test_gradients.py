@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.campaign.confirm import palate_cleanser
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.judge.verdict import judge
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import finding_script
-from oracles.base import Oracle, Outcome
-from oracles.reference_oracle import ReferenceOracle, reference_output, reference_result
-from strategies.case import ConvCase, ConvConfig, Padding, split_op_name
+from convfuzz.fuzz.campaign.confirm import palate_cleanser
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.judge.verdict import judge
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import finding_script
+from convfuzz.oracles.base import Oracle, Outcome
+from convfuzz.oracles.reference_oracle import ReferenceOracle, reference_output, reference_result
+from convfuzz.strategies.case import ConvCase, ConvConfig, Padding, split_op_name
 from tests.planted import PLANTED_GRADIENT_BUGS
 
 # Forward and transposed configurations that stress the index bookkeeping of a gradient: padding modes that copy

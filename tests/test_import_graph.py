@@ -3,7 +3,8 @@
     strategies -> oracles -> fuzz.judge -> fuzz.store -> fuzz.campaign -> fuzz.report -> fuzz (cli, pytest plugin)
 
 and without a cycle, function-local imports included (a cycle hidden in a function still couples two modules both
-ways)."""
+ways). Every import says the installed name, convfuzz.<folder>: a bare `fuzz.` or `strategies.` would load a second
+copy of a module in a checkout, and names nothing in an install."""
 
 from __future__ import annotations
 
@@ -11,14 +12,30 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("strategies", "oracles", "fuzz")
+FOLDERS = ("strategies", "oracles", "fuzz")
+PACKAGES = ("convfuzz", *(f"convfuzz.{folder}" for folder in FOLDERS))
 # Each layer may import its own and the ones before it, never one after it.
-LAYERS = ("strategies", "oracles", "fuzz.judge", "fuzz.store", "fuzz.campaign", "fuzz.report", "fuzz")
+LAYERS = tuple(
+    f"convfuzz.{layer}"
+    for layer in ("strategies", "oracles", "fuzz.judge", "fuzz.store", "fuzz.campaign", "fuzz.report", "fuzz")
+)
 
 
 def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
+    """The installed name of a module of the folders: fuzz/judge/bounds.py -> convfuzz.fuzz.judge.bounds."""
+    parts = ("convfuzz", *path.relative_to(ROOT).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def bare_imports(source: str) -> list[str]:
+    """The imports in `source` of a folder's module by its bare name (fuzz.cli rather than convfuzz.fuzz.cli)."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return [name for name in names if name.split(".")[0] in FOLDERS]
 
 
 def project_imports(path: Path, modules: set[str]) -> set[str]:
@@ -34,7 +51,7 @@ def project_imports(path: Path, modules: set[str]) -> set[str]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    paths = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py")]
+    paths = [p for folder in FOLDERS for p in (ROOT / folder).rglob("*.py")]
     modules = {module_name(p) for p in paths}
     # A package's __init__ re-exports: importing 'oracles' is importing what its __init__ imports, not a cycle.
     return {module_name(p): project_imports(p, modules) - {module_name(p)} for p in paths}
@@ -68,6 +85,17 @@ def test_the_project_has_no_import_cycle() -> None:
     assert cycle is None, " -> ".join(cycle or [])
 
 
+def test_every_import_of_the_project_says_convfuzz() -> None:
+    sources = [p for top in (*FOLDERS, "convfuzz", "tests", "bench", "scripts") for p in (ROOT / top).rglob("*.py")]
+    bare = {str(p.relative_to(ROOT)): found for p in sources if (found := bare_imports(p.read_text("utf-8")))}
+    assert not bare, bare
+
+
+def test_a_bare_import_is_seen() -> None:
+    source = "import oracles.base\nfrom fuzz.cli import main\nfrom convfuzz.strategies import conv_cases\n"
+    assert bare_imports("def f():\n    " + source.replace("\n", "\n    ")) == ["oracles.base", "fuzz.cli"]
+
+
 def test_the_cycle_finder_finds_one() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
@@ -94,6 +122,8 @@ def test_imports_run_down_the_layers() -> None:
 
 
 def test_the_layer_check_sees_an_upward_import() -> None:
-    graph = {"fuzz.store.folder": {"fuzz.campaign.engine"}, "fuzz.campaign.engine": {"fuzz.store.folder"}}
-    assert upward_imports(graph) == ["fuzz.store.folder (fuzz.store) -> fuzz.campaign.engine (fuzz.campaign)"]
-    assert layer_of("fuzz.cli") == len(LAYERS) - 1 and layer_of("oracles.registry") == 1
+    folder, engine = "convfuzz.fuzz.store.folder", "convfuzz.fuzz.campaign.engine"
+    assert upward_imports({folder: {engine}, engine: {folder}}) == [
+        f"{folder} (convfuzz.fuzz.store) -> {engine} (convfuzz.fuzz.campaign)"
+    ]
+    assert layer_of("convfuzz.fuzz.cli") == len(LAYERS) - 1 and layer_of("convfuzz.oracles.registry") == 1

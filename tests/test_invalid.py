@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import finding_script
-from oracles.base import Oracle
-from oracles.reference_oracle import ReferenceOracle
-from oracles.registry import serves
-from strategies.case import DEFECTS, INVALID_STREAM, ConvCase, ConvConfig, Padding
-from strategies.invalid import invalid_cases
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import finding_script
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.oracles.registry import serves
+from convfuzz.strategies.case import DEFECTS, INVALID_STREAM, ConvCase, ConvConfig, Padding
+from convfuzz.strategies.invalid import invalid_cases
 from tests.conftest import oracle_or_skip
 from tests.helpers import run_script
 from tests.planted import AcceptsUndividedGroups

@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.record import load_campaign_records
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.store.folder import FindingStore
-from fuzz.store.records import FindingRecord
-from oracles.base import Oracle, Outcome
-from oracles.isolation import IsolatedOracle, close_oracles
-from oracles.reference_oracle import ReferenceOracle
-from strategies.case import ConvCase, ConvConfig, Padding
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.record import load_campaign_records
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.base import Oracle, Outcome
+from convfuzz.oracles.isolation import IsolatedOracle, close_oracles
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.strategies.case import ConvCase, ConvConfig, Padding
 from tests.faults import FAULTS
 from tests.helpers import make_case
 
@@ -93,7 +93,7 @@ def test_every_planted_fault_is_its_own_shrunk_finding(tmp_path: Path) -> None:
 def test_cli_exits_1_with_fault_findings(tmp_path: Path) -> None:
     faults = ",".join(f"tests.faults:{fault.__name__}" for fault in FAULTS[:2])
     result = subprocess.run(
-        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--oracles", f"reference,{faults}",
+        [sys.executable, "-m", "convfuzz", "run", "--findings", str(tmp_path), "--oracles", f"reference,{faults}",
          "--max-examples", "40", "--seed", "1", "--case-timeout", "2", "--ops", "conv1d", "--dtypes", "float32",
          "--workers", "1"],
         capture_output=True, text=True, timeout=300, check=False,
@@ -106,7 +106,7 @@ def test_cli_exits_1_with_fault_findings(tmp_path: Path) -> None:
 
 def test_bad_import_path_is_a_usage_error(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path / "f"), "--oracles",
+        [sys.executable, "-m", "convfuzz", "run", "--findings", str(tmp_path / "f"), "--oracles",
          "reference,no_such_module:Oracle"], capture_output=True, text=True, timeout=300, check=False,
     )
     assert result.returncode == 2 and "no_such_module:Oracle" in result.stderr
@@ -115,7 +115,7 @@ def test_bad_import_path_is_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("value", ["torch;rm", "a:b:c"])
 def test_malformed_oracle_names_are_refused(value: str, tmp_path: Path) -> None:
-    from fuzz.cli import main
+    from convfuzz.fuzz.cli import main
 
     assert main(["run", "--findings", str(tmp_path / "f"), "--oracles", f"reference,{value}"]) == 2
 
@@ -124,7 +124,7 @@ def test_malformed_oracle_names_are_refused(value: str, tmp_path: Path) -> None:
 def test_ctrl_c_ends_the_run_cleanly_without_false_crashes(tmp_path: Path) -> None:
     """SIGINT to the whole process group (what a terminal's Ctrl-C does): summary printed, nothing recorded."""
     run = subprocess.Popen(
-        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--oracles", "reference,torch",
+        [sys.executable, "-m", "convfuzz", "run", "--findings", str(tmp_path), "--oracles", "reference,torch",
          "--ops", "conv1d,conv2d", "--time-budget", "120", "--seed", "2", "--workers", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )

@@ -7,11 +7,11 @@ from itertools import combinations
 
 import numpy as np
 
-from fuzz.judge.consensus import minimal_suspects
-from fuzz.judge.verdict import judge, yardstick
-from oracles.base import Outcome
-from oracles.names import framework_of
-from strategies.case import ConvCase
+from convfuzz.fuzz.judge.consensus import minimal_suspects
+from convfuzz.fuzz.judge.verdict import judge, yardstick
+from convfuzz.oracles.base import Outcome
+from convfuzz.oracles.names import framework_of
+from convfuzz.strategies.case import ConvCase
 from tests.helpers import make_case
 
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from fuzz.campaign.environment import finding_environment
-from fuzz.campaign.replay import FIXED, INCONCLUSIVE, REPRODUCES, replay_record, updated_record
-from fuzz.store.records import FindingRecord
-from oracles.base import Oracle
-from oracles.kernel_facts import collect_facts, fact_differences, merge_facts
-from oracles.reference_oracle import ReferenceOracle
+from convfuzz.fuzz.campaign.environment import finding_environment
+from convfuzz.fuzz.campaign.replay import FIXED, INCONCLUSIVE, REPRODUCES, replay_record, updated_record
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.kernel_facts import collect_facts, fact_differences, merge_facts
+from convfuzz.oracles.reference_oracle import ReferenceOracle
 from tests.helpers import Intermittent, stored_finding
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from fuzz.judge.verdict import judge
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import finding_script
-from oracles.base import Oracle, Outcome
-from oracles.reference_oracle import ReferenceOracle
-from oracles.torch_variants import arrange
-from strategies.budget import SizeBudget
-from strategies.case import LAYOUTS, ConvCase, Padding, layouts_for
-from strategies.conv import conv_cases
+from convfuzz.fuzz.judge.verdict import judge
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import finding_script
+from convfuzz.oracles.base import Oracle, Outcome
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.oracles.torch_variants import arrange
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import LAYOUTS, ConvCase, Padding, layouts_for
+from convfuzz.strategies.conv import conv_cases
 from tests.helpers import make_case, run_script
 from tests.planted import StridedWeightReadDense
 
@@ -80,7 +80,7 @@ def test_half_of_the_drawn_cases_keep_the_plain_layout() -> None:
 
 
 def test_cli_refuses_layouts_no_op_can_have(tmp_path: Path) -> None:
-    from fuzz.cli import main
+    from convfuzz.fuzz.cli import main
 
     assert main(["run", "--ops", "conv1d", "--layouts", "channels_last", "--findings", str(tmp_path / "f")]) == 2
     assert main(["run", "--layouts", "diagonal", "--findings", str(tmp_path / "f")]) == 2

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 
-from fuzz.judge.verdict import judge
-from oracles.base import Outcome
-from oracles.reference_oracle import ReferenceOracle
-from strategies import ConvCase, conv_cases
+from convfuzz.fuzz.judge.verdict import judge
+from convfuzz.oracles.base import Outcome
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.strategies import ConvCase, conv_cases
 
 
 def torch_conv2d(case: ConvCase, extra: float = 0.0) -> np.ndarray:
@@ -57,6 +57,6 @@ def test_a_users_own_test_fails_on_a_planted_bug() -> None:
 
 def test_the_package_imports_no_hypothesis_until_asked() -> None:
     """Workers import strategies.case at every start: the package itself must stay free of Hypothesis."""
-    code = "import sys, strategies.case; print('hypothesis' in sys.modules)"
+    code = "import sys, convfuzz.strategies.case; print('hypothesis' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "False"

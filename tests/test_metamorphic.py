@@ -11,19 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.cli import UsageError, _usable_devices
-from fuzz.judge.verdict import judge
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import finding_script
-from oracles.base import Oracle, Outcome
-from oracles.channel_matmul import ChannelMatmulOracle
-from oracles.hand_check import HandCheckOracle
-from oracles.metamorphic import RELATIONS, MetamorphicOracle
-from oracles.reference_oracle import ReferenceOracle
-from oracles.registry import serves, takes_part
-from strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.cli import UsageError, _usable_devices
+from convfuzz.fuzz.judge.verdict import judge
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import finding_script
+from convfuzz.oracles.base import Oracle, Outcome
+from convfuzz.oracles.channel_matmul import ChannelMatmulOracle
+from convfuzz.oracles.hand_check import HandCheckOracle
+from convfuzz.oracles.metamorphic import RELATIONS, MetamorphicOracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.oracles.registry import serves, takes_part
+from convfuzz.strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
 from tests.conftest import in_process_or_skip
 from tests.helpers import run_script
 from tests.planted import OutputGroupsReversed
@@ -88,7 +88,7 @@ def test_single_framework_campaign_runs_without_jax(tmp_path: Path) -> None:
     oracles = ",".join(["torch", *(f"torch-{r}" for r in RELATIONS), "torch-matmul", "handcheck", "reference"])
     code = (
         "import sys; sys.modules['jax'] = None\n"
-        "from fuzz.cli import main\n"
+        "from convfuzz.fuzz.cli import main\n"
         f"sys.exit(main(['run', '--findings', {str(tmp_path / 'f')!r}, '--oracles', {oracles!r}, '--no-isolation',"
         " '--max-examples', '40', '--seed', '3', '--dtypes', 'float32,float64', '--workers', '1']))\n"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.store.folder import FindingStore, read_finding
+from convfuzz.fuzz.store.folder import FindingStore, read_finding
 
 ROOT = Path(__file__).resolve().parent.parent
 # A committed finding that reproduces on any CPU: XLA's negative-padding bug (openxla/xla#48713).

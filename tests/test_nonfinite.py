@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.judge.verdict import judge
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import finding_script
-from oracles.base import Oracle, Outcome
-from oracles.reference import conv_reference, nonfinite_rule
-from oracles.reference_oracle import ReferenceOracle
-from strategies.case import FORWARD_OPS, OPS, ConvCase, ConvConfig, Padding
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.judge.verdict import judge
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import finding_script
+from convfuzz.oracles.base import Oracle, Outcome
+from convfuzz.oracles.reference import conv_reference, nonfinite_rule
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.strategies.case import FORWARD_OPS, OPS, ConvCase, ConvConfig, Padding
 from tests.conftest import oracle_or_skip
 from tests.helpers import run_script
 from tests.known_bugs import unexplained

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.judge.decide import NUMERIC_KINDS
-from fuzz.report.explain import explain, find_record, render_text
-from fuzz.store.folder import FindingStore
-from fuzz.store.records import FindingRecord
+from convfuzz.fuzz.judge.decide import NUMERIC_KINDS
+from convfuzz.fuzz.report.explain import explain, find_record, render_text
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 RECORDS = FindingStore(FINDINGS).load()[0]

@@ -9,13 +9,13 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from oracles.base import Oracle, OracleUnavailable
-from oracles.jax_oracle import MAX_CACHED_SIGNATURES, JaxOracle
-from oracles.reference_oracle import ReferenceOracle
-from oracles.registry import make_oracle
-from oracles.selection import available_oracles
-from oracles.torch_oracle import torch_padding_plan
-from strategies.case import ConvCase, ConvConfig, Padding
+from convfuzz.oracles.base import Oracle, OracleUnavailable
+from convfuzz.oracles.jax_oracle import MAX_CACHED_SIGNATURES, JaxOracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.oracles.registry import make_oracle
+from convfuzz.oracles.selection import available_oracles
+from convfuzz.oracles.torch_oracle import torch_padding_plan
+from convfuzz.strategies.case import ConvCase, ConvConfig, Padding
 
 
 def case_with(padding: Padding, stride: tuple[int, int] = (1, 1), dtype: str = "float32") -> ConvCase:

@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 from hypothesis import find, given, settings
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.judge.verdict import judge
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import finding_script
-from oracles.base import Oracle, Outcome
-from oracles.reference import pad_spatial
-from oracles.reference_oracle import ReferenceOracle
-from oracles.registry import serves
-from strategies.budget import SizeBudget
-from strategies.case import ConvCase, Padding
-from strategies.conv import conv_cases
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.judge.verdict import judge
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import finding_script
+from convfuzz.oracles.base import Oracle, Outcome
+from convfuzz.oracles.reference import pad_spatial
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.oracles.registry import serves
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import ConvCase, Padding
+from convfuzz.strategies.conv import conv_cases
 from tests.helpers import make_case, run_script
 from tests.planted import CircularDimsSwapped
 

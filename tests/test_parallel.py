@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign import parallel
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.parallel import WorkerPlan, run_parallel
-from fuzz.campaign.record import load_campaign_records
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.store.folder import FindingStore
-from oracles.isolation import close_oracles
-from oracles.selection import available_oracles
+from convfuzz.fuzz.campaign import parallel
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.parallel import WorkerPlan, run_parallel
+from convfuzz.fuzz.campaign.record import load_campaign_records
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.oracles.isolation import close_oracles
+from convfuzz.oracles.selection import available_oracles
 from tests.helpers import process_parents
 
 ORACLES = ("reference", "tests.planted:DroppedBias", "tests.planted:ShiftedWindow")
@@ -62,7 +62,7 @@ CHEAP_RUN = ["--oracles", "reference,tests.planted:DroppedBias", "--no-isolation
 @pytest.mark.campaign
 def test_run_defaults_to_the_default_worker_count(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--max-examples", "30", "--seed", "1",
+        [sys.executable, "-m", "convfuzz", "run", "--findings", str(tmp_path), "--max-examples", "30", "--seed", "1",
          *CHEAP_RUN], capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 1, done.stdout + done.stderr  # the planted bug is found
@@ -74,7 +74,7 @@ def test_run_defaults_to_the_default_worker_count(tmp_path: Path) -> None:
 
 
 def test_oracles_that_run_on_no_device_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from fuzz.cli import main
+    from convfuzz.fuzz.cli import main
 
     assert main(["run", "--findings", str(tmp_path / "f"), "--oracles", "reference,handcheck", "--workers", "1"]) == 2
     assert "no device is served" in capsys.readouterr().err and not (tmp_path / "f").exists()
@@ -98,7 +98,7 @@ def test_workers_of_a_killed_campaign_stop(tmp_path: Path) -> None:
     """SIGKILL to the CLI of a parallel campaign: its workers, now orphans, end within seconds instead of running
     out a ten-minute budget; what they found is complete."""
     run = subprocess.Popen(
-        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--time-budget", "600", "--seed", "2",
+        [sys.executable, "-m", "convfuzz", "run", "--findings", str(tmp_path), "--time-budget", "600", "--seed", "2",
          "--workers", "2", *CHEAP_RUN],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -125,7 +125,7 @@ def test_ctrl_c_ends_a_parallel_campaign_with_its_summary(tmp_path: Path) -> Non
     """SIGINT to the process group (a terminal's Ctrl-C) of a campaign on the default-style parallel path: every
     worker ends its campaign and reports, the CLI prints the merged summary and keeps the record."""
     run = subprocess.Popen(
-        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path), "--time-budget", "600", "--seed", "3",
+        [sys.executable, "-m", "convfuzz", "run", "--findings", str(tmp_path), "--time-budget", "600", "--seed", "3",
          "--workers", "2", *CHEAP_RUN],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
@@ -156,7 +156,7 @@ def test_a_parallel_run_checks_its_settings_without_importing_a_framework(tmp_pa
     pytest.importorskip("torch")
     pytest.importorskip("jax")
     code = (
-        "import sys\nfrom fuzz.cli import main\n"
+        "import sys\nfrom convfuzz.fuzz.cli import main\n"
         f"status = main(['run', '--findings', {str(tmp_path)!r}, '--workers', '2', '--max-examples', '6', "
         "'--ops', 'conv1d', '--dtypes', 'float32', '--seed', '1'])\n"
         "print('STATUS', status, 'torch' in sys.modules, 'jax' in sys.modules)\n"

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.replay import REPRODUCES, replay_record
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.store.folder import FindingStore
-from fuzz.store.records import FindingRecord
-from oracles.base import FloatArray, Oracle
-from oracles.reference_oracle import ReferenceOracle
-from strategies.case import FORWARD_OPS, ConvCase
-from strategies.invalid import invalid_cases
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.replay import REPRODUCES, replay_record
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.base import FloatArray, Oracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.strategies.case import FORWARD_OPS, ConvCase
+from convfuzz.strategies.invalid import invalid_cases
 from tests.planted import (
     PLANTED,
     PLANTED_LAYOUT_BUGS,

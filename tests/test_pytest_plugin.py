@@ -1,5 +1,5 @@
-"""The pytest plugin in a user's own pytest run (`pytest --findings DIR`, a real subprocess): each finding is a test
-whose outcome follows its replay."""
+"""The pytest plugin in a user's own pytest run (`pytest --convfuzz-findings DIR`, a real subprocess): each finding
+is a test whose outcome follows its replay."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.store.folder import FindingStore
-from fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
 from tests.helpers import claim_that_torch_is_wrong, make_case, make_record
 
 pytest_plugins = ["pytester"]
@@ -43,7 +43,7 @@ def test_findings_become_tests_with_the_outcome_their_replay_calls_for(pytester:
     store.write(replace(make_record(), id="planted-oracle-claim"))
     (folder / "hand-edited.json").write_text(json.dumps({"schema_version": 1}))
 
-    result = pytester.runpytest_subprocess("--findings", str(folder), "-p", "no:cacheprovider", "-rA")
+    result = pytester.runpytest_subprocess("--convfuzz-findings", str(folder), "-p", "no:cacheprovider", "-rA")
     result.assert_outcomes(failed=3, skipped=2)
     out = result.stdout.str()
     assert "regressed-jax-negative-padding was fixed but reproduces again (regression)" in out
@@ -57,7 +57,7 @@ def test_without_a_findings_folder_the_plugin_adds_nothing(pytester: pytest.Pyte
     pytester.makepyfile("def test_plain():\n    assert True\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
-    missing = pytester.runpytest_subprocess("--findings", "nowhere", "-p", "no:cacheprovider")
+    missing = pytester.runpytest_subprocess("--convfuzz-findings", "nowhere", "-p", "no:cacheprovider")
     assert missing.ret == pytest.ExitCode.USAGE_ERROR and "nowhere is not a folder" in missing.stderr.str()
 
 

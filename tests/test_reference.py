@@ -7,13 +7,13 @@ import itertools
 import numpy as np
 from hypothesis import assume, given, settings
 
-from oracles.base import Oracle
-from oracles.reference import conv_reference, grouped_contraction, pad_spatial, window_view
-from oracles.reference_oracle import reference_output
-from oracles.registry import serves
-from strategies.budget import SizeBudget
-from strategies.case import FORWARD_OPS, ConvCase
-from strategies.conv import conv_cases
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.reference import conv_reference, grouped_contraction, pad_spatial, window_view
+from convfuzz.oracles.reference_oracle import reference_output
+from convfuzz.oracles.registry import serves
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import FORWARD_OPS, ConvCase
+from convfuzz.strategies.conv import conv_cases
 
 
 def naive_conv(case: ConvCase) -> np.ndarray:

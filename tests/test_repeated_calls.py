@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.replay import FIXED, REPRODUCES, replay_record
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import finding_script
-from oracles.base import Oracle
-from oracles.reference_oracle import ReferenceOracle
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.replay import FIXED, REPRODUCES, replay_record
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import finding_script
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
 from tests.conftest import oracle_or_skip
 from tests.helpers import claim_that_torch_is_wrong, make_case, run_script
 from tests.planted import StaleResultCache

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fuzz.campaign.replay import FIXED, REPLAY_RUNS, REPRODUCES, replay_record
-from oracles.base import Oracle
-from oracles.reference_oracle import ReferenceOracle
+from convfuzz.fuzz.campaign.replay import FIXED, REPLAY_RUNS, REPRODUCES, replay_record
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
 from tests.helpers import Intermittent, stored_finding
 
 

@@ -9,12 +9,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fuzz.campaign.replay import FIXED_IN, LAST_SEEN, REGRESSED_IN, replay_record, updated_record
-from fuzz.store.folder import FindingStore
-from fuzz.store.records import FindingRecord
-from oracles.base import FloatArray, Oracle
-from oracles.reference_oracle import ReferenceOracle
-from strategies.case import ConvCase
+from convfuzz.fuzz.campaign.replay import FIXED_IN, LAST_SEEN, REGRESSED_IN, replay_record, updated_record
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.base import FloatArray, Oracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.strategies.case import ConvCase
 from tests.helpers import stored_finding
 from tests.planted import DroppedBias
 
@@ -70,7 +70,7 @@ def test_cli_update_marks_a_gone_finding_fixed_and_then_says_all_as_recorded(tmp
     """A finding that blames the real torch for a planted bug no longer reproduces: --update stores 'fixed' with
     this machine's versions, and the next replay finds it as recorded (exit 0)."""
     FindingStore(tmp_path).write(stored_finding())
-    command = [sys.executable, "-m", "fuzz", "replay", str(tmp_path)]
+    command = [sys.executable, "-m", "convfuzz", "replay", str(tmp_path)]
     plain = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert plain.returncode == 1 and "no longer reproduces" in plain.stdout, plain.stdout + plain.stderr
     updated = subprocess.run([*command, "--update"], capture_output=True, text=True, timeout=300, check=False)

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.record import campaign_record, write_campaign_record
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.campaign.statistics import CampaignStats
-from fuzz.cli import EXIT_CLEAN, EXIT_USAGE, main
-from fuzz.report.data import gather
-from fuzz.store.folder import FindingStore
-from oracles.base import Oracle
-from oracles.reference_oracle import ReferenceOracle
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.record import campaign_record, write_campaign_record
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.campaign.statistics import CampaignStats
+from convfuzz.fuzz.cli import EXIT_CLEAN, EXIT_USAGE, main
+from convfuzz.fuzz.report.data import gather
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
 from tests.planted import DroppedBias
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"

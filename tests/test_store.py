@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fuzz.store.folder import FindingStore, StoreError
-from fuzz.store.records import SCHEMA_VERSION, FindingRecord
+from convfuzz.fuzz.store.folder import FindingStore, StoreError
+from convfuzz.fuzz.store.records import SCHEMA_VERSION, FindingRecord
 from tests.helpers import make_record
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.folder import FindingStore
 
 PLANTED_RUN = ["--oracles", "reference,tests.planted:DroppedBias,tests.planted:ShiftedWindow", "--no-isolation",
                "--workers", "1"]
@@ -20,7 +20,8 @@ PLANTED_RUN = ["--oracles", "reference,tests.planted:DroppedBias,tests.planted:S
 
 def campaign(folder: Path, seed: int, *limits: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "fuzz", "run", "--findings", str(folder), "--seed", str(seed), *PLANTED_RUN, *limits],
+        [sys.executable, "-m", "convfuzz", "run", "--findings", str(folder), "--seed", str(seed), *PLANTED_RUN,
+         *limits],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import find, given
 from hypothesis import strategies as st
 
-from strategies.budget import BUDGET_ENV, SizeBudget
-from strategies.case import ConvCase
-from strategies.conv import conv_cases
-from strategies.dtypes import round_to_dtype
+from convfuzz.strategies.budget import BUDGET_ENV, SizeBudget
+from convfuzz.strategies.case import ConvCase
+from convfuzz.strategies.conv import conv_cases
+from convfuzz.strategies.dtypes import round_to_dtype
 
 SMALL = SizeBudget.from_elements(512)
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.store.folder import FindingStore, settled_signatures
-from oracles.base import Oracle
-from oracles.reference_oracle import ReferenceOracle
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.store.folder import FindingStore, settled_signatures
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.reference_oracle import ReferenceOracle
 from tests.planted import SlowOffByOne
 
 
@@ -54,7 +54,7 @@ def test_a_check_that_never_returns_is_stopped_after_the_budget(tmp_path: Path) 
     ends with its summary (not as a Ctrl-C) and writes nothing it did not confirm."""
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "fuzz", "run", "--findings", str(tmp_path / "f"), "--oracles",
+        [sys.executable, "-m", "convfuzz", "run", "--findings", str(tmp_path / "f"), "--oracles",
          "reference,tests.faults:SleepsForever", "--no-isolation", "--workers", "1", "--time-budget", "2",
          "--seed", "1", "--database", "none"],
         capture_output=True, text=True, timeout=600, check=False,
@@ -66,7 +66,7 @@ def test_a_check_that_never_returns_is_stopped_after_the_budget(tmp_path: Path) 
 
 
 def test_shrink_time_needs_a_longer_time_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from fuzz.cli import main
+    from convfuzz.fuzz.cli import main
 
     assert main(["run", "--findings", str(tmp_path / "f"), "--shrink-time", "30"]) == 2
     assert main(["run", "--findings", str(tmp_path / "f"), "--time-budget", "20", "--shrink-time", "30"]) == 2

@@ -8,15 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from oracles.base import Oracle
-from oracles.reference import conv_reference, conv_transpose_reference
-from oracles.reference_oracle import ReferenceOracle
-from oracles.registry import serves_op
-from strategies.budget import SizeBudget
-from strategies.case import TRANSPOSED_OPS, ConvCase, ConvConfig, Padding
-from strategies.conv import conv_cases
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.reference import conv_reference, conv_transpose_reference
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.oracles.registry import serves_op
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import TRANSPOSED_OPS, ConvCase, ConvConfig, Padding
+from convfuzz.strategies.conv import conv_cases
 from tests.conftest import oracle_or_skip
 from tests.helpers import user_form_comparisons
 from tests.known_bugs import unexplained

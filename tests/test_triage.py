@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.cli import main
-from fuzz.report.explain import explain, find_record, render_text
-from fuzz.store.folder import FindingStore
+from convfuzz.fuzz.cli import main
+from convfuzz.fuzz.report.explain import explain, find_record, render_text
+from convfuzz.fuzz.store.folder import FindingStore
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 NEGATIVE_PADDING = "conv1d-float32-mismatch-jax-97e80552"

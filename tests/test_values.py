@@ -6,8 +6,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from strategies.dtypes import round_to_bfloat16, round_to_dtype
-from strategies.values import FAMILY_NAMES, ValueFamily
+from convfuzz.strategies.dtypes import round_to_bfloat16, round_to_dtype
+from convfuzz.strategies.values import FAMILY_NAMES, ValueFamily
 
 
 def test_bfloat16_rounding_matches_ml_dtypes() -> None:

@@ -9,22 +9,22 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.environment import cpu_name
-from fuzz.campaign.replay import FIXED, INCONCLUSIVE, replay_record
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.judge.bounds import PASS, PRECISION, error_bound
-from fuzz.judge.verdict import judge, yardstick
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import finding_script
-from oracles.base import Oracle, OracleUnavailable, Outcome
-from oracles.pinned import PinnedOracle, split_pin
-from oracles.reference_oracle import ReferenceOracle
-from oracles.registry import is_known, make_oracle, serves
-from strategies.budget import SizeBudget
-from strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
-from strategies.conv import conv_cases
-from strategies.dtypes import round_to_dtype
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.environment import cpu_name
+from convfuzz.fuzz.campaign.replay import FIXED, INCONCLUSIVE, replay_record
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.judge.bounds import PASS, PRECISION, error_bound
+from convfuzz.fuzz.judge.verdict import judge, yardstick
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import finding_script
+from convfuzz.oracles.base import Oracle, OracleUnavailable, Outcome
+from convfuzz.oracles.pinned import PinnedOracle, split_pin
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from convfuzz.oracles.registry import is_known, make_oracle, serves
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
+from convfuzz.strategies.conv import conv_cases
+from convfuzz.strategies.dtypes import round_to_dtype
 from tests.conftest import in_process_or_skip, oracle_or_skip
 from tests.helpers import make_case, run_script, user_form_comparisons
 from tests.known_bugs import unexplained
@@ -181,7 +181,7 @@ def test_script_calls_the_suspect_variant_with_its_backend_settings(tmp_path: Pa
 
 
 def test_cli_refuses_a_pin_to_an_unknown_device(tmp_path: Path) -> None:
-    from fuzz.cli import main
+    from convfuzz.fuzz.cli import main
 
     assert main(["run", "--oracles", "torch@tpu,reference", "--findings", str(tmp_path / "f")]) == 2
     assert not (tmp_path / "f").exists()

@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
-from fuzz.campaign.cluster_actors import CampaignHost, DriverWriter, FindingHub
-from fuzz.campaign.parallel import (
+from convfuzz.fuzz.campaign.cluster_actors import CampaignHost, DriverWriter, FindingHub
+from convfuzz.fuzz.campaign.parallel import (
     WORKER_MEMORY_BYTES,
     OracleChoice,
     Progress,
@@ -36,8 +36,8 @@ from fuzz.campaign.parallel import (
     WorkerReady,
     worker_plans,
 )
-from fuzz.campaign.statistics import CampaignStats
-from fuzz.store.folder import FindingStore, settled_signatures
+from convfuzz.fuzz.campaign.statistics import CampaignStats
+from convfuzz.fuzz.store.folder import FindingStore, settled_signatures
 
 # `--ray` with no address.
 LOCAL_RUNTIME = "local"

@@ -29,15 +29,15 @@ from typing import Any
 
 from hypothesis.database import ExampleDatabase
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.example_db import NO_DATABASE, example_database
-from fuzz.campaign.parallel import OracleChoice, Progress, WorkerPlan, WorkerReady, single_threaded
-from fuzz.campaign.statistics import CampaignStats
-from fuzz.store.folder import FindingStore
-from fuzz.store.records import FindingRecord
-from oracles.base import Oracle
-from oracles.isolation import close_oracles
-from oracles.selection import available_oracles
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.example_db import NO_DATABASE, example_database
+from convfuzz.fuzz.campaign.parallel import OracleChoice, Progress, WorkerPlan, WorkerReady, single_threaded
+from convfuzz.fuzz.campaign.statistics import CampaignStats
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.isolation import close_oracles
+from convfuzz.oracles.selection import available_oracles
 
 
 def relays_database(spec: str | None) -> bool:

@@ -13,8 +13,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from fuzz.judge.verdict import Verdict
-from strategies.case import ConvCase
+from convfuzz.fuzz.judge.verdict import Verdict
+from convfuzz.strategies.case import ConvCase
 
 
 def palate_cleanser(case: ConvCase) -> ConvCase:

@@ -22,21 +22,21 @@ from typing import Any
 
 from hypothesis.database import ExampleDatabase
 
-from fuzz.campaign.confirm import rerun_until_shown
-from fuzz.campaign.environment import finding_environment
-from fuzz.campaign.example_db import example_database
-from fuzz.campaign.hypothesis_run import Failure, HypothesisRun
-from fuzz.campaign.schedule import Schedule
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.campaign.statistics import CampaignStats
-from fuzz.judge.decide import PROCESS_KINDS
-from fuzz.judge.deviation import accepted
-from fuzz.judge.verdict import Verdict, judge
-from fuzz.store.records import FindingRecord, kind_of_signature, signature_of
-from oracles.base import Oracle, Outcome, backend_path, kernel_facts_of
-from oracles.kernel_facts import merge_facts
-from oracles.registry import takes_part
-from strategies.case import ConvCase
+from convfuzz.fuzz.campaign.confirm import rerun_until_shown
+from convfuzz.fuzz.campaign.environment import finding_environment
+from convfuzz.fuzz.campaign.example_db import example_database
+from convfuzz.fuzz.campaign.hypothesis_run import Failure, HypothesisRun
+from convfuzz.fuzz.campaign.schedule import Schedule
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.campaign.statistics import CampaignStats
+from convfuzz.fuzz.judge.decide import PROCESS_KINDS
+from convfuzz.fuzz.judge.deviation import accepted
+from convfuzz.fuzz.judge.verdict import Verdict, judge
+from convfuzz.fuzz.store.records import FindingRecord, kind_of_signature, signature_of
+from convfuzz.oracles.base import Oracle, Outcome, backend_path, kernel_facts_of
+from convfuzz.oracles.kernel_facts import merge_facts
+from convfuzz.oracles.registry import takes_part
+from convfuzz.strategies.case import ConvCase
 
 # The time budget holds to within STOP_SECONDS: a check still running then (a slow compile, a hang waiting for its
 # case timeout) is interrupted as Ctrl-C would, and what was found is kept (settings.shrink_grace says how long

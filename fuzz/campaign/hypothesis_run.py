@@ -18,16 +18,16 @@ from typing import Any, Protocol
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
 from hypothesis import seed as hypothesis_seed
 
-from fuzz.campaign.confirm import palate_cleanser
-from fuzz.campaign.example_db import database_key
-from fuzz.campaign.schedule import Schedule, derived_seed
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.campaign.statistics import CampaignStats
-from fuzz.judge.verdict import Verdict
-from fuzz.store.records import signature_of
-from strategies.case import INVALID_STREAM, ConvCase
-from strategies.conv import conv_case_groups
-from strategies.invalid import invalid_cases
+from convfuzz.fuzz.campaign.confirm import palate_cleanser
+from convfuzz.fuzz.campaign.example_db import database_key
+from convfuzz.fuzz.campaign.schedule import Schedule, derived_seed
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.campaign.statistics import CampaignStats
+from convfuzz.fuzz.judge.verdict import Verdict
+from convfuzz.fuzz.store.records import signature_of
+from convfuzz.strategies.case import INVALID_STREAM, ConvCase
+from convfuzz.strategies.conv import conv_case_groups
+from convfuzz.strategies.invalid import invalid_cases
 
 
 class BudgetExhausted(BaseException):

@@ -21,14 +21,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fuzz.campaign.engine import Campaign
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.campaign.statistics import CampaignStats
-from fuzz.store.folder import FindingStore
-from oracles.base import FloatArray, Oracle
-from oracles.isolation import close_oracles
-from oracles.selection import available_oracles
-from strategies.case import ConvCase
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.campaign.statistics import CampaignStats
+from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.oracles.base import FloatArray, Oracle
+from convfuzz.oracles.isolation import close_oracles
+from convfuzz.oracles.selection import available_oracles
+from convfuzz.strategies.case import ConvCase
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fuzz.campaign.settings import CampaignSettings
-from fuzz.campaign.statistics import CampaignStats
-from fuzz.store.folder import write_atomically
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.campaign.statistics import CampaignStats
+from convfuzz.fuzz.store.folder import write_atomically
 
 RECORDS_FOLDER = "campaigns"
 RECORD_SCHEMA_VERSION = 1

@@ -7,17 +7,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from fuzz.campaign.confirm import rerun_until_shown
-from fuzz.campaign.environment import device_model
-from fuzz.judge.verdict import Verdict, judge
-from fuzz.store.records import FindingRecord
-from oracles.base import Oracle, Outcome, kernel_facts_of
-from oracles.isolation import close_oracles
-from oracles.kernel_facts import fact_differences, merge_facts
-from oracles.names import framework_of
-from oracles.registry import is_known, suspect_device, takes_part
-from oracles.selection import available_oracles
-from strategies.case import ConvCase
+from convfuzz.fuzz.campaign.confirm import rerun_until_shown
+from convfuzz.fuzz.campaign.environment import device_model
+from convfuzz.fuzz.judge.verdict import Verdict, judge
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.base import Oracle, Outcome, kernel_facts_of
+from convfuzz.oracles.isolation import close_oracles
+from convfuzz.oracles.kernel_facts import fact_differences, merge_facts
+from convfuzz.oracles.names import framework_of
+from convfuzz.oracles.registry import is_known, suspect_device, takes_part
+from convfuzz.oracles.selection import available_oracles
+from convfuzz.strategies.case import ConvCase
 
 REPRODUCES = "reproduces"
 FIXED = "fixed"

@@ -14,9 +14,9 @@ import itertools
 import random
 from dataclasses import dataclass
 
-from fuzz.campaign.settings import CampaignSettings
-from oracles.registry import serves_op
-from strategies.case import GRADIENT_SEPARATOR, GRADIENTS, INVALID_STREAM, ops_with_layouts, split_op_name
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.oracles.registry import serves_op
+from convfuzz.strategies.case import GRADIENT_SEPARATOR, GRADIENTS, INVALID_STREAM, ops_with_layouts, split_op_name
 
 # Examples per Hypothesis run before the engine moves on to the next (op, dtype, device) combination. Passes
 # over the schedule start short, so that even a brief run touches every combination, then grow.

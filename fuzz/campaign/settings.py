@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from strategies.budget import SizeBudget
-from strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES
+from convfuzz.strategies.budget import SizeBudget
+from convfuzz.strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from hypothesis import event
 
-from fuzz.campaign.distinct import DistinctCounter
-from fuzz.judge.verdict import Verdict
-from fuzz.store.records import FindingRecord
-from strategies import features as structure
-from strategies.case import INVALID_STREAM, ConvCase
-from strategies.conv import MAX_CHANNELS_PER_GROUP
+from convfuzz.fuzz.campaign.distinct import DistinctCounter
+from convfuzz.fuzz.judge.verdict import Verdict
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.strategies import features as structure
+from convfuzz.strategies.case import INVALID_STREAM, ConvCase
+from convfuzz.strategies.conv import MAX_CHANNELS_PER_GROUP
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from itertools import combinations
 
-from oracles.names import framework_of
+from convfuzz.oracles.names import framework_of
 
 
 def minimal_suspects(

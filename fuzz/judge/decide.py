@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fuzz.judge.bounds import (
+from convfuzz.fuzz.judge.bounds import (
     LEVELS,
     PASS,
     PRECISION,
@@ -22,7 +22,7 @@ from fuzz.judge.bounds import (
     reference_bound,
     rounded_parts,
 )
-from fuzz.judge.consensus import minimal_suspects
+from convfuzz.fuzz.judge.consensus import minimal_suspects
 
 REFERENCE = "reference"
 # The kinds of finding, the one list of them, in severity order (used when several suspects disagree in different

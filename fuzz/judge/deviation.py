@@ -20,10 +20,10 @@ from dataclasses import replace
 import numpy as np
 import numpy.typing as npt
 
-from fuzz.judge.bounds import PASS
-from fuzz.judge.decide import REFERENCE, Decision, Yardstick
-from oracles.reference import conv_reference, conv_transpose_reference
-from strategies.case import ConvCase
+from convfuzz.fuzz.judge.bounds import PASS
+from convfuzz.fuzz.judge.decide import REFERENCE, Decision, Yardstick
+from convfuzz.oracles.reference import conv_reference, conv_transpose_reference
+from convfuzz.strategies.case import ConvCase
 
 REDUCED_ACCUMULATION = "reduced-accumulation"
 NAN_THROUGH_ZERO = "nan-through-zero"

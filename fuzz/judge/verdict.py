@@ -6,12 +6,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from fuzz.judge.decide import REFERENCE, Decision, Observation, Yardstick, decide, decide_invalid
-from fuzz.judge.deviation import classify
-from oracles.base import Outcome
-from oracles.reference import nonfinite_rule
-from oracles.reference_oracle import reference_output, reference_result
-from strategies.case import ConvCase
+from convfuzz.fuzz.judge.decide import REFERENCE, Decision, Observation, Yardstick, decide, decide_invalid
+from convfuzz.fuzz.judge.deviation import classify
+from convfuzz.oracles.base import Outcome
+from convfuzz.oracles.reference import nonfinite_rule
+from convfuzz.oracles.reference_oracle import reference_output, reference_result
+from convfuzz.strategies.case import ConvCase
 
 # The engine's name for the judge's Decision.
 Verdict = Decision

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fuzz.campaign.environment import versions
-from fuzz.campaign.record import load_campaign_records, read_campaign_record
-from fuzz.store.folder import FindingStore, LoadProblem
-from fuzz.store.records import FindingRecord
+from convfuzz.fuzz.campaign.environment import versions
+from convfuzz.fuzz.campaign.record import load_campaign_records, read_campaign_record
+from convfuzz.fuzz.store.folder import FindingStore, LoadProblem
+from convfuzz.fuzz.store.records import FindingRecord
 
 
 class ReportError(Exception):

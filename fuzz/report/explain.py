@@ -15,20 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from fuzz.campaign.environment import versions
-from fuzz.campaign.replay import REPRODUCES, ReplayResult, replay_record
-from fuzz.judge.bounds import MANTISSA_DIGITS
-from fuzz.judge.decide import NUMERIC_KINDS, PROCESS_KINDS, REFERENCE, agreement, stored_error
-from fuzz.judge.deviation import DEVIATION_WORDS
-from fuzz.judge.verdict import yardstick
-from fuzz.report.upstream import UpstreamIssue, build_issue, no_issue_reason
-from fuzz.store.bugs import Bug, group_bugs
-from fuzz.store.folder import READ_ERRORS, read_finding
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import script_suspect
-from fuzz.store.triage import not_reported, triage_line
-from oracles.base import Outcome
-from oracles.user_calls import user_runner
+from convfuzz.fuzz.campaign.environment import versions
+from convfuzz.fuzz.campaign.replay import REPRODUCES, ReplayResult, replay_record
+from convfuzz.fuzz.judge.bounds import MANTISSA_DIGITS
+from convfuzz.fuzz.judge.decide import NUMERIC_KINDS, PROCESS_KINDS, REFERENCE, agreement, stored_error
+from convfuzz.fuzz.judge.deviation import DEVIATION_WORDS
+from convfuzz.fuzz.judge.verdict import yardstick
+from convfuzz.fuzz.report.upstream import UpstreamIssue, build_issue, no_issue_reason
+from convfuzz.fuzz.store.bugs import Bug, group_bugs
+from convfuzz.fuzz.store.folder import READ_ERRORS, read_finding
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import script_suspect
+from convfuzz.fuzz.store.triage import not_reported, triage_line
+from convfuzz.oracles.base import Outcome
+from convfuzz.oracles.user_calls import user_runner
 
 KIND_MEANINGS = {
     "precision": "beyond the rounding bound of a correct {dtype} implementation, but within a weaker, recognisable "
@@ -328,7 +328,7 @@ def explain(
 
 
 def _environment() -> dict[str, Any]:
-    from fuzz.campaign.environment import environment
+    from convfuzz.fuzz.campaign.environment import environment
 
     return dict(environment())
 

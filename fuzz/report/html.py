@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fuzz.report.data import ReportData
-from fuzz.report.explain import explain, render_text
-from fuzz.report.plots import PLOTS
-from fuzz.store.bugs import bugs_line, group_bugs
-from fuzz.store.folder import write_atomically
+from convfuzz.fuzz.report.data import ReportData
+from convfuzz.fuzz.report.explain import explain, render_text
+from convfuzz.fuzz.report.plots import PLOTS
+from convfuzz.fuzz.store.bugs import bugs_line, group_bugs
+from convfuzz.fuzz.store.folder import write_atomically
 
 MESSAGE_CHARS = 160  # of a finding's message in the findings table
 

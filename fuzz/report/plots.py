@@ -12,8 +12,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fuzz.campaign.statistics import LOWEST_DECADE, RATIO_ZERO
-from fuzz.report.data import ReportData
+from convfuzz.fuzz.campaign.statistics import LOWEST_DECADE, RATIO_ZERO
+from convfuzz.fuzz.report.data import ReportData
 
 
 def _pyplot() -> Any:

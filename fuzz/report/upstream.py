@@ -6,12 +6,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fuzz.campaign.environment import versions
-from fuzz.judge.decide import NUMERIC_KINDS, REFERENCE, shown_error_and_bound, shown_values, stored_error, stored_number
-from fuzz.store.records import FindingRecord
-from fuzz.store.script import issue_title, script_for
-from oracles.names import direct_framework
-from strategies.case import COMPLEX_DTYPES
+from convfuzz.fuzz.campaign.environment import versions
+from convfuzz.fuzz.judge.decide import (
+    NUMERIC_KINDS,
+    REFERENCE,
+    shown_error_and_bound,
+    shown_values,
+    stored_error,
+    stored_number,
+)
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import issue_title, script_for
+from convfuzz.oracles.names import direct_framework
+from convfuzz.strategies.case import COMPLEX_DTYPES
 
 TRACKERS = {
     "torch": ("PyTorch", "https://github.com/pytorch/pytorch/issues/new"),

@@ -33,13 +33,13 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from fuzz.judge.decide import ERROR_KINDS
-from fuzz.store.records import FindingRecord
-from oracles.names import framework_of
-from oracles.pinned import split_pin
-from oracles.registry import is_known, suspect_device
-from strategies import features
-from strategies.case import ConvConfig
+from convfuzz.fuzz.judge.decide import ERROR_KINDS
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.names import framework_of
+from convfuzz.oracles.pinned import split_pin
+from convfuzz.oracles.registry import is_known, suspect_device
+from convfuzz.strategies import features
+from convfuzz.strategies.case import ConvConfig
 
 _NATIVE_FRAME = re.compile(r"\b([\w-]+\.(?:cc|cpp|cxx|c|h|hpp|cu|cuh))[:(]\d+")
 _SIGNAL = re.compile(r"killed by (\w+)|exited with status (-?\d+)|(MemoryError)")

@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fuzz.store.bugs import file_under_bug
-from fuzz.store.records import FindingFormatError, FindingRecord
-from fuzz.store.script import finding_script
+from convfuzz.fuzz.store.bugs import file_under_bug
+from convfuzz.fuzz.store.records import FindingFormatError, FindingRecord
+from convfuzz.fuzz.store.script import finding_script
 
 LOCK_NAME = ".convfuzz.lock"
 

@@ -51,9 +51,9 @@ from typing import Any
 
 import numpy as np
 
-from fuzz.judge.decide import ERROR_KINDS, KINDS, Decision
-from strategies.case import COMPLEX_DTYPES, ConvCase, ConvConfig
-from strategies.dtypes import join_parts
+from convfuzz.fuzz.judge.decide import ERROR_KINDS, KINDS, Decision
+from convfuzz.strategies.case import COMPLEX_DTYPES, ConvCase, ConvConfig
+from convfuzz.strategies.dtypes import join_parts
 
 SCHEMA_VERSION = 1
 STATUSES = ("open", "fixed", "regressed")

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from fuzz.judge.bounds import PASS
-from fuzz.judge.decide import PROCESS_KINDS, REFERENCE, VALUE_KINDS
-from fuzz.judge.verdict import yardstick
-from fuzz.store.records import FindingRecord
-from oracles.kernel_facts import (
+from convfuzz.fuzz.judge.bounds import PASS
+from convfuzz.fuzz.judge.decide import PROCESS_KINDS, REFERENCE, VALUE_KINDS
+from convfuzz.fuzz.judge.verdict import yardstick
+from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.kernel_facts import (
     ARM_FLAGS,
     JAX_GPU_PROBES,
     TORCH_CPU_PROBES,
@@ -30,12 +30,12 @@ from oracles.kernel_facts import (
     X86_FLAGS,
     compared_facts,
 )
-from oracles.names import direct_framework
-from oracles.pinned import split_pin
-from oracles.registry import suspect_device
-from oracles.user_calls import runner_name, user_runner
-from strategies import features
-from strategies.case import COMPLEX_DTYPES, ConvConfig
+from convfuzz.oracles.names import direct_framework
+from convfuzz.oracles.pinned import split_pin
+from convfuzz.oracles.registry import suspect_device
+from convfuzz.oracles.user_calls import runner_name, user_runner
+from convfuzz.strategies import features
+from convfuzz.strategies.case import COMPLEX_DTYPES, ConvConfig
 
 CHILD_TIMEOUT = 60
 EXIT_CANNOT_TELL = 2

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from fuzz.store.bugs import group_bugs
-from fuzz.store.records import TRIAGE_CLASSES, FindingRecord
+from convfuzz.fuzz.store.bugs import group_bugs
+from convfuzz.fuzz.store.records import TRIAGE_CLASSES, FindingRecord
 
 _URL = re.compile(r"^https?://\S+$")
 _BUG = re.compile(r"^bug-[0-9a-f]{8}$")

@@ -1,8 +1,8 @@
-"""`python -m fuzz` is the `convfuzz` command."""
+"""`python -m convfuzz` is the `convfuzz` command."""
 
 import sys
 
-from fuzz.cli import main
+from convfuzz.fuzz.cli import main
 
 # Guarded: spawned worker processes re-import the main module, and must not start a second CLI.
 if __name__ == "__main__":
