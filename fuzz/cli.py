@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import secrets
 import sys
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import convfuzz
 from convfuzz.fuzz.campaign.cluster import LOCAL_RUNTIME, ClusterError, RayPool, connect, placement
 from convfuzz.fuzz.campaign.engine import Campaign
 from convfuzz.fuzz.campaign.environment import environment, versions
@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
     run.add_argument(
         "--time-budget", type=_seconds, metavar="SECONDS",
-        help="end within this many seconds of the command's start, plus at most about ten (start-up and shrinking "
+        help="end within this many seconds of convfuzz's start, plus at most about ten (start-up and shrinking "
         "included; what is being shrunk then is stored as the smallest case reached, marked not fully shrunk)",
     )
     run.add_argument(
@@ -724,23 +724,12 @@ def command_report(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def process_start_time() -> float:
-    """When this process started (time.time() scale): from Linux's /proc, else now. The interpreter's start and the
-    imports before main() are part of a time budget too."""
-    try:
-        with open("/proc/self/stat", encoding="ascii") as stat:
-            ticks = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22: start time, in clock ticks after boot
-        with open("/proc/stat", encoding="ascii") as system:
-            boot = next(int(line.split()[1]) for line in system if line.startswith("btime "))
-        started = boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration):
-        return time.time()
-    return min(started, time.time())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `convfuzz` console script and `python -m convfuzz`."""
-    started = process_start_time()  # a time budget counts from here: start-up is part of it
+    # A time budget counts from when convfuzz started: run as the command, from its first import (its own imports
+    # and start-up are part of the budget; whatever ran in this process before, such as an installer that exec'd
+    # it, is not); called from Python, from this call.
+    started = convfuzz.STARTED if argv is None else time.time()
     args = build_parser().parse_args(argv)
     args.started = started
     handlers = {
