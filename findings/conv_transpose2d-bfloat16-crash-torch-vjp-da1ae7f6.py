@@ -2,9 +2,11 @@
 """F.conv_transpose2d (its VJP) crashes the process for bfloat16 on cpu with channels_last layout, groups=2, stride=(1, 2).
 
 Needs numpy and torch. Exit status 1 while the problem reproduces, 0 once it is gone, 2 when this
-machine cannot tell (torch or the cpu device missing, or another kernel would run here).
+machine cannot tell (torch or the cpu device missing, or the problem does not show where
+another kernel may have run).
 Found by convfuzz (finding conv_transpose2d-bfloat16-crash-torch-vjp-da1ae7f6)."""
 
+import importlib.util
 import signal
 import subprocess
 import sys
@@ -13,18 +15,16 @@ import numpy as np
 
 TIMEOUT = 60
 # What chose the kernel where this was found: where one of these differs another kernel runs, and a
-# discrepancy that does not show says nothing about the kernel that has it.
+# discrepancy that does not show here says nothing about the kernel that has it.
 FOUND_WITH = {'mkldnn': True, 'mkldnn_bf16': True}
 
 
 # The inputs, as float64 values that bfloat16 holds exactly.
-X = np.array([0.0, 0.0, 0.0, 0.0]).reshape((1, 2, 1, 2))
-W = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]).reshape((2, 2, 2, 1))
-B = None
-G = None
+X = np.zeros((1, 2, 1, 2))
+W = np.zeros((2, 2, 2, 1))
 
 
-def run_torch_vjp(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G) -> np.ndarray:
+def run_torch_vjp(X: np.ndarray = X, W: np.ndarray = W) -> np.ndarray:
     """torch-vjp: F.conv_transpose2d."""
     import torch
     import torch.nn.functional as F
@@ -32,23 +32,20 @@ def run_torch_vjp(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B
     dtype = torch.bfloat16
     x = torch.tensor(X, dtype=dtype, device='cpu')
     w = torch.tensor(W, dtype=torch.bfloat16, device='cpu')
-    memory_format = torch.channels_last if x.dim() == 4 else torch.channels_last_3d
-    x, w = x.contiguous(memory_format=memory_format), w.contiguous(memory_format=memory_format)
+    x = x.contiguous(memory_format=torch.channels_last)
+    w = w.contiguous(memory_format=torch.channels_last)
 
     # conv_transpose as the vector-Jacobian product of the forward conv at an input z of the transposed
     # output's size, with cotangent x (the forward output is cut to x's size first).
-    def conv(x, w, b):
+    def conv(x, w):
         z = torch.zeros((x.shape[0], 4, *(2, 1)), dtype=x.dtype, device=x.device, requires_grad=True)
         y = F.conv2d(z, w, None, stride=(1, 2), padding=(0, 1), dilation=(1, 2), groups=2)
         y = y[(..., *(slice(0, n) for n in (1, 2)))]
-        # Complex data: autograd gives the conjugate transpose; conv_transpose is the plain transpose.
-        conjugate = torch.conj if x.is_complex() else (lambda t: t)
-        (grad,) = torch.autograd.grad(y, z, grad_outputs=conjugate(x))
-        grad = conjugate(grad)
-        return grad if b is None else grad + b.reshape(1, -1, *([1] * 2))
+        (grad,) = torch.autograd.grad(y, z, grad_outputs=x)
+        return grad
 
-    out = conv(x, w, None)
-    return out.detach().to(device='cpu', dtype=torch.float64).resolve_conj().numpy()
+    out = conv(x, w)
+    return out.detach().to(device='cpu', dtype=torch.float64).numpy()
 
 
 def facts_here() -> dict:
@@ -67,40 +64,70 @@ def facts_here() -> dict:
     return facts
 
 
-def cannot_tell() -> str | None:
-    """Why this machine cannot tell whether the problem is still there, or None."""
-    try:
-        import torch
-    except ImportError:
-        return 'torch is not installed'
+def another_kernel() -> str | None:
+    """Why the kernel with the problem may not have run here (a fact that chose it differs from
+    FOUND_WITH), or None."""
     if '--any-hardware' in sys.argv:
         return None
     here = facts_here()
     differ = [f'{name}: found with {then!r}, here {here[name]!r}' for name, then in FOUND_WITH.items()
               if here.get(name) is not None and here[name] != then]
-    if differ:
-        return 'another kernel may run here (' + '; '.join(differ) + '); --any-hardware runs it anyway'
+    if not differ:
+        return None
+    return 'another kernel may run here (' + '; '.join(differ) + '); --any-hardware calls it gone anyway'
+
+
+def missing() -> str | None:
+    """What this machine lacks to make the call at all, or None."""
+    if importlib.util.find_spec('torch') is None:
+        return 'torch is not installed'
     return None
 
 
-def main() -> int:
-    if sys.argv[1:2] == ['--call']:  # the child: make the call
+def call_in_child() -> int:
+    """The child process: make the call, and say on the last line of output how it ended."""
+    try:
         run_torch_vjp()
-        return 0
-    why = cannot_tell()
+    except Exception as exc:
+        print(f'raised {type(exc).__name__}: {exc}', flush=True)
+        return 3
+    print('returned', flush=True)
+    return 0
+
+
+def check() -> tuple[bool, str]:
+    """Make the call in a child process: whether the problem shows, and what was seen."""
+    try:
+        done = subprocess.run([sys.executable, __file__, '--call'], stdout=subprocess.PIPE, text=True,
+                              timeout=TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        return True, f'no answer within {TIMEOUT} s'
+    if done.returncode < 0:
+        return True, f'the process was killed by {signal.Signals(-done.returncode).name}'
+    said = (done.stdout.strip().splitlines() or [''])[-1]
+    if done.returncode == 0 and said == 'returned':
+        return False, 'the call returned'
+    if done.returncode == 3 and said.startswith('raised '):
+        return True, f'no crash now, but the call {said} on a valid configuration'
+    return True, f'the process ended with exit status {done.returncode} before the call returned'
+
+
+def main() -> int:
+    if sys.argv[1:] == ['--call']:
+        return call_in_child()
+    why = missing()
     if why:
         print(f'CANNOT TELL: {why}')
         return 2
-    # The call runs in a child process, so a crash or a hang is reported rather than suffered.
-    try:
-        done = subprocess.run([sys.executable, __file__, '--call'], timeout=TIMEOUT, check=False)
-    except subprocess.TimeoutExpired:
-        print(f'REPRODUCES: no answer within {TIMEOUT} s')
+    shows, seen = check()
+    if shows:
+        print(f'REPRODUCES: {seen}')
         return 1
-    if done.returncode < 0:
-        print(f'REPRODUCES: the process was killed by {signal.Signals(-done.returncode).name}')
-        return 1
-    print(f'GONE: the call returned (exit status {done.returncode})')
+    why = another_kernel()
+    if why:
+        print(f'CANNOT TELL: it does not show here ({seen}), but {why}')
+        return 2
+    print(f'GONE: {seen}')
     return 0
 
 

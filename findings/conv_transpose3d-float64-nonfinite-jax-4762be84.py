@@ -2,26 +2,23 @@
 """lax.conv_general_dilated (as conv_transpose3d) propagates inf/NaN wrongly for float64 on cuda with dilation=(1, 1, 2), output_padding=(0, 0, 1).
 
 Needs numpy and jax. Exit status 1 while the problem reproduces, 0 once it is gone, 2 when this
-machine cannot tell (jax or the cuda device missing, or another kernel would run here).
+machine cannot tell (jax or the cuda device missing, or the problem does not show where
+another kernel may have run).
 Found by convfuzz (finding conv_transpose3d-float64-nonfinite-jax-4762be84)."""
 
-import signal
-import subprocess
+import importlib.util
 import sys
 
 import numpy as np
 
-TIMEOUT = 60
 # What chose the kernel where this was found: where one of these differs another kernel runs, and a
-# discrepancy that does not show says nothing about the kernel that has it.
+# discrepancy that does not show here says nothing about the kernel that has it.
 FOUND_WITH = {'name': 'NVIDIA H200'}
 
 
 # The inputs, as float64 values that float64 holds exactly.
-X = np.array([np.nan]).reshape((1, 1, 1, 1, 1))
-W = np.array([0.0, 0.0]).reshape((1, 1, 1, 1, 2))
-B = None
-G = None
+X = np.full((1, 1, 1, 1, 1), np.nan)
+W = np.zeros((1, 1, 1, 1, 2))
 # The exact result, computed in float64 from the same values.
 EXPECTED = np.array([np.nan, 0.0, np.nan, 0.0]).reshape((1, 1, 1, 1, 4))
 # The largest |error| a correct float64 implementation may make, per element (its rounding bound).
@@ -30,7 +27,7 @@ BOUND = np.array([
 ]).reshape((1, 1, 1, 1, 4))
 
 
-def run_jax(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G) -> np.ndarray:
+def run_jax(X: np.ndarray = X, W: np.ndarray = W) -> np.ndarray:
     """jax: lax.conv_general_dilated."""
     import jax
 
@@ -38,24 +35,19 @@ def run_jax(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: n
     import jax.numpy as jnp
     from jax import lax
 
-    # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.
+    # Jitted as convfuzz runs it (and as models run it).
     @jax.jit
-    def conv(x, w, b):
-        # torch's (C_in, C_out/groups, *kernel) weight as the forward kernel: in/out swapped per group,
-        # flipped.
-        grouped = w.reshape(1, w.shape[0] // 1, *w.shape[1:])
-        kernel = jnp.swapaxes(grouped, 1, 2).reshape(-1, w.shape[0] // 1, *w.shape[2:])
-        kernel = jnp.flip(kernel, axis=tuple(range(2, kernel.ndim)))
+    def conv(x, w):
+        # torch's (C_in, C_out, *kernel) weight as the forward kernel: in and out swapped, flipped.
+        kernel = jnp.flip(jnp.swapaxes(w, 0, 1), axis=(2, 3, 4))
         return lax.conv_general_dilated(x, kernel, window_strides=(1, 1, 1), padding=((0, 0), (0, 0), (2, 3)),
             lhs_dilation=(1, 1, 1), rhs_dilation=(1, 1, 2), dimension_numbers=('NCDHW', 'OIDHW', 'NCDHW'),
             feature_group_count=1, precision=lax.Precision.HIGHEST)
 
     device = jax.devices('gpu')[0]
-    x_values, w_values = X, W
-    x = jax.device_put(np.asarray(x_values, dtype=jnp.float64), device)
-    w = jax.device_put(np.asarray(w_values, dtype=jnp.float64), device)
-    b = None if B is None else jax.device_put(np.asarray(B, dtype=jnp.float64), device)
-    return np.asarray(np.asarray(conv(x, w, b))).astype(np.float64)
+    x = jax.device_put(np.asarray(X, dtype=jnp.float64), device)
+    w = jax.device_put(np.asarray(W, dtype=jnp.float64), device)
+    return np.asarray(conv(x, w)).astype(np.float64)
 
 
 def facts_here() -> dict:
@@ -70,54 +62,68 @@ def facts_here() -> dict:
     return facts
 
 
-def cannot_tell() -> str | None:
-    """Why this machine cannot tell whether the problem is still there, or None."""
-    try:
-        import jax
-    except ImportError:
-        return 'jax is not installed'
-    try:
-        jax.devices('gpu')
-    except RuntimeError:
-        return 'jax sees no GPU here'
+def another_kernel() -> str | None:
+    """Why the kernel with the problem may not have run here (a fact that chose it differs from
+    FOUND_WITH), or None."""
     if '--any-hardware' in sys.argv:
         return None
     here = facts_here()
     differ = [f'{name}: found with {then!r}, here {here[name]!r}' for name, then in FOUND_WITH.items()
               if here.get(name) is not None and here[name] != then]
-    if differ:
-        return 'another kernel may run here (' + '; '.join(differ) + '); --any-hardware runs it anyway'
+    if not differ:
+        return None
+    return 'another kernel may run here (' + '; '.join(differ) + '); --any-hardware calls it gone anyway'
+
+
+def missing() -> str | None:
+    """What this machine lacks to make the call at all, or None."""
+    if importlib.util.find_spec('jax') is None:
+        return 'jax is not installed'
+    import jax
+
+    try:
+        jax.devices('gpu')
+    except RuntimeError:
+        return 'jax sees no GPU here'
     return None
 
 
-def main() -> int:
-    why = cannot_tell()
-    if why:
-        print(f'CANNOT TELL: {why}')
-        return 2
+def check() -> tuple[bool, str]:
+    """Make the call: whether the problem shows, and what was seen."""
     try:
         out = run_jax()
     except Exception as exc:
-        print(f'REPRODUCES: raised {type(exc).__name__}: {exc}')
-        print('expected: an output of shape', EXPECTED.shape)
-        return 1
+        return True, f'raised {type(exc).__name__}: {exc} (expected an output of shape {EXPECTED.shape})'
     if out.shape != EXPECTED.shape:
-        print(f'REPRODUCES: output of shape {out.shape}, expected {EXPECTED.shape}')
-        return 1
+        return True, f'an output of shape {out.shape}, expected {EXPECTED.shape}'
     with np.errstate(invalid='ignore'):
         error = np.abs(out - EXPECTED)
-    # Where the exact result is inf or NaN the output must be the same; elsewhere within the bound.
-    same = (out == EXPECTED) | (np.isnan(out) & np.isnan(EXPECTED))
+    same = (out == EXPECTED) | (np.isnan(out) & np.isnan(EXPECTED))  # inf and NaN where they belong
     wrong = ~(same | (error <= BOUND))
     if not wrong.any():
-        print('GONE: every element is within its bound of the exact result')
-        return 0
+        return False, 'every element is within its bound of the exact result'
     excess = np.where(wrong, np.nan_to_num(error, nan=np.inf) - BOUND, -np.inf)
     at = np.unravel_index(int(np.argmax(excess)), out.shape)
-    print(f'REPRODUCES: {int(wrong.sum())} of {wrong.size} elements are off; worst '
-          f'out{list(map(int, at))} = {out[at].item()!r}, exact {EXPECTED[at].item()!r}: '
-          f'|error| {error[at]:.3g} > bound {BOUND[at]:.3g}')
-    return 1
+    return True, (f'{int(wrong.sum())} of {wrong.size} elements are off; worst out{list(map(int, at))} = '
+                  f'{out[at].item()!r}, exact {EXPECTED[at].item()!r}: |error| {error[at]:.3g} > '
+                  f'bound {BOUND[at]:.3g}')
+
+
+def main() -> int:
+    why = missing()
+    if why:
+        print(f'CANNOT TELL: {why}')
+        return 2
+    shows, seen = check()
+    if shows:
+        print(f'REPRODUCES: {seen}')
+        return 1
+    why = another_kernel()
+    if why:
+        print(f'CANNOT TELL: it does not show here ({seen}), but {why}')
+        return 2
+    print(f'GONE: {seen}')
+    return 0
 
 
 if __name__ == '__main__':

@@ -12,7 +12,7 @@ platform version, and "gpu" on a GPU backend). Each section is gathered in the p
 
 Standard library only at import time (frameworks are looked up when asked). A finding's script checks the same
 facts before it calls a finding gone: it reads the framework facts with the very expressions of the PROBES tables
-below, and the CPU's flags from /proc/cpuinfo as cpu_facts does.
+below, and the CPU's with the source of cpu_identity itself.
 """
 
 from __future__ import annotations
@@ -81,37 +81,42 @@ FACT_WORDS = {
 }
 
 
-def _cpuinfo() -> dict[str, str]:
-    """The first processor's block of /proc/cpuinfo as a dict ({} where there is no such file)."""
+def cpu_identity(flags: tuple[str, ...]) -> dict[str, object]:
+    """This machine's CPU as the first processor block of Linux's /proc/cpuinfo gives it: vendor, model, machine,
+    and for each of `flags` whether the CPU has it ({} where the OS lists no flags: nothing to compare then).
+
+    Self-contained (standard library, nothing of this module): a finding's script carries this function's own
+    source, so the script and convfuzz read a CPU fact by one definition."""
+    import platform
+
     fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
             for line in info:
                 if not line.strip():
                     if fields:
-                        break
+                        break  # the end of the first processor's block
                     continue
                 key, _, value = line.partition(":")
                 fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return fields
+    machine = platform.machine()
+    listed = fields.get("flags") or fields.get("Features")  # x86 names them flags, ARM Features
+    present = set(listed.split()) if listed else None
+    return {
+        "vendor": fields.get("vendor_id") or fields.get("CPU implementer") or None,
+        "model": fields.get("model name") or platform.processor() or machine,
+        "machine": machine,
+        "isa": {} if present is None else {flag: flag in present for flag in flags},
+    }
 
 
 def cpu_facts() -> dict[str, Any]:
-    """Vendor, model and the kernel-selecting instruction-set flags of this machine's CPU ({} of flags where the
-    OS does not list them: such a machine has nothing to compare, and no comparison is made)."""
-    info = _cpuinfo()
-    machine = platform.machine()
-    listed = info.get("flags") or info.get("Features")
-    flags = set(listed.split()) if listed else None
-    known = X86_FLAGS if machine in ("x86_64", "AMD64", "i686") else ARM_FLAGS
-    return {
-        "vendor": info.get("vendor_id") or info.get("CPU implementer") or None,
-        "model": info.get("model name") or platform.processor() or machine,
-        "machine": machine,
-        "isa": {} if flags is None else {flag: flag in flags for flag in known},
-    }
+    """Vendor, model and the kernel-selecting instruction-set flags of this machine's CPU (X86_FLAGS or
+    ARM_FLAGS, by architecture)."""
+    x86 = platform.machine() in ("x86_64", "AMD64", "i686")
+    return cpu_identity(X86_FLAGS if x86 else ARM_FLAGS)
 
 
 def _gpu_driver() -> str | None:

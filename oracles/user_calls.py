@@ -18,9 +18,17 @@ from convfuzz.oracles.torch_oracle import TorchCall, torch_call
 from convfuzz.oracles.torch_variants import TORCH_VARIANTS, TorchSettings
 from convfuzz.strategies.case import COMPLEX_DTYPES, GRADIENTS, ConvConfig
 
-# Every runner computes the case's globals X, W, B (and a gradient case's cotangent G) unless given other tensors
-# of the same shapes (the earlier calls a stale-buffer finding needs).
-RUNNER_PARAMETERS = "X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray | None = B, G: np.ndarray | None = G"
+
+def runner_tensors(cfg: ConvConfig) -> tuple[str, ...]:
+    """The tensors a runner of `cfg` takes, in order: X and W, B where the case has a bias, G (the output
+    cotangent) for a gradient case."""
+    return ("X", "W", *(("B",) if cfg.bias else ()), *(("G",) if cfg.gradient else ()))
+
+
+def _runner_parameters(cfg: ConvConfig) -> str:
+    """Each runner computes the case's globals unless given other tensors of the same shapes (the earlier calls a
+    stale-buffer finding needs)."""
+    return ", ".join(f"{name}: np.ndarray = {name}" for name in runner_tensors(cfg))
 
 
 def _wrapped(line: str) -> str:
@@ -37,20 +45,16 @@ def _what(cfg: ConvConfig, call: str) -> str:
     return f"the {cfg.gradient} gradient of {call}" if cfg.gradient else call
 
 
-def _torch_result_lines(cfg: ConvConfig, bias: str, to_host: str) -> str:
-    """The last lines of a torch runner: the output, or the gradient through autograd at cotangent G (`to_host`
-    formats the expression that brings the result back as NumPy)."""
-    indent = "    "
+def _torch_result_lines(cfg: ConvConfig, operands: str, to_host: str) -> str:
+    """The last lines of a torch runner: conv(`operands`), or its gradient through autograd at cotangent G
+    (`to_host` formats the expression that brings the result back as NumPy)."""
     if not cfg.gradient:
-        return (
-            f"{indent}out = conv(x, w, {bias})\n"
-            f"    return {to_host.format('out')}\n"
-        )
+        return f"    out = conv({operands})\n    return {to_host.format('out')}\n"
     target = {"input": "x", "weight": "w", "bias": "b"}[cfg.gradient]
     return (
-        f"{indent}# The gradient with respect to {target} alone at output cotangent g, through autograd.\n"
-        f"{indent}{target}.requires_grad_(True)\n"
-        f"{indent}(grad,) = torch.autograd.grad(conv(x, w, {bias}), {target}, grad_outputs=g)\n"
+        f"    # The gradient with respect to {target} alone at output cotangent g, through autograd.\n"
+        f"    {target}.requires_grad_(True)\n"
+        f"    (grad,) = torch.autograd.grad(conv({operands}), {target}, grad_outputs=g)\n"
         f"    return {to_host.format('grad')}\n"
     )
 
@@ -76,9 +80,10 @@ def _explicit_settings_lines(settings: TorchSettings, device: str) -> str:
 
 # The memory layouts of strategies.case.LAYOUTS as a user writes them (torch_variants.arrange does the same).
 _EXPLICIT_LAYOUTS = {
+    # {format} is torch.channels_last for a 2-D conv, torch.channels_last_3d for a 3-D one.
     "channels_last": (
-        "    memory_format = torch.channels_last if x.dim() == 4 else torch.channels_last_3d\n"
-        "    x, w = x.contiguous(memory_format=memory_format), w.contiguous(memory_format=memory_format)\n"
+        "    x = x.contiguous(memory_format={format})\n"
+        "    w = w.contiguous(memory_format={format})\n"
     ),
     "strided_input": (
         "    # x as every other element of a buffer twice as wide (the gaps hold NaN)\n"
@@ -108,13 +113,14 @@ def _torch_closure_lines(call: TorchCall) -> str:
     torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants."""
     names = list(call.keywords())
     keywords = ", ".join(f"{n}={n}" for n in names)
-    pad = "            if pre_pad is not None:\n                x = F.pad(x, pre_pad)\n" if call.pre_pad else ""
+    padded = call.pre_pad is not None
+    pad = "            x = F.pad(x, pre_pad)\n" if padded else ""
     values = ", ".join(repr(v) for v in call.keywords().values())
-    pre_pad = [] if call.pre_pad is None else [repr(list(call.pre_pad))]
+    pre_pad = [repr(list(call.pre_pad))] if call.pre_pad is not None else []
     return (
         "    # The parameters are captured by a closure, as convfuzz's oracle holds them (under\n"
         "    # torch.compile(dynamic=True) captured ints are traced as symbols, literals as constants).\n"
-        f"    def make_conv({', '.join(['pre_pad'] * bool(call.pre_pad) + names)}):\n"
+        f"    def make_conv({', '.join(['pre_pad'] * padded + names)}):\n"
         "        def conv(x, w, b):\n"
         f"{pad}"
         f"{_wrapped(f'            return F.{call.function}(x, w, b, {keywords})')}\n\n"
@@ -136,19 +142,24 @@ def _torch_literal_lines(call: TorchCall) -> str:
 def _torch_adjoint_lines(cfg: ConvConfig) -> str:
     """conv(x, w, b) of a transposed op as the VJP of the forward F.convNd, as convfuzz's torch-vjp computes it."""
     forward = torch_call(cfg, adjoint=True)
+    pullback = (
+        "        # Complex data: autograd gives the conjugate transpose; conv_transpose is the plain transpose.\n"
+        "        (grad,) = torch.autograd.grad(y, z, grad_outputs=torch.conj(x))\n"
+        "        grad = torch.conj(grad)\n"
+        if cfg.dtype in COMPLEX_DTYPES else
+        "        (grad,) = torch.autograd.grad(y, z, grad_outputs=x)\n"
+    )
+    result = f"grad + b.reshape(1, -1, *([1] * {cfg.rank}))" if cfg.bias else "grad"
     return (
         "    # conv_transpose as the vector-Jacobian product of the forward conv at an input z of the transposed\n"
         "    # output's size, with cotangent x (the forward output is cut to x's size first).\n"
-        "    def conv(x, w, b):\n"
+        f"    def conv({'x, w, b' if cfg.bias else 'x, w'}):\n"
         f"        z = torch.zeros((x.shape[0], {cfg.out_channels}, *{cfg.output_spatial()!r}), dtype=x.dtype, "
         "device=x.device, requires_grad=True)\n"
         f"{_wrapped(f'        y = F.{forward.function}(z, w, None, {forward.arguments()})')}\n"
         f"        y = y[(..., *(slice(0, n) for n in {cfg.spatial!r}))]\n"
-        "        # Complex data: autograd gives the conjugate transpose; conv_transpose is the plain transpose.\n"
-        "        conjugate = torch.conj if x.is_complex() else (lambda t: t)\n"
-        "        (grad,) = torch.autograd.grad(y, z, grad_outputs=conjugate(x))\n"
-        "        grad = conjugate(grad)\n"
-        f"        return grad if b is None else grad + b.reshape(1, -1, *([1] * {cfg.rank}))\n\n"
+        f"{pullback}"
+        f"        return {result}\n\n"
     )
 
 
@@ -156,7 +167,9 @@ def _torch_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> st
     """The runner of a torch variant, as a user writes it in a script of their own: backend flags as assignments,
     the layout spelled out, the result widened inline."""
     padding = torch_call(cfg).padding
-    bias = "b" if cfg.bias else "None"
+    # conv(x, w, b) passes b on to F.convNd, which takes None for no bias; the module form takes the bias, if any,
+    # as a parameter.
+    operands = "x, w, b" if cfg.bias else "x, w, None"
     bias_line = f"    b = torch.tensor(B, dtype=dtype, device={device!r})\n" if cfg.bias else ""
     if cfg.gradient:
         bias_line += f"    g = torch.tensor(G, dtype=dtype, device={device!r})\n"
@@ -169,31 +182,38 @@ def _torch_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> st
             f"{cfg.kernel!r}, stride={cfg.stride!r},\n"
             f"        padding={padding!r}, dilation={cfg.dilation!r}, groups={cfg.groups}, bias={cfg.bias}, "
             f"padding_mode={cfg.padding_mode!r}, device={device!r}, dtype=dtype)\n\n"
-            "    def conv(x, w, b):\n"
-            "        parameters = {'weight': w} if b is None else {'weight': w, 'bias': b}\n"
+            f"    def conv({'x, w, b' if cfg.bias else 'x, w'}):\n"
+            f"        parameters = {{'weight': w{', ' + repr('bias') + ': b' if cfg.bias else ''}}}\n"
             "        return torch.func.functional_call(module, parameters, (x,))\n\n"
         )
+        operands = "x, w, b" if cfg.bias else "x, w"
     call = torch_call(cfg)
     if cfg.transposed and settings.adjoint:
         closure_lines = _torch_adjoint_lines(cfg)
+        operands = "x, w, b" if cfg.bias else "x, w"
     elif settings.compiled:
         # Under torch.compile the closure stays: captured ints are traced as symbols, literals are not.
         closure_lines = _torch_closure_lines(call)
     else:
         closure_lines = _torch_literal_lines(call)
-    layout_line = "" if cfg.layout == "contiguous" else _EXPLICIT_LAYOUTS[cfg.layout]
+    memory_format = "torch.channels_last_3d" if cfg.rank == 3 else "torch.channels_last"
+    layout_line = "" if cfg.layout == "contiguous" else _EXPLICIT_LAYOUTS[cfg.layout].replace("{format}", memory_format)
     compile_line = (
         "    conv = torch.compile(conv, fullgraph=True, dynamic=True)  # inductor, one graph, symbolic sizes\n"
         if settings.compiled else ""
     )
-    wide = "torch.complex128" if cfg.dtype in COMPLEX_DTYPES else "torch.float64"
-    host = f"{{}}.detach().to(device='cpu', dtype={wide}).resolve_conj().numpy()"
-    call_lines = _explicit_settings_lines(settings, device) + _torch_result_lines(cfg, bias, host)
+    # A complex result may carry a lazy conjugation, which .numpy() refuses: resolved first.
+    host = (
+        "{}.detach().to(device='cpu', dtype=torch.complex128).resolve_conj().numpy()" if cfg.dtype in COMPLEX_DTYPES
+        else "{}.detach().to(device='cpu', dtype=torch.float64).numpy()"
+    )
+    call_lines = _explicit_settings_lines(settings, device) + _torch_result_lines(cfg, operands, host)
+    functional = "" if module_lines else "    import torch.nn.functional as F\n"
     return (
-        f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
+        f"def {runner_name(oracle)}({_runner_parameters(cfg)}) -> np.ndarray:\n"
         f'    """{oracle}: {_what(cfg, "F." + cfg.op)}."""\n'
         "    import torch\n"
-        "    import torch.nn.functional as F\n\n"
+        f"{functional}\n"
         f"    dtype = torch.{cfg.dtype}\n"
         f"    x = torch.tensor(X, dtype=dtype, device={device!r})\n"
         f"    w = torch.tensor(W, dtype=torch.{cfg.weight_dtype()}, device={device!r})\n"
@@ -204,13 +224,13 @@ def _torch_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> st
     )
 
 
-def _jax_transposed_lines(cfg: ConvConfig, call: LaxCall, adjoint: bool) -> str:
-    """The conv(x, w, b) body of a JAX runner for a transposed op: an lhs-dilated conv with the kernel rearranged
-    (as people port conv_transposeNd), or (adjoint) jax.vjp of the forward conv as convfuzz's jax-vjp does."""
+def _jax_transposed_lines(cfg: ConvConfig, call: LaxCall, adjoint: bool, operands: str) -> str:
+    """The conv body of a JAX runner for a transposed op: an lhs-dilated conv with the kernel rearranged (as people
+    port conv_transposeNd), or (adjoint) jax.vjp of the forward conv as convfuzz's jax-vjp does."""
     bias_term = f" + b.reshape((1, -1) + (1,) * {cfg.rank})" if cfg.bias else ""
     if adjoint:
         return (
-            "    def conv(x, w, b):\n"
+            f"    def conv({operands}):\n"
             "        # conv_transpose as jax.vjp of the forward conv at an input z of the transposed output's size.\n"
             f"        z = jnp.zeros((x.shape[0], {cfg.out_channels}, *{cfg.output_spatial()!r}), dtype=x.dtype)\n\n"
             "        def forward(inputs):\n"
@@ -219,14 +239,20 @@ def _jax_transposed_lines(cfg: ConvConfig, call: LaxCall, adjoint: bool) -> str:
             "        _, pullback = jax.vjp(forward, z)\n"
             f"        return pullback(x)[0]{bias_term}\n\n"
         )
-    return (
-        "    def conv(x, w, b):\n"
+    spatial = tuple(range(2, cfg.rank + 2))
+    kernel = (
+        "        # torch's (C_in, C_out, *kernel) weight as the forward kernel: in and out swapped, flipped.\n"
+        f"        kernel = jnp.flip(jnp.swapaxes(w, 0, 1), axis={spatial!r})\n"
+        if cfg.groups == 1 else
         "        # torch's (C_in, C_out/groups, *kernel) weight as the forward kernel: in/out swapped per group,\n"
         "        # flipped.\n"
         f"        grouped = w.reshape({cfg.groups}, w.shape[0] // {cfg.groups}, *w.shape[1:])\n"
-        "        kernel = jnp.swapaxes(grouped, 1, 2).reshape(-1, w.shape[0] // "
-        f"{cfg.groups}, *w.shape[2:])\n"
-        "        kernel = jnp.flip(kernel, axis=tuple(range(2, kernel.ndim)))\n"
+        f"        kernel = jnp.swapaxes(grouped, 1, 2).reshape(-1, w.shape[0] // {cfg.groups}, *w.shape[2:])\n"
+        f"        kernel = jnp.flip(kernel, axis={spatial!r})\n"
+    )
+    return (
+        f"    def conv({operands}):\n"
+        f"{kernel}"
         f"{_wrapped(f'        return lax.conv_general_dilated(x, kernel, {call.arguments()})')}{bias_term}\n\n"
     )
 
@@ -236,6 +262,7 @@ def _jax_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> str:
     how = JAX_VARIANTS[variant]
     platform = "gpu" if device == "cuda" else "cpu"
     call = lax_call(cfg, how)
+    operands = "x, w, b" if cfg.bias else "x, w"
     bias_shape = tuple(-1 if dim == "C" else 1 for dim in call.dimension_numbers[2])
     bias_term = f" + b.reshape({bias_shape!r})" if cfg.bias else ""
     pad_line = ""
@@ -243,66 +270,69 @@ def _jax_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> str:
         # XLA pads with zeros only: the padding mode is applied with jnp.pad first, as convfuzz's oracle does.
         widths, mode = call.pre_pad
         pad_line = f"        x = jnp.pad(x, {widths!r}, mode={mode!r})\n"
+    together = ": the conv and the bias add compile together" if cfg.bias else ""
     jit_lines = (
-        "    # Jitted as convfuzz runs it (and as models run it): the conv and the bias add compile together.\n"
+        f"    # Jitted as convfuzz runs it (and as models run it){together}.\n"
         "    @jax.jit\n"
         if how.jitted else "    # Eager, op by op (not jitted), as convfuzz's jax-eager runs it.\n"
     )
     conv_lines = (
-        _jax_transposed_lines(cfg, call, how.adjoint) if cfg.transposed else
-        "    def conv(x, w, b):\n"
+        _jax_transposed_lines(cfg, call, how.adjoint, operands) if cfg.transposed else
+        f"    def conv({operands}):\n"
         f"{pad_line}"
         f"{_wrapped(f'        return lax.conv_general_dilated(x, w, {call.arguments()})')}{bias_term}\n\n"
     )
-    inputs, output = "X, W", "conv(x, w, b)"
+    x_values, w_values, output = "X", "W", f"conv({operands})"
     if cfg.gradient:
         # jax.vjp of the conv at cotangent g, as a training step gets it; jitted (or not) the same way.
         conv_lines += (
             f"{jit_lines}"
-            "    def gradient(x, w, b, g):\n"
-            "        _, pullback = jax.vjp(conv, x, w, b)\n"
+            f"    def gradient({operands}, g):\n"
+            f"        _, pullback = jax.vjp(conv, {operands})\n"
             f"        return pullback(g)[{GRADIENTS.index(cfg.gradient)}]  # d/d{cfg.gradient}\n\n"
         )
         jit_lines = ""
-        output = "gradient(x, w, b, g)"
-    result = f"np.asarray({output})"
+        output = f"gradient({operands}, g)"
+    result = output
     cotangent = "G"
     if how.channels_last:
         # The layouts JAX models use: N<spatial>C input, <spatial>IO weight; the result is moved back to NC<spatial>.
-        inputs = f"np.moveaxis(X, 1, -1), np.transpose(W, {(*range(2, cfg.rank + 2), 1, 0)!r})"
+        x_values, w_values = "np.moveaxis(X, 1, -1)", f"np.transpose(W, {(*range(2, cfg.rank + 2), 1, 0)!r})"
         cotangent = "np.moveaxis(G, 1, -1)"
         if cfg.gradient == "weight":
             result = f"np.transpose({result}, {(cfg.rank + 1, cfg.rank, *range(cfg.rank))!r})"
         elif cfg.gradient != "bias":
             result = f"np.moveaxis({result}, -1, 1)"
+    b_line = f"    b = jax.device_put(np.asarray(B, dtype=jnp.{cfg.dtype}), device)\n" if cfg.bias else ""
     g_line = (
         f"    g = jax.device_put(np.asarray({cotangent}, dtype=jnp.{cfg.dtype}), device)\n" if cfg.gradient else ""
     )
     wide = "np.complex128" if cfg.dtype in COMPLEX_DTYPES else "np.float64"
-    widen = f"np.asarray({{}}).astype({wide})"
+    # 64-bit types exist in JAX only with x64 on; a float32 or half case runs as a user's default JAX runs it.
+    x64 = "\n    jax.config.update('jax_enable_x64', True)\n" if cfg.dtype in ("float64", "complex128") else ""
     return (
-        f"def {runner_name(oracle)}({RUNNER_PARAMETERS}) -> np.ndarray:\n"
+        f"def {runner_name(oracle)}({_runner_parameters(cfg)}) -> np.ndarray:\n"
         f'    """{oracle}: {_what(cfg, "lax.conv_general_dilated")}."""\n'
-        "    import jax\n\n"
-        "    jax.config.update('jax_enable_x64', True)\n"
+        "    import jax\n"
+        f"{x64}"
         "    import jax.numpy as jnp\n"
         "    from jax import lax\n\n"
         f"{jit_lines}"
         f"{conv_lines}"
         f"    device = jax.devices({platform!r})[0]\n"
-        f"    x_values, w_values = {inputs}\n"
-        f"    x = jax.device_put(np.asarray(x_values, dtype=jnp.{cfg.dtype}), device)\n"
-        f"    w = jax.device_put(np.asarray(w_values, dtype=jnp.{cfg.weight_dtype()}), device)\n"
-        f"    b = None if B is None else jax.device_put(np.asarray(B, dtype=jnp.{cfg.dtype}), device)\n"
+        f"    x = jax.device_put(np.asarray({x_values}, dtype=jnp.{cfg.dtype}), device)\n"
+        f"    w = jax.device_put(np.asarray({w_values}, dtype=jnp.{cfg.weight_dtype()}), device)\n"
+        f"{b_line}"
         f"{g_line}"
-        f"    return {widen.format(result)}\n"
+        f"    return np.asarray({result}).astype({wide})\n"
     )
 
 
 def user_runner(oracle: str, cfg: ConvConfig) -> str | None:
     """The function a user would write to compute a case of `cfg` with the torch or JAX variant `oracle` (pinned
-    or not): `def run_<oracle>(X=X, W=W, B=B, G=G) -> np.ndarray`, needing numpy and that framework only, every
-    argument of the call spelled out. None for any other oracle, and for a variant that does not compute the op."""
+    or not): `def run_<oracle>(X=X, W=W, ...) -> np.ndarray` (its tensors: runner_tensors), needing numpy and that
+    framework only, every argument of the call spelled out. None for any other oracle, and for a variant that does
+    not compute the op."""
     if not is_known(oracle):
         return None
     variant, pinned = split_pin(oracle)

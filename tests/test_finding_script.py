@@ -9,8 +9,9 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, find, given, settings
 
 from convfuzz.fuzz.cli import main
 from convfuzz.fuzz.judge.verdict import judge
@@ -18,19 +19,22 @@ from convfuzz.fuzz.store.folder import FindingStore
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.fuzz.store.script import finding_script
 from convfuzz.oracles.base import Oracle, Outcome
-from convfuzz.oracles.kernel_facts import collect_facts
+from convfuzz.oracles.kernel_facts import collect_facts, compared_facts
 from convfuzz.oracles.reference_oracle import ReferenceOracle
 from convfuzz.oracles.registry import serves
 from convfuzz.strategies.budget import SizeBudget
 from convfuzz.strategies.case import ConvCase
 from convfuzz.strategies.conv import conv_cases
+from convfuzz.strategies.invalid import invalid_configs
 from tests.helpers import make_case, run_claim_that_torch_is_wrong, run_script
 from tests.planted import DroppedBias
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 # Besides the standard library, a finding's script may import only these.
 THIRD_PARTY_ALLOWED = {"numpy", "torch", "jax"}
-MAX_SCRIPT_LINES = 150
+# A script carries the call, the case as literals and its own reading of the kernel-selecting facts (the CPU reader
+# is kernel_facts.cpu_identity itself, about 25 lines).
+MAX_SCRIPT_LINES = 160
 
 
 def torch_finding() -> FindingRecord:
@@ -72,6 +76,12 @@ def test_committed_scripts_are_short_and_need_only_numpy_and_one_framework() -> 
         assert third_party <= THIRD_PARTY_ALLOWED and len(third_party - {"numpy"}) <= 1, (record.id, third_party)
 
 
+def broken(text: str, change: str = "    out = out + 0.5\n") -> str:
+    """A script whose own torch call is wrong, as a broken torch release would be: `change` right after the call."""
+    call = next(line for line in text.splitlines(keepends=True) if line.startswith("    out = conv("))
+    return text.replace(call, call + change)
+
+
 def test_script_exits_0_when_gone_1_while_it_reproduces_and_2_on_other_hardware(
     torch_oracle: Oracle, tmp_path: Path
 ) -> None:
@@ -79,33 +89,63 @@ def test_script_exits_0_when_gone_1_while_it_reproduces_and_2_on_other_hardware(
     text = finding_script(finding)
     gone = run_script(text, tmp_path)  # the real torch adds the bias
     assert gone.returncode == 0 and "GONE" in gone.stdout, gone.stdout + gone.stderr
+    wrong = run_script(broken(text), tmp_path)
+    assert wrong.returncode == 1 and "REPRODUCES" in wrong.stdout, wrong.stdout + wrong.stderr
     # Found where torch's CPU dispatch level was one no machine has: gone here says nothing.
     there = {"torch": {"cpu_capability": "MADE-UP"}}
     elsewhere = finding_script(replace(finding, environment={**finding.environment, "kernel_facts": there}))
     unsure = run_script(elsewhere, tmp_path)
     assert unsure.returncode == 2, unsure.stdout + unsure.stderr
-    assert "CANNOT TELL" in unsure.stdout and "cpu_capability: found with 'MADE-UP'" in unsure.stdout
+    assert "CANNOT TELL: it does not show here" in unsure.stdout
+    assert "cpu_capability: found with 'MADE-UP'" in unsure.stdout
     anyway = tmp_path / "anyway.py"
     anyway.write_text(elsewhere)
     forced = subprocess.run([sys.executable, "-I", str(anyway), "--any-hardware"], capture_output=True, text=True,
                             timeout=300, check=False)
     assert forced.returncode == 0 and "GONE" in forced.stdout, forced.stdout + forced.stderr
-    # Make the script's own torch call wrong, as a broken torch release would be.
-    call = "    out = conv(x, w, b)\n"
-    assert call in text
-    broken = run_script(text.replace(call, call + "    out = out + 0.5\n"), tmp_path)
-    assert broken.returncode == 1 and "REPRODUCES" in broken.stdout, broken.stdout + broken.stderr
+
+
+def test_a_problem_that_shows_reproduces_whatever_the_hardware(torch_oracle: Oracle, tmp_path: Path) -> None:
+    """The call comes first: a maintainer on another CPU who sees the problem is told it reproduces, also for a
+    finding that recorded only the CPU's model name (found before facts were recorded)."""
+    finding = torch_finding()
+    for environment in ({"kernel_facts": {"torch": {"cpu_capability": "MADE-UP"}}},
+                        {"devices": {"cpu": "A CPU no machine has"}}):
+        text = finding_script(replace(finding, environment={**finding.environment, **environment}))
+        shown = run_script(broken(text), tmp_path)
+        assert shown.returncode == 1 and "REPRODUCES" in shown.stdout, shown.stdout + shown.stderr
+        unsure = run_script(text, tmp_path)
+        assert unsure.returncode == 2 and "CANNOT TELL: it does not show here" in unsure.stdout, unsure.stdout
 
 
 def test_script_reads_this_machines_facts_as_convfuzz_does(torch_oracle: Oracle, tmp_path: Path) -> None:
-    """Found with exactly this machine's facts (CPU flags, vendor, torch's oneDNN support): the script's own reading
-    of them agrees with oracles.kernel_facts', so it runs the check instead of saying it cannot tell."""
+    """Found with exactly this machine's facts (CPU vendor and flags, torch's oneDNN support): the script records
+    every one of them and reads each as oracles.kernel_facts does, so it calls a correct result gone; with one CPU
+    flag recorded the other way round, it cannot tell."""
     finding = torch_finding()
-    here = replace(finding, environment={**finding.environment, "kernel_facts": collect_facts(["torch"])})
+    facts = collect_facts(["torch"])
+    here = replace(finding, environment={**finding.environment, "kernel_facts": facts})
     text = finding_script(here)
-    assert "avx2" in text or "asimd" in text or "FOUND_WITH = {'" in text
+    recorded = ast.literal_eval(text.split("FOUND_WITH = ", 1)[1].splitlines()[0])
+    expected = {label: value for label, value in compared_facts(facts, "torch", "cpu").items() if value is not None}
+    assert recorded == expected and set(facts["cpu"]["isa"]) <= set(recorded), recorded
     done = run_script(text, tmp_path)
     assert done.returncode == 0 and "GONE" in done.stdout, done.stdout + done.stderr
+    flag, present = next(iter(facts["cpu"]["isa"].items()), ("avx2", True))
+    flipped = {**facts, "cpu": {**facts["cpu"], "isa": {**facts["cpu"]["isa"], flag: not present}}}
+    other = run_script(finding_script(replace(finding, environment={"kernel_facts": flipped})), tmp_path)
+    assert other.returncode == 2 and f"{flag}: found with {not present!r}, here {present!r}" in other.stdout, (
+        other.stdout + other.stderr
+    )
+
+
+def test_committed_scripts_have_no_unused_imports_variables_or_arguments() -> None:
+    """The generator writes only what a script uses: pyflakes' rules and the unused-argument rules of ruff."""
+    scripts = sorted(str(path) for path in FINDINGS.glob("*.py"))
+    done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--isolated", "--select", "F,ARG",
+                           "--output-format", "concise", *scripts], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_script_cannot_tell_without_its_framework(torch_oracle: Oracle, tmp_path: Path) -> None:
@@ -127,15 +167,34 @@ def test_script_of_any_case_runs_and_is_gone_on_correct_frameworks(case: ConvCas
 
 
 def test_crash_script_runs_the_call_in_a_child_and_exits_1(torch_oracle: Oracle, tmp_path: Path) -> None:
+    """Only a call that returned is gone: a signal, an exception on a valid case (a MemoryError too) and an abort
+    turned into an exit status all still show the problem."""
     finding = torch_finding()
     text = finding_script(FindingRecord(**{**finding.__dict__, "kind": "crash"}))
     gone = run_script(text, tmp_path)
     assert gone.returncode == 0 and "GONE: the call returned" in gone.stdout, gone.stdout + gone.stderr
-    call = "    out = conv(x, w, "
-    assert call in text
-    segfault = "    import ctypes\n    ctypes.string_at(0)\n"
-    crashed = run_script(text.replace(call, segfault + call), tmp_path)
-    assert crashed.returncode == 1 and "SIGSEGV" in crashed.stdout, crashed.stdout + crashed.stderr
+    for change, said in (
+        ("    import ctypes\n    ctypes.string_at(0)\n", "killed by SIGSEGV"),
+        ("    raise MemoryError\n", "no crash now, but the call raised MemoryError"),
+        ("    raise RuntimeError('not implemented')\n", "no crash now, but the call raised RuntimeError"),
+        ("    import os\n    os._exit(134)\n", "exit status 134 before the call returned"),
+    ):
+        crashed = run_script(broken(text, change), tmp_path)
+        assert crashed.returncode == 1 and said in crashed.stdout, (change, crashed.stdout + crashed.stderr)
+
+
+def test_crash_script_of_an_invalid_configuration_is_gone_once_refused(torch_oracle: Oracle, tmp_path: Path) -> None:
+    """An invalid configuration that crashed torch: a clean error is the right answer now, a MemoryError is not
+    (it tried to allocate what no valid case of these shapes needs)."""
+    cfg = find(invalid_configs(ops=("conv2d",), dtypes=("float32",), defects=("groups_not_dividing",)), bool)
+    bias = np.ones(cfg.out_channels) if cfg.bias else None
+    case = ConvCase(cfg, np.ones(cfg.input_shape()), np.ones(cfg.weight_shape()), bias)
+    record = replace(torch_finding(), case=case, kind="crash")
+    text = finding_script(record)
+    refused = run_script(text, tmp_path)
+    assert refused.returncode == 0 and "GONE: refused as it should" in refused.stdout, refused.stdout + refused.stderr
+    allocating = run_script(text.replace("    import torch\n", "    raise MemoryError\n", 1), tmp_path)
+    assert allocating.returncode == 1 and "raised MemoryError" in allocating.stdout, allocating.stdout
 
 
 def test_a_cuda_finding_says_it_cannot_tell_without_a_gpu(tmp_path: Path) -> None:

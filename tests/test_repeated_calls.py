@@ -55,15 +55,13 @@ def test_repro_script_makes_the_earlier_calls_first(tmp_path: Path) -> None:
     earlier = replace(case, x=case.x + 1.0)  # same shape and parameters, other data
     as_torch = replace(claim_that_torch_is_wrong(case, ("reference", "torch")), preceding=(earlier,))
     text = finding_script(as_torch)
-    assert "PRECEDING = [\n" in text and "for x, w, b, g in PRECEDING:" in text
+    assert "PRECEDING = [\n" in text and "for tensors in PRECEDING:" in text
     gone = run_script(text, tmp_path)  # the real torch has no stale buffer
     assert gone.returncode == 0 and "GONE" in gone.stdout, gone.stdout + gone.stderr
     # A torch runner that returns its previous result for the same shapes, as the planted bug does.
-    call = "    out = conv(x, w, "
-    assert call in text
+    call = next(line for line in text.splitlines(keepends=True) if line.startswith("    out = conv("))
     stale = ("    cache = globals().setdefault('STALE', {})\n"
              "    if 'out' in cache:\n        return cache['out']\n"
-             "    bias = b if B is not None else None\n"
-             "    cache['out'] = conv(x, w, bias).detach().cpu().to(torch.float64).numpy()\n")
+             f"    cache['out'] = {call.split('=', 1)[1].strip()}.detach().cpu().to(torch.float64).numpy()\n")
     broken = run_script(text.replace(call, stale + call), tmp_path)
     assert broken.returncode == 1 and "REPRODUCES" in broken.stdout, broken.stdout

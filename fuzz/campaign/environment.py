@@ -9,6 +9,8 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
+from convfuzz.oracles.kernel_facts import cpu_identity
+
 PACKAGES = ("torch", "jax", "jaxlib", "numpy", "hypothesis")
 # The versions that say which code computed a result (recorded with every finding, its history and each campaign,
 # and shown by explain, the upstream issue and the report), in the order they are shown.
@@ -29,15 +31,8 @@ def package_version(name: str) -> str | None:
 
 
 def cpu_name() -> str:
-    """The CPU model as the OS reports it."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU model as the OS reports it (read as kernel-selecting facts and finding scripts read it)."""
+    return str(cpu_identity(())["model"])
 
 
 def device_model(device: str) -> str | None:

@@ -2,9 +2,10 @@
 
 The script is what a framework maintainer runs: numpy plus the suspect's framework, the case's tensors, the float64
 EXPECTED result and the elementwise BOUND as literals, the call as a user writes it (oracles.user_calls), and a
-main() whose exit status says 1 while the discrepancy reproduces, 0 once it is gone, 2 when this machine cannot
-tell (the framework or the device is missing, or a kernel-selecting fact differs from where it was found). No
-convfuzz code is inside it. A finding whose suspect exists only inside convfuzz (our reference, a relation between
+main() that makes the call first: exit status 1 while the discrepancy reproduces (on any machine), 0 once it is
+gone, 2 when this machine cannot tell (the framework or the device is missing, or the problem does not show and a
+kernel-selecting fact differs from where it was found, exactly as replay decides). No convfuzz code is inside it
+but kernel_facts.cpu_identity, the one reader of the CPU's facts, carried as its source. A finding whose suspect exists only inside convfuzz (our reference, a relation between
 calls, a matmul or hand check) gets a script that says to run `convfuzz replay ID` instead.
 
 `convfuzz scripts` rewrites every script of a folder from its JSON, and a test fails when a committed script
@@ -13,6 +14,10 @@ differs from what this module writes now: scripts never go stale.
 
 from __future__ import annotations
 
+import ast
+import inspect
+import itertools
+import math
 import textwrap
 from typing import Any
 
@@ -29,11 +34,12 @@ from convfuzz.oracles.kernel_facts import (
     TORCH_GPU_PROBES,
     X86_FLAGS,
     compared_facts,
+    cpu_identity,
 )
 from convfuzz.oracles.names import direct_framework
 from convfuzz.oracles.pinned import split_pin
 from convfuzz.oracles.registry import suspect_device
-from convfuzz.oracles.user_calls import runner_name, user_runner
+from convfuzz.oracles.user_calls import runner_name, runner_tensors, user_runner
 from convfuzz.strategies import features
 from convfuzz.strategies.case import COMPLEX_DTYPES, ConvConfig
 
@@ -43,21 +49,45 @@ EXIT_CANNOT_TELL = 2
 ONE_LINE = 100
 
 
+def _number(value: float) -> str:
+    """A float64 as a literal that round-trips exactly; the non-finite values of a --nonfinite case as NumPy's
+    constants."""
+    return {"nan": "np.nan", "inf": "np.inf", "-inf": "-np.inf"}.get(repr(value), repr(value))
+
+
+def _listed(body: str, tail: str) -> str:
+    """np.array([body]{tail}: on one line where it is short, else wrapped for reading (`tail` closes the call and
+    reshapes)."""
+    if len(body) + len(tail) + 12 <= ONE_LINE:
+        return f"np.array([{body}]{tail}"
+    wrapped = textwrap.fill(body, width=108, initial_indent="    ", subsequent_indent="    ")
+    return f"np.array([\n{wrapped}\n]{tail}"
+
+
 def array_literal(values: np.ndarray) -> str:
-    """np.array([...]) with values that round-trip exactly, wrapped for reading; complex values as
-    complex_array(real parts, imaginary parts), a helper the script then defines."""
+    """A float64 array's values as the shortest plain NumPy expression that holds them exactly: np.zeros,
+    np.ones or np.full where all are alike, np.arange for a run of integers, a list of integers, or a list of
+    floats, reshaped; complex values as complex_array(real parts, imaginary parts), a helper the script defines."""
     if np.iscomplexobj(values):
         real, imag = array_literal(np.real(values)), array_literal(np.imag(values))
         together = f"complex_array({real}, {imag})"
         return together if len(together) <= ONE_LINE else f"complex_array(\n{real},\n{imag},\n)"
-    # repr gives 'nan' / 'inf' for the non-finite values of a --nonfinite case: spelled as NumPy constants.
-    special = {"nan": "np.nan", "inf": "np.inf", "-inf": "-np.inf"}
-    body = ", ".join(special.get(repr(float(v)), repr(float(v))) for v in values.ravel())
-    shape = f".reshape({tuple(values.shape)!r})"
-    if len(body) + len(shape) + 12 <= ONE_LINE:  # a few values: one line
-        return f"np.array([{body}]){shape}"
-    wrapped = textwrap.fill(body, width=108, initial_indent="    ", subsequent_indent="    ")
-    return f"np.array([\n{wrapped}\n]){shape}"
+    flat = [float(v) for v in np.asarray(values, dtype=np.float64).ravel()]
+    shape = tuple(values.shape)
+    reshape = "" if len(shape) == 1 else f".reshape({shape!r})"  # a list or a range is 1-D already
+    texts = [_number(v) for v in flat]
+    if len(set(texts)) <= 1:  # repr tells 0.0 from -0.0, which a sign-sensitive case needs kept apart
+        fill = texts[0] if texts else "0.0"
+        return {"0.0": f"np.zeros({shape!r})", "1.0": f"np.ones({shape!r})"}.get(fill, f"np.full({shape!r}, {fill})")
+    integral = all(math.isfinite(v) and v == int(v) and abs(v) < 2**53 and repr(v) != "-0.0" for v in flat)
+    if not integral:
+        return _listed(", ".join(texts), f"){reshape}")
+    ints = [int(v) for v in flat]
+    step = ints[1] - ints[0]
+    if len(ints) >= 3 and step != 0 and all(b - a == step for a, b in itertools.pairwise(ints)):
+        bounds = [ints[0], ints[-1] + step, step] if step != 1 else [ints[0], ints[-1] + 1] if ints[0] else [len(ints)]
+        return f"np.arange({', '.join(map(str, bounds))}, dtype=np.float64){reshape}"
+    return _listed(", ".join(map(str, ints)), f", dtype=np.float64){reshape}")
 
 
 def optional_literal(values: np.ndarray | None) -> str:
@@ -96,32 +126,20 @@ def found_with(record: FindingRecord, oracle: str) -> dict[str, Any]:
 
 
 def _facts_here_function(framework: str, device: str, labels: list[str]) -> str:
-    """The script's facts_here(): the same facts read on the machine that runs it (the CPU's from /proc/cpuinfo,
-    the framework's with kernel_facts' own probe expressions)."""
-    lines = ["def facts_here() -> dict:", "    \"\"\"FOUND_WITH's facts on this machine (None where unknown).\"\"\"",
-             "    facts: dict = {}"]
-    flag_labels = tuple(label for label in labels if label in X86_FLAGS + ARM_FLAGS)
-    if device == "cpu" and (flag_labels or "vendor" in labels or "model" in labels):
-        lines += [
-            "    fields = {}",
-            "    try:  # the first processor's block of /proc/cpuinfo (Linux): its vendor and instruction-set flags",
-            "        with open('/proc/cpuinfo', encoding='utf-8', errors='replace') as info:",
-            "            for line in info.read().split('\\n\\n')[0].splitlines():",
-            "                key, _, value = line.partition(':')",
-            "                fields[key.strip()] = value.strip()",
-            "    except OSError:",
-            "        pass",
-            "    facts['vendor'] = fields.get('vendor_id') or fields.get('CPU implementer')",
-            "    facts['model'] = fields.get('model name')",
-            "    flags = (fields.get('flags') or fields.get('Features') or '').split()",
-            f"    for flag in {flag_labels!r}:",
-            "        facts[flag] = (flag in flags) if flags else None",
-        ]
+    """The script's facts_here(): the same facts read on the machine that runs it (the CPU's by cpu_identity, whose
+    source the script carries; the framework's with kernel_facts' own probe expressions)."""
+    lines = ["def facts_here() -> dict:", "    \"\"\"FOUND_WITH's facts on this machine (None where unknown).\"\"\""]
+    flags = tuple(label for label in labels if label in X86_FLAGS + ARM_FLAGS)
     if device == "cpu":
         probes = TORCH_CPU_PROBES if framework == "torch" else {}
     else:
         probes = TORCH_GPU_PROBES if framework == "torch" else JAX_GPU_PROBES
     wanted = {label: expression for label, expression in probes.items() if label in labels}
+    if _reads_cpu(device, labels):
+        cpu = "{'vendor': cpu['vendor'], 'model': cpu['model'], **cpu['isa']}"
+        lines += [f"    cpu = cpu_identity({flags!r})", f"    facts = {cpu}" if wanted else f"    return {cpu}"]
+    else:
+        lines.append("    facts: dict = {}" if wanted else "    return {}")
     if wanted:
         lines.append(f"    import {framework}\n")
         for label, expression in wanted.items():
@@ -131,116 +149,194 @@ def _facts_here_function(framework: str, device: str, labels: list[str]) -> str:
                 "    except Exception:  # an older or leaner build: unknown",
                 "        pass",
             ]
-    lines.append("    return facts")
+        lines.append("    return facts")
     return "\n".join(lines) + "\n"
 
 
-def _cannot_tell_function(framework: str, device: str, checks_facts: bool) -> str:
-    """The script's cannot_tell(): why this machine cannot say whether the problem is still there, or None."""
+def _cpu_identity_source() -> str:
+    """kernel_facts.cpu_identity's own source, for a script to read the CPU as convfuzz does; its long docstring
+    is replaced by a line that says where it comes from."""
+    source = inspect.getsource(cpu_identity)
+    docstring = ast.parse(source).body[0].body[0]  # type: ignore[attr-defined]
+    lines = source.splitlines(keepends=True)
+    said = '    """The CPU as convfuzz reads it (the same function: oracles/kernel_facts.py)."""\n'
+    return "".join([*lines[: docstring.lineno - 1], said, *lines[docstring.end_lineno :]])
+
+
+def _reads_cpu(device: str, labels: list[str]) -> bool:
+    """Whether a script compares facts of the CPU itself (vendor, model, instruction-set flags)."""
+    return device == "cpu" and any(label in (*X86_FLAGS, *ARM_FLAGS, "vendor", "model") for label in labels)
+
+
+def _missing_function(framework: str, device: str) -> str:
+    """The script's missing(): what this machine lacks to make the call at all (the framework, the device)."""
     device_check = ""
     if device == "cuda" and framework == "torch":
-        device_check = "    if not torch.cuda.is_available():\n        return 'torch sees no GPU here'\n"
+        device_check = (
+            "    import torch\n\n    if not torch.cuda.is_available():\n        return 'torch sees no GPU here'\n"
+        )
     elif device == "cuda":
         device_check = (
-            "    try:\n        jax.devices('gpu')\n    except RuntimeError:\n        return 'jax sees no GPU here'\n"
+            "    import jax\n\n    try:\n        jax.devices('gpu')\n    except RuntimeError:\n"
+            "        return 'jax sees no GPU here'\n"
         )
-    facts = (
-        "    if '--any-hardware' in sys.argv:\n"
-        "        return None\n"
-        "    here = facts_here()\n"
-        "    differ = [f'{name}: found with {then!r}, here {here[name]!r}' for name, then in FOUND_WITH.items()\n"
-        "              if here.get(name) is not None and here[name] != then]\n"
-        "    if differ:\n"
-        "        return 'another kernel may run here (' + '; '.join(differ) + '); --any-hardware runs it anyway'\n"
-        if checks_facts else ""
-    )
     return (
-        "def cannot_tell() -> str | None:\n"
-        "    \"\"\"Why this machine cannot tell whether the problem is still there, or None.\"\"\"\n"
-        "    try:\n"
-        f"        import {framework}\n"
-        "    except ImportError:\n"
+        "def missing() -> str | None:\n"
+        "    \"\"\"What this machine lacks to make the call at all, or None.\"\"\"\n"
+        f"    if importlib.util.find_spec({framework!r}) is None:\n"
         f"        return '{framework} is not installed'\n"
-        f"{device_check}{facts}"
+        f"{device_check}"
         "    return None\n"
     )
 
 
-def _main_function(record: FindingRecord, oracle: str) -> str:
-    """The script's main(): first whether this machine can tell, then whether the discrepancy is there."""
-    run = runner_name(oracle)
-    kind, cfg = record.kind, record.case.config
-    earlier = (
-        "    for x, w, b, g in PRECEDING:  # the earlier calls the discrepancy needs\n"
-        f"        {run}(x, w, b, g)\n" if record.preceding else ""
+# A script's another_kernel(): compared only once the problem did not show, as `convfuzz replay` does.
+ANOTHER_KERNEL_FUNCTION = (
+    "def another_kernel() -> str | None:\n"
+    "    \"\"\"Why the kernel with the problem may not have run here (a fact that chose it differs from\n"
+    "    FOUND_WITH), or None.\"\"\"\n"
+    "    if '--any-hardware' in sys.argv:\n"
+    "        return None\n"
+    "    here = facts_here()\n"
+    "    differ = [f'{name}: found with {then!r}, here {here[name]!r}' for name, then in FOUND_WITH.items()\n"
+    "              if here.get(name) is not None and here[name] != then]\n"
+    "    if not differ:\n"
+    "        return None\n"
+    "    return 'another kernel may run here (' + '; '.join(differ) + '); --any-hardware calls it gone anyway'\n"
+)
+
+
+def _earlier_calls(record: FindingRecord, run: str, indent: str) -> str:
+    """The loop that makes the earlier calls a stale-buffer finding needs, or nothing."""
+    if not record.preceding:
+        return ""
+    return (
+        f"{indent}for tensors in PRECEDING:  # the earlier calls the discrepancy needs\n"
+        f"{indent}    {run}(*tensors)\n"
     )
-    child = ""
-    if kind in PROCESS_KINDS:
-        child = (
-            "    if sys.argv[1:2] == ['--call']:  # the child: make the call\n"
-            f"{textwrap.indent(earlier, '    ')}"
-            f"        {run}()\n"
-            "        return 0\n"
-        )
-    start = (
-        f"def main() -> int:\n{child}"
-        "    why = cannot_tell()\n"
-        "    if why:\n"
-        "        print(f'CANNOT TELL: {why}')\n"
-        f"        return {EXIT_CANNOT_TELL}\n"
+
+
+def _value_check_function(record: FindingRecord, run: str, nonfinite: bool) -> str:
+    """The script's check() of a finding about values (or an accepted invalid configuration): it makes the call
+    and says whether the problem shows, and what was seen."""
+    cfg = record.case.config
+    head = (
+        "def check() -> tuple[bool, str]:\n"
+        "    \"\"\"Make the call: whether the problem shows, and what was seen.\"\"\"\n"
+        f"{_earlier_calls(record, run, '    ')}"
     )
-    if kind in PROCESS_KINDS:
-        return start + (
-            "    # The call runs in a child process, so a crash or a hang is reported rather than suffered.\n"
-            "    try:\n"
-            "        done = subprocess.run([sys.executable, __file__, '--call'], timeout=TIMEOUT, check=False)\n"
-            "    except subprocess.TimeoutExpired:\n"
-            "        print(f'REPRODUCES: no answer within {TIMEOUT} s')\n"
-            "        return 1\n"
-            "    if done.returncode < 0:\n"
-            "        print(f'REPRODUCES: the process was killed by {signal.Signals(-done.returncode).name}')\n"
-            "        return 1\n"
-            "    print(f'GONE: the call returned (exit status {done.returncode})')\n"
-            "    return 0\n"
-        )
     if cfg.defect:
-        return start + earlier + (
+        return head + (
             "    try:\n"
             f"        out = {run}()\n"
             "    except Exception as exc:  # refusing is right\n"
-            "        print(f'GONE: refused as it should: {type(exc).__name__}: {exc}')\n"
-            "        return 0\n"
+            "        return False, f'refused as it should: {type(exc).__name__}: {exc}'\n"
             "    if out.size == 0:\n"
-            "        print('GONE: an empty output, no numbers')\n"
-            "        return 0\n"
-            f"    print(f'REPRODUCES: an output of shape {{out.shape}} for an invalid configuration ({cfg.defect}) "
-            "instead of an error')\n"
-            "    return 1\n"
+            "        return False, 'an empty output, no numbers'\n"
+            f"    return True, f'an output of shape {{out.shape}} for an invalid configuration ({cfg.defect}) "
+            "instead of an error'\n"
         )
-    return start + earlier + (
+    # Where the exact result holds inf or NaN, the output must hold the same there; elsewhere an element is right
+    # within its bound (a NaN where a number belongs is wrong: its error compares false).
+    within = (
+        "    with np.errstate(invalid='ignore'):\n"
+        "        error = np.abs(out - EXPECTED)\n"
+        "    same = (out == EXPECTED) | (np.isnan(out) & np.isnan(EXPECTED))  # inf and NaN where they belong\n"
+        "    wrong = ~(same | (error <= BOUND))\n"
+        if nonfinite else
+        "    error = np.abs(out - EXPECTED)\n"
+        "    wrong = ~(error <= BOUND)  # NaN where a number belongs is wrong too\n"
+    )
+    return head + (
         "    try:\n"
         f"        out = {run}()\n"
         "    except Exception as exc:\n"
-        "        print(f'REPRODUCES: raised {type(exc).__name__}: {exc}')\n"
-        "        print('expected: an output of shape', EXPECTED.shape)\n"
-        "        return 1\n"
+        "        return True, f'raised {type(exc).__name__}: {exc} (expected an output of shape {EXPECTED.shape})'\n"
         "    if out.shape != EXPECTED.shape:\n"
-        "        print(f'REPRODUCES: output of shape {out.shape}, expected {EXPECTED.shape}')\n"
-        "        return 1\n"
-        "    with np.errstate(invalid='ignore'):\n"
-        "        error = np.abs(out - EXPECTED)\n"
-        "    # Where the exact result is inf or NaN the output must be the same; elsewhere within the bound.\n"
-        "    same = (out == EXPECTED) | (np.isnan(out) & np.isnan(EXPECTED))\n"
-        "    wrong = ~(same | (error <= BOUND))\n"
+        "        return True, f'an output of shape {out.shape}, expected {EXPECTED.shape}'\n"
+        f"{within}"
         "    if not wrong.any():\n"
-        "        print('GONE: every element is within its bound of the exact result')\n"
-        "        return 0\n"
+        "        return False, 'every element is within its bound of the exact result'\n"
         "    excess = np.where(wrong, np.nan_to_num(error, nan=np.inf) - BOUND, -np.inf)\n"
         "    at = np.unravel_index(int(np.argmax(excess)), out.shape)\n"
-        "    print(f'REPRODUCES: {int(wrong.sum())} of {wrong.size} elements are off; worst '\n"
-        "          f'out{list(map(int, at))} = {out[at].item()!r}, exact {EXPECTED[at].item()!r}: '\n"
-        "          f'|error| {error[at]:.3g} > bound {BOUND[at]:.3g}')\n"
-        "    return 1\n"
+        "    return True, (f'{int(wrong.sum())} of {wrong.size} elements are off; worst out{list(map(int, at))} = '\n"
+        "                  f'{out[at].item()!r}, exact {EXPECTED[at].item()!r}: |error| {error[at]:.3g} > '\n"
+        "                  f'bound {BOUND[at]:.3g}')\n"
+    )
+
+
+# The child's exit status when the call raised an exception (it says which on its last line of output).
+CHILD_RAISED = 3
+
+
+def _process_check_functions(record: FindingRecord, run: str) -> str:
+    """The script's call_in_child() and check() of a crash or hang: the call runs in a child process, so that a
+    crash or hang is reported rather than suffered, and only a call that returned is gone (an invalid
+    configuration refused with an error is gone too; a MemoryError is not a refusal)."""
+    cfg = record.case.config
+    raised = (
+        "        if said.startswith('raised MemoryError'):\n"
+        "            return True, f'the call {said}: it tried to allocate what an invalid configuration never needs'\n"
+        "        return False, f'refused as it should: {said}'\n"
+        if cfg.defect else
+        "        return True, f'no crash now, but the call {said} on a valid configuration'\n"
+    )
+    return (
+        "def call_in_child() -> int:\n"
+        "    \"\"\"The child process: make the call, and say on the last line of output how it ended.\"\"\"\n"
+        f"{_earlier_calls(record, run, '    ')}"
+        "    try:\n"
+        f"        {run}()\n"
+        "    except Exception as exc:\n"
+        "        print(f'raised {type(exc).__name__}: {exc}', flush=True)\n"
+        f"        return {CHILD_RAISED}\n"
+        "    print('returned', flush=True)\n"
+        "    return 0\n\n\n"
+        "def check() -> tuple[bool, str]:\n"
+        "    \"\"\"Make the call in a child process: whether the problem shows, and what was seen.\"\"\"\n"
+        "    try:\n"
+        "        done = subprocess.run([sys.executable, __file__, '--call'], stdout=subprocess.PIPE, text=True,\n"
+        "                              timeout=TIMEOUT, check=False)\n"
+        "    except subprocess.TimeoutExpired:\n"
+        "        return True, f'no answer within {TIMEOUT} s'\n"
+        "    if done.returncode < 0:\n"
+        "        return True, f'the process was killed by {signal.Signals(-done.returncode).name}'\n"
+        "    said = (done.stdout.strip().splitlines() or [''])[-1]\n"
+        "    if done.returncode == 0 and said == 'returned':\n"
+        "        return False, 'the call returned'\n"
+        f"    if done.returncode == {CHILD_RAISED} and said.startswith('raised '):\n"
+        f"{raised}"
+        "    return True, f'the process ended with exit status {done.returncode} before the call returned'\n"
+    )
+
+
+def _main_function(record: FindingRecord, checks_facts: bool) -> str:
+    """The script's main(): whether this machine can make the call, then the call; only when the problem does not
+    show, whether a kernel-selecting fact differs from where it was found (then it cannot tell)."""
+    child = (
+        "    if sys.argv[1:] == ['--call']:\n        return call_in_child()\n"
+        if record.kind in PROCESS_KINDS else ""
+    )
+    facts = (
+        "    why = another_kernel()\n"
+        "    if why:\n"
+        "        print(f'CANNOT TELL: it does not show here ({seen}), but {why}')\n"
+        f"        return {EXIT_CANNOT_TELL}\n"
+        if checks_facts else ""
+    )
+    return (
+        f"def main() -> int:\n{child}"
+        "    why = missing()\n"
+        "    if why:\n"
+        "        print(f'CANNOT TELL: {why}')\n"
+        f"        return {EXIT_CANNOT_TELL}\n"
+        "    shows, seen = check()\n"
+        "    if shows:\n"
+        "        print(f'REPRODUCES: {seen}')\n"
+        "        return 1\n"
+        f"{facts}"
+        "    print(f'GONE: {seen}')\n"
+        "    return 0\n"
     )
 
 
@@ -309,9 +405,12 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
     case = record.case
     device = suspect_device(oracle, cfg.device)
     facts = found_with(record, oracle)
-    values = ""
+    run = runner_name(oracle)
+    process = record.kind in PROCESS_KINDS
+    values, nonfinite = "", False
     if record.kind in VALUE_KINDS and not cfg.defect:
         exact, bound = expected_and_bound(record, oracle)
+        nonfinite = not bool(np.isfinite(exact).all())
         values = (
             f"# The exact result, computed in {'complex128' if cfg.dtype in COMPLEX_DTYPES else 'float64'} from the "
             "same values.\n"
@@ -329,38 +428,44 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
     preceding = ""
     if record.preceding:
         calls = ",\n".join(
-            f"({array_literal(c.x)}, {array_literal(c.w)}, {optional_literal(c.b)}, {optional_literal(c.g)})"
-            for c in record.preceding
+            "(" + ", ".join(array_literal(tensor) for tensor in earlier.tensors().values()) + ")"
+            for earlier in record.preceding
         )
-        preceding = (
-            f"# Earlier calls with the same parameters (x, w, b, g), oldest first.\nPRECEDING = [\n{calls},\n]\n"
-        )
-    tensors = "".join(f"{name} = {optional_literal(value)}\n" for name, value in (("B", case.b), ("G", case.g)))
+        named = ", ".join(runner_tensors(cfg))
+        preceding = f"# Earlier calls with the same parameters ({named}), oldest first.\nPRECEDING = [\n{calls},\n]\n"
+    tensors = "".join(f"{name.upper()} = {array_literal(value)}\n" for name, value in case.tensors().items())
     facts_lines = (
         "# What chose the kernel where this was found: where one of these differs another kernel runs, and a\n"
-        "# discrepancy that does not show says nothing about the kernel that has it.\n"
+        "# discrepancy that does not show here says nothing about the kernel that has it.\n"
         f"FOUND_WITH = {facts!r}\n"
         if facts else ""
     )
+    functions = [runner]
+    if facts:
+        if _reads_cpu(device, list(facts)):
+            functions.append(_cpu_identity_source())
+        functions += [_facts_here_function(framework, device, list(facts)), ANOTHER_KERNEL_FUNCTION]
+    functions.append(_missing_function(framework, device))
+    functions.append(
+        _process_check_functions(record, run) if process else _value_check_function(record, run, nonfinite)
+    )
+    functions.append(_main_function(record, bool(facts)))
+    imports = "import importlib.util\n" + ("import signal\nimport subprocess\n" if process else "") + "import sys\n"
     return (
         "#!/usr/bin/env python3\n"
         f'"""{title}.\n\n'
         f"Needs numpy and {framework}. Exit status 1 while the problem reproduces, 0 once it is gone, 2 when this\n"
-        f"machine cannot tell ({framework} or the {device} device missing, or another kernel would run here).\n"
+        f"machine cannot tell ({framework} or the {device} device missing, or the problem does not show where\n"
+        f"another kernel may have run).\n"
         f'Found by convfuzz (finding {record.id})."""\n\n'
-        "import signal\nimport subprocess\nimport sys\n\nimport numpy as np\n\n"
-        f"TIMEOUT = {CHILD_TIMEOUT}\n"
+        f"{imports}\nimport numpy as np\n\n"
+        f"{f'TIMEOUT = {CHILD_TIMEOUT}{chr(10)}' if process else ''}"
         f"{facts_lines}"
         f"{complex_helper}\n"
         f"# The inputs, as float64 values that {cfg.dtype} holds exactly.\n"
-        f"X = {array_literal(case.x)}\n"
-        f"W = {array_literal(case.w)}\n"
         f"{tensors}{preceding}{values}\n\n"
-        f"{runner}\n\n"
-        f"{_facts_here_function(framework, device, list(facts)) + chr(10) + chr(10) if facts else ''}"
-        f"{_cannot_tell_function(framework, device, bool(facts))}\n\n"
-        f"{_main_function(record, oracle)}\n\n"
-        "if __name__ == '__main__':\n"
+        + "\n\n".join(functions)
+        + "\n\nif __name__ == '__main__':\n"
         "    sys.exit(main())\n"
     )
 
