@@ -5,8 +5,9 @@ EXPECTED result and the elementwise BOUND as literals, the call as a user writes
 main() that makes the call first: exit status 1 while the discrepancy reproduces (on any machine), 0 once it is
 gone, 2 when this machine cannot tell (the framework or the device is missing, or the problem does not show and a
 kernel-selecting fact differs from where it was found, exactly as replay decides). No convfuzz code is inside it
-but kernel_facts.cpu_identity, the one reader of the CPU's facts, carried as its source. A finding whose suspect exists only inside convfuzz (our reference, a relation between
-calls, a matmul or hand check) gets a script that says to run `convfuzz replay ID` instead.
+but kernel_facts.cpu_identity, the one reader of the CPU's facts, carried as its source. A finding whose suspect
+exists only inside convfuzz (our reference, a relation between calls, a matmul or hand check) gets a script that
+says to run `convfuzz replay ID` instead.
 
 `convfuzz scripts` rewrites every script of a folder from its JSON, and a test fails when a committed script
 differs from what this module writes now: scripts never go stale.
