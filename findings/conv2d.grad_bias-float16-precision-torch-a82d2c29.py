@@ -51,12 +51,10 @@ def run_torch(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray = B, G: np.nda
     b = torch.tensor(B, dtype=dtype, device='cpu')
     g = torch.tensor(G, dtype=dtype, device='cpu')
 
-    def conv(x, w, b):
-        return F.conv2d(x, w, b, stride=(1, 1), padding='valid', dilation=(1, 2), groups=2)
-
     # The gradient with respect to b alone at output cotangent g, through autograd.
     b.requires_grad_(True)
-    (grad,) = torch.autograd.grad(conv(x, w, b), b, grad_outputs=g)
+    (grad,) = torch.autograd.grad(F.conv2d(x, w, b, stride=(1, 1), padding='valid', dilation=(1, 2),
+        groups=2), b, grad_outputs=g)
     return grad.detach().to(device='cpu', dtype=torch.float64).numpy()
 
 

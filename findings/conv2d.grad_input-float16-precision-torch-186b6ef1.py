@@ -41,12 +41,10 @@ def run_torch(X: np.ndarray = X, W: np.ndarray = W, G: np.ndarray = G) -> np.nda
     w = torch.tensor(W, dtype=torch.float16, device='cpu')
     g = torch.tensor(G, dtype=dtype, device='cpu')
 
-    def conv(x, w, b):
-        return F.conv2d(x, w, b, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1)
-
     # The gradient with respect to x alone at output cotangent g, through autograd.
     x.requires_grad_(True)
-    (grad,) = torch.autograd.grad(conv(x, w, None), x, grad_outputs=g)
+    (grad,) = torch.autograd.grad(F.conv2d(x, w, None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+        groups=1), x, grad_outputs=g)
     return grad.detach().to(device='cpu', dtype=torch.float64).numpy()
 
 

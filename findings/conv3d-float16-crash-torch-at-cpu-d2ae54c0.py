@@ -33,10 +33,7 @@ def run_torch_at_cpu(X: np.ndarray = X, W: np.ndarray = W) -> np.ndarray:
     x = torch.tensor(X, dtype=dtype, device='cpu')
     w = torch.tensor(W, dtype=torch.float16, device='cpu')
 
-    def conv(x, w, b):
-        return F.conv3d(x, w, b, stride=(1, 1, 2), padding=(0, 0, 1), dilation=(1, 1, 2), groups=1)
-
-    out = conv(x, w, None)
+    out = F.conv3d(x, w, None, stride=(1, 1, 2), padding=(0, 0, 1), dilation=(1, 1, 2), groups=1)
     return out.detach().to(device='cpu', dtype=torch.float64).numpy()
 
 

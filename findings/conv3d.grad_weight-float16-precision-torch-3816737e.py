@@ -41,12 +41,10 @@ def run_torch(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray = B, G: np.nda
     b = torch.tensor(B, dtype=dtype, device='cpu')
     g = torch.tensor(G, dtype=dtype, device='cpu')
 
-    def conv(x, w, b):
-        return F.conv3d(x, w, b, stride=(1, 1, 1), padding='valid', dilation=(1, 1, 1), groups=1)
-
     # The gradient with respect to w alone at output cotangent g, through autograd.
     w.requires_grad_(True)
-    (grad,) = torch.autograd.grad(conv(x, w, b), w, grad_outputs=g)
+    (grad,) = torch.autograd.grad(F.conv3d(x, w, b, stride=(1, 1, 1), padding='valid', dilation=(1, 1, 1),
+        groups=1), w, grad_outputs=g)
     return grad.detach().to(device='cpu', dtype=torch.float64).numpy()
 
 

@@ -37,11 +37,8 @@ def run_torch(X: np.ndarray = X, W: np.ndarray = W) -> np.ndarray:
     x = torch.tensor(X, dtype=dtype, device='cpu')
     w = torch.tensor(W, dtype=torch.bfloat16, device='cpu')
 
-    def conv(x, w, b):
-        return F.conv_transpose1d(x, w, b, stride=(2,), padding=(0,), output_padding=(1,), dilation=(1,),
-            groups=1)
-
-    out = conv(x, w, None)
+    out = F.conv_transpose1d(x, w, None, stride=(2,), padding=(0,), output_padding=(1,), dilation=(1,),
+        groups=1)
     return out.detach().to(device='cpu', dtype=torch.float64).numpy()
 
 

@@ -45,11 +45,8 @@ def run_torch(X: np.ndarray = X, W: np.ndarray = W) -> np.ndarray:
     x = torch.tensor(X, dtype=dtype, device='cpu')
     w = torch.tensor(W, dtype=torch.bfloat16, device='cpu')
 
-    def conv(x, w, b):
-        return F.conv_transpose3d(x, w, b, stride=(1, 1, 1), padding=(0, 0, 0), output_padding=(0, 0, 1),
-            dilation=(1, 1, 2), groups=1)
-
-    out = conv(x, w, None)
+    out = F.conv_transpose3d(x, w, None, stride=(1, 1, 1), padding=(0, 0, 0), output_padding=(0, 0, 1),
+        dilation=(1, 1, 2), groups=1)
     return out.detach().to(device='cpu', dtype=torch.float64).numpy()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from dataclasses import dataclass
 
 from convfuzz.oracles.jax_oracle import JAX_VARIANTS, LaxCall, lax_call
 from convfuzz.oracles.pinned import PIN_SEPARATOR, split_pin
@@ -45,18 +46,19 @@ def _what(cfg: ConvConfig, call: str) -> str:
     return f"the {cfg.gradient} gradient of {call}" if cfg.gradient else call
 
 
-def _torch_result_lines(cfg: ConvConfig, operands: str, to_host: str) -> str:
-    """The last lines of a torch runner: conv(`operands`), or its gradient through autograd at cotangent G
-    (`to_host` formats the expression that brings the result back as NumPy)."""
+def _torch_result_lines(cfg: ConvConfig, before: str, call: str) -> tuple[str, str]:
+    """The last lines of a torch runner's body: the lines `before` and the expression `call`, as `out`, or its
+    gradient through autograd at cotangent G as `grad` (the input it is taken for is marked first); and that
+    name."""
     if not cfg.gradient:
-        return f"    out = conv({operands})\n    return {to_host.format('out')}\n"
+        return before + _wrapped(f"    out = {call}") + "\n", "out"
     target = {"input": "x", "weight": "w", "bias": "b"}[cfg.gradient]
     return (
         f"    # The gradient with respect to {target} alone at output cotangent g, through autograd.\n"
         f"    {target}.requires_grad_(True)\n"
-        f"    (grad,) = torch.autograd.grad(conv({operands}), {target}, grad_outputs=g)\n"
-        f"    return {to_host.format('grad')}\n"
-    )
+        f"{before}"
+        f"{_wrapped(f'    (grad,) = torch.autograd.grad({call}, {target}, grad_outputs=g)')}\n"
+    ), "grad"
 
 
 def _explicit_settings_lines(settings: TorchSettings, device: str) -> str:
@@ -129,14 +131,13 @@ def _torch_closure_lines(call: TorchCall) -> str:
     )
 
 
-def _torch_literal_lines(call: TorchCall) -> str:
-    """conv(x, w, b) as a user writes it: every argument a literal."""
-    pad_line = (
-        f"        x = F.pad(x, {list(call.pre_pad)!r})  # torch's padding= takes no negative or asymmetric pads\n"
-        if call.pre_pad is not None else ""
-    )
-    body = _wrapped(f"        return F.{call.function}(x, w, b, {call.arguments()})")
-    return f"    def conv(x, w, b):\n{pad_line}{body}\n\n"
+def _torch_literal_call(call: TorchCall, bias: str) -> tuple[str, str]:
+    """F.convNd(x, w, `bias`, ...) as a user writes it, every argument a literal: the line that pads x first
+    (where torch's padding= cannot say it), and the call."""
+    if call.pre_pad is None:
+        return "", f"F.{call.function}(x, w, {bias}, {call.arguments()})"
+    pad = f"    padded = F.pad(x, {list(call.pre_pad)!r})  # torch's padding= takes no negative or asymmetric pads\n"
+    return pad, f"F.{call.function}(padded, w, {bias}, {call.arguments()})"
 
 
 def _torch_adjoint_lines(cfg: ConvConfig) -> str:
@@ -163,8 +164,8 @@ def _torch_adjoint_lines(cfg: ConvConfig) -> str:
     )
 
 
-def _torch_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> str:
-    """The runner of a torch variant, as a user writes it in a script of their own: backend flags as assignments,
+def _torch_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> UserCall:
+    """The call of a torch variant, as a user writes it in a script of their own: backend flags as assignments,
     the layout spelled out, the result widened inline."""
     padding = torch_call(cfg).padding
     # conv(x, w, b) passes b on to F.convNd, which takes None for no bias; the module form takes the bias, if any,
@@ -188,40 +189,44 @@ def _torch_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> st
         )
         operands = "x, w, b" if cfg.bias else "x, w"
     call = torch_call(cfg)
-    if cfg.transposed and settings.adjoint:
+    before, called = "", f"conv({operands})"
+    if module_lines:
+        closure_lines = ""
+    elif cfg.transposed and settings.adjoint:
         closure_lines = _torch_adjoint_lines(cfg)
-        operands = "x, w, b" if cfg.bias else "x, w"
+        called = f"conv({'x, w, b' if cfg.bias else 'x, w'})"
     elif settings.compiled:
         # Under torch.compile the closure stays: captured ints are traced as symbols, literals are not.
         closure_lines = _torch_closure_lines(call)
     else:
-        closure_lines = _torch_literal_lines(call)
+        closure_lines = ""
+        before, called = _torch_literal_call(call, "b" if cfg.bias else "None")
     memory_format = "torch.channels_last_3d" if cfg.rank == 3 else "torch.channels_last"
     layout_line = "" if cfg.layout == "contiguous" else _EXPLICIT_LAYOUTS[cfg.layout].replace("{format}", memory_format)
     compile_line = (
         "    conv = torch.compile(conv, fullgraph=True, dynamic=True)  # inductor, one graph, symbolic sizes\n"
         if settings.compiled else ""
     )
+    result_lines, result = _torch_result_lines(cfg, before, called)
     # A complex result may carry a lazy conjugation, which .numpy() refuses: resolved first.
-    host = (
-        "{}.detach().to(device='cpu', dtype=torch.complex128).resolve_conj().numpy()" if cfg.dtype in COMPLEX_DTYPES
-        else "{}.detach().to(device='cpu', dtype=torch.float64).numpy()"
+    to_host = (
+        ".detach().to(device='cpu', dtype=torch.complex128).resolve_conj().numpy()" if cfg.dtype in COMPLEX_DTYPES
+        else ".detach().to(device='cpu', dtype=torch.float64).numpy()"
     )
-    call_lines = _explicit_settings_lines(settings, device) + _torch_result_lines(cfg, operands, host)
     functional = "" if module_lines else "    import torch.nn.functional as F\n"
-    return (
-        f"def {runner_name(oracle)}({_runner_parameters(cfg)}) -> np.ndarray:\n"
-        f'    """{oracle}: {_what(cfg, "F." + cfg.op)}."""\n'
+    body = (
         "    import torch\n"
         f"{functional}\n"
         f"    dtype = torch.{cfg.dtype}\n"
         f"    x = torch.tensor(X, dtype=dtype, device={device!r})\n"
         f"    w = torch.tensor(W, dtype=torch.{cfg.weight_dtype()}, device={device!r})\n"
         f"{bias_line}{layout_line}\n"
-        f"{module_lines or closure_lines}"
+        f"{module_lines}{closure_lines}"
         f"{compile_line}"
-        f"{call_lines}"
+        f"{_explicit_settings_lines(settings, device)}"
+        f"{result_lines}"
     )
+    return UserCall(oracle, cfg, _what(cfg, "F." + cfg.op), body, result + to_host, result)
 
 
 def _jax_transposed_lines(cfg: ConvConfig, call: LaxCall, adjoint: bool, operands: str) -> str:
@@ -257,8 +262,8 @@ def _jax_transposed_lines(cfg: ConvConfig, call: LaxCall, adjoint: bool, operand
     )
 
 
-def _jax_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> str:
-    """The runner of a JAX variant, the result widened inline."""
+def _jax_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> UserCall:
+    """The call of a JAX variant, the result widened inline."""
     how = JAX_VARIANTS[variant]
     platform = "gpu" if device == "cuda" else "cpu"
     call = lax_call(cfg, how)
@@ -310,9 +315,7 @@ def _jax_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> str:
     wide = "np.complex128" if cfg.dtype in COMPLEX_DTYPES else "np.float64"
     # 64-bit types exist in JAX only with x64 on; a float32 or half case runs as a user's default JAX runs it.
     x64 = "\n    jax.config.update('jax_enable_x64', True)\n" if cfg.dtype in ("float64", "complex128") else ""
-    return (
-        f"def {runner_name(oracle)}({_runner_parameters(cfg)}) -> np.ndarray:\n"
-        f'    """{oracle}: {_what(cfg, "lax.conv_general_dilated")}."""\n'
+    body = (
         "    import jax\n"
         f"{x64}"
         "    import jax.numpy as jnp\n"
@@ -324,21 +327,70 @@ def _jax_runner(oracle: str, variant: str, device: str, cfg: ConvConfig) -> str:
         f"    w = jax.device_put(np.asarray({w_values}, dtype=jnp.{cfg.weight_dtype()}), device)\n"
         f"{b_line}"
         f"{g_line}"
-        f"    return np.asarray({result}).astype({wide})\n"
     )
+    widened = f"np.asarray({result}).astype({wide})"
+    return UserCall(oracle, cfg, _what(cfg, "lax.conv_general_dilated"), body, widened, widened)
 
 
-def user_runner(oracle: str, cfg: ConvConfig) -> str | None:
-    """The function a user would write to compute a case of `cfg` with the torch or JAX variant `oracle` (pinned
-    or not): `def run_<oracle>(X=X, W=W, ...) -> np.ndarray` (its tensors: runner_tensors), needing numpy and that
-    framework only, every argument of the call spelled out. None for any other oracle, and for a variant that does
-    not compute the op."""
+@dataclass(frozen=True)
+class UserCall:
+    """One oracle's call of a case as a user writes it: `body`, statements (indented one level) that compute it from
+    the tensors X, W (and B, G where the case has them), and `result`, the expression of the result as a float64
+    (or complex128) NumPy array after them."""
+
+    oracle: str
+    cfg: ConvConfig
+    what: str  # what is called, for a docstring: 'F.conv2d', 'the weight gradient of lax.conv_general_dilated'
+    body: str
+    result: str
+    # The result as the framework gives it (torch: the tensor's name), for a snippet to print as it is.
+    raw: str
+
+    def runner(self) -> str:
+        """The function `def run_<oracle>(X=X, W=W, ...) -> np.ndarray` (its tensors: runner_tensors)."""
+        return (
+            f"def {runner_name(self.oracle)}({_runner_parameters(self.cfg)}) -> np.ndarray:\n"
+            f'    """{self.oracle}: {self.what}."""\n'
+            f"{self.body}"
+            f"    return {self.result}\n"
+        )
+
+    def statements(self) -> tuple[str, str]:
+        """The call as top-level statements, for a snippet: its import lines, and the rest, without comment lines
+        or blank lines but before a definition and after its body, leaving the result in `out` (torch's as its
+        tensor, JAX's as a NumPy array)."""
+        lines = textwrap.dedent(self.body).splitlines()
+        imports = [line for line in lines if line.startswith(("import ", "from "))]
+        kept: list[str] = []
+        for line in lines:
+            if line in imports or not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if kept and not line.startswith(" ") and kept[-1].startswith(" "):
+                kept.append("")  # a definition's body ends
+            if line.startswith(("def ", "@")) and kept and kept[-1] and not kept[-1].startswith("@"):
+                kept.append("")
+            kept.append(line)
+        if self.raw != "out":
+            kept.append(f"out = {self.raw}")
+        return "\n".join(imports) + "\n", "\n" + "\n".join(kept) + "\n"
+
+
+def user_call(oracle: str, cfg: ConvConfig) -> UserCall | None:
+    """How a user computes a case of `cfg` with the torch or JAX variant `oracle` (pinned or not), needing numpy
+    and that framework only, every argument of the call spelled out. None for any other oracle, and for a variant
+    that does not compute the op."""
     if not is_known(oracle):
         return None
     variant, pinned = split_pin(oracle)
     device = pinned or cfg.device
     if variant in TORCH_VARIANTS and TORCH_VARIANTS[variant].computes(cfg.op_name) and cfg.batch_groups == 1:
-        return _torch_runner(oracle, variant, device, cfg)
+        return _torch_call(oracle, variant, device, cfg)
     if variant in JAX_VARIANTS and JAX_VARIANTS[variant].computes(cfg.op_name):
-        return _jax_runner(oracle, variant, device, cfg)
+        return _jax_call(oracle, variant, device, cfg)
     return None
+
+
+def user_runner(oracle: str, cfg: ConvConfig) -> str | None:
+    """user_call's function `def run_<oracle>(X=X, W=W, ...) -> np.ndarray`, or None where there is no user call."""
+    call = user_call(oracle, cfg)
+    return None if call is None else call.runner()

@@ -79,6 +79,10 @@ def test_explain_a_committed_finding_and_its_issue_script_reproduces(
     issue = explained["issue"]
     assert issue["framework"] == framework and call in issue["script"]
     assert record.case.config.dtype in issue["title"] and "```python" in issue["body"]
+    # The body leads with the short snippet (its first code block); the whole script comes after it.
+    body = issue["body"]
+    assert body.index("```python") < body.index(issue["snippet"]) < body.index(issue["script"])
+    assert len(issue["snippet"].splitlines()) < len(issue["script"].splitlines()) // 3
     done = _run_script(issue["script"], tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "REPRODUCES" in done.stdout

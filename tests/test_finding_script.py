@@ -77,9 +77,10 @@ def test_committed_scripts_are_short_and_need_only_numpy_and_one_framework() -> 
 
 
 def broken(text: str, change: str = "    out = out + 0.5\n") -> str:
-    """A script whose own torch call is wrong, as a broken torch release would be: `change` right after the call."""
-    call = next(line for line in text.splitlines(keepends=True) if line.startswith("    out = conv("))
-    return text.replace(call, call + change)
+    """A script whose own torch call is wrong, as a broken torch release would be: `change` right after the call
+    (before the runner returns its result)."""
+    end = next(line for line in text.splitlines(keepends=True) if line.startswith("    return out."))
+    return text.replace(end, change + end)
 
 
 def test_script_exits_0_when_gone_1_while_it_reproduces_and_2_on_other_hardware(

@@ -1,6 +1,7 @@
-"""A finding as an issue for the PyTorch or JAX tracker: title, body, and the finding's own script (fuzz.store.script:
-numpy and the one framework, the case, the float64 expected output and the elementwise bound, exit 1 while the
-discrepancy reproduces)."""
+"""A finding as an issue for the PyTorch or JAX tracker: title, and a body that leads with the few lines a maintainer
+wants (the inputs, the one call, what it prints against what it should: fuzz.store.script.issue_snippet) and
+carries the finding's own script further down (numpy and the one framework, the float64 expected output and the
+elementwise bound, exit 1 while the discrepancy reproduces)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from convfuzz.fuzz.judge.decide import (
     stored_number,
 )
 from convfuzz.fuzz.store.records import FindingRecord
-from convfuzz.fuzz.store.script import issue_title, script_for
+from convfuzz.fuzz.store.script import issue_snippet, issue_title, script_for
 from convfuzz.oracles.names import direct_framework
 from convfuzz.strategies.case import COMPLEX_DTYPES
 
@@ -36,13 +37,14 @@ class UpstreamIssue:
     oracle: str  # the suspect the script calls
     title: str
     body: str
-    script: str
+    snippet: str  # the few lines the body leads with
+    script: str  # the finding's whole script, with its exit status, further down the body
 
     def to_json(self) -> dict[str, str]:
         """JSON form for `convfuzz explain --json`."""
         return {
             "framework": self.framework, "tracker": self.tracker, "url": self.url, "oracle": self.oracle,
-            "title": self.title, "body": self.body, "script": self.script,
+            "title": self.title, "body": self.body, "snippet": self.snippet, "script": self.script,
         }
 
 
@@ -115,19 +117,21 @@ def build_issue(
     )
     wide = "complex128" if cfg.dtype in COMPLEX_DTYPES else "float64"
     expected = f"; the expected values below are computed in {wide} from the same {cfg.dtype} inputs" if numeric else ""
+    snippet = issue_snippet(record, oracle)
     body = (
         "### Description\n\n"
         f"{issue_title(record, oracle)}. {agree}{expected}.{tier}\n\n"
         "### Reproduction\n\n"
-        "Needs numpy and the framework only; prints the worst element and exits with status 1 while the problem "
-        "is present.\n\n"
-        f"```python\n{script}```\n\n"
+        f"```python\n{snippet}```\n\n"
         "### Expected vs actual\n\n"
         f"{_expected_vs_actual(observation)}\n\n"
         "The allowed error is a rounding bound for a correct implementation of this dtype (the sum of |x*w| "
         "terms times the accumulated unit roundoff), not a fixed tolerance.\n\n"
         "### Versions\n\n"
         f"{_versions(environment)}\n\n"
+        "<details><summary>The same check as a script with an exit status (numpy and the framework only: 1 while "
+        "the problem is present, 0 once it is fixed, 2 where this machine cannot tell)</summary>\n\n"
+        f"```python\n{script}```\n\n</details>\n\n"
         f"Found by convfuzz, a differential fuzzer for convolutions (finding `{record.id}`).\n"
     )
-    return UpstreamIssue(framework, tracker, url, oracle, issue_title(record, oracle), body, script)
+    return UpstreamIssue(framework, tracker, url, oracle, issue_title(record, oracle), body, snippet, script)

@@ -40,9 +40,9 @@ from convfuzz.oracles.kernel_facts import (
 from convfuzz.oracles.names import direct_framework
 from convfuzz.oracles.pinned import split_pin
 from convfuzz.oracles.registry import suspect_device
-from convfuzz.oracles.user_calls import runner_name, runner_tensors, user_runner
+from convfuzz.oracles.user_calls import runner_name, runner_tensors, user_call, user_runner
 from convfuzz.strategies import features
-from convfuzz.strategies.case import COMPLEX_DTYPES, ConvConfig
+from convfuzz.strategies.case import COMPLEX_DTYPES, DEFECTS, ConvConfig
 
 CHILD_TIMEOUT = 60
 EXIT_CANNOT_TELL = 2
@@ -469,6 +469,50 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
         + "\n\nif __name__ == '__main__':\n"
         "    sys.exit(main())\n"
     )
+
+
+def _snippet_outcome(record: FindingRecord, oracle: str) -> str:
+    """The snippet's last lines: what the call returned next to what it should have, or what it does instead."""
+    cfg = record.case.config
+    seen = record.observed.get(oracle, {})
+    error = str(seen.get("error", "")).split(";")[0].splitlines()[0] if seen.get("error") else ""
+    if record.kind in PROCESS_KINDS:
+        return f"print(out)  # not reached: the process is {error or 'lost'}\n"
+    if cfg.defect:
+        words = DEFECTS[cfg.defect].description if cfg.defect in DEFECTS else cfg.defect
+        return f"print(out.shape)  # an output, but the configuration is invalid ({words}): expected an error\n"
+    exact, bound = expected_and_bound(record, oracle)
+    if error:
+        return f"print(out)  # not reached: the call raises {error}; expected an output of shape {exact.shape}\n"
+    expected = array_literal(exact)
+    lines = "print(out)\n" + (f"print('expected', {expected})\n" if len(expected) <= ONE_LINE - 20 else "")
+    at = tuple(int(i) for i in seen.get("worst_index", ()))
+    if len(at) == exact.ndim:
+        where = ", ".join(map(str, at))
+        lines += (
+            f"print('out[{where}] =', out[{where}].item(), 'but should be', {_number(float(np.real(exact[at])))}, "
+            f"'within', {bound[at]:.3g})\n"
+        )
+    return lines
+
+
+def issue_snippet(record: FindingRecord, oracle: str) -> str:
+    """The few lines a maintainer reads first in an upstream issue: the inputs written compactly, the one call as
+    a user writes it (oracles.user_calls), and print(out) next to the expected values (or a comment on the crash,
+    hang or error it causes instead). The finding's whole script, with its exit status, follows it in the issue."""
+    cfg = record.case.config
+    call = user_call(oracle, cfg)
+    if call is None:
+        raise ValueError(f"{oracle} is not a direct torch or JAX call for {cfg.op_name}")
+    imports, statements = call.statements()
+    helper = (
+        "\n\ndef complex_array(real, imag):\n    return real + 1j * imag\n\n\n" if cfg.dtype in COMPLEX_DTYPES else "\n"
+    )
+    inputs = "".join(f"{name.upper()} = {array_literal(value)}\n" for name, value in record.case.tensors().items())
+    earlier = ""
+    if record.preceding:  # a stale buffer shows only after earlier calls of the same shapes: the script has them
+        earlier = "# The problem shows only after the earlier calls the full script below makes first.\n"
+    return f"import numpy as np\n{imports}{helper}{inputs}{earlier}{statements}{_snippet_outcome(record, oracle)}"
 
 
 def replay_instead_script(record: FindingRecord) -> str:
