@@ -457,6 +457,12 @@ def format_summary(
                 f"ended their shrinking; a later campaign with this example database goes on from them): "
                 f"{', '.join(cut)}"
             )
+        once = [f.id for f in stats.findings if not f.confirmed]
+        if once:
+            lines.append(
+                f"unconfirmed (a crash or hang seen once; the budget ended before it could show again; the next "
+                f"campaign re-checks it first): {', '.join(once)}"
+            )
         if bugs is None:
             for finding in stats.findings:
                 lines.append(f"  {folder / (finding.id + '.json')}: {finding.message.splitlines()[0]}")
@@ -470,6 +476,11 @@ def format_summary(
         lines.append("new findings: none")
     if stats.unconfirmed:
         lines.append(f"not recorded: {stats.unconfirmed} discrepancy(ies) that did not show again in three re-runs")
+    if stats.rechecked:
+        lines.append(
+            f"re-checked first: {sum(stats.rechecked.values())} unconfirmed finding(s) of earlier campaigns ("
+            + ", ".join(f"{outcome} {n}" for outcome, n in sorted(stats.rechecked.items())) + ")"
+        )
     if skipped_files:
         lines.append(f"warning: {skipped_files} unreadable finding file(s) in {folder} were ignored (see replay)")
     split = ", ".join(f"{k} {v:.1f} s" for k, v in stats.oracle_seconds.items())
@@ -563,13 +574,15 @@ def command_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     known = settled_signatures(existing)
+    unconfirmed = tuple(r for r in existing if not r.confirmed)
     if pool is not None:
         close_oracles(oracles)  # each worker has built its own
         plan = WorkerPlan(campaign_settings, names or tuple(oracles), args.isolation, args.case_timeout,
-                          args.findings, known)
+                          args.findings, known, unconfirmed)
         stats = pool.run(plan, progress.parallel)
     else:
-        campaign = Campaign(oracles, campaign_settings, known, record=store.add, progress=progress)
+        campaign = Campaign(oracles, campaign_settings, known, record=store.add, progress=progress,
+                            unconfirmed=unconfirmed)
         try:
             stats = campaign.run()
         finally:

@@ -122,3 +122,21 @@ class SleepsForever(SlowReference):
 
     name = "sleeps_forever"
     delay = 3600.0
+
+
+class HangOnDilation3(_Fault):
+    """Never answers a convolution with a dilation of 3 in any dim, and refuses an invalid configuration as a
+    framework does: alone beside the reference, a campaign's one finding is this hang."""
+
+    name = "hang_on_dilation3"
+
+    def triggered(self, case: ConvCase) -> bool:
+        return 3 in case.config.dilation
+
+    def fault(self) -> None:
+        time.sleep(3600)
+
+    def run(self, case: ConvCase) -> FloatArray:
+        if case.config.defect:
+            raise ValueError(f"invalid configuration: {case.config.defect}")
+        return super().run(case)

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from convfuzz.oracles.base import FloatArray
+from convfuzz.oracles.base import FloatArray, OracleFailure
 from convfuzz.oracles.reference import batch_grouped_reference, conv_reference, conv_transpose_reference
 from convfuzz.oracles.reference_oracle import reference_result
 from convfuzz.strategies.case import OPS, ConvCase, gradient_op_names
@@ -466,3 +466,20 @@ class SlowOffByOne:
     def run(self, case: ConvCase) -> FloatArray:
         time.sleep(self.delay)
         return reference_result(case.config, case.x, case.w, case.b, case.g) + 1.0
+
+
+class HangsUntilTheBudgetEnds(_Planted):
+    """A hang as an isolated worker reports it (OracleFailure 'timeout'), but in the campaign's own process and
+    after `delay` seconds: a dilation of 3 in any dim. With a delay as long as the time budget, a campaign sees it
+    once, and the budget ends before a second sighting or a re-run could confirm it."""
+
+    name = "hangs_until_the_budget_ends"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def compute(self, case: ConvCase) -> FloatArray:
+        if 3 in case.config.dilation:
+            time.sleep(self.delay)
+            raise OracleFailure("timeout", f"no answer within {self.delay} s")
+        return self._correct(case)

@@ -200,7 +200,7 @@ class CampaignHost:
         database = RelayedDatabase(hub) if relays_database(plan.settings.database) else None
         try:
             campaign = Campaign(self.oracles, plan.settings, plan.known_signatures, record=record, progress=progress,
-                                database=database)
+                                database=database, unconfirmed=plan.unconfirmed)
             return campaign.run()
         finally:
             close_oracles(self.oracles)

@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,8 +73,13 @@ class Campaign:
         progress: Callable[[CampaignStats], None] | None = None,
         progress_interval: float = 1.0,
         database: ExampleDatabase | None = None,
+        unconfirmed: Sequence[FindingRecord] = (),
     ) -> None:
+        """`unconfirmed`: the stored findings seen only once (a crash or hang whose confirmation an earlier
+        campaign's budget cut), re-checked before anything else; a parallel worker takes its share of them."""
         self.oracles = dict(oracles)
+        share = slice(settings_.worker_index, None, settings_.worker_count)
+        self.unconfirmed = sorted(unconfirmed, key=lambda r: r.id)[share]
         self.settings = settings_
         self.known = set(known_signatures)
         self.record = record
@@ -94,6 +100,8 @@ class Campaign:
         # Signatures handed over before their shrinking ended (record_provisional, or cut short): what was handed
         # over, and when.
         self.provisional: dict[str, Handed] = {}
+        # How often each crash or hang signature has shown in this campaign (sighted): twice confirms it.
+        self.sightings: Counter[str] = Counter()
 
     def evaluate(self, case: ConvCase) -> Verdict:
         """Run every oracle that serves the case's device on `case` and judge the outcomes, timing each part."""
@@ -176,6 +184,7 @@ class Campaign:
         s = self.settings
         runs = self.schedule.run_count()
         try:
+            self._recheck_unconfirmed()
             for position in itertools.count(s.worker_index, s.worker_count):
                 if (runs is not None and position >= runs) or self.time_spent():
                     break
@@ -195,6 +204,31 @@ class Campaign:
         self.stats.interrupted |= self.interrupt_requested
         self.stats.interrupted &= not self.stats.cut_at_deadline  # the budget ended it, not a person
         return self.stats
+
+    def _recheck_unconfirmed(self) -> None:
+        """Run each unconfirmed finding of this campaign's share once more, first: shown again (the same signature
+        on the oracles here), it is stored confirmed and counted under stats.rechecked 'confirmed'; not shown, it
+        stays as it is ('not shown'; replay decides its fate); without its suspects here, 'not run here'."""
+        for record in self.unconfirmed:
+            if self.time_spent():
+                return
+            if not set(record.suspects) <= set(self.oracles):
+                self.stats.rechecked["not run here"] += 1
+                continue
+            for earlier in record.preceding:
+                self.evaluate(earlier)
+            verdict = self.evaluate(record.case)  # not a drawn check: outside any Hypothesis test, not counted
+            if not (verdict.discrepant and signature_of(record.case, verdict) == record.signature):
+                self.stats.rechecked["not shown"] += 1
+                continue
+            confirmed = FindingRecord.from_decision(
+                record.case, verdict, self.finding_environment(verdict), preceding=record.preceding,
+                shrink_complete=record.shrink_complete,
+            )
+            if self.record(confirmed) is not False:
+                self.stats.rechecked["confirmed"] += 1
+                if confirmed.shrink_complete:
+                    self.known.add(record.signature)
 
     def time_spent(self) -> bool:
         """True when no new example may start: the time budget (less the shrink time kept at its end) is spent, or
@@ -218,19 +252,24 @@ class Campaign:
         """Confirm each failing case and hand it over as a finding (`shrink_complete`: whether Hypothesis finished
         shrinking it, or a time limit cut it short). A signature handed over before (record_provisional, or cut
         short earlier) is handed over again: the store puts the smaller or fully shrunk case in its place. One cut
-        short stays open: a later run of its combination goes on shrinking it."""
-        for signature, (case, earlier) in cases.items():
+        short stays open: a later run of its combination goes on shrinking it. A crash or hang is re-run only
+        where it was seen once and the budget has time (see _observed_finding)."""
+        for signature, failure in cases.items():
             if signature in self.known:
                 continue
-            finding = self._confirmed_finding(signature, case, earlier, shrink_complete)
+            finding: FindingRecord | None
+            if kind_of_signature(signature) in PROCESS_KINDS:
+                finding = self._observed_finding(signature, failure, shrink_complete)
+            else:
+                finding = self._confirmed_finding(signature, failure.case, failure.earlier, shrink_complete)
             if finding is None:
                 continue
             handed = self.provisional.pop(signature, None)
-            if shrink_complete:
+            if shrink_complete and finding.confirmed:
                 self.known.add(signature)
             if self.record(finding) is False:
-                if handed is not None and not shrink_complete:
-                    self.provisional[signature] = handed  # a smaller case of it is stored already
+                if handed is not None and not (shrink_complete and finding.confirmed):
+                    self.provisional[signature] = handed  # a smaller (or confirmed) case of it is stored already
                 elif shrink_complete:
                     # Another campaign writing the same folder stored this signature fully shrunk first (in place
                     # of what this one handed over before, if anything): it is that campaign's new finding.
@@ -239,20 +278,22 @@ class Campaign:
                     self.stats.verdicts["known"] += 1
                 continue
             self._count(finding, replacing=None if handed is None else handed.record)
-            if not shrink_complete:
+            if not (shrink_complete and finding.confirmed):
                 self.provisional[signature] = Handed(finding, time.monotonic())
 
     def record_provisional(self, signature: str, failure: Failure) -> bool:
         """Hand over the first failing case of a new signature as soon as it is confirmed, marked not fully shrunk,
         so that a user sees the finding before Hypothesis has shrunk it; the shrunk case replaces it
         (record_all), and so do smaller cases reached on the way (improve_provisional). The signature stays open
-        to this campaign's shrinking. False when it did not show again or was already stored, and for a timeout
-        (written once shrunk)."""
-        if signature in self.known or signature in self.provisional:
+        to this campaign's shrinking. A crash or hang is handed over as seen (see sighted). False when it did not
+        show again or was already stored."""
+        if signature in self.known:
             return False
-        if kind_of_signature(signature) == "timeout":
-            return False  # each re-run of a hang waits out the case timeout: confirmed once, when shrunk
-        finding = self._confirmed_finding(signature, *failure, shrink_complete=False)
+        if kind_of_signature(signature) in PROCESS_KINDS:
+            return self.sighted(signature, failure)
+        if signature in self.provisional:
+            return False
+        finding = self._confirmed_finding(signature, failure.case, failure.earlier, shrink_complete=False)
         if finding is None or self.record(finding) is False:
             return False
         self.provisional[signature] = Handed(finding, time.monotonic())
@@ -260,22 +301,63 @@ class Campaign:
         return True
 
     def improve_provisional(self, signature: str, failure: Failure) -> None:
-        """While shrinking, store a smaller failing case of a provisionally recorded signature, at most once every
-        IMPROVE_SECONDS per signature: a run killed mid-shrink (SIGKILL, a node lost) leaves a recent case. Not
-        for crashes and timeouts, whose every confirmation restarts a worker."""
+        """While shrinking, store a smaller failing case (`failure`, the smallest so far) of a provisionally
+        recorded signature, at most once every IMPROVE_SECONDS per signature: a run killed mid-shrink (SIGKILL, a
+        node lost) leaves a recent case. A crash or hang showing again is a sighting (see sighted)."""
+        if kind_of_signature(signature) in PROCESS_KINDS:
+            self.sighted(signature, failure)
+            return
         handed = self.provisional.get(signature)
         if handed is None or time.monotonic() - handed.written < IMPROVE_SECONDS:
             return
-        if kind_of_signature(signature) in PROCESS_KINDS:
-            return  # confirming one restarts a worker each time: shrinking goes faster without
-        if failure[0].element_count() >= handed.record.case.element_count():
+        if failure.case.element_count() >= handed.record.case.element_count():
             return
         handed.written = time.monotonic()  # also when it does not show again: one try per IMPROVE_SECONDS
-        finding = self._confirmed_finding(signature, *failure, shrink_complete=False)
+        finding = self._confirmed_finding(signature, failure.case, failure.earlier, shrink_complete=False)
         if finding is None or self.record(finding) is False:
             return
         self._count(finding, replacing=handed.record)
         handed.record = finding
+
+    def sighted(self, signature: str, smallest: Failure) -> bool:
+        """A crash or hang of `signature` showed again: written at once, however the campaign ends - unconfirmed at
+        its first sighting, confirmed at its second (in another example, or the same one again) - as `smallest`,
+        its smallest failing case so far, at most every IMPROVE_SECONDS while only the size changes. Re-running a
+        hang to confirm it costs a case timeout each time, which the time budget may not have left: a hang seen
+        must never end in a green run. True when it was written."""
+        self.sightings[signature] += 1
+        handed = self.provisional.get(signature)
+        confirmed = self.sightings[signature] >= 2
+        if handed is not None:
+            newly_confirmed = confirmed and not handed.record.confirmed
+            smaller = smallest.case.element_count() < handed.record.case.element_count()
+            if not newly_confirmed and not (smaller and time.monotonic() - handed.written >= IMPROVE_SECONDS):
+                return False
+        finding = self._observed_finding(signature, smallest, shrink_complete=False, rerun=False)
+        if self.record(finding) is False:
+            return False
+        self._count(finding, replacing=None if handed is None else handed.record)
+        self.provisional[signature] = Handed(finding, time.monotonic())
+        return True
+
+    def _observed_finding(
+        self, signature: str, failure: Failure, shrink_complete: bool, rerun: bool = True
+    ) -> FindingRecord:
+        """The finding record of a crash or hang as it was seen: confirmed once its signature showed twice
+        (sighted). Seen once, it is re-run for confirmation (with `rerun`, at the end of a Hypothesis run) only
+        while the budget has time for that; otherwise it is stored unconfirmed, for the next campaign to re-check
+        first."""
+        confirmed = self.sightings[signature] >= 2
+        verdict = failure.verdict
+        if rerun and not confirmed and not self.shrinking_over() and not self.interrupt_requested:
+            shown = self._confirm(failure.case, signature, failure.earlier)
+            if shown is not None:
+                self.sightings[signature] += 1
+                confirmed, verdict = True, shown
+        return FindingRecord.from_decision(
+            failure.case, verdict, self.finding_environment(verdict), preceding=failure.earlier,
+            shrink_complete=shrink_complete, confirmed=confirmed,
+        )
 
     def _confirmed_finding(
         self, signature: str, case: ConvCase, earlier: tuple[ConvCase, ...], shrink_complete: bool

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings, target
 from hypothesis import seed as hypothesis_seed
@@ -48,8 +48,14 @@ def exception_for(signature: str) -> type[Discrepancy]:
     return _EXCEPTION_TYPES[signature]
 
 
-# A failing case, and the cases called before it in the same example (a stale-buffer bug needs them).
-Failure = tuple[ConvCase, tuple[ConvCase, ...]]
+class Failure(NamedTuple):
+    """A failing case, the cases called before it in the same example (a stale-buffer bug needs them), and the
+    verdict it got (a crash or hang is recorded from it as seen: re-running one costs a worker restart or a case
+    timeout)."""
+
+    case: ConvCase
+    earlier: tuple[ConvCase, ...]
+    verdict: Verdict
 
 
 class RunningCampaign(Protocol):
@@ -167,7 +173,7 @@ class HypothesisRun:
         if self._out_of_budget(shrinking):
             self.stopped_while_shrinking |= shrinking
             raise BudgetExhausted
-        if shrinking and any(earlier for _, earlier in self.failing.values()):
+        if shrinking and any(failure.earlier for failure in self.failing.values()):
             # Shrinking a failure that showed on a later call of one shape: start every candidate from a state the
             # previous candidate (often the same shape) did not leave behind, so the earlier calls it needs are
             # kept rather than supplied by whatever ran before.
@@ -188,7 +194,7 @@ class HypothesisRun:
             if stats.first_discrepancy_at is None:
                 stats.first_discrepancy_at = stats.examples
             first_seen = signature not in self.smallest
-            self.failing[signature] = (case, tuple(cases[:position_in_group]))
+            self.failing[signature] = Failure(case, tuple(cases[:position_in_group]), verdict)
             best = self.smallest.get(signature)
             if best is None or case.element_count() <= best[0].element_count():
                 self.smallest[signature] = self.failing[signature]

@@ -25,6 +25,7 @@ from convfuzz.fuzz.campaign.engine import Campaign
 from convfuzz.fuzz.campaign.settings import CampaignSettings
 from convfuzz.fuzz.campaign.statistics import CampaignStats
 from convfuzz.fuzz.store.folder import FindingStore
+from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.oracles.base import FloatArray, Oracle
 from convfuzz.oracles.isolation import close_oracles
 from convfuzz.oracles.selection import available_oracles
@@ -41,6 +42,8 @@ class WorkerPlan:
     case_timeout: float
     findings: Path
     known_signatures: tuple[str, ...]
+    # Stored findings seen only once, which the workers re-check first (each its share).
+    unconfirmed: tuple[FindingRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,8 @@ def _worker_main(choice: OracleChoice, plans: Any, results: Any, parent: int) ->
         results.put(Progress.of(index, stats))
 
     try:
-        campaign = Campaign(oracles, plan.settings, plan.known_signatures, record=store.add, progress=progress)
+        campaign = Campaign(oracles, plan.settings, plan.known_signatures, record=store.add, progress=progress,
+                            unconfirmed=plan.unconfirmed)
         stats = campaign.run()
     finally:
         close_oracles(oracles)

@@ -47,6 +47,8 @@ def campaign_record(
             "distinct_configurations": len(stats.configs),
             "hypothesis_runs": stats.hypothesis_runs,
             "not_recorded": stats.unconfirmed,
+            # Unconfirmed findings of earlier campaigns this one re-checked first, by outcome.
+            "rechecked": dict(stats.rechecked),
             "first_discrepancy_at": stats.first_discrepancy_at,
             # Seconds from the command's start (the time budget's start) to the first check judged and to the
             # first finding handed over to the store.
@@ -69,7 +71,10 @@ def campaign_record(
             "hypothesis+engine": round(stats.overhead_seconds(), 3),
         },
         "closest_to_bound": dict(stats.closest_to_bound),
-        "findings": [{"id": f.id, "kind": f.kind, "suspects": list(f.suspects)} for f in stats.findings],
+        "findings": [
+            {"id": f.id, "kind": f.kind, "suspects": list(f.suspects), **({} if f.confirmed else {"confirmed": False})}
+            for f in stats.findings
+        ],
     }
 
 

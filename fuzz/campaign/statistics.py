@@ -50,6 +50,8 @@ class CampaignStats:
     hypothesis_runs: int = 0
     findings: list[FindingRecord] = field(default_factory=list)
     unconfirmed: int = 0
+    # Unconfirmed findings of earlier campaigns re-checked first: 'confirmed', 'not shown', 'not run here'.
+    rechecked: Counter[str] = field(default_factory=Counter)
     first_discrepancy_at: int | None = None
     # When (time.time()) the first check was judged and the first finding handed over: with the command's start,
     # how long start-up took and how long the first finding took to be written.
@@ -114,6 +116,7 @@ class CampaignStats:
             total.hypothesis_runs += part.hypothesis_runs
             total.findings += part.findings
             total.unconfirmed += part.unconfirmed
+            total.rechecked.update(part.rechecked)
             total.interrupted |= part.interrupted
             total.cut_at_deadline |= part.cut_at_deadline
             for moment in ("first_check_time", "first_finding_time"):

@@ -41,14 +41,18 @@ class LoadProblem:
 
 
 def settled_signatures(records: Iterable[FindingRecord]) -> tuple[str, ...]:
-    """The signatures a campaign may skip: those of stored findings that were fully shrunk. A finding the time
-    budget stopped shrinking stays open to a smaller case of its signature."""
-    return tuple(r.signature for r in records if r.shrink_complete)
+    """The signatures a campaign may skip: those of stored findings that were fully shrunk and confirmed. A finding
+    the time budget stopped shrinking stays open to a smaller case of its signature, and one seen only once (an
+    unconfirmed crash or hang) to a second sighting."""
+    return tuple(r.signature for r in records if r.shrink_complete and r.confirmed)
 
 
 def improves(new: FindingRecord, stored: FindingRecord) -> bool:
-    """Whether `new`, of the same signature, should replace `stored`: the stored one was not fully shrunk (the time
+    """Whether `new`, of the same signature, should replace `stored`: a confirmed finding replaces an unconfirmed
+    one (whatever its size) and is never replaced by one; otherwise the stored one was not fully shrunk (the time
     budget ended its shrinking), and the new one is fully shrunk or smaller."""
+    if new.confirmed != stored.confirmed:
+        return new.confirmed
     if stored.shrink_complete:
         return False
     return new.shrink_complete or new.case.element_count() < stored.case.element_count()

@@ -37,6 +37,9 @@ Schema (version 1) of findings/<id>.json:
                   in the `inputs` form: a stale-buffer bug shows only when the case is called after them
   shrink_complete (optional) false when the time budget ended the shrinking before Hypothesis was done: the case
                   is the smallest reached, and the example database lets a later campaign go on from it
+  confirmed       (optional) false for a crash or hang seen once only, written as soon as it was seen (a second
+                  sighting, in this example or another, confirms it, and the time budget may end the campaign
+                  first): the next campaign re-checks it before anything else
 """
 
 from __future__ import annotations
@@ -76,7 +79,10 @@ def signature_of(case: ConvCase, decision: Decision) -> str:
     parts = [cfg.op_name, cfg.dtype, cfg.device, str(decision.kind), ",".join(decision.suspects)]
     if decision.kind in ERROR_KINDS:
         # The error type ('RuntimeError') or how the worker ended ('killed by SIGSEGV'), not the details.
-        errors = sorted({re.split("[:;]", o.error)[0] for o in decision.observations.values() if o.error})
+        # A hang is 'no answer' whatever the case timeout was: a campaign with another --case-timeout meets the same
+        # finding.
+        errors = sorted({"no answer" if o.failure == "timeout" else re.split("[:;]", o.error)[0]
+                         for o in decision.observations.values() if o.error})
         parts.append(",".join(errors))
     if cfg.defect:
         parts.append(f"defect:{cfg.defect}")  # each way of being invalid is its own rule, hence its own finding
@@ -112,11 +118,12 @@ class FindingRecord:
     bug: str = ""  # set when the finding is stored (fuzz.store.bugs), or by a person merging bugs
     triage: dict[str, Any] = field(default_factory=dict)
     shrink_complete: bool = True
+    confirmed: bool = True
 
     @classmethod
     def from_decision(
         cls, case: ConvCase, decision: Decision, environment: dict[str, Any], now: datetime | None = None,
-        preceding: Sequence[ConvCase] = (), shrink_complete: bool = True,
+        preceding: Sequence[ConvCase] = (), shrink_complete: bool = True, confirmed: bool = True,
     ) -> FindingRecord:
         """A new open finding for a discrepant `decision` on `case` (called after the `preceding` cases)."""
         if decision.kind is None:
@@ -140,6 +147,7 @@ class FindingRecord:
             preceding=tuple(preceding),
             deviation=decision.deviation,
             shrink_complete=shrink_complete,
+            confirmed=confirmed,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -165,6 +173,7 @@ class FindingRecord:
             **({"preceding": [_inputs_json(c) for c in self.preceding]} if self.preceding else {}),
             **({"history": self.history} if self.history else {}),
             **({} if self.shrink_complete else {"shrink_complete": False}),
+            **({} if self.confirmed else {"confirmed": False}),
         }
 
     @classmethod
@@ -222,6 +231,7 @@ class FindingRecord:
             bug=bug,
             triage=dict(triage),
             shrink_complete=bool(data.get("shrink_complete", True)),
+            confirmed=bool(data.get("confirmed", True)),
         )
 
 
