@@ -143,7 +143,7 @@ def lost_actor_cost(seconds: float, seed: int, workers: int, kill_at: float) -> 
     print(f"lost actor: killed at {at:.1f} s; its replacement judged its first check {back:.1f} s later; "
           f"{before[worker]} checks of the lost actor not counted; the replacement made {replacement} checks "
           f"(the other worker(s) {stats.checks - replacement - others} after {at:.0f} s); run total {stats.checks} "
-          f"checks; {stats.verdicts['actors replaced']} replaced")
+          f"checks; {stats.actors_replaced} replaced")
 
 
 def main() -> None:

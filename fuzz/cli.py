@@ -436,8 +436,11 @@ def format_summary(
         f"of {configs} distinct configurations, {stats.hypothesis_runs} Hypothesis run(s)"
         + (", interrupted" if stats.interrupted else ""),
         "checks by op and dtype: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.by_op_dtype.items())),
-        "verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.verdicts.items())),
+        "verdicts: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.verdicts.items()))
+        + (f" (of which {stats.known_discrepancies} of findings already stored)" if stats.known_discrepancies else ""),
     ]
+    if stats.workers_lost or stats.actors_replaced:
+        lines.append(f"workers: actors replaced {stats.actors_replaced}, workers lost {stats.workers_lost}")
     if started is not None and stats.first_check_time is not None:
         first = f"first check judged {stats.first_check_time - started:.1f} s after the command started"
         if stats.first_finding_time is not None:

@@ -74,18 +74,34 @@ def test_the_committed_findings_group_into_the_problems_a_reader_sees() -> None:
     # Recomputed from scratch, the grouping is the stored one.
     recomputed = {f.id: bug.key for bug in group_bugs([replace(r, bug="") for r in records]) for f in bug.findings}
     assert recomputed == stored
-    together = [
-        ("error-mismatch-torch-compile",),  # torch.compile's "Exponent must be non-negative", four dtypes
-        ("conv_transpose1d-float16-precision-torch", "conv_transpose3d-bfloat16-precision-torch"),
-        ("crash-jax-def2b97c", "crash-jax-jax-vjp-f94a591e"),  # one XLA simplifier abort, two JAX oracles
-        ("conv1d-float64-nonfinite-jax", "conv_transpose2d-float64-nonfinite-jax-426427df"),
-    ]
-    for parts in together:
-        keys = {stored[i] for i in stored if any(p in i for p in parts)}
-        assert len(keys) == 1, parts
-    apart = ["97e80552", "c5843d9c", "b22503a1", "febac01e", "a82d2c29", "7e70e843"]
-    assert len({stored[i] for i in stored if any(i.endswith(a) for a in apart)}) == len(apart)
-    assert 14 <= len(set(stored.values())) <= 18
+    # The partition a reader of the 31 findings sees (docs/findings.md's catalogue), written out by hand: the
+    # findings (by hash) that share a root cause. The catalogue reads two pairs as one problem each that the keys
+    # keep apart, because they ran on other devices or ops (7e70e843 on the CPU and 662333eb on a GPU; 4762be84
+    # and 85894d34, JAX NaN on a GPU in two ops): those are four bugs here.
+    partition = {
+        frozenset({"c5843d9c"}),  # oneDNN grouped bfloat16 conv3d, channels_last_3d: zeros
+        frozenset({"65c1ea64", "84ee89de", "c91b92bb", "b2734576"}),  # torch.compile: Exponent must be non-negative
+        frozenset({"0609d169"}),  # bfloat16 conv2d on a Xeon host
+        frozenset({"d2ae54c0", "ffd3b8ee"}),  # oneDNN segfault, strided dilated conv3d in half
+        frozenset({"97e80552"}),  # XLA negative padding reads garbage
+        frozenset({"3d0396f6", "5d3b2205", "d31a8e5e", "d9a76c7f", "2b81cd8f", "81c8fab2"}),  # half-precision
+        # accumulation of torch's transposed convs on the CPU
+        frozenset({"a9ddecfe", "3ef08596", "426427df"}),  # XLA float64 NaN where zeros belong
+        frozenset({"febac01e"}),  # torch bfloat16 conv_transpose1d NaN
+        frozenset({"da1ae7f6"}),  # torch-vjp segfault
+        frozenset({"7e70e843"}),  # JAX float16 bias gradient on the CPU
+        frozenset({"662333eb"}),  # the same on a GPU
+        frozenset({"3816737e", "a82d2c29", "186b6ef1"}),  # torch float16 gradients in half precision
+        frozenset({"4762be84"}),  # JAX NaN on a GPU, conv_transpose3d float64
+        frozenset({"85894d34"}),  # JAX NaN on a GPU, conv2d float16
+        frozenset({"b6ccf0c6"}),  # torch-tf32 NaN on a GPU
+        frozenset({"b22503a1"}),  # circular padding NaN in bfloat16
+        frozenset({"def2b97c", "f94a591e"}),  # one XLA simplifier abort, two JAX oracles
+    }
+    groups: dict[str, set[str]] = {}
+    for finding_id, key in stored.items():
+        groups.setdefault(key, set()).add(finding_id.rsplit("-", 1)[1])
+    assert {frozenset(g) for g in groups.values()} == partition
 
 
 @pytest.mark.campaign

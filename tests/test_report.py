@@ -37,6 +37,10 @@ def _campaign(folder: Path, seed: int, dtype: str) -> tuple[CampaignStats, Path]
     return stats, write_campaign_record(folder, record)
 
 
+# The two campaigns' own statistics, as their engine counted them (the numbers the report must show).
+CAMPAIGN_STATS: list[CampaignStats] = []
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A findings folder with two committed findings and two campaigns' records and findings."""
@@ -44,32 +48,35 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in COMMITTED:
         shutil.copy(FINDINGS / f"{name}.json", path)
         shutil.copy(FINDINGS / f"{name}.py", path)
-    _campaign(path, 1, "float64")
-    _campaign(path, 2, "float32")
+    CAMPAIGN_STATS[:] = [_campaign(path, 1, "float64")[0], _campaign(path, 2, "float32")[0]]
     return path
 
 
 def test_report_numbers_are_the_campaigns_and_findings(folder: Path) -> None:
+    """Every number compared with what the two campaigns counted themselves, not with the report's own reading."""
     data = gather(folder)
     records = sorted((folder / "campaigns").glob("*.json"))
     assert len(data.campaigns) == len(records) == 2
-    stats = [c["counts"] for c in data.campaigns]
-    assert data.total("examples") == sum(s["examples"] for s in stats) > 0
-    assert data.total("checks") == sum(s["checks"] for s in stats)
+    first, second = CAMPAIGN_STATS
+    assert data.total("examples") == first.examples + second.examples > 0
+    assert data.total("checks") == first.checks + second.checks
     by_device = data.by_op_dtype_device()
-    assert sum(by_device.values()) == data.total("checks")
-    assert {dtype for _, dtype, _ in by_device} <= {"float32", "float64"}
+    assert by_device == {("conv1d", "float64", "cpu"): first.checks, ("conv1d", "float32", "cpu"): second.checks}
     examples = data.by_op_dtype_device("examples_by_op_dtype_device")
-    assert sum(examples.values()) == data.total("examples") and set(examples) <= set(by_device)
+    assert examples == {("conv1d", "float64", "cpu"): first.examples, ("conv1d", "float32", "cpu"): second.examples}
     # Every passing framework observation of every check lands in one decade of the err/bound histogram.
     histogram = data.ratio_histogram()
     assert set(histogram) == {("dropped_bias", "float32"), ("dropped_bias", "float64")}
-    assert sum(sum(c.values()) for c in histogram.values()) == data.summed("verdicts")["pass"]
-    assert len(data.findings) == len(list(folder.glob("*.json")))
+    passing = first.verdicts["pass"] + second.verdicts["pass"]
+    assert sum(sum(c.values()) for c in histogram.values()) == data.summed("verdicts")["pass"] == passing > 0
+    # The committed two and what the campaigns wrote.
+    written = {f.id for f in first.findings} | {f.id for f in second.findings}
+    assert written and {f.id for f in data.findings} == {*COMMITTED, *written}
     # One campaign alone: its numbers and only the findings it wrote.
     one = gather(folder, records[0])
-    assert one.total("examples") == data.campaigns[0]["counts"]["examples"]
-    assert {f.id for f in one.findings} == {f["id"] for f in data.campaigns[0]["findings"]}
+    (mine,) = [s for s in CAMPAIGN_STATS if s.seed == one.campaigns[0]["seed"]]
+    assert one.total("examples") == mine.examples and one.total("checks") == mine.checks
+    assert {f.id for f in one.findings} == {f.id for f in mine.findings}
 
 
 def test_report_command_writes_html_markdown_plots_and_explanations(folder: Path, tmp_path: Path) -> None:
@@ -77,7 +84,7 @@ def test_report_command_writes_html_markdown_plots_and_explanations(folder: Path
     assert main(["report", str(folder), "--out", str(out)]) == EXIT_CLEAN
     html = (out / "index.html").read_text()
     summary = (out / "summary.md").read_text()
-    examples = gather(folder).total("examples")
+    examples = sum(s.examples for s in CAMPAIGN_STATS)
     assert f"<td>examples</td><td>{examples}</td>" in html and f"| examples | {examples} |" in summary
     plots = sorted((out / "plots").glob("*.png"))
     assert {p.stem for p in plots} == {"ratio_distribution", "findings_over_time", "coverage", "checks_by_op_dtype"}
@@ -114,7 +121,7 @@ def test_report_renders_in_headless_chromium(folder: Path, tmp_path: Path) -> No
         pytest.skip(f"{CHROMIUM} is not installed (scripts/test installs Debian's chromium where apt-get is root)")
     out = tmp_path / "report"
     assert main(["report", str(folder), "--out", str(out)]) == EXIT_CLEAN
-    examples = str(gather(folder).total("examples"))
+    examples = str(sum(s.examples for s in CAMPAIGN_STATS))
     # Chromium on a closed network: no background connections, no first-run work (playwright gives every launch a
     # fresh, empty profile of its own).
     flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -206,10 +206,8 @@ class RayPool:
         merged = CampaignStats.merged(finished, plan.settings.seed, self.started)
         merged.findings = writer.written  # a lost actor's included
         merged.interrupted |= interrupted
-        if lost:
-            merged.verdicts["workers lost"] += lost
-        if replaced:
-            merged.verdicts["actors replaced"] += replaced
+        merged.workers_lost += lost
+        merged.actors_replaced += replaced
         return merged
 
     def _collect(

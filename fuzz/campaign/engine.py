@@ -275,7 +275,7 @@ class Campaign:
                     # of what this one handed over before, if anything): it is that campaign's new finding.
                     if handed is not None:
                         self.stats.findings.remove(handed.record)
-                    self.stats.verdicts["known"] += 1
+                    self.stats.known_discrepancies += 1
                 continue
             self._count(finding, replacing=None if handed is None else handed.record)
             if not (shrink_complete and finding.confirmed):

@@ -189,7 +189,7 @@ class HypothesisRun:
                 continue
             signature = signature_of(case, verdict)
             if signature in campaign.known:
-                stats.verdicts["known"] += 1
+                stats.known_discrepancies += 1
                 continue
             if stats.first_discrepancy_at is None:
                 stats.first_discrepancy_at = stats.examples

@@ -292,6 +292,5 @@ def _collect(
         process.join(30)
     merged = CampaignStats.merged(finished, seed, started)
     merged.interrupted |= interrupted
-    if len(finished) < workers:
-        merged.verdicts["workers lost"] += workers - len(finished)
+    merged.workers_lost += workers - len(finished)
     return merged

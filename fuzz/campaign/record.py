@@ -59,6 +59,9 @@ def campaign_record(
                                     ("first_finding_after", stats.first_finding_time))
             },
             "verdicts": dict(stats.verdicts),
+            "known_discrepancies": stats.known_discrepancies,
+            "workers_lost": stats.workers_lost,
+            "actors_replaced": stats.actors_replaced,
             "by_op_dtype": dict(stats.by_op_dtype),
             "by_op_dtype_device": dict(stats.by_op_dtype_device),
             "examples_by_op_dtype_device": dict(stats.examples_by_op_dtype_device),

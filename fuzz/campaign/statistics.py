@@ -44,7 +44,12 @@ class CampaignStats:
     # distance of correct answers from their bound is distributed, for the report's plot.
     ratio_histogram: Counter[str] = field(default_factory=Counter)
     features: Counter[str] = field(default_factory=Counter)
-    verdicts: Counter[str] = field(default_factory=Counter)
+    verdicts: Counter[str] = field(default_factory=Counter)  # one per check: its verdict's kind, or 'pass'
+    # Checks whose discrepancy is of a finding already stored (or found earlier in this campaign): let pass.
+    known_discrepancies: int = 0
+    # A parallel campaign's workers that never reported, and (Ray) lost actors whose share went on elsewhere.
+    workers_lost: int = 0
+    actors_replaced: int = 0
     oracle_seconds: dict[str, float] = field(default_factory=dict)
     judge_seconds: float = 0.0
     hypothesis_runs: int = 0
@@ -108,6 +113,7 @@ class CampaignStats:
             total.ratio_histogram.update(part.ratio_histogram)
             total.features.update(part.features)
             total.verdicts.update(part.verdicts)
+            total.known_discrepancies += part.known_discrepancies
             for name, seconds in part.oracle_seconds.items():
                 total.oracle_seconds[name] = total.oracle_seconds.get(name, 0.0) + seconds
             for key, ratio in part.closest_to_bound.items():
