@@ -11,6 +11,10 @@ from convfuzz.oracles.base import Oracle, OracleUnavailable
 from convfuzz.oracles.isolation import IsolatedOracle, close_oracles
 from convfuzz.oracles.registry import IN_PROCESS, make_oracle
 
+# pytester for the tests that run pytest on sample projects; the campaign marker follows what each test runs
+# (tests/campaign_marker.py).
+pytest_plugins = ["pytester", "tests.campaign_marker"]
+
 settings.register_profile(
     "convfuzz-tests", derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
 )

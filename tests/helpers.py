@@ -75,6 +75,14 @@ def run_script(text: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
                           timeout=300, check=False)
 
 
+def inserted_before_the_call(text: str, lines: str) -> str:
+    """A finding script with `lines` inserted into its torch runner right before the statements that make the call
+    (an explicit pre-pad, the call, or its gradient)."""
+    starts = ("    padded = ", "    out = ", "    (grad,) = ")
+    call = next(line for line in text.splitlines(keepends=True) if line.startswith(starts))
+    return text.replace(call, lines + call, 1)
+
+
 def claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...]) -> FindingRecord:
     """A made-up finding that blames torch on `case`, computed by the oracles `names`."""
     nothing = Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)

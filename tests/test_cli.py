@@ -15,7 +15,6 @@ from convfuzz.fuzz.store.folder import FindingStore
 from tests.helpers import make_record
 
 
-@pytest.mark.campaign
 @pytest.mark.parametrize(("argv", "named"), [
     (["--max-examples", "0"], "0 must be at least 1"),
     (["--max-examples", "many"], "'many'"),

@@ -22,7 +22,7 @@ from convfuzz.strategies.budget import SizeBudget
 from convfuzz.strategies.case import COMPLEX_DTYPES, FORWARD_OPS, OPS, ConvCase
 from convfuzz.strategies.conv import conv_cases
 from convfuzz.strategies.values import ValueFamily
-from tests.helpers import make_case, run_script
+from tests.helpers import inserted_before_the_call, make_case, run_script
 from tests.planted import PLANTED_COMPLEX_BUGS
 
 SMALL = SizeBudget.from_elements(512)
@@ -121,7 +121,5 @@ def test_complex_repro_script_runs_the_real_frameworks(tmp_path: Path) -> None:
     assert "complex_array(" in text
     gone = run_script(text, tmp_path)
     assert gone.returncode == 0 and "GONE" in gone.stdout, gone.stdout + gone.stderr
-    call = "    out = conv(x, w, "
-    assert call in text
-    broken = run_script(text.replace(call, "    w = w.conj()\n" + call, 1), tmp_path)
+    broken = run_script(inserted_before_the_call(text, "    w = w.conj()\n"), tmp_path)
     assert broken.returncode == 1 and "REPRODUCES" in broken.stdout, broken.stdout + broken.stderr

@@ -19,7 +19,7 @@ from convfuzz.oracles.registry import serves
 from convfuzz.strategies.case import DEFECTS, INVALID_STREAM, ConvCase, ConvConfig, Padding
 from convfuzz.strategies.invalid import invalid_cases
 from tests.conftest import oracle_or_skip
-from tests.helpers import run_script
+from tests.helpers import inserted_before_the_call, run_script
 from tests.planted import AcceptsUndividedGroups
 
 # Cases whose parameters alone are invalid; the other two are invalid through their tensors (shape, dtype).
@@ -94,8 +94,6 @@ def test_repro_of_an_invalid_case_exits_1_while_a_framework_accepts_it(tmp_path:
     text = finding_script(record)
     gone = run_script(text, tmp_path)  # the real torch refuses the case
     assert gone.returncode == 0 and "GONE" in gone.stdout, gone.stdout + gone.stderr
-    call = "    out = conv(x, w, "
-    assert call in text
     accepting = "    return torch.zeros(1, dtype=torch.float64).numpy()\n"
-    broken = run_script(text.replace(call, accepting + call), tmp_path)
+    broken = run_script(inserted_before_the_call(text, accepting), tmp_path)
     assert broken.returncode == 1 and "for an invalid configuration" in broken.stdout, broken.stdout

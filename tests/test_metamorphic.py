@@ -81,6 +81,7 @@ def test_metamorphic_oracles_alone_catch_a_planted_forward_bug() -> None:
     assert min(f.case.element_count() for f in found) <= 16
 
 
+@pytest.mark.campaign
 def test_single_framework_campaign_runs_without_jax(tmp_path: Path) -> None:
     """`convfuzz run` with torch, its metamorphic oracles and the reference, in a process where jax cannot be
     imported: the campaign needs no second framework."""

@@ -14,7 +14,6 @@ from convfuzz.fuzz.store.folder import FindingStore
 from convfuzz.fuzz.store.records import FindingRecord
 from tests.helpers import claim_that_torch_is_wrong, make_case, make_record
 
-pytest_plugins = ["pytester"]
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 NEGATIVE_PADDING = "conv1d-float32-mismatch-jax-97e80552"
 

@@ -16,7 +16,7 @@ from convfuzz.fuzz.store.script import finding_script
 from convfuzz.oracles.base import Oracle
 from convfuzz.oracles.reference_oracle import ReferenceOracle
 from tests.conftest import oracle_or_skip
-from tests.helpers import claim_that_torch_is_wrong, make_case, run_script
+from tests.helpers import claim_that_torch_is_wrong, inserted_before_the_call, make_case, run_script
 from tests.planted import StaleResultCache
 
 
@@ -59,9 +59,8 @@ def test_repro_script_makes_the_earlier_calls_first(tmp_path: Path) -> None:
     gone = run_script(text, tmp_path)  # the real torch has no stale buffer
     assert gone.returncode == 0 and "GONE" in gone.stdout, gone.stdout + gone.stderr
     # A torch runner that returns its previous result for the same shapes, as the planted bug does.
-    call = next(line for line in text.splitlines(keepends=True) if line.startswith("    out = conv("))
-    stale = ("    cache = globals().setdefault('STALE', {})\n"
-             "    if 'out' in cache:\n        return cache['out']\n"
-             f"    cache['out'] = {call.split('=', 1)[1].strip()}.detach().cpu().to(torch.float64).numpy()\n")
-    broken = run_script(text.replace(call, stale + call), tmp_path)
+    stale = "    cache = globals().setdefault('STALE', {})\n    if 'out' in cache:\n        return cache['out']\n"
+    returned = next(line for line in text.splitlines(keepends=True) if line.startswith("    return out."))
+    keeping = f"    cache['out'] = {returned.strip().removeprefix('return ')}\n    return cache['out']\n"
+    broken = run_script(inserted_before_the_call(text, stale).replace(returned, keeping), tmp_path)
     assert broken.returncode == 1 and "REPRODUCES" in broken.stdout, broken.stdout

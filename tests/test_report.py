@@ -52,6 +52,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.campaign  # the folder fixture runs two campaigns
 def test_report_numbers_are_the_campaigns_and_findings(folder: Path) -> None:
     """Every number compared with what the two campaigns counted themselves, not with the report's own reading."""
     data = gather(folder)
@@ -79,6 +80,7 @@ def test_report_numbers_are_the_campaigns_and_findings(folder: Path) -> None:
     assert {f.id for f in one.findings} == {f.id for f in mine.findings}
 
 
+@pytest.mark.campaign  # the folder fixture runs two campaigns
 def test_report_command_writes_html_markdown_plots_and_explanations(folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     assert main(["report", str(folder), "--out", str(out)]) == EXIT_CLEAN
@@ -112,6 +114,7 @@ def test_report_of_a_missing_folder_or_a_bad_campaign_file_writes_nothing(
     assert not out.exists()
 
 
+@pytest.mark.campaign  # the folder fixture runs two campaigns
 def test_report_renders_in_headless_chromium(folder: Path, tmp_path: Path) -> None:
     """The HTML report opened from the file system (no server, no network) in Debian's Chromium, which
     scripts/test installs: the summary table is there with the examples count, every plot is loaded and drawn,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -22,8 +24,21 @@ def campaign(folder: Path, seed: int, *limits: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "convfuzz", "run", "--findings", str(folder), "--seed", str(seed), *PLANTED_RUN,
          *limits],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+
+def wait_until_fuzzing(run: subprocess.Popen[str], ceiling: float = 120.0) -> None:
+    """Wait for a campaign's first progress line ('[  0s] N examples ...' on stderr): it is checking cases now,
+    however long its start-up took."""
+    assert run.stderr is not None
+    deadline = time.monotonic() + ceiling
+    seen = b""
+    while b"examples" not in seen:
+        assert run.poll() is None and time.monotonic() < deadline, seen.decode(errors="replace")
+        ready, _, _ = select.select([run.stderr], [], [], 1.0)
+        if ready:
+            seen += os.read(run.stderr.fileno(), 4096)
 
 
 def assert_every_finding_complete(folder: Path) -> list[str]:
@@ -52,7 +67,8 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_finding(tmp_path: Path
     rng = random.Random(2026)
     for trial in range(20):
         run = campaign(tmp_path, trial, "--time-budget", "60")
-        time.sleep(rng.uniform(0.5, 3.0))
+        wait_until_fuzzing(run)
+        time.sleep(rng.uniform(0.0, 2.5))  # a random moment of the fuzzing: mid-check, mid-shrink, mid-write
         run.send_signal(signal.SIGKILL)
         run.communicate(timeout=60)
         assert run.returncode == -signal.SIGKILL

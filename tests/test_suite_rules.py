@@ -1,67 +1,99 @@
-"""Rules the test suite keeps so that it stays fast to run in part and easy to move around in: every test that runs
-a fuzz campaign carries the `campaign` marker (scripts/test --fast leaves them out), and no test module imports
-another test module (shared helpers live in tests/helpers.py, planted bugs in tests/planted.py).
-
-Which tests start the engine (Campaign, run_parallel) is checked here; a test of `convfuzz run` may stop at a usage
-error before any campaign, so those are marked by hand."""
+"""Rules the test suite keeps so that it stays fast to run in part and easy to move around in: the `campaign` marker
+follows what a test runs (tests/campaign_marker.py, checked on every test of every run; shown here on sample
+tests), and no test module imports another test module (shared helpers live in tests/helpers.py, planted bugs in
+tests/planted.py)."""
 
 from __future__ import annotations
 
 import ast
-import re
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parent
-# What starts a campaign in a test's own process: the engine or the parallel runner.
-CAMPAIGN_CALL = re.compile(r"\bCampaign\(|\brun_parallel\(")
+REPOSITORY = TESTS.parent
 # Test modules other modules may import from: they hold no tests.
-SHARED = {"helpers", "planted", "faults", "known_bugs", "conftest"}
+SHARED = {"helpers", "planted", "faults", "known_bugs", "conftest", "campaign_marker"}
+
+SAMPLE = """
+import subprocess
+import sys
+
+import pytest
+
+from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.oracles.reference_oracle import ReferenceOracle
+from tests.planted import DroppedBias
+
+RUN = [sys.executable, "-m", "convfuzz", "run", "--oracles", "reference,tests.planted:DroppedBias", "--no-isolation",
+       "--workers", "1", "--max-examples", "3", "--ops", "conv1d", "--dtypes", "float64", "--database", "none"]
 
 
-def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
-    return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
+def search():
+    oracles = {"reference": ReferenceOracle(), "dropped_bias": DroppedBias()}
+    return Campaign(oracles, CampaignSettings(seed=1, max_examples=3, ops=("conv1d",), dtypes=("float64",))).run()
 
 
-def _starts_a_campaign(source: str, function: ast.FunctionDef, helpers: set[str]) -> bool:
-    text = ast.get_source_segment(source, function) or ""
-    return bool(CAMPAIGN_CALL.search(text)) or any(re.search(rf"\b{h}\(", text) for h in helpers)
+@pytest.fixture(scope="module")
+def searched():
+    return search()
 
 
-def unmarked_campaign_tests(path: Path) -> list[str]:
-    """The tests of `path` that start the engine (directly or through a helper of their module) without the
-    campaign marker."""
-    source = path.read_text(encoding="utf-8")
-    functions = _functions(ast.parse(source))
-    helpers: set[str] = set()
-    for _ in functions:  # helpers that call helpers: grow the set to its fixed point
-        helpers |= {
-            n for n, f in functions.items() if not n.startswith("test_") and _starts_a_campaign(source, f, helpers)
-        }
-    unmarked = []
-    for name, function in functions.items():
-        if not name.startswith("test_") or not _starts_a_campaign(source, function, helpers):
-            continue
-        if not any("mark.campaign" in ast.unparse(d) for d in function.decorator_list):
-            unmarked.append(name)
-    return unmarked
+def test_unmarked_in_process():
+    search()
 
 
-def test_every_campaign_test_is_marked() -> None:
-    others = [p for p in sorted(TESTS.glob("test_*.py")) if p.name != Path(__file__).name]  # not this one's sample
-    unmarked = {p.name: names for p in others if (names := unmarked_campaign_tests(p))}
-    assert not unmarked, f"add @pytest.mark.campaign to: {unmarked}"
+def test_unmarked_through_a_fixture(searched):
+    assert searched.examples
 
 
-def test_the_check_sees_an_unmarked_campaign(tmp_path: Path) -> None:
-    sample = tmp_path / "test_sample.py"
-    sample.write_text(
-        "def _search(oracles):\n    return Campaign(oracles).run()\n\n\n"
-        "def test_finds(oracles):\n    assert _search(oracles).findings\n"
+def test_unmarked_command(tmp_path):
+    subprocess.run([*RUN, "--findings", str(tmp_path)], check=False, capture_output=True)
+
+
+@pytest.mark.campaign
+def test_marked_but_only_a_usage_error(tmp_path):
+    subprocess.run([*RUN, "--findings", str(tmp_path), "--seed", "-1"], check=False, capture_output=True)
+
+
+@pytest.mark.campaign
+def test_marked_command(tmp_path):
+    subprocess.run([*RUN, "--findings", str(tmp_path)], check=False, capture_output=True)
+
+
+@pytest.mark.campaign
+def test_marked_through_a_fixture(searched):
+    assert searched.examples
+
+
+def test_plain():
+    assert True
+"""
+
+
+def test_the_campaign_marker_follows_what_a_test_runs(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sample tests in a pytest run with the suite's plugin: a campaign run in the test, through a fixture or by a
+    `convfuzz run` command needs the mark; a mark on a test that ran none (its command stopped at a usage error)
+    fails too; matching marks pass."""
+    monkeypatch.setenv("PYTHONPATH", str(REPOSITORY))  # the sample, and the commands it runs, import tests.planted
+    pytester.makepyfile(test_sample=SAMPLE)
+    pytester.makeini("[pytest]\nmarkers =\n    campaign: runs a fuzz campaign\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "tests.campaign_marker", "-p", "no:cacheprovider", "-rA", f"--rootdir={pytester.path}",
     )
-    assert unmarked_campaign_tests(sample) == ["test_finds"]
-    marked = sample.read_text().replace("def test_", "@pytest.mark.campaign\ndef test_")
-    sample.write_text(marked)
-    assert unmarked_campaign_tests(sample) == []
+    out = result.stdout.str()
+    failed = {
+        "test_unmarked_in_process": "ran a fuzz campaign: add @pytest.mark.campaign",
+        "test_unmarked_through_a_fixture": "ran a fuzz campaign: add @pytest.mark.campaign",
+        "test_unmarked_command": "ran a fuzz campaign: add @pytest.mark.campaign",
+        "test_marked_but_only_a_usage_error": "is marked campaign but ran none",
+    }
+    for name, said in failed.items():
+        assert f"test_sample.py::{name} {said}" in out, out
+    result.assert_outcomes(failed=4, passed=3)
 
 
 def test_no_test_module_imports_another() -> None:
