@@ -29,6 +29,7 @@ from convfuzz.fuzz.campaign.environment import environment, versions
 from convfuzz.fuzz.campaign.example_db import example_database
 from convfuzz.fuzz.campaign.parallel import (
     OracleChoice,
+    Pool,
     Progress,
     ReportedOracle,
     WorkerPlan,
@@ -37,7 +38,7 @@ from convfuzz.fuzz.campaign.parallel import (
 )
 from convfuzz.fuzz.campaign.record import campaign_record, write_campaign_record
 from convfuzz.fuzz.campaign.replay import REGRESSED, replay_record, updated_record
-from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.campaign.settings import DEFAULT_MAX_EXAMPLES, CampaignSettings
 from convfuzz.fuzz.campaign.statistics import CampaignStats
 from convfuzz.fuzz.judge.deviation import DEVIATIONS
 from convfuzz.fuzz.report.data import ReportError, gather
@@ -67,7 +68,6 @@ from convfuzz.strategies.case import (
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-DEFAULT_MAX_EXAMPLES = 500
 
 
 class UsageError(Exception):
@@ -128,8 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="convfuzz", description="Differential fuzzing of convolution.")
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("run", help="run a fuzz campaign and store new findings")
-    run.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
+    # Options every subcommand shares, declared once.
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
+    run = commands.add_parser("run", parents=[shared], help="run a fuzz campaign and store new findings")
     run.add_argument(
         "--time-budget", type=_seconds, metavar="SECONDS",
         help="end within this many seconds of convfuzz's start, plus at most about ten (start-up and shrinking "
@@ -213,13 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-isolation", dest="isolation", action="store_false",
         help="run framework oracles in this process (faster start; a crash then ends the campaign)",
     )
-    replay = commands.add_parser("replay", help="re-check every stored finding, or the ones named")
+    replay = commands.add_parser("replay", parents=[shared], help="re-check every stored finding, or the ones named")
     replay.add_argument(
         "targets", nargs="*", metavar="FOLDER|ID",
         help="a findings folder (same as --findings), or finding ids (a unique prefix, or the hash: '97e80552') in "
         "--findings; default: every finding of --findings",
     )
-    replay.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
     replay.add_argument(
         "--update", action="store_true",
         help="store what the replay showed: status open -> fixed -> regressed, and the versions where each finding "
@@ -230,24 +231,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="call a finding fixed where it is gone even if a kernel-selecting fact of this machine (ISA flag, oneDNN "
         "support, GPU) differs from where it was found; by default such a replay is 'inconclusive' and changes nothing",
     )
-    scripts = commands.add_parser("scripts", help="rewrite every finding's script <id>.py from its JSON")
+    scripts = commands.add_parser(
+        "scripts", parents=[shared], help="rewrite every finding's script <id>.py from its JSON"
+    )
     scripts.add_argument("folder", nargs="?", type=Path, help="findings folder (same as --findings)")
-    scripts.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
     scripts.add_argument(
         "--check", action="store_true",
         help="write nothing; list the scripts that differ from what would be written and exit 1 if any does",
     )
-    explain = commands.add_parser("explain", help="explain one finding and draft its upstream issue")
+    explain = commands.add_parser("explain", parents=[shared], help="explain one finding and draft its upstream issue")
     explain.add_argument("finding", help="a finding's id (or a prefix of exactly one id), or the path of its JSON")
-    explain.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
     explain.add_argument("--json", action="store_true", help="print the explanation as JSON (for tools)")
     explain.add_argument(
         "--no-replay", dest="replay", action="store_false",
         help="explain from the stored finding alone, without running its oracles here",
     )
-    triage = commands.add_parser("triage", help="store a person's verdict on a finding (or every finding of its bug)")
+    triage = commands.add_parser(
+        "triage", parents=[shared], help="store a person's verdict on a finding (or every finding of its bug)"
+    )
     triage.add_argument("finding", help="a finding's id, a unique prefix of one, or its hash ('97e80552')")
-    triage.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
     triage.add_argument(
         "--class", dest="triage_class", metavar="CLASS",
         help="bug (a real defect), expected (by design: no upstream issue is drafted) or artifact (convfuzz's own)",
@@ -258,9 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     triage.add_argument(
         "--whole-bug", action="store_true", help="give the verdict to every finding of the finding's bug"
     )
-    report = commands.add_parser("report", help="write an HTML report and a Markdown summary of campaigns and findings")
+    report = commands.add_parser(
+        "report", parents=[shared], help="write an HTML report and a Markdown summary of campaigns and findings"
+    )
     report.add_argument("folder", nargs="?", type=Path, help="findings folder (same as --findings)")
-    report.add_argument("--findings", type=Path, default=Path("findings"), help="findings folder (default findings/)")
     report.add_argument(
         "--campaign", type=Path, metavar="FILE",
         help="report on this one campaign record (a file in <findings>/campaigns/) and the findings it wrote",
@@ -501,7 +504,7 @@ def format_summary(
 
 def _checked_oracles(
     args: argparse.Namespace, names: tuple[str, ...] | None, campaign_settings: CampaignSettings,
-    pool: WorkerPool | RayPool | None,
+    pool: Pool | None,
 ) -> tuple[dict[str, Oracle], CampaignSettings]:
     """The oracles and the settings narrowed to the devices and ops they serve, once the findings folder is known
     to be writable; UsageError names what is wrong (the oracles are closed then). With a pool of campaign workers,
@@ -530,7 +533,7 @@ def _checked_oracles(
 
 def _worker_pool(
     args: argparse.Namespace, choice: OracleChoice, devices: tuple[str, ...]
-) -> WorkerPool | RayPool | None:
+) -> Pool | None:
     """The campaign's workers, started now so that they build their oracles while the settings are checked: Ray
     actors with --ray (args.workers is set to their number), local processes with more than one worker, else
     None (the campaign runs in this process)."""

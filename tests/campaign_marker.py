@@ -4,8 +4,8 @@ the marked tests out, so a wrong mark either slows the quick run down or hides a
 
 A test ran a campaign when, during its setup (fixtures included: every test using such a fixture needs the mark)
 or its call,
-- a campaign ran in the test's own process: Campaign.run, or the merging of a parallel or Ray campaign's worker
-  statistics (CampaignStats.merged: those campaigns run in other processes), or
+- a campaign ran in the test's own process (Campaign.run), or a pool of workers ran one in other processes
+  (WorkerPool.run, RayPool.run), or
 - a command that starts one (`convfuzz run`, `python -m convfuzz run`, main(['run', ...]) in `python -c`,
   scripts/fuzz, scripts/nightly; not with --help) ran as a subprocess and did not end as a usage error (exit
   status 2, the status of every refusal before a campaign begins).
@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 
+from convfuzz.fuzz.campaign.cluster import RayPool
 from convfuzz.fuzz.campaign.engine import Campaign
+from convfuzz.fuzz.campaign.parallel import WorkerPool
 from convfuzz.fuzz.campaign.statistics import CampaignStats
 
 EXIT_USAGE = 2
@@ -51,15 +53,19 @@ def _note_in_process() -> None:
 
 def _watch() -> Callable[[], None]:
     """Patch the places a campaign shows (see the module docstring); returns what undoes the patches."""
-    run, merged, popen_init = Campaign.run, CampaignStats.__dict__["merged"], subprocess.Popen.__init__
+    run, popen_init = Campaign.run, subprocess.Popen.__init__
+    pool_runs = {pool: pool.run for pool in (WorkerPool, RayPool)}
 
     def watched_run(self: Campaign) -> CampaignStats:
         _note_in_process()
         return run(self)
 
-    def watched_merged(cls: type[CampaignStats], *args: Any, **kwargs: Any) -> CampaignStats:
-        _note_in_process()
-        return merged.__func__(cls, *args, **kwargs)  # type: ignore[no-any-return]
+    def watching(pool_run: Callable[..., CampaignStats]) -> Callable[..., CampaignStats]:
+        def watched_pool_run(self: Any, *args: Any, **kwargs: Any) -> CampaignStats:
+            _note_in_process()
+            return pool_run(self, *args, **kwargs)
+
+        return watched_pool_run
 
     def watched_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
         popen_init(self, args, *rest, **kwargs)
@@ -70,11 +76,13 @@ def _watch() -> Callable[[], None]:
 
     def undo() -> None:
         Campaign.run = run  # type: ignore[method-assign]
-        CampaignStats.merged = merged  # type: ignore[method-assign]
+        for pool, pool_run in pool_runs.items():
+            pool.run = pool_run  # type: ignore[method-assign]
         subprocess.Popen.__init__ = popen_init  # type: ignore[method-assign]
 
     Campaign.run = watched_run  # type: ignore[method-assign]
-    CampaignStats.merged = classmethod(watched_merged)  # type: ignore[assignment,method-assign]
+    for pool, pool_run in pool_runs.items():
+        pool.run = watching(pool_run)  # type: ignore[method-assign]
     subprocess.Popen.__init__ = watched_init  # type: ignore[method-assign]
     return undo
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from convfuzz.fuzz.campaign.record import load_campaign_records
-from convfuzz.fuzz.cli import main
+from convfuzz.fuzz.cli import build_parser, main
 from convfuzz.fuzz.store.folder import FindingStore
 from tests.helpers import make_record
 
@@ -37,6 +37,16 @@ def test_bad_values_exit_2_naming_the_value(argv: list[str], named: str, tmp_pat
     assert exit_info.value.code == 2
     assert named in capsys.readouterr().err
     assert not folder.exists()
+
+
+@pytest.mark.parametrize(
+    "argv", [["run"], ["replay"], ["scripts"], ["explain", "abc"], ["triage", "abc"], ["report"]],
+    ids=lambda argv: argv[0],
+)
+def test_every_subcommand_takes_the_findings_folder(argv: list[str]) -> None:
+    parser = build_parser()
+    assert parser.parse_args(argv).findings == Path("findings")
+    assert parser.parse_args([*argv, "--findings", "elsewhere"]).findings == Path("elsewhere")
 
 
 def test_bad_budget_environment_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

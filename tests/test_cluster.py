@@ -22,9 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from convfuzz.fuzz.campaign import parallel
 from convfuzz.fuzz.campaign.cluster import LOCAL_RUNTIME, NO_CLUSTER_VARIABLE, ClusterError, on_loopback, placement
-from convfuzz.fuzz.campaign.parallel import WORKER_MEMORY_BYTES
+from convfuzz.fuzz.campaign.parallel import WORKER_MEMORY_BYTES, default_worker_count, merged_stats
 from convfuzz.fuzz.campaign.record import load_campaign_records
+from convfuzz.fuzz.campaign.statistics import CampaignStats
 from convfuzz.fuzz.store.folder import FindingStore
 from tests.helpers import process_parents
 
@@ -38,6 +40,22 @@ def test_one_actor_per_cpu_capped_by_memory() -> None:
     assert placement({"CPU": 8.0, "memory": 0.1 * GIB}, None, None).actors == 1  # one, however little memory
     assert placement({"CPU": 8.0}, 5, ("cpu",)).actors == 5
     assert not placement({"CPU": 8.0, "GPU": 2.0}, None, ("cpu",)).gpu_each
+
+
+@pytest.mark.parametrize("memory", [64.0 * GIB, 3.0 * WORKER_MEMORY_BYTES, 5.5 * WORKER_MEMORY_BYTES, 0.1 * GIB])
+def test_local_workers_and_cluster_actors_share_one_memory_cap(memory: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(8)), raising=False)
+    monkeypatch.setattr(parallel, "_available_memory", lambda: int(memory))
+    assert default_worker_count() == placement({"CPU": 8.0, "memory": memory}, None, None).actors
+    assert default_worker_count() == max(1, min(8, int(memory // WORKER_MEMORY_BYTES)))
+
+
+def test_a_worker_that_sent_no_statistics_counts_as_lost() -> None:
+    parts = [CampaignStats(seed=3, started=0.0), CampaignStats(seed=3, started=0.0)]
+    parts[0].examples, parts[1].examples = 4, 5
+    merged = merged_stats(parts, 3, seed=3, started=0.0, interrupted=True)
+    assert (merged.examples, merged.workers_lost, merged.interrupted) == (9, 1, True)
+    assert merged_stats(parts, 2, seed=3, started=0.0, interrupted=False).workers_lost == 0
 
 
 def test_a_cuda_campaign_places_one_actor_per_gpu() -> None:

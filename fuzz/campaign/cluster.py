@@ -22,19 +22,20 @@ import importlib
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
 from convfuzz.fuzz.campaign.cluster_actors import CampaignHost, DriverWriter, FindingHub
 from convfuzz.fuzz.campaign.parallel import (
-    WORKER_MEMORY_BYTES,
     OracleChoice,
-    Progress,
+    ProgressCallback,
     WorkerPlan,
     WorkerReady,
+    merged_stats,
     worker_plans,
+    workers_for,
 )
 from convfuzz.fuzz.campaign.statistics import CampaignStats
 from convfuzz.fuzz.store.folder import FindingStore, settled_signatures
@@ -131,9 +132,7 @@ def placement(resources: Mapping[str, float], workers: int | None, devices: Sequ
         if workers > cpus:
             raise ClusterError(f"--workers {workers}: the Ray cluster has {cpus} CPU(s), one per actor")
         return Placement(workers, gpu_each=False)
-    memory = resources.get("memory")
-    by_memory = cpus if memory is None else int(memory // WORKER_MEMORY_BYTES)
-    return Placement(max(1, min(cpus, by_memory)), gpu_each=False)
+    return Placement(workers_for(cpus, resources.get("memory")), gpu_each=False)
 
 
 @dataclass
@@ -179,9 +178,7 @@ class RayPool:
             self.ray.kill(actor)
         self.ray.shutdown()
 
-    def run(
-        self, plan: WorkerPlan, on_progress: Callable[[Sequence[Progress], float], None] | None = None
-    ) -> CampaignStats:
+    def run(self, plan: WorkerPlan, on_progress: ProgressCallback | None = None) -> CampaignStats:
         """Give each actor its share of `plan`, serve their requests (this process writes the findings folder),
         replace lost actors, and return the merged statistics; the merged findings are every finding written."""
         ray = self.ray
@@ -196,31 +193,28 @@ class RayPool:
         # background of a script), as in a local campaign, whose workers install their own handler.
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
-            finished, lost, replaced, interrupted = self._collect(shares, hub, writer, on_progress)
+            finished, replaced, interrupted = self._collect(shares, hub, writer, on_progress)
         finally:
             signal.signal(signal.SIGINT, previous)
             for share in shares:
                 ray.kill(share.actor)
             ray.kill(hub)
             ray.shutdown()
-        merged = CampaignStats.merged(finished, plan.settings.seed, self.started)
+        merged = merged_stats(finished, len(shares), plan.settings.seed, self.started, interrupted)
         merged.findings = writer.written  # a lost actor's included
-        merged.interrupted |= interrupted
-        merged.workers_lost += lost
         merged.actors_replaced += replaced
         return merged
 
     def _collect(
-        self, shares: list[Share], hub: Any, writer: DriverWriter,
-        on_progress: Callable[[Sequence[Progress], float], None] | None,
-    ) -> tuple[list[CampaignStats], int, int, bool]:
-        """Serve the hub's requests and wait for every share's statistics, replacing lost actors: (statistics,
-        workers lost for good, replacements, interrupted)."""
+        self, shares: list[Share], hub: Any, writer: DriverWriter, on_progress: ProgressCallback | None
+    ) -> tuple[list[CampaignStats], int, bool]:
+        """Serve the hub's requests and wait for every share's statistics, replacing lost actors: (statistics of the
+        shares that finished, replacements, interrupted). A share without statistics is a worker lost for good."""
         ray = self.ray
         running = {share.result: share for share in shares}
         polling = hub.next_requests.remote(POLL_SECONDS)
         finished: list[CampaignStats] = []
-        lost = replaced = 0
+        replaced = 0
         interrupted = False
         stop_deadline: float | None = None
         shown = 0.0
@@ -242,20 +236,18 @@ class RayPool:
                 stop_deadline = time.monotonic() + STOP_WAIT_SECONDS
                 continue
             if stop_deadline is not None and time.monotonic() > stop_deadline:
-                lost += len(running)  # did not answer the stop request in time; killed by the caller
-                break
+                break  # the actors still running did not answer the stop request in time; killed by the caller
             for result in [r for r in done if r in running]:
                 share = running.pop(result)
                 try:
                     finished.append(ray.get(result))
                 except ray.exceptions.RayActorError:
                     if interrupted or share.replacements >= MAX_REPLACEMENTS or self._deadline_passed(share.plan):
-                        lost += 1
-                        continue
+                        continue  # lost for good
                     self._replace(share, hub)
                     replaced += 1
                     running[share.result] = share
-        return finished, lost, replaced, interrupted
+        return finished, replaced, interrupted
 
     def _replace(self, share: Share, hub: Any) -> None:
         """Start a fresh actor on the lost one's share: the findings stored meanwhile are known to it, and it keeps

@@ -1,9 +1,10 @@
 """The two kinds of Ray actor a cluster campaign runs (fuzz.campaign.cluster starts them), and the driver's writer.
 
-CampaignHost: one share of the campaign, on whatever node Ray places it. It builds its oracles as a local worker
-does (torch and JAX each in an isolated subprocess on that node, so a segfault or hang there is a crash or timeout
-finding, not a lost actor) and runs the same Campaign over the same WorkerPlan. It writes nothing itself: every
-finding and every example-database access goes to the FindingHub, and its statistics are the return value of `run`.
+CampaignHost: one share of the campaign, on whatever node Ray places it. It is the local worker's CampaignWorker
+(fuzz.campaign.parallel): it builds its oracles as a local worker does (torch and JAX each in an isolated subprocess
+on that node, so a segfault or hang there is a crash or timeout finding, not a lost actor) and runs the same
+Campaign over the same WorkerPlan. It writes nothing itself: every finding and every example-database access goes
+to the FindingHub, and its statistics are the return value of `run`.
 
 FindingHub: a mailbox between the actors and the driver (the `convfuzz run` process, wherever it runs: on a node of
 the cluster or outside it through Ray Client). An actor's request that needs the findings folder (add a finding,
@@ -31,13 +32,10 @@ from hypothesis.database import ExampleDatabase
 
 from convfuzz.fuzz.campaign.engine import Campaign
 from convfuzz.fuzz.campaign.example_db import NO_DATABASE, example_database
-from convfuzz.fuzz.campaign.parallel import OracleChoice, Progress, WorkerPlan, WorkerReady, single_threaded
+from convfuzz.fuzz.campaign.parallel import CampaignWorker, Progress, WorkerPlan
 from convfuzz.fuzz.campaign.statistics import CampaignStats
 from convfuzz.fuzz.store.folder import FindingStore
 from convfuzz.fuzz.store.records import FindingRecord
-from convfuzz.oracles.base import Oracle
-from convfuzz.oracles.isolation import close_oracles
-from convfuzz.oracles.selection import available_oracles
 
 
 def relays_database(spec: str | None) -> bool:
@@ -169,38 +167,20 @@ class RelayedDatabase(ExampleDatabase):
         self.hub.database_delete.remote(key, value)
 
 
-class CampaignHost:
-    """One worker of a cluster campaign: builds its oracles when created, then runs its share when given a plan."""
-
-    def __init__(self, choice: OracleChoice) -> None:
-        # Several actors share a node's cores, as local workers do: each runs the frameworks single-threaded.
-        single_threaded()
-        self.oracles: dict[str, Oracle]
-        self.oracles, self.missing = available_oracles(
-            choice.oracle_names, isolate=choice.isolate, case_timeout=choice.case_timeout
-        )
-
-    def ready(self) -> WorkerReady:
-        """What this actor's oracles turned out to be (the driver checks the campaign's settings with it)."""
-        return WorkerReady.of(self.oracles, self.missing)
+class CampaignHost(CampaignWorker):
+    """One worker of a cluster campaign: a CampaignWorker (its oracles built when the actor is created, `ready` to
+    report them) whose findings, example database and progress go through the hub."""
 
     def run(self, plan: WorkerPlan, hub: Any) -> CampaignStats:
         """Run this actor's share of the campaign, handing findings and progress to `hub`; the statistics."""
         import ray
 
-        campaign: Campaign | None = None
-
         def record(finding: FindingRecord) -> bool:
             return bool(ray.get(hub.add.remote(finding)))
 
-        def progress(stats: CampaignStats) -> None:
-            if ray.get(hub.report.remote(Progress.of(plan.settings.worker_index, stats))) and campaign is not None:
+        def progress(campaign: Campaign, stats: CampaignStats) -> None:
+            if ray.get(hub.report.remote(Progress.of(plan.settings.worker_index, stats))):
                 campaign.interrupt_requested = True  # the driver's Ctrl-C: end as a local worker would
 
         database = RelayedDatabase(hub) if relays_database(plan.settings.database) else None
-        try:
-            campaign = Campaign(self.oracles, plan.settings, plan.known_signatures, record=record, progress=progress,
-                                database=database, unconfirmed=plan.unconfirmed)
-            return campaign.run()
-        finally:
-            close_oracles(self.oracles)
+        return self.run_share(plan, record, progress, database)

@@ -19,7 +19,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from hypothesis.database import ExampleDatabase
 
 from convfuzz.fuzz.campaign.engine import Campaign
 from convfuzz.fuzz.campaign.settings import CampaignSettings
@@ -140,32 +142,70 @@ class OracleChoice:
     case_timeout: float
 
 
+# What a pool's caller is shown while a campaign runs: every worker's latest counts and the seconds since start.
+ProgressCallback = Callable[[Sequence[Progress], float], None]
+
+
+class CampaignWorker:
+    """One worker of a multi-worker campaign, wherever it runs (a local process, a Ray actor): it builds its oracles
+    single-threaded when created, reports them with `ready`, then runs one share of the campaign and closes them."""
+
+    def __init__(self, choice: OracleChoice) -> None:
+        # Several workers share a machine's cores: each runs the frameworks single-threaded (see SINGLE_THREADED).
+        single_threaded()
+        self.oracles: dict[str, Oracle]
+        self.oracles, self.missing = available_oracles(
+            choice.oracle_names, isolate=choice.isolate, case_timeout=choice.case_timeout
+        )
+
+    def ready(self) -> WorkerReady:
+        """What this worker's oracles turned out to be (the caller checks the campaign's settings with it)."""
+        return WorkerReady.of(self.oracles, self.missing)
+
+    def run_share(
+        self, plan: WorkerPlan, record: Callable[[FindingRecord], bool],
+        progress: Callable[[Campaign, CampaignStats], None], database: ExampleDatabase | None = None,
+    ) -> CampaignStats:
+        """Run this worker's share of `plan`, storing findings with `record` and showing `progress` (which may ask
+        the campaign to stop), then close the oracles; the share's statistics."""
+        campaign: Campaign | None = None
+
+        def report(stats: CampaignStats) -> None:
+            if campaign is not None:
+                progress(campaign, stats)
+
+        try:
+            campaign = Campaign(self.oracles, plan.settings, plan.known_signatures, record=record, progress=report,
+                                database=database, unconfirmed=plan.unconfirmed)
+            return campaign.run()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the oracles (their isolated processes end)."""
+        close_oracles(self.oracles)
+
+
 def _worker_main(choice: OracleChoice, plans: Any, results: Any, parent: int) -> None:
-    """One worker: build its own oracles, wait for its plan (None: the campaign was called off), run its share,
-    send progress and then its final statistics."""
+    """One local worker process: build its own oracles, wait for its plan (None: the campaign was called off), run
+    its share, send progress and then its final statistics."""
     orphaned = _stop_when_orphaned(parent)
-    single_threaded()
-    oracles, missing = available_oracles(choice.oracle_names, isolate=choice.isolate, case_timeout=choice.case_timeout)
-    results.put(WorkerReady.of(oracles, missing))
+    worker = CampaignWorker(choice)
+    results.put(worker.ready())
     try:
         plan: WorkerPlan | None = plans.recv()
     except (KeyboardInterrupt, EOFError, OSError):  # Ctrl-C, or the parent gone, before the campaign began
         plan = None
     if plan is None:
-        close_oracles(oracles)
+        worker.close()
         return
     index = plan.settings.worker_index
     store = FindingStore(plan.findings)
 
-    def progress(stats: CampaignStats) -> None:
+    def progress(_: Campaign, stats: CampaignStats) -> None:
         results.put(Progress.of(index, stats))
 
-    try:
-        campaign = Campaign(oracles, plan.settings, plan.known_signatures, record=store.add, progress=progress,
-                            unconfirmed=plan.unconfirmed)
-        stats = campaign.run()
-    finally:
-        close_oracles(oracles)
+    stats = worker.run_share(plan, store.add, progress)
     if orphaned.is_set():
         # Nobody reads the queue any more; exiting must not wait for buffered messages to be flushed into it.
         results.cancel_join_thread()
@@ -179,14 +219,19 @@ def worker_plans(plan: WorkerPlan, workers: int) -> list[WorkerPlan]:
             for index in range(workers)]
 
 
+def workers_for(cpus: int, memory: float | None) -> int:
+    """How many workers `cpus` CPUs and `memory` bytes (None: unknown) hold: one per CPU, but no more than the
+    memory holds at WORKER_MEMORY_BYTES each (a worker's torch and JAX oracle processes); at least one."""
+    if memory is None:
+        return max(1, cpus)
+    return max(1, min(cpus, int(memory // WORKER_MEMORY_BYTES)))
+
+
 def default_worker_count() -> int:
-    """`--workers` when not given: every core this process may run on, but no more workers than the available
-    memory holds at WORKER_MEMORY_BYTES each (a worker's torch and JAX oracle processes)."""
+    """`--workers` when not given: the workers this machine holds (every core this process may run on, capped by
+    the available memory)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    available = _available_memory()
-    if available is None:
-        return max(1, cores)
-    return max(1, min(cores, available // WORKER_MEMORY_BYTES))
+    return workers_for(cores, _available_memory())
 
 
 # Measured (docs/performance.md): a worker's torch oracle process ~320 MiB, its JAX one ~640 MiB growing by up to
@@ -204,6 +249,32 @@ def _available_memory() -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+class Pool(Protocol):
+    """The workers of one multi-worker campaign (local processes: WorkerPool; Ray actors: cluster.RayPool), started
+    before the campaign's settings are final: each builds its oracles while the caller checks the settings with
+    `first_ready`, then the pool runs the campaign or is cancelled."""
+
+    def first_ready(self) -> WorkerReady | None:
+        """The first worker's report of its built oracles; None when every worker died before reporting."""
+
+    def cancel(self) -> None:
+        """Send every worker away before the campaign began (a usage error)."""
+
+    def run(self, plan: WorkerPlan, on_progress: ProgressCallback | None = None) -> CampaignStats:
+        """Run `plan` on the workers, each its share; the merged statistics."""
+
+
+def merged_stats(
+    finished: Sequence[CampaignStats], workers: int, seed: int, started: float, interrupted: bool
+) -> CampaignStats:
+    """The campaign's statistics from the `finished` workers' own, of `workers` in all: every worker that sent none
+    counts as lost; `interrupted` when the caller saw Ctrl-C."""
+    merged = CampaignStats.merged(finished, seed, started)
+    merged.interrupted |= interrupted
+    merged.workers_lost += workers - len(finished)
+    return merged
 
 
 class WorkerPool:
@@ -246,26 +317,21 @@ class WorkerPool:
         for process in self.processes:
             process.join(30)
 
-    def run(
-        self, plan: WorkerPlan, on_progress: Callable[[Sequence[Progress], float], None] | None = None
-    ) -> CampaignStats:
+    def run(self, plan: WorkerPlan, on_progress: ProgressCallback | None = None) -> CampaignStats:
         """Give each worker its share of `plan` and return the merged statistics."""
         for sending, share in zip(self.plans, worker_plans(plan, len(self.processes)), strict=True):
             sending.send(share)
         return _collect(self.processes, self.results, plan.settings.seed, self.started, on_progress)
 
 
-def run_parallel(
-    plan: WorkerPlan, workers: int, on_progress: Callable[[Sequence[Progress], float], None] | None = None
-) -> CampaignStats:
+def run_parallel(plan: WorkerPlan, workers: int, on_progress: ProgressCallback | None = None) -> CampaignStats:
     """Run the campaign on `workers` spawned processes and return the merged statistics."""
     pool = WorkerPool(OracleChoice(plan.oracle_names, plan.isolate, plan.case_timeout), workers)
     return pool.run(plan, on_progress)
 
 
 def _collect(
-    processes: Sequence[Any], results: Any, seed: int, started: float,
-    on_progress: Callable[[Sequence[Progress], float], None] | None,
+    processes: Sequence[Any], results: Any, seed: int, started: float, on_progress: ProgressCallback | None
 ) -> CampaignStats:
     """Wait for every worker's final statistics (passing their progress on) and merge them."""
     workers = len(processes)
@@ -290,7 +356,4 @@ def _collect(
             finished.append(message)  # (the workers' WorkerReady reports are not needed here)
     for process in processes:
         process.join(30)
-    merged = CampaignStats.merged(finished, seed, started)
-    merged.interrupted |= interrupted
-    merged.workers_lost += workers - len(finished)
-    return merged
+    return merged_stats(finished, workers, seed, started, interrupted)

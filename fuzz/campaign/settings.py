@@ -7,13 +7,16 @@ from dataclasses import dataclass, field
 from convfuzz.strategies.budget import SizeBudget
 from convfuzz.strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES
 
+# Examples a campaign draws when neither an example count nor a time budget is given (CLI and API alike).
+DEFAULT_MAX_EXAMPLES = 500
+
 
 @dataclass(frozen=True)
 class CampaignSettings:
     """What a campaign covers and how long it runs. max_examples/time_budget of None mean unlimited."""
 
     seed: int
-    max_examples: int | None = 200
+    max_examples: int | None = DEFAULT_MAX_EXAMPLES
     time_budget: float | None = None
     # Of the time budget, the last seconds kept for shrinking what was found: no new examples are drawn then.
     shrink_time: float = 0.0
