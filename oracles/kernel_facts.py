@@ -239,6 +239,28 @@ def compared_facts(facts: Mapping[str, Any], framework: str, device: str) -> dic
     return flat
 
 
+def unrecorded_device_model(environment: Mapping[str, Any], framework: str, device: str) -> str | None:
+    """The model name a finding's `environment` records for `device` where its kernel-selecting facts say nothing
+    of that device (stored before facts were recorded, or with facts inferred later for the framework alone): then
+    the name is all that tells the device. None where the facts describe it, or no name was recorded."""
+    recorded = environment.get("kernel_facts")
+    facts: Mapping[str, Any] = recorded if isinstance(recorded, Mapping) else {}
+    if device == "cpu":
+        described = bool(facts.get("cpu"))
+    else:
+        described = any(value is not None for value in compared_facts(facts, framework, device).values())
+    models = environment.get("devices")
+    model = models.get(device) if isinstance(models, Mapping) and not described else None
+    return str(model) if model else None
+
+
+def names_one_model(model: str) -> bool:
+    """Whether a recorded device name tells one model from another: it carries a model number ('AMD EPYC 7763',
+    'NVIDIA H100'). A family name alone ('AMD EPYC', 'Intel(R) Xeon(R) Processor': what many virtual machines
+    show) covers generations whose instruction sets, and so kernels, differ."""
+    return any(character.isdigit() for character in model)
+
+
 def _difference(label: str, then: Any, now: Any, device: str) -> str:
     """One difference in words: 'found with avx512_bf16, this CPU lacks it'."""
     words = FACT_WORDS.get(label, label)

@@ -111,8 +111,10 @@ def test_a_planted_bug_is_one_bug_however_many_findings_it_gives(torch_oracle: O
     settings = CampaignSettings(seed=1, max_examples=60, ops=FORWARD_OPS, dtypes=("float32", "float16"))
     store = FindingStore(tmp_path)
     stats = Campaign(oracles, settings, record=store.add).run()
-    assert len(stats.findings) >= 3
-    records = store.load()[0]
+    # torch's own findings on this CPU (a float16 conv3d segfault on some) must be bugs the committed findings know.
+    assert not unexplained([f for f in stats.findings if planted.name not in f.suspects])
+    records = [r for r in store.load()[0] if r.suspects == (planted.name,)]
+    assert len(records) >= 3
     assert len({r.bug for r in records}) == 1 and all(r.bug for r in records)
     # Each finding records what chose the kernels: this CPU, and torch's facts from the worker that ran it.
     facts = records[0].environment["kernel_facts"]

@@ -17,6 +17,7 @@ import pytest
 from convfuzz.fuzz.campaign.environment import finding_environment
 from convfuzz.fuzz.campaign.replay import FIXED, INCONCLUSIVE, REPRODUCES, replay_record, updated_record
 from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import unnamed_model
 from convfuzz.oracles.base import Oracle
 from convfuzz.oracles.kernel_facts import collect_facts, fact_differences, merge_facts
 from convfuzz.oracles.reference_oracle import ReferenceOracle
@@ -94,6 +95,33 @@ def test_accepting_other_hardware_calls_it_fixed_and_a_reproducing_finding_is_ne
     still: dict[str, Oracle] = {"reference": ReferenceOracle(), "torch": Intermittent(period=1),
                                 "jax": ReferenceOracle()}
     assert replay_record(record, still, here=avx2_only()).state == REPRODUCES
+
+
+@pytest.mark.parametrize(
+    ("found_on", "here", "state"),
+    [
+        ("AMD EPYC 7763 64-Core Processor", "AMD EPYC 7763 64-Core Processor", FIXED),
+        ("AMD EPYC 7763 64-Core Processor", "AMD EPYC 9B14", INCONCLUSIVE),
+        # A family name covers CPUs with and without AVX-512 or AMX: no machine can be shown to be the same.
+        ("AMD EPYC", "AMD EPYC", INCONCLUSIVE),
+        ("Intel(R) Xeon(R) Processor", "Intel(R) Xeon(R) Processor", INCONCLUSIVE),
+    ],
+)
+def test_a_finding_known_by_its_cpu_name_alone_is_fixed_only_on_the_same_numbered_model(
+    found_on: str, here: str, state: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("convfuzz.fuzz.campaign.replay.device_model", lambda device: here)
+    record = stored_finding()
+    legacy = replace(record, environment={"devices": {"cpu": found_on}})
+    # Facts inferred later for torch alone still say nothing of the CPU: its name stands in for them.
+    inferred = replace(record, environment={"devices": {"cpu": found_on}, "kernel_facts": {"torch": {"mkldnn": True}}})
+    for finding in (legacy, inferred):
+        result = replay_record(finding, gone_here(), here=collect_facts([]))
+        assert result.state == state, result.line()
+        if state == INCONCLUSIVE:
+            assert repr(found_on) in result.reason
+    # The finding's script says the same: with a family name its another_kernel() always answers.
+    assert unnamed_model(legacy, "torch") == (found_on if not any(c.isdigit() for c in found_on) else None)
 
 
 def test_facts_of_several_processes_merge_and_this_machine_has_its_cpu() -> None:

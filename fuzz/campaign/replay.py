@@ -13,7 +13,7 @@ from convfuzz.fuzz.judge.verdict import Verdict, judge
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.oracles.base import Oracle, Outcome, kernel_facts_of
 from convfuzz.oracles.isolation import close_oracles
-from convfuzz.oracles.kernel_facts import fact_differences, merge_facts
+from convfuzz.oracles.kernel_facts import fact_differences, merge_facts, names_one_model, unrecorded_device_model
 from convfuzz.oracles.names import framework_of
 from convfuzz.oracles.registry import is_known, suspect_device, takes_part
 from convfuzz.oracles.selection import available_oracles
@@ -63,32 +63,35 @@ def reproduces(record: FindingRecord, verdict: Verdict) -> bool:
     return verdict.discrepant and bool(set(verdict.suspects) & set(record.suspects))
 
 
-def other_hardware(record: FindingRecord) -> str | None:
-    """For a finding stored before kernel-selecting facts were recorded: why a no-show here says nothing, when a
-    suspect ran on a device of another model than the recorded one (the model name is all such a finding has)."""
-    recorded = record.environment.get("devices")
-    if not isinstance(recorded, dict):
-        return None
-    for suspect in record.suspects:
-        device = suspect_device(suspect, record.case.config.device)
-        then, now = recorded.get(device), device_model(device)
-        if then is not None and now is not None and then != now:
-            return f"{suspect} ran on {device} {then!r} when it was found; this machine's is {now!r}"
+def model_difference(suspect: str, device: str, model: str) -> str | None:
+    """For a finding whose `device` is known by its model name alone: why a no-show here says nothing about it - the
+    device here is another model, or the name covers several (names_one_model) - or None."""
+    now = device_model(device)
+    if now is None:
+        return None  # no such device here: the replay skips the suspect
+    if now != model:
+        return f"{suspect} ran on {device} {model!r} when it was found; this machine's is {now!r}"
+    if not names_one_model(model):
+        return (f"{suspect} ran on a {device} recorded only as {model!r}, a name that covers models with other "
+                "kernels")
     return None
 
 
 def hardware_differences(record: FindingRecord, here: Mapping[str, Any]) -> list[str]:
     """The kernel-selecting facts (oracles.kernel_facts) that differ between where `record` was found and `here`,
     for its suspects' frameworks on the devices they ran on: one line each, e.g. 'found with avx512_bf16, this CPU
-    lacks it'. A finding without recorded facts falls back to the device model name."""
+    lacks it'. Where the recorded facts say nothing of a suspect's device, its recorded model name stands in for
+    them (model_difference)."""
     recorded = record.environment.get("kernel_facts")
-    if not isinstance(recorded, dict):
-        legacy = other_hardware(record)
-        return [legacy] if legacy else []
+    facts: Mapping[str, Any] = recorded if isinstance(recorded, dict) else {}
     lines: list[str] = []
     for suspect in record.suspects:
         device = suspect_device(suspect, record.case.config.device)
-        for line in fact_differences(recorded, here, [framework_of(suspect)], device):
+        framework = framework_of(suspect)
+        found = fact_differences(facts, here, [framework], device)
+        model = unrecorded_device_model(record.environment, framework, device)
+        legacy = None if model is None else model_difference(suspect, device, model)
+        for line in [*found, *([legacy] if legacy else [])]:
             if line not in lines:
                 lines.append(line)
     return lines

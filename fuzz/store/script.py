@@ -36,6 +36,8 @@ from convfuzz.oracles.kernel_facts import (
     X86_FLAGS,
     compared_facts,
     cpu_identity,
+    names_one_model,
+    unrecorded_device_model,
 )
 from convfuzz.oracles.names import direct_framework
 from convfuzz.oracles.pinned import split_pin
@@ -113,17 +115,25 @@ def expected_and_bound(record: FindingRecord, oracle: str) -> tuple[np.ndarray, 
 
 def found_with(record: FindingRecord, oracle: str) -> dict[str, Any]:
     """The kernel-selecting facts of `oracle`'s framework on its device where the finding was found, flattened
-    ({'avx512_bf16': True, 'mkldnn_bf16': True, ...}); unknown ones left out. {} for a finding without facts."""
+    ({'avx512_bf16': True, 'mkldnn_bf16': True, ...}); unknown ones left out. Where the facts say nothing of the
+    device (a finding stored before facts were recorded), its recorded model name stands in, as in replay."""
     recorded = record.environment.get("kernel_facts")
     device = suspect_device(oracle, record.case.config.device)
-    if not isinstance(recorded, dict):
-        # Found before facts were recorded: the device's model name is all there is (what replay compares too).
-        models = record.environment.get("devices")
-        model = models.get(device) if isinstance(models, dict) else None
-        return {} if model is None else {"model" if device == "cpu" else "name": model}
     framework = direct_framework(oracle) or ""
-    flat = compared_facts(recorded, framework, device)
-    return {label: value for label, value in flat.items() if value is not None}
+    flat = compared_facts(recorded if isinstance(recorded, dict) else {}, framework, device)
+    facts = {label: value for label, value in flat.items() if value is not None}
+    model = unrecorded_device_model(record.environment, framework, device)
+    if model is not None:
+        facts["model" if device == "cpu" else "name"] = model
+    return facts
+
+
+def unnamed_model(record: FindingRecord, oracle: str) -> str | None:
+    """The name `oracle`'s device was recorded by when that name is all there is and covers several models
+    (kernel_facts.names_one_model): no machine can be shown to run the same kernel, so a no-show never says gone."""
+    device = suspect_device(oracle, record.case.config.device)
+    model = unrecorded_device_model(record.environment, direct_framework(oracle) or "", device)
+    return model if model is not None and not names_one_model(model) else None
 
 
 def _facts_here_function(framework: str, device: str, labels: list[str]) -> str:
@@ -188,6 +198,20 @@ def _missing_function(framework: str, device: str) -> str:
         f"        return '{framework} is not installed'\n"
         f"{device_check}"
         "    return None\n"
+    )
+
+
+def _unnamed_model_function(device: str, model: str) -> str:
+    """The script's another_kernel() for a finding whose device was recorded only by a name that covers several
+    models (unnamed_model): whatever runs here, a no-show cannot be told from another kernel."""
+    return (
+        "def another_kernel() -> str | None:\n"
+        f"    \"\"\"Why the kernel with the problem may not have run here: the {device} it was found on is known\n"
+        "    only by a name that covers models with other kernels.\"\"\"\n"
+        "    if '--any-hardware' in sys.argv:\n"
+        "        return None\n"
+        f"    return ({f'it was found on a {device} recorded only as {model!r},'!r}\n"
+        "            ' and another kernel may run here; --any-hardware calls it gone anyway')\n"
     )
 
 
@@ -405,7 +429,8 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
         raise ValueError(f"{oracle} is not a direct torch or JAX call for {cfg.op_name}")
     case = record.case
     device = suspect_device(oracle, cfg.device)
-    facts = found_with(record, oracle)
+    unnamed = unnamed_model(record, oracle)
+    facts = {} if unnamed else found_with(record, oracle)
     run = runner_name(oracle)
     process = record.kind in PROCESS_KINDS
     values, nonfinite = "", False
@@ -419,12 +444,14 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
             f"# The largest |error| a correct {cfg.dtype} implementation may make, per element (its rounding bound).\n"
             f"BOUND = {array_literal(bound)}\n"
         )
+    # Two blank lines after the constants above the inputs, where there are any.
+    spacer = "\n" if process or facts else ""
     complex_helper = (
-        "\n\ndef complex_array(real: np.ndarray, imag: np.ndarray) -> np.ndarray:\n"
+        f"{spacer}\ndef complex_array(real: np.ndarray, imag: np.ndarray) -> np.ndarray:\n"
         "    joined = np.empty(real.shape, dtype=np.complex128)\n"
         "    joined.real, joined.imag = real, imag\n"
         "    return joined\n\n"
-        if cfg.dtype in COMPLEX_DTYPES else "\n"
+        if cfg.dtype in COMPLEX_DTYPES else spacer
     )
     preceding = ""
     if record.preceding:
@@ -442,7 +469,9 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
         if facts else ""
     )
     functions = [runner]
-    if facts:
+    if unnamed:
+        functions.append(_unnamed_model_function(device, unnamed))
+    elif facts:
         if _reads_cpu(device, list(facts)):
             functions.append(_cpu_identity_source())
         functions += [_facts_here_function(framework, device, list(facts)), ANOTHER_KERNEL_FUNCTION]
@@ -450,7 +479,7 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
     functions.append(
         _process_check_functions(record, run) if process else _value_check_function(record, run, nonfinite)
     )
-    functions.append(_main_function(record, bool(facts)))
+    functions.append(_main_function(record, bool(facts) or unnamed is not None))
     imports = "import importlib.util\n" + ("import signal\nimport subprocess\n" if process else "") + "import sys\n"
     return (
         "#!/usr/bin/env python3\n"
