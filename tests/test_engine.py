@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
+from convfuzz.fuzz.campaign import engine
 from convfuzz.fuzz.campaign.engine import Campaign
 from convfuzz.fuzz.campaign.schedule import derived_seed
 from convfuzz.fuzz.campaign.settings import CampaignSettings
@@ -14,18 +16,17 @@ from convfuzz.oracles.base import Oracle
 from convfuzz.oracles.reference_oracle import ReferenceOracle
 from convfuzz.strategies.case import FORWARD_OPS, ConvCase
 from tests.known_bugs import unexplained
+from tests.planted import DroppedBias
 
 
 class RecordingCampaign(Campaign):
-    """Keeps the config of every case Hypothesis ran (drawn or shrunk), to compare two campaigns. Not every
-    evaluation: re-running a finding to confirm a smaller case happens at most every few seconds (IMPROVE_SECONDS),
-    so how often it runs depends on the machine's speed, and the seed does not promise it."""
+    """Keeps every evaluated case's config, to compare two campaigns."""
 
     seen: list[str]
 
-    def check_one(self, case: ConvCase) -> Verdict:
+    def evaluate(self, case: ConvCase) -> Verdict:
         self.seen = [*getattr(self, "seen", []), json.dumps(case.config.to_json()) + str(case.families)]
-        return super().check_one(case)
+        return super().evaluate(case)
 
 
 @pytest.mark.campaign
@@ -40,11 +41,18 @@ def test_short_campaign_on_real_frameworks_has_no_false_alarm(torch_oracle: Orac
 
 
 @pytest.mark.campaign
-def test_same_seed_same_campaign(torch_oracle: Oracle) -> None:
+def test_same_seed_same_campaign(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seed fixes every case a campaign evaluates, the shrinking of what it finds included. Checked on oracles
+    that answer the same whatever ran before: a real framework need not (a stale-state bug, such as torch's
+    bfloat16 conv3d on some CPUs, shows in a fresh worker and not in one that ran a campaign already), and the
+    engine re-checks a smaller case of a finding on a clock (IMPROVE_SECONDS), set here never to run."""
+    monkeypatch.setattr(engine, "IMPROVE_SECONDS", math.inf)
+
     def run(seed: int) -> list[str]:
-        campaign = RecordingCampaign({"reference": ReferenceOracle(), "torch": torch_oracle},
+        campaign = RecordingCampaign({"reference": ReferenceOracle(), "dropped_bias": DroppedBias()},
                                      CampaignSettings(seed=seed, max_examples=60))
-        campaign.run()
+        stats = campaign.run()
+        assert stats.findings  # so that shrinking is part of what is compared
         return campaign.seen
 
     first = run(11)
