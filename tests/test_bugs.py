@@ -108,7 +108,9 @@ def test_the_committed_findings_group_into_the_problems_a_reader_sees() -> None:
 def test_a_planted_bug_is_one_bug_however_many_findings_it_gives(torch_oracle: Oracle, tmp_path: Path) -> None:
     planted = SwappedGroups()
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
-    settings = CampaignSettings(seed=1, max_examples=60, ops=FORWARD_OPS, dtypes=("float32", "float16"))
+    # Two dtypes whose torch kernels neither crash nor leak on any CPU seen so far (float16 conv3d segfaults on
+    # some, which costs a worker restart per crash), so that the campaign's time is the planted bug's.
+    settings = CampaignSettings(seed=1, max_examples=60, ops=FORWARD_OPS, dtypes=("float32", "float64"))
     store = FindingStore(tmp_path)
     stats = Campaign(oracles, settings, record=store.add).run()
     # torch's own findings on this CPU (a float16 conv3d segfault on some) must be bugs the committed findings know.
