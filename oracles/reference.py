@@ -65,13 +65,29 @@ def window_view(
     )
 
 
+# Above this many products per (group, kernel tap) pair of channels, one contraction over every window at once is
+# faster (BLAS over channels x kernel); at or below it (depthwise and narrow groups), the window einsum copies the
+# whole window view - N * C_in * out * kernel elements, 500 MB for a 31x31 depthwise conv over 64 channels of 32x32 -
+# and takes seconds, while summing tap by tap copies nothing and takes milliseconds (bench/reference_speed.py).
+TAP_BY_TAP_CHANNELS = 64
+
+
 def grouped_contraction(windows: Array64, w: Array64, groups: int) -> Array64:
     """Sum windows (N, C_in, *out, *kernel) against w (C_out, C_in/groups, *kernel) group by group."""
-    n, c_in = windows.shape[:2]
-    rank = w.ndim - 2
+    c_in = windows.shape[1]
     c_out = w.shape[0]
     if c_in % groups or c_out % groups or w.shape[1] * groups != c_in:
         raise ValueError(f"groups={groups} does not match input channels {c_in} and weight {w.shape}")
+    if (c_in // groups) * (c_out // groups) <= TAP_BY_TAP_CHANNELS:
+        return contraction_by_tap(windows, w, groups)
+    return contraction_of_windows(windows, w, groups)
+
+
+def contraction_of_windows(windows: Array64, w: Array64, groups: int) -> Array64:
+    """grouped_contraction as one einsum over channels and kernel taps at once."""
+    n, c_in = windows.shape[:2]
+    rank = w.ndim - 2
+    c_out = w.shape[0]
     letters = string.ascii_lowercase
     out_idx, ker_idx = letters[:rank], letters[rank : 2 * rank]
     grouped_x = windows.reshape(n, groups, c_in // groups, *windows.shape[2:])
@@ -80,6 +96,20 @@ def grouped_contraction(windows: Array64, w: Array64, groups: int) -> Array64:
     spec = f"NGI{out_idx}{ker_idx},GOI{ker_idx}->NGO{out_idx}"
     result: Array64 = np.einsum(spec, grouped_x, grouped_w, optimize=True)
     return result.reshape(n, c_out, *result.shape[3:])
+
+
+def contraction_by_tap(windows: Array64, w: Array64, groups: int) -> Array64:
+    """grouped_contraction summed one kernel tap at a time: the same products added in another order."""
+    n, c_in = windows.shape[:2]
+    rank = w.ndim - 2
+    c_out = w.shape[0]
+    out_shape = windows.shape[2 : 2 + rank]
+    grouped_w = w.reshape(groups, c_out // groups, c_in // groups, *w.shape[2:])
+    total = np.zeros((n, groups, c_out // groups, *out_shape), dtype=np.result_type(windows, w))
+    for tap in np.ndindex(*w.shape[2:]):
+        taken = windows[(..., *tap)].reshape(n, groups, c_in // groups, *out_shape)
+        total += np.einsum("ngi...,goi->ngo...", taken, grouped_w[(..., *tap)])
+    return total.reshape(n, c_out, *out_shape)
 
 
 def conv_reference(

@@ -8,7 +8,15 @@ import numpy as np
 from hypothesis import assume, given, settings
 
 from convfuzz.oracles.base import Oracle
-from convfuzz.oracles.reference import conv_reference, grouped_contraction, pad_spatial, window_view
+from convfuzz.oracles.reference import (
+    contraction_by_tap,
+    contraction_of_windows,
+    conv_reference,
+    grouped_contraction,
+    pad_spatial,
+    widened,
+    window_view,
+)
 from convfuzz.oracles.reference_oracle import reference_output
 from convfuzz.oracles.registry import serves
 from convfuzz.strategies.budget import SizeBudget
@@ -79,6 +87,19 @@ def test_reference_equals_naive_loops(case: ConvCase) -> None:
     # tests/test_padding_modes.py, the transposed reference in tests/test_transposed.py.
     got = reference_output(case.config, case.x, case.w, case.b)  # batch-grouped cases too
     np.testing.assert_allclose(got, naive_conv(case), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=60)
+@given(conv_cases(ops=FORWARD_OPS, budget=SizeBudget.from_elements(2048), padding_modes=("zeros",)))
+def test_both_contractions_sum_the_same_products(case: ConvCase) -> None:
+    """grouped_contraction picks one of two orders of summation by channel counts; each gives the same sums."""
+    cfg = case.config
+    assume(cfg.batch_groups == 1)
+    windows = window_view(pad_spatial(widened(case.x), cfg.pad_pairs()), cfg.kernel, cfg.stride, cfg.dilation)
+    w = widened(case.w)
+    by_tap = contraction_by_tap(windows, w, cfg.groups)
+    np.testing.assert_allclose(by_tap, contraction_of_windows(windows, w, cfg.groups), rtol=1e-12, atol=1e-12)
+    assert by_tap.shape == (cfg.batch, cfg.out_channels, *cfg.output_spatial())
 
 
 @settings(max_examples=40)
