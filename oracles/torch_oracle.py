@@ -6,15 +6,18 @@ torch.compile. Each is its own oracle, so a bug in one backend path is outvoted 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from convfuzz.oracles.base import FloatArray, OracleUnavailable
+from convfuzz.oracles.onednn_log import onednn_implementations
 from convfuzz.oracles.torch_variants import TORCH_VARIANTS, arrange, backend_settings, to_host
 from convfuzz.strategies.case import GRADIENTS, ConvCase, ConvConfig
 
@@ -218,10 +221,17 @@ class TorchOracle:
             self.last_path = None if self.settings.adjoint else self._select_backend(x, w, bias, pre_pad, padding, cfg)
             # torch warns that 'same' with an even kernel may copy the input: a performance note, not an error.
             warnings.simplefilter("ignore", UserWarning)
-            if case.g is not None:
-                out = gradient_of(torch, call, (x, w, bias), cfg.gradient, tensor(case.g))
-            else:
-                out = call(x, w, bias)
+            # On the CPU, which oneDNN implementation ran behind the backend: the path reads 'Mkldnn/jit:avx2'.
+            logged: AbstractContextManager[list[str]] = (
+                onednn_implementations(torch) if cfg.device == "cpu" else contextlib.nullcontext([])
+            )
+            with logged as implementations:
+                if case.g is not None:
+                    out = gradient_of(torch, call, (x, w, bias), cfg.gradient, tensor(case.g))
+                else:
+                    out = call(x, w, bias)
+            if implementations:
+                self.last_path = f"{self.last_path or 'unnamed'}/{'+'.join(implementations)}"
         return np.asarray(to_host(torch, out))
 
     def warm_up(self) -> None:
