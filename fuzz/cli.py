@@ -435,7 +435,8 @@ def format_summary(
     configs = f"{'' if stats.configs.is_exact else '~'}{len(stats.configs)}"  # '~': estimated past 100k
     lines = [
         f"convfuzz run: seed {stats.seed}, {elapsed:.1f} s, {stats.examples} examples "
-        f"({stats.examples / elapsed:.1f}/s), {stats.checks} checks ({stats.checks / elapsed:.1f}/s) "
+        f"({stats.examples / elapsed:.1f}/s), {stats.checks} checks ({stats.checks / elapsed:.1f}/s, "
+        f"{stats.multiply_adds / elapsed / 1e6:.1f} M multiply-adds/s) "
         f"of {configs} distinct configurations, {stats.hypothesis_runs} Hypothesis run(s)"
         + (", interrupted" if stats.interrupted else ""),
         "checks by op and dtype: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.by_op_dtype.items())),

@@ -61,6 +61,7 @@ def test_report_numbers_are_the_campaigns_and_findings(folder: Path) -> None:
     first, second = CAMPAIGN_STATS
     assert data.total("examples") == first.examples + second.examples > 0
     assert data.total("checks") == first.checks + second.checks
+    assert data.total("multiply_adds") == first.multiply_adds + second.multiply_adds > 0
     by_device = data.by_op_dtype_device()
     assert by_device == {("conv1d", "float64", "cpu"): first.checks, ("conv1d", "float32", "cpu"): second.checks}
     examples = data.by_op_dtype_device("examples_by_op_dtype_device")

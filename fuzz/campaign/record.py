@@ -44,6 +44,7 @@ def campaign_record(
         "counts": {
             "examples": stats.examples,
             "checks": stats.checks,
+            "multiply_adds": stats.multiply_adds,
             "distinct_configurations": len(stats.configs),
             "hypothesis_runs": stats.hypothesis_runs,
             "not_recorded": stats.unconfirmed,

@@ -34,6 +34,9 @@ class CampaignStats:
     started: float = field(default_factory=time.monotonic)
     examples: int = 0
     checks: int = 0
+    # Multiply-adds of the checked cases (each a forward conv's count; an invalid configuration has none): how much
+    # arithmetic the campaign checked, which checks/s alone hides when case sizes differ.
+    multiply_adds: int = 0
     configs: DistinctCounter = field(default_factory=DistinctCounter)
     closest_to_bound: dict[str, float] = field(default_factory=dict)
     by_op_dtype: Counter[str] = field(default_factory=Counter)
@@ -81,6 +84,8 @@ class CampaignStats:
         """Count one judged check: its configuration, stream, features (each also a Hypothesis event, for the
         coverage statistics Hypothesis keeps), its verdict, and how close each passing result came to its bound."""
         self.checks += 1
+        if not case.config.defect:
+            self.multiply_adds += max(case.config.multiply_adds(), 0)
         if self.first_check_time is None:
             self.first_check_time = time.time()
         self.configs.add(repr(case.config))
@@ -106,6 +111,7 @@ class CampaignStats:
         for part in parts:
             total.examples += part.examples
             total.checks += part.checks
+            total.multiply_adds += part.multiply_adds
             total.configs.merge(part.configs)
             total.by_op_dtype.update(part.by_op_dtype)
             total.by_op_dtype_device.update(part.by_op_dtype_device)

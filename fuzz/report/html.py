@@ -48,6 +48,7 @@ def summary_table(data: ReportData) -> Table:
         ("fuzzing time", f"{data.seconds():.0f} s"),
         ("examples", str(data.total("examples"))),
         ("checks", str(data.total("checks"))),
+        ("multiply-adds checked", f"{data.total('multiply_adds'):,}"),
         ("distinct configurations (sum over runs)", str(data.total("distinct_configurations"))),
         ("findings", f"{len(data.findings)} ({', '.join(f'{k} {v}' for k, v in sorted(statuses.items())) or 'none'})"),
         ("bugs", bugs_line(group_bugs(data.findings))),
