@@ -66,8 +66,7 @@ def main() -> None:
     print("|---|---|---|---|")
     for layer in LAYERS:
         case = layer.case(rng)
-        cfg = case.config
-        macs = int(np.prod(cfg.output_shape())) * cfg.terms_per_output()
+        macs = case.config.multiply_adds()
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()

@@ -57,13 +57,13 @@ def _flush_c_stdout() -> None:
 
 
 @contextlib.contextmanager
-def onednn_implementations(torch: Any) -> Iterator[list[str]]:
+def onednn_implementations(torch: Any, enabled: bool = True) -> Iterator[list[str]]:
     """Within the block, oneDNN logs what it executes; the list yielded is filled, when the block ends, with the
-    convolution implementations it ran (empty where torch has no oneDNN or no verbose switch)."""
+    convolution implementations it ran (empty where not `enabled`, or torch has no oneDNN or no verbose switch)."""
     implementations: list[str] = []
     mkldnn: Any = getattr(torch.backends, "mkldnn", None)
     verbose = getattr(mkldnn, "verbose", None)
-    if verbose is None or not mkldnn.is_available():
+    if not enabled or verbose is None or not mkldnn.is_available():
         yield implementations
         return
     sys.stdout.flush()

@@ -6,11 +6,9 @@ torch.compile. Each is its own oracle, so a bug in one backend path is outvoted 
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import warnings
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,10 +220,7 @@ class TorchOracle:
             # torch warns that 'same' with an even kernel may copy the input: a performance note, not an error.
             warnings.simplefilter("ignore", UserWarning)
             # On the CPU, which oneDNN implementation ran behind the backend: the path reads 'Mkldnn/jit:avx2'.
-            logged: AbstractContextManager[list[str]] = (
-                onednn_implementations(torch) if cfg.device == "cpu" else contextlib.nullcontext([])
-            )
-            with logged as implementations:
+            with onednn_implementations(torch, enabled=cfg.device == "cpu") as implementations:
                 if case.g is not None:
                     out = gradient_of(torch, call, (x, w, bias), cfg.gradient, tensor(case.g))
                 else:

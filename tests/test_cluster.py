@@ -42,12 +42,17 @@ def test_one_actor_per_cpu_capped_by_memory() -> None:
     assert not placement({"CPU": 8.0, "GPU": 2.0}, None, ("cpu",)).gpu_each
 
 
-@pytest.mark.parametrize("memory", [64.0 * GIB, 3.0 * WORKER_MEMORY_BYTES, 5.5 * WORKER_MEMORY_BYTES, 0.1 * GIB])
-def test_local_workers_and_cluster_actors_share_one_memory_cap(memory: float, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("memory", "workers"),
+    [(64.0 * GIB, 8), (3.0 * WORKER_MEMORY_BYTES, 3), (5.5 * WORKER_MEMORY_BYTES, 5), (0.1 * GIB, 1)],
+)
+def test_local_workers_and_cluster_actors_share_one_memory_cap(
+    memory: float, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8 CPUs: one worker per CPU, at most one per WORKER_MEMORY_BYTES of memory, at least one; alike on both."""
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(8)), raising=False)
     monkeypatch.setattr(parallel, "_available_memory", lambda: int(memory))
-    assert default_worker_count() == placement({"CPU": 8.0, "memory": memory}, None, None).actors
-    assert default_worker_count() == max(1, min(8, int(memory // WORKER_MEMORY_BYTES)))
+    assert default_worker_count() == placement({"CPU": 8.0, "memory": memory}, None, None).actors == workers
 
 
 def test_a_worker_that_sent_no_statistics_counts_as_lost() -> None:
