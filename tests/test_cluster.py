@@ -183,19 +183,21 @@ def test_actors_on_a_joined_cluster_find_what_local_workers_find(
     tmp_path: Path, ray_head: tuple[str, str, dict[str, str]]
 ) -> None:
     """Two actors on a `ray start` cluster, driven through Ray Client from outside it, give the same findings and
-    exit status as `--workers 2` on this machine; the driver writes the folder, its example database included; a
-    campaign asking the cluster for more CPUs than it has is refused before anything is written."""
+    exit status as `--workers 2` on this machine; the driver writes the folder; a campaign asking the cluster for
+    more CPUs than it has is refused before anything is written. Both campaigns run without an example database:
+    one the workers share while they run makes what a worker draws depend on when the others saved (through the
+    hub, in whatever order its threads serve them), so only `--database none` makes a campaign its seed's alone."""
     address, client, env = ray_head
-    local = _run(tmp_path / "local", "--workers", "2", "--max-examples", "60", "--seed", "7", *PLANTED)
+    seeded = ("--max-examples", "60", "--seed", "7", "--database", "none")
+    local = _run(tmp_path / "local", "--workers", "2", *seeded, *PLANTED)
     refused = _run(tmp_path / "refused", "--ray", address, "--workers", "3", "--max-examples", "5", *PLANTED, env=env)
     assert refused.returncode == 2 and "--workers 3" in refused.stderr and not (tmp_path / "refused").exists()
-    cluster = _run(tmp_path / "ray", "--ray", client, "--max-examples", "60", "--seed", "7", *PLANTED, env=env)
+    cluster = _run(tmp_path / "ray", "--ray", client, *seeded, *PLANTED, env=env)
     assert (local.returncode, cluster.returncode) == (1, 1), cluster.stdout + cluster.stderr
     assert "2 worker(s)" in cluster.stderr  # one actor per CPU the cluster reports
     found = {r.id for r in FindingStore(tmp_path / "ray").load()[0]}
     assert found == {r.id for r in FindingStore(tmp_path / "local").load()[0]} and found
     assert f"new findings: {len(found)} " in cluster.stdout
-    assert any((tmp_path / "ray" / "hypothesis").iterdir())  # the example database, written by the driver
     (record,) = load_campaign_records(tmp_path / "ray")
     assert record["settings"]["ray"] == client and record["settings"]["workers"] == 2
     environment = json.loads(next((tmp_path / "ray").glob("*.json")).read_text())["environment"]
@@ -260,7 +262,8 @@ def _actors(processes: dict[int, str]) -> list[int]:
 @pytest.mark.campaign
 def test_a_killed_actor_loses_no_finding_and_its_share_goes_on(tmp_path: Path) -> None:
     """SIGKILL to one actor's process mid-run: what it reported stays, a fresh actor takes its share (its process
-    appears), and the campaign then ends as usual on Ctrl-C, saying an actor was replaced."""
+    appears), and the campaign then ends as usual on Ctrl-C, saying an actor was replaced. The driver wrote the
+    example database (the folder default) too."""
     run, processes = _start_and_wait_for_a_finding(tmp_path, "11")
     actors = _actors(processes)
     assert len(actors) == 2, processes
@@ -277,6 +280,7 @@ def test_a_killed_actor_loses_no_finding_and_its_share_goes_on(tmp_path: Path) -
     assert "actors replaced 1" in out
     after = {r.signature for r in FindingStore(tmp_path).load()[0]}
     assert before <= after
+    assert any((tmp_path / "hypothesis").iterdir())  # the example database, written by the driver
     assert not _left_running(list(processes)), "processes of the campaign outlived it"
 
 
