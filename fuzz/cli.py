@@ -65,6 +65,7 @@ from convfuzz.strategies.case import (
     gradient_op_names,
     ops_with_layouts,
 )
+from convfuzz.strategies.sizes import SIZE_CLASSES, sizes_from_environment
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -172,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--padding-modes",
         help=f"comma list of {', '.join(PADDING_MODES)} (default: all; non-zero ones need symmetric pads)",
+    )
+    run.add_argument(
+        "--sizes",
+        help=f"comma list of size classes: {', '.join(SIZE_CLASSES)}; small cases are most of what is drawn "
+        "(default: $CONVFUZZ_SIZES, else all). small: kernels to 7, 8 channels per group, $CONVFUZZ_BUDGET "
+        "elements per tensor; large: kernels to 31 (64 in 1-D), channels to 513, 1-D lengths in the thousands, "
+        "batch to 8, 16 times the budget; models: production layers (ResNet, ConvNeXt, RepLKNet, wav2vec 2.0, "
+        "Conformer, Mamba, U-Net ...) cut to that budget",
     )
     run.add_argument("--layouts", help=f"comma list of {', '.join(LAYOUTS)} (default: all; half the cases contiguous)")
     run.add_argument(
@@ -297,6 +306,7 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
     """Every setting that needs no oracle, validated (devices are filled in once the oracles exist)."""
     try:
         budget = SizeBudget.from_environment()
+        sizes = sizes_from_environment()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     ops = _choices("--ops", args.ops, (*OPS, INVALID_STREAM, *gradient_op_names())) or (*OPS, INVALID_STREAM)
@@ -331,6 +341,7 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         devices=_choices("--devices", args.devices, ("cpu", "cuda")) or (),
         layouts=layouts,
         padding_modes=_choices("--padding-modes", args.padding_modes, PADDING_MODES) or PADDING_MODES,
+        sizes=_choices("--sizes", args.sizes, SIZE_CLASSES) or sizes,
         budget=budget,
         nonfinite=args.nonfinite,
         gradients=args.gradients,

@@ -7,8 +7,8 @@ case is ever filtered or rejected and Hypothesis shrinks every parameter towards
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hypothesis import strategies as st
@@ -33,6 +33,21 @@ from convfuzz.strategies.case import (
     rank_of,
     transposed_output_size,
 )
+from convfuzz.strategies.model_layers import ModelLayer, layers_of
+from convfuzz.strategies.sizes import (
+    LARGE_CHANNEL_COUNTS,
+    LARGE_MAX_BATCH,
+    LARGE_MAX_DILATION,
+    LARGE_MAX_EXTRA_SPATIAL,
+    LARGE_MAX_GROUPS,
+    LARGE_MAX_KERNEL,
+    LARGE_MAX_PAD,
+    LARGE_MAX_STRIDE,
+    check_size_classes,
+    large_budget,
+    size_class_slots,
+    sizes_from_environment,
+)
 from convfuzz.strategies.values import FAMILY_NAMES, NONFINITE_FAMILY, SPECIAL_VALUES, ValueFamily
 
 MAX_GROUPS = 8
@@ -51,6 +66,10 @@ MAX_BATCH = 3
 EMPTY_BATCH_ONE_IN = 16
 BATCH_GROUPS_ONE_IN = 12
 MAX_EXTRA_SPATIAL = 24
+# What a large case draws first, and so gives the most of its budget to (shrinking prefers the first).
+LARGE_FOCUS = ("channels", "kernel", "length")
+# Candidate lists longer than this are searched by bisection for the last one that fits.
+LINEAR_SEARCH_LIMIT = 64
 PADDING_KINDS: tuple[PaddingKind, ...] = ("valid", "symmetric", "explicit", "same")
 
 # Scales keep |x| conv |w| far below the dtype's largest finite value for every in-budget case.
@@ -68,7 +87,8 @@ class _Plan:
     """A partly drawn config; undrawn dims take their smallest values when checking the budget."""
 
     def __init__(
-        self, rank: int, in_channels: int, out_channels: int, groups: int, padding_kind: str, transposed: bool = False
+        self, rank: int, in_channels: int, out_channels: int, groups: int, padding_kind: PaddingKind,
+        transposed: bool = False,
     ) -> None:
         self.rank = rank
         self.transposed = transposed
@@ -84,6 +104,9 @@ class _Plan:
         self.pads = [(0, 0)] * rank
         self.output_padding = [0] * rank
         self.extra = [0] * rank
+        # The kernel or the spatial lengths are drawn already (a large case's focus, before its channels).
+        self.kernel_drawn = False
+        self.extra_drawn = False
 
     def min_size(self, dim: int) -> int:
         """Smallest input length of `dim` that still gives an output."""
@@ -131,12 +154,21 @@ class _Plan:
         """How many leading `candidates` for self.<name>[index] fit the budget (the first one always counts)."""
         slots = getattr(self, name)
         original = slots[index]
-        count = 1
-        for value in candidates[1:]:
-            slots[index] = value
-            if not self.fits(budget):
-                break
-            count += 1
+
+        def fits_with(position: int) -> bool:
+            slots[index] = candidates[position]
+            return self.fits(budget)
+
+        if len(candidates) <= LINEAR_SEARCH_LIMIT:
+            count = 1
+            while count < len(candidates) and fits_with(count):
+                count += 1
+        else:  # a long range (a 1-D length in the thousands): fits is monotone along it, so bisect
+            low, high = 0, len(candidates) - 1
+            while low < high:
+                middle = (low + high + 1) // 2
+                low, high = (middle, high) if fits_with(middle) else (low, middle - 1)
+            count = low + 1
         slots[index] = original
         return count
 
@@ -208,41 +240,48 @@ def _draw_padding_mode(draw: st.DrawFn, plan: _Plan, budget: SizeBudget, allowed
     return plan.padding_mode
 
 
-@st.composite
-def conv_configs(
-    draw: st.DrawFn,
-    *,
-    ops: Sequence[str] = OPS,
-    dtypes: Sequence[str] = DTYPES,
-    devices: Sequence[str] = ("cpu",),
-    budget: SizeBudget | None = None,
-    layouts: Sequence[str] = LAYOUTS,
-    padding_modes: Sequence[str] = PADDING_MODES,
-    gradients: Sequence[str] = ("",),
-) -> ConvConfig:
-    """Valid forward conv configurations within `budget` (default: from $CONVFUZZ_BUDGET).
+@dataclass(frozen=True)
+class _Box:
+    """The ranges a size class draws the window, batch and spatial sizes from (kernel and extra spatial length
+    per rank)."""
 
-    `gradients` are what a case may compute: '' the op itself, or the gradient with respect to 'input', 'weight'
-    or 'bias' (drawn in that order of preference, so a failing gradient shrinks to the op where the op fails).
+    kernel: dict[int, int]
+    dilation: int
+    stride: int
+    pad: int
+    batch: int
+    extra: dict[int, int]
 
-    Non-zero padding modes need symmetric padding: a case whose padding is not symmetric keeps zeros, so a
-    campaign narrowed to one mode still draws ordinary cases alongside.
 
-    The budget counts logical tensor elements; a strided or sliced layout's buffer holds up to twice as many.
-    """
-    budget = budget or SizeBudget.from_environment()
-    op = draw(st.sampled_from(ops))
-    rank = rank_of(op)
-    transposed = op in TRANSPOSED_OPS
-    # A campaign narrowed to gradients draws real dtypes only (ConvConfig: no complex gradients).
-    dtype = draw(st.sampled_from(dtypes if "" in gradients else _real_dtypes(dtypes)))
-    device = draw(st.sampled_from(list(devices)))
+SMALL_BOX = _Box(
+    {1: MAX_KERNEL, 2: MAX_KERNEL, 3: MAX_KERNEL}, MAX_DILATION, MAX_STRIDE, MAX_PAD, MAX_BATCH,
+    {1: MAX_EXTRA_SPATIAL, 2: MAX_EXTRA_SPATIAL, 3: MAX_EXTRA_SPATIAL},
+)
+LARGE_BOX = _Box(
+    LARGE_MAX_KERNEL, LARGE_MAX_DILATION, LARGE_MAX_STRIDE, LARGE_MAX_PAD, LARGE_MAX_BATCH, LARGE_MAX_EXTRA_SPATIAL
+)
 
+
+def _draw_size_class(draw: st.DrawFn, sizes: Sequence[str]) -> str:
+    """One of `sizes`, by SIZE_CLASS_WEIGHTS; shrinks towards the smallest class. No draw when there is one."""
+    slots = size_class_slots(sizes)
+    if len(set(slots)) == 1:
+        return slots[0]
+    return slots[draw(st.integers(0, len(slots) - 1))]
+
+
+def _draw_padding_kind(draw: st.DrawFn, transposed: bool) -> PaddingKind:
+    # torch's conv_transposeNd takes one non-negative pad per dim: transposed cases are always 'symmetric'.
+    return "symmetric" if transposed else draw(st.sampled_from(PADDING_KINDS))
+
+
+def _small_plan(draw: st.DrawFn, rank: int, transposed: bool, budget: SizeBudget) -> _Plan:
+    """The small class's channels: up to MAX_GROUPS groups of up to MAX_CHANNELS_PER_GROUP, and now and then one
+    side widened as far as the budget admits."""
     groups = draw(st.integers(1, MAX_GROUPS))
     per_group_in = draw(st.integers(1, MAX_CHANNELS_PER_GROUP))
     per_group_out = draw(st.integers(1, MAX_CHANNELS_PER_GROUP))
-    # torch's conv_transposeNd takes one non-negative pad per dim: transposed cases are always 'symmetric'.
-    padding_kind: PaddingKind = "symmetric" if transposed else draw(st.sampled_from(PADDING_KINDS))
+    padding_kind = _draw_padding_kind(draw, transposed)
     plan = _Plan(rank, groups * per_group_in, groups * per_group_out, groups, padding_kind, transposed)
     if not plan.fits(budget):
         # Too many channels for this budget even at the smallest size: fall back to one channel each.
@@ -254,29 +293,176 @@ def conv_configs(
         widest = _widest_channels(plan, budget, side)
         if widest > narrow:
             setattr(plan, side, groups * draw(st.integers(narrow + 1, widest)))
+    return plan
 
-    pad_values = range(MAX_PAD + 1)
-    # Explicit pads may crop (XLA's negative padding); the order 0, 1, -1, 2, -2, ... shrinks towards 0.
-    explicit_values = [0] + [v for p in range(1, MAX_PAD + 1) for v in (p, -p) if v >= -MAX_CROP]
-    for d in range(rank):
-        _draw_fitting(draw, plan, budget, "kernel", d, range(1, MAX_KERNEL + 1))
-        _draw_fitting(draw, plan, budget, "dilation", d, range(1, MAX_DILATION + 1))
-        if transposed:  # a transposed conv's stride widens its output: it has to fit the budget
-            _draw_fitting(draw, plan, budget, "stride", d, range(1, MAX_STRIDE + 1))
+
+ChannelShape = Callable[[int], tuple[int, int, int]]
+
+
+def _draw_channels(
+    draw: st.DrawFn, plan: _Plan, budget: SizeBudget, candidates: Sequence[int], shape: ChannelShape
+) -> int:
+    """Draw one of the leading `candidates` whose (in_channels, out_channels, groups) = shape(candidate) keeps the
+    plan within the budget (the first always counts), store that shape in the plan and return the candidate."""
+    count = 1
+    for value in candidates[1:]:
+        plan.in_channels, plan.out_channels, plan.groups = shape(value)
+        if not plan.fits(budget):
+            break
+        count += 1
+    value = candidates[draw(st.integers(0, count - 1))]
+    plan.in_channels, plan.out_channels, plan.groups = shape(value)
+    return value
+
+
+def _large_plan(draw: st.DrawFn, rank: int, transposed: bool, budget: SizeBudget) -> _Plan:
+    """The large class's channels, and its kernel or spatial lengths where they come first: what is drawn first
+    takes the budget, so each case puts it into the channels (half the time depthwise: groups = channels,
+    multiplier 1 or 2; else up to LARGE_MAX_GROUPS groups of LARGE_CHANNEL_COUNTS), the kernel, or the length
+    (1-D sequences in the thousands), in that order of preference for shrinking."""
+    focus = LARGE_FOCUS[draw(st.integers(0, len(LARGE_FOCUS) - 1))]
+    depthwise = draw(st.booleans())
+    padding_kind = _draw_padding_kind(draw, transposed)
+    plan = _Plan(rank, 1, 1, 1, padding_kind, transposed)
+    if focus == "kernel":
+        for d in range(rank):
+            _draw_fitting(draw, plan, budget, "kernel", d, range(1, LARGE_MAX_KERNEL[rank] + 1))
+        plan.kernel_drawn = True
+    elif focus == "length":
+        for d in range(rank):
+            _draw_fitting(draw, plan, budget, "extra", d, range(LARGE_MAX_EXTRA_SPATIAL[rank] + 1))
+        plan.extra_drawn = True
+    if depthwise:
+        multiplier = draw(st.integers(1, 2))
+        _draw_channels(draw, plan, budget, LARGE_CHANNEL_COUNTS, lambda c: (c, multiplier * c, c))
+        if not plan.fits(budget):  # even one channel with the multiplier is too much for this budget
+            plan.in_channels = plan.out_channels = plan.groups = 1
+        return plan
+    groups = draw(st.integers(1, LARGE_MAX_GROUPS))
+    per_in = _draw_channels(draw, plan, budget, LARGE_CHANNEL_COUNTS, lambda c: (groups * c, groups, groups))
+    _draw_channels(draw, plan, budget, LARGE_CHANNEL_COUNTS, lambda c: (groups * per_in, groups * c, groups))
+    return plan
+
+
+def _cut_to_budget(layer: ModelLayer, plan: _Plan, budget: SizeBudget) -> tuple[int, int, int] | None:
+    """The layer's (groups, channels in, channels out per group) halved until the plan fits `budget`: the groups
+    first (a depthwise layer keeps one channel per group), then the channels per group. None when one channel each
+    does not fit."""
+    groups, per_in, per_out = layer.groups, layer.in_channels // layer.groups, layer.out_channels // layer.groups
+    while True:
+        plan.in_channels, plan.out_channels, plan.groups = groups * per_in, groups * per_out, groups
+        if plan.fits(budget):
+            return groups, per_in, per_out
+        if groups > 1:
+            groups //= 2
+        elif per_in > 1 or per_out > 1:
+            per_in, per_out = max(1, per_in // 2), max(1, per_out // 2)
         else:
-            plan.stride[d] = draw(st.integers(1, MAX_STRIDE))
-        if padding_kind == "symmetric":
+            return None
+
+
+def _model_plan(draw: st.DrawFn, op: str, budget: SizeBudget) -> _Plan | None:
+    """A production layer of `op` (strategies.model_layers) with its window, its channels cut to `budget` and
+    nudged by one (groups for a grouped layer, input channels otherwise: a vector width's neighbour). None when
+    the table has no layer of `op` that fits."""
+    layers = layers_of(op)
+    if not layers:
+        return None
+    layer = draw(st.sampled_from(layers))
+    transposed = op in TRANSPOSED_OPS
+    padding = layer.padding_spec()
+    if transposed and padding.kind != "symmetric":
+        padding = Padding("symmetric", tuple((0, 0) for _ in layer.kernel))
+    plan = _Plan(len(layer.kernel), 1, 1, 1, padding.kind, transposed)
+    plan.kernel, plan.stride, plan.dilation = list(layer.kernel), list(layer.stride), list(layer.dilations())
+    if padding.pairs:
+        plan.pads = list(padding.pairs)
+    cut = _cut_to_budget(layer, plan, budget)
+    if cut is None:
+        return None
+    groups, per_in, per_out = cut
+    if groups > 1:
+        shape: ChannelShape = lambda n: (n * per_in, n * per_out, n)  # noqa: E731
+        base = groups
+    else:
+        shape, base = (lambda n: (n, per_out, 1)), per_in
+    _draw_channels(draw, plan, budget, [base + nudge for nudge in (0, 1, -1) if base + nudge >= 1], shape)
+    return plan
+
+
+def _draw_window(draw: st.DrawFn, plan: _Plan, budget: SizeBudget, box: _Box) -> None:
+    """Draw each dim's kernel, dilation, stride, padding (and a transposed op's output padding) from `box`."""
+    pad_values = range(box.pad + 1)
+    # Explicit pads may crop (XLA's negative padding); the order 0, 1, -1, 2, -2, ... shrinks towards 0.
+    explicit_values = [0] + [v for p in range(1, box.pad + 1) for v in (p, -p) if v >= -MAX_CROP]
+    for d in range(plan.rank):
+        if not plan.kernel_drawn:
+            _draw_fitting(draw, plan, budget, "kernel", d, range(1, box.kernel[plan.rank] + 1))
+        _draw_fitting(draw, plan, budget, "dilation", d, range(1, box.dilation + 1))
+        if plan.transposed:  # a transposed conv's stride widens its output: it has to fit the budget
+            _draw_fitting(draw, plan, budget, "stride", d, range(1, box.stride + 1))
+        else:
+            plan.stride[d] = draw(st.integers(1, box.stride))
+        if plan.padding_kind == "symmetric":
             _draw_fitting(draw, plan, budget, "pads", d, [(p, p) for p in pad_values])
-        elif padding_kind == "explicit":
+        elif plan.padding_kind == "explicit":
             low, _ = _draw_fitting(draw, plan, budget, "pads", d, [(p, 0) for p in explicit_values])
             _draw_fitting(draw, plan, budget, "pads", d, [(low, p) for p in explicit_values])
-        if transposed:  # torch: below stride or dilation
+        if plan.transposed:  # torch: below stride or dilation
             _draw_fitting(draw, plan, budget, "output_padding", d, range(max(plan.stride[d], plan.dilation[d])))
 
+
+@st.composite
+def conv_configs(
+    draw: st.DrawFn,
+    *,
+    ops: Sequence[str] = OPS,
+    dtypes: Sequence[str] = DTYPES,
+    devices: Sequence[str] = ("cpu",),
+    budget: SizeBudget | None = None,
+    layouts: Sequence[str] = LAYOUTS,
+    padding_modes: Sequence[str] = PADDING_MODES,
+    gradients: Sequence[str] = ("",),
+    sizes: Sequence[str] | None = None,
+) -> ConvConfig:
+    """Valid forward conv configurations within `budget` (default: from $CONVFUZZ_BUDGET).
+
+    `gradients` are what a case may compute: '' the op itself, or the gradient with respect to 'input', 'weight'
+    or 'bias' (drawn in that order of preference, so a failing gradient shrinks to the op where the op fails).
+
+    Non-zero padding modes need symmetric padding: a case whose padding is not symmetric keeps zeros, so a
+    campaign narrowed to one mode still draws ordinary cases alongside.
+
+    `sizes` are the size classes drawn (strategies.sizes; default: from $CONVFUZZ_SIZES, all when unset): small
+    cases within `budget`, large ones and production model layers within LARGE_SCALE times it.
+
+    The budget counts logical tensor elements; a strided or sliced layout's buffer holds up to twice as many.
+    """
+    budget = budget or SizeBudget.from_environment()
+    op = draw(st.sampled_from(ops))
+    rank = rank_of(op)
+    transposed = op in TRANSPOSED_OPS
+    # A campaign narrowed to gradients draws real dtypes only (ConvConfig: no complex gradients).
+    dtype = draw(st.sampled_from(dtypes if "" in gradients else _real_dtypes(dtypes)))
+    device = draw(st.sampled_from(list(devices)))
+    size_class = _draw_size_class(draw, sizes_from_environment() if sizes is None else sizes)
+    if size_class == "small":
+        plan = _small_plan(draw, rank, transposed, budget)
+    else:
+        budget = large_budget(budget)
+        model = _model_plan(draw, op, budget) if size_class == "models" else None
+        if model is None:  # no production layer of this op fits: a large case instead
+            size_class, plan = "large", _large_plan(draw, rank, transposed, budget)
+        else:
+            plan = model
+    box = SMALL_BOX if size_class == "small" else LARGE_BOX
+    if size_class != "models":
+        _draw_window(draw, plan, budget, box)
+
     padding_mode = _draw_padding_mode(draw, plan, budget, padding_modes)
-    _draw_fitting(draw, plan, budget, "batch", 0, range(1, MAX_BATCH + 1))
-    for d in range(rank):
-        _draw_fitting(draw, plan, budget, "extra", d, range(MAX_EXTRA_SPATIAL + 1))
+    _draw_fitting(draw, plan, budget, "batch", 0, range(1, box.batch + 1))
+    for d in range(rank if not plan.extra_drawn else 0):
+        _draw_fitting(draw, plan, budget, "extra", d, range(box.extra[rank] + 1))
 
     bias = True if tuple(gradients) == ("bias",) else draw(st.booleans())
     # Complex cases compute the op itself (ConvConfig: no complex gradients), whatever gradients allow.
@@ -288,8 +474,8 @@ def conv_configs(
     plain = "contiguous" in usable
     others = [layout for layout in usable if layout != "contiguous"]
     layout = "contiguous" if not others or (plain and not draw(st.booleans())) else draw(st.sampled_from(others))
-    pairs = tuple(plan.pads) if padding_kind in ("symmetric", "explicit") else ()
-    padding = Padding(padding_kind, pairs)
+    pairs = tuple(plan.pads) if plan.padding_kind in ("symmetric", "explicit") else ()
+    padding = Padding(plan.padding_kind, pairs)
     # An empty batch (N = 0) now and then: every framework must return an empty output, not fail. Drawn last so
     # the sizes are those of an ordinary case, and shrinking goes back to the drawn batch.
     batch = 0 if draw(st.integers(0, EMPTY_BATCH_ONE_IN - 1)) == EMPTY_BATCH_ONE_IN - 1 else plan.batch[0]
@@ -298,7 +484,7 @@ def conv_configs(
         batch=batch,
         in_channels=plan.in_channels,
         out_channels=plan.out_channels,
-        groups=groups,
+        groups=plan.groups,
         spatial=spatial,
         kernel=tuple(plan.kernel),
         stride=tuple(plan.stride),
@@ -335,6 +521,18 @@ def _maybe_batch_grouped(draw: st.DrawFn, config: ConvConfig, budget: SizeBudget
         return config
     grouped.validate()
     return grouped
+
+
+def beyond_small_class(cfg: ConvConfig, budget: SizeBudget) -> bool:
+    """True when `cfg` is no case the small size class draws within `budget`: a window parameter beyond its
+    ranges, more groups, or a tensor or multiply-add count beyond the budget."""
+    pads = [abs(p) for pair in cfg.pad_pairs() for p in pair] if cfg.padding.kind in ("symmetric", "explicit") else []
+    window = (
+        max(cfg.kernel) > MAX_KERNEL or max(cfg.dilation) > MAX_DILATION or max(cfg.stride) > MAX_STRIDE
+        or max(pads, default=0) > MAX_PAD or cfg.groups > MAX_GROUPS
+    )
+    shapes = [cfg.input_shape(), cfg.weight_shape(), cfg.output_shape()]
+    return window or not budget.admits(shapes, cfg.multiply_adds())
 
 
 @st.composite
@@ -397,6 +595,7 @@ def _checked_configs(
     layouts: Sequence[str] = LAYOUTS,
     padding_modes: Sequence[str] = PADDING_MODES,
     gradients: Sequence[str] = ("",),
+    sizes: Sequence[str] | None = None,
 ) -> st.SearchStrategy[ConvConfig]:
     if not devices:
         raise ValueError("devices must not be empty")
@@ -413,6 +612,7 @@ def _checked_configs(
         dtypes=dtypes, devices=devices, budget=budget, layouts=layouts,
         padding_modes=_check_choices("padding_modes", padding_modes, PADDING_MODES),
         gradients=_check_choices("gradients", gradients, ("", *GRADIENTS)),
+        sizes=sizes_from_environment() if sizes is None else check_size_classes(sizes),
     )
 
 
@@ -427,10 +627,11 @@ def conv_cases(
     layouts: Sequence[str] = LAYOUTS,
     padding_modes: Sequence[str] = PADDING_MODES,
     gradients: Sequence[str] = ("",),
+    sizes: Sequence[str] | None = None,
 ) -> ConvCase:
     """Convolution cases: a valid in-budget config plus input, weight and bias values (and a gradient case's
     output cotangent)."""
-    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes, gradients))
+    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes, gradients, sizes))
     return case_from(config, draw(value_sets(config=config)))
 
 
@@ -447,6 +648,7 @@ def conv_case_groups(
     padding_modes: Sequence[str] = PADDING_MODES,
     nonfinite: bool = False,
     gradients: Sequence[str] = ("",),
+    sizes: Sequence[str] | None = None,
 ) -> list[ConvCase]:
     """One configuration with 1 to `max_value_sets` different value sets.
 
@@ -454,7 +656,7 @@ def conv_case_groups(
     every extra value set for the same configuration is a nearly free differential check. Shrinking deletes
     the extra sets, so a minimal failing group holds a single case.
     """
-    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes, gradients))
+    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes, gradients, sizes))
     described = st.lists(
         value_sets(config=config, nonfinite=nonfinite),
         min_size=1,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck, settings
 from convfuzz.oracles.base import Oracle, OracleUnavailable
 from convfuzz.oracles.isolation import IsolatedOracle, close_oracles
 from convfuzz.oracles.registry import IN_PROCESS, make_oracle
+from convfuzz.strategies.sizes import SIZES_ENV
 
 # pytester for the tests that run pytest on sample projects; the campaign marker follows what each test runs
 # (tests/campaign_marker.py).
@@ -19,6 +21,11 @@ settings.register_profile(
     "convfuzz-tests", derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
 )
 settings.load_profile("convfuzz-tests")
+
+# The suite's campaigns and strategy tests draw small cases, as they did before the large size classes existed: each
+# test was written and timed for them, and large cases cost several times as much per check. The tests about size
+# classes name theirs (sizes=SIZE_CLASSES); subprocesses the tests start inherit this.
+os.environ.setdefault(SIZES_ENV, "small")
 
 
 # One worker process per framework oracle, shared by the whole session (starting one imports its framework).

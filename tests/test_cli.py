@@ -28,6 +28,7 @@ from tests.helpers import make_record
     (["--workers", "0"], "0 must be at least 1"),
     (["--accept", "nan-through-zero,bogus"], "'bogus'"),
     (["--fail-on", "sometimes"], "'sometimes'"),
+    (["--sizes", "small,huge"], "'huge'"),
 ])
 def test_bad_values_exit_2_naming_the_value(argv: list[str], named: str, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,11 +50,12 @@ def test_every_subcommand_takes_the_findings_folder(argv: list[str]) -> None:
     assert parser.parse_args([*argv, "--findings", "elsewhere"]).findings == Path("elsewhere")
 
 
-def test_bad_budget_environment_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("CONVFUZZ_BUDGET", "huge")
+@pytest.mark.parametrize(("variable", "value"), [("CONVFUZZ_BUDGET", "huge"), ("CONVFUZZ_SIZES", "small,giant")])
+def test_bad_environment_exits_2(variable: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(variable, value)
     assert main(["run", "--findings", str(tmp_path / "f"), "--oracles", "reference,torch"]) == 2
-    assert "CONVFUZZ_BUDGET='huge'" in capsys.readouterr().err
+    assert f"{variable}={value!r}" in capsys.readouterr().err
     assert not (tmp_path / "f").exists()
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from convfuzz.strategies.budget import SizeBudget
 from convfuzz.strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES
+from convfuzz.strategies.sizes import sizes_from_environment
 
 # Examples a campaign draws when neither an example count nor a time budget is given (CLI and API alike).
 DEFAULT_MAX_EXAMPLES = 500
@@ -31,6 +32,8 @@ class CampaignSettings:
     devices: tuple[str, ...] = ("cpu",)
     layouts: tuple[str, ...] = LAYOUTS
     padding_modes: tuple[str, ...] = PADDING_MODES
+    # The size classes drawn (strategies.sizes); default: $CONVFUZZ_SIZES, or all.
+    sizes: tuple[str, ...] = field(default_factory=sizes_from_environment)
     nonfinite: bool = False  # opt-in: inputs holding inf/NaN, judged by the propagation rule
     # Deviation classes (fuzz.judge.deviation) judged as passing: a team that calls them by design keeps them out.
     accept: tuple[str, ...] = ()
