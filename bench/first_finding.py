@@ -1,6 +1,6 @@
 """Time to the first finding: a convfuzz campaign against the hand-written test, on planted bugs.
 
-    .venv/bin/python bench/first_finding.py [--seeds 3] [--budget 60] [--suite]
+    .venv/bin/python bench/first_finding.py [--seeds 3] [--budget 60] [--suite] [--size-bugs]
 
 For each planted forward bug of tests/planted.py that a conv2d float32 test can see (PLANTED_NARROW_BUGS), and
 each seed: the seconds from process start until bench/handwritten_test.py fails on it (after Hypothesis's
@@ -8,6 +8,9 @@ shrinking, as pytest reports it), and until `convfuzz run --oracles reference,to
 --time-budget BUDGET` has written its first finding of the plant (confirmed, not yet fully shrunk) and until one
 is fully shrunk (the campaign is then stopped with Ctrl-C). With --suite, also every planted forward bug of the
 suite's own set, each in a campaign with the options its test uses: found within the budget or not, and when.
+With --size-bugs, also each planted bug of large shapes (PLANTED_SIZE_BUGS: a kernel of 15 or more, more than 32
+channels per group off a multiple of 16, a 1-D length of 1,000 or more) in a default campaign of 120 s: when it was
+written, when shrunk, and the value of its threshold parameter in the shrunk finding (the threshold is minimal).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.planted
 
 from convfuzz.fuzz.store.folder import READ_ERRORS, read_finding  # noqa: E402
+from convfuzz.fuzz.store.records import FindingRecord  # noqa: E402
 
 POLL_SECONDS = 0.1
 # The suite's planted forward bugs (tests/planted.py) with the campaign options their tests hunt them with:
@@ -87,6 +91,14 @@ def campaign_first_finding(
 ) -> tuple[float | None, float | None]:
     """Seconds from start until `convfuzz run` has written a finding that blames `plant`, and until one of them
     is fully shrunk (None: not within the budget); the campaign is interrupted once it has the shrunk one."""
+    found, shrunk, _ = campaign_first_shrunk(plant, run_seed, budget, options)
+    return found, shrunk
+
+
+def campaign_first_shrunk(
+    plant: str, run_seed: int, budget: float, options: tuple[str, ...] = ()
+) -> tuple[float | None, float | None, FindingRecord | None]:
+    """campaign_first_finding's two times, and the first fully shrunk finding that blames `plant`."""
     suspect = plant_name(plant)
     with tempfile.TemporaryDirectory() as folder:
         started = time.monotonic()
@@ -97,14 +109,16 @@ def campaign_first_finding(
         )
         found: float | None = None
         shrunk: float | None = None
+        record: FindingRecord | None = None
         running = True
         while shrunk is None and running:
             running = process.poll() is None  # a last look after the campaign ended
             time.sleep(POLL_SECONDS if running else 0.0)
-            states = _shrink_states(Path(folder), suspect)
-            if states and found is None:
+            records = _findings_of(Path(folder), suspect)
+            if records and found is None:
                 found = time.monotonic() - started
-            if any(states):
+            record = next((r for r in records if r.shrink_complete), None)
+            if record is not None:
                 shrunk = time.monotonic() - started
         # Ctrl-C as a terminal sends it: to the campaign's whole process group, workers included.
         os.killpg(process.pid, signal.SIGINT)
@@ -113,20 +127,20 @@ def campaign_first_finding(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-    return found, shrunk
+    return found, shrunk, record
 
 
-def _shrink_states(folder: Path, suspect: str) -> list[bool]:
-    """shrink_complete of each finding in `folder` that names `suspect` among its suspects."""
-    states = []
+def _findings_of(folder: Path, suspect: str) -> list[FindingRecord]:
+    """Each finding in `folder` that names `suspect` among its suspects."""
+    records = []
     for path in folder.glob("*.json"):
         try:
             record = read_finding(path)
         except READ_ERRORS:
             continue  # being replaced
         if suspect in record.suspects:
-            states.append(record.shrink_complete)
-    return states
+            records.append(record)
+    return records
 
 
 def race(plants: tuple[str, ...], seeds: int, budget: float) -> tuple[float, float]:
@@ -161,13 +175,41 @@ def suite(budget: float, run_seed: int) -> list[tuple[str, float | None]]:
     return results
 
 
+SIZE_BUG_BUDGET = 120.0
+
+
+def threshold_value(record: FindingRecord, what: str) -> int:
+    """The shrunk case's value of a size bug's threshold parameter (tests.planted.PLANTED_SIZE_BUGS)."""
+    cfg = record.case.config
+    values = {"kernel": cfg.kernel[-1], "channels per group": cfg.in_channels // cfg.groups, "length": cfg.spatial[0]}
+    return values[what]
+
+
+def size_bugs(seeds: int) -> None:
+    """Each planted bug of large shapes in default campaigns of SIZE_BUG_BUDGET seconds, one per seed: when it was
+    written and shrunk, and its threshold parameter in the shrunk finding against the threshold."""
+    from tests.planted import PLANTED_SIZE_BUGS
+
+    print(f"{'planted bug of large shapes':<28} {'seed':>4}  written   shrunk    shrunk to (threshold)")
+    for plant_type, _op, what, threshold in PLANTED_SIZE_BUGS:
+        for run_seed in range(1, seeds + 1):
+            found, shrunk, record = campaign_first_shrunk(plant_type.__name__, run_seed, SIZE_BUG_BUDGET)
+            reached = "-" if record is None else f"{what} {threshold_value(record, what)} ({threshold})"
+            print(f"{plant_type.__name__:<28} {run_seed:>4}  {_seconds(found):<9} {_seconds(shrunk):<9} {reached}",
+                  flush=True)
+
+
 def main() -> None:
     """Race both on the narrow plants; with --suite, time every forward plant of the suite."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3, help="seeds per planted bug (1..N)")
     parser.add_argument("--budget", type=float, default=60.0, help="time budget of each campaign, seconds")
     parser.add_argument("--suite", action="store_true", help="also every planted forward bug of the suite")
+    parser.add_argument("--size-bugs", action="store_true", help="only the planted bugs of large shapes")
     args = parser.parse_args()
+    if args.size_bugs:
+        size_bugs(args.seeds)
+        return
     from tests.planted import PLANTED_NARROW_BUGS
 
     hand, ours = race(tuple(p.__name__ for p in PLANTED_NARROW_BUGS), args.seeds, args.budget)

@@ -7,6 +7,7 @@ fails: zeros, then ones, then a one-hot, then small integers, then real-valued n
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,8 @@ FAMILY_NAMES: tuple[str, ...] = ("zeros", "ones", "one_hot", "small_int", "unifo
 # Opt-in (--nonfinite), for inputs only: small integers with one element replaced by one of SPECIAL_VALUES.
 NONFINITE_FAMILY = "nonfinite"
 SPECIAL_VALUES: dict[str, float] = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+# What describe() writes: a name, and for most families their fields in parentheses.
+_DESCRIPTION = re.compile(r"(?P<name>[a-z_]+)(?:\((?P<fields>[^()]*)\))?")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,21 @@ class ValueFamily:
         if self.name == NONFINITE_FAMILY:
             return f"nonfinite(seed={self.seed}, index={self.index}, value={self.special})"
         return f"{self.name}(seed={self.seed}, scale={self.scale:g})"
+
+    @classmethod
+    def parse(cls, text: str) -> ValueFamily:
+        """The family `describe()` wrote as `text`; ValueError on anything else."""
+        match = _DESCRIPTION.fullmatch(text.strip())
+        if match is None or match["name"] not in (*FAMILY_NAMES, NONFINITE_FAMILY):
+            raise ValueError(f"{text!r} is not a value family description")
+        fields = dict(part.split("=", 1) for part in match["fields"].split(", ")) if match["fields"] else {}
+        try:
+            return cls(
+                match["name"], seed=int(fields.get("seed", 0)), index=int(fields.get("index", 0)),
+                scale=float(fields.get("scale", 1.0)), special=fields.get("value", "nan"),
+            )
+        except ValueError:
+            raise ValueError(f"{text!r} is not a value family description") from None
 
     def make(self, shape: tuple[int, ...], dtype: str) -> FloatArray:
         """The tensor of `shape`, rounded to `dtype`, as float64. A complex dtype gives complex128: the random

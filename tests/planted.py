@@ -483,3 +483,67 @@ class HangsUntilTheBudgetEnds(_Planted):
             time.sleep(self.delay)
             raise OracleFailure("timeout", f"no answer within {self.delay} s")
         return self._correct(case)
+
+
+# Bugs on the kernels only large shapes select (strategies.sizes): each shows from a threshold on, and a campaign
+# must find it and shrink it to exactly that threshold.
+LONG_KERNEL_THRESHOLD = 15
+CHANNEL_TAIL_ABOVE = 32
+CHANNEL_BLOCK = 16
+LONG_SEQUENCE_THRESHOLD = 1000
+
+
+class LongKernelTapsDropped(_PlantedGradient):
+    """A forward conv whose kernel is 15 or more wide in its last dim ignores every tap from the 15th on there (a
+    kernel written for at most 14 taps)."""
+
+    name = "long_kernel_taps_dropped"
+
+    def compute(self, case: ConvCase) -> FloatArray:
+        cfg = case.config
+        if cfg.transposed or cfg.gradient or cfg.kernel[-1] < LONG_KERNEL_THRESHOLD:
+            return self._result(case)
+        w = case.w.copy()
+        w[..., LONG_KERNEL_THRESHOLD - 1:] = 0.0
+        return self._conv(case, case.x, w, case.b, list(cfg.pad_pairs()))
+
+
+class ChannelTailDropped(_PlantedGradient):
+    """A forward conv with more than 32 input channels per group, not a multiple of 16, drops each group's last
+    input channel (a blocked loop over 16 channels whose remainder loop skips one)."""
+
+    name = "channel_tail_dropped"
+
+    def compute(self, case: ConvCase) -> FloatArray:
+        cfg = case.config
+        per_group = cfg.in_channels // cfg.groups
+        if cfg.transposed or cfg.gradient or per_group <= CHANNEL_TAIL_ABOVE or per_group % CHANNEL_BLOCK == 0:
+            return self._result(case)
+        w = case.w.copy()
+        w[:, -1] = 0.0
+        return self._conv(case, case.x, w, case.b, list(cfg.pad_pairs()))
+
+
+class LongSequenceLastWindow(_PlantedGradient):
+    """A conv1d over an input of 1,000 or more elements writes its last output element from the window before it
+    (a chunked loop whose last chunk starts one window early)."""
+
+    name = "long_sequence_last_window"
+
+    def compute(self, case: ConvCase) -> FloatArray:
+        cfg = case.config
+        out = self._result(case)
+        if cfg.op != "conv1d" or cfg.gradient or cfg.spatial[0] < LONG_SEQUENCE_THRESHOLD or out.shape[-1] < 2:
+            return out
+        out = out.copy()
+        out[..., -1] = out[..., -2]
+        return out
+
+
+# Planted bugs of large shapes, each with the op a campaign hunts it on and the threshold it must shrink to:
+# (plant, op, what the shrunk case's threshold parameter is, that threshold).
+PLANTED_SIZE_BUGS = (
+    (LongKernelTapsDropped, "conv2d", "kernel", LONG_KERNEL_THRESHOLD),
+    (ChannelTailDropped, "conv1d", "channels per group", CHANNEL_TAIL_ABOVE + 1),
+    (LongSequenceLastWindow, "conv1d", "length", LONG_SEQUENCE_THRESHOLD),
+)

@@ -16,10 +16,12 @@ from convfuzz.oracles.base import FloatArray, Oracle
 from convfuzz.oracles.reference_oracle import ReferenceOracle
 from convfuzz.strategies.case import FORWARD_OPS, ConvCase
 from convfuzz.strategies.invalid import invalid_cases
+from convfuzz.strategies.sizes import SIZE_CLASSES
 from tests.planted import (
     PLANTED,
     PLANTED_LAYOUT_BUGS,
     PLANTED_NARROW_BUGS,
+    PLANTED_SIZE_BUGS,
     PLANTED_SURFACE_BUGS,
     HalfSumsInHalf,
     NanFromNowhere,
@@ -166,3 +168,29 @@ def test_every_plant_refuses_an_invalid_case_as_frameworks_do(cases: list[ConvCa
         for case in cases:
             with pytest.raises(ValueError, match="invalid configuration"):
                 planted_type().run(case)
+
+
+def _threshold_value(case: ConvCase, what: str) -> int:
+    cfg = case.config
+    values = {"kernel": cfg.kernel[-1], "channels per group": cfg.in_channels // cfg.groups, "length": cfg.spatial[0]}
+    return values[what]
+
+
+@pytest.mark.campaign
+@pytest.mark.parametrize(
+    ("planted_type", "op", "what", "threshold"), PLANTED_SIZE_BUGS, ids=lambda v: getattr(v, "name", str(v))
+)
+def test_a_bug_of_large_shapes_is_found_and_shrunk_to_its_threshold(
+    planted_type: type, op: str, what: str, threshold: int, tmp_path: Path,
+) -> None:
+    """A default-sized campaign of the plant's op finds it (large and production-layer cases are drawn) and ends
+    on the smallest case that shows it: the threshold itself, one channel or dim elsewhere where the bug allows."""
+    planted = planted_type()
+    oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), planted.name: planted}
+    settings_ = CampaignSettings(seed=1, max_examples=300, ops=(op,), dtypes=("float64",), sizes=SIZE_CLASSES)
+    stats = Campaign(oracles, settings_, record=FindingStore(tmp_path).add).run()
+    mismatches = [f for f in stats.findings if f.kind == "mismatch" and f.suspects == (planted.name,)]
+    assert len(mismatches) == 1, stats.verdicts
+    case = mismatches[0].case
+    assert _threshold_value(case, what) == threshold
+    assert case.config.batch == 1 and case.config.out_channels == 1

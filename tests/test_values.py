@@ -46,3 +46,18 @@ def test_family_is_deterministic_from_its_seed() -> None:
     b = ValueFamily("normal", seed=9, scale=1.0).make((50,), "float32")
     c = ValueFamily("normal", seed=10, scale=1.0).make((50,), "float32")
     assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("family", [
+    ValueFamily("zeros"), ValueFamily("ones"), ValueFamily("one_hot", index=5), ValueFamily("small_int", seed=7),
+    ValueFamily("normal", seed=3, scale=0.001), ValueFamily("uniform", seed=1, scale=1000.0),
+    ValueFamily("nonfinite", seed=2, index=3, special="-inf"),
+], ids=lambda f: f.describe())
+def test_a_family_is_read_back_from_its_description(family: ValueFamily) -> None:
+    assert ValueFamily.parse(family.describe()) == family
+
+
+@pytest.mark.parametrize("text", ["gaussian(seed=1)", "normal(seed=x, scale=1)", "ones(", ""])
+def test_a_description_that_is_no_family_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a value family"):
+        ValueFamily.parse(text)

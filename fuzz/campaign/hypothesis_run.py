@@ -20,14 +20,17 @@ from hypothesis import seed as hypothesis_seed
 
 from convfuzz.fuzz.campaign.confirm import palate_cleanser
 from convfuzz.fuzz.campaign.example_db import database_key
+from convfuzz.fuzz.campaign.minimize import minimized
 from convfuzz.fuzz.campaign.schedule import Schedule, derived_seed
 from convfuzz.fuzz.campaign.settings import CampaignSettings
 from convfuzz.fuzz.campaign.statistics import CampaignStats
+from convfuzz.fuzz.judge.decide import PROCESS_KINDS
 from convfuzz.fuzz.judge.verdict import Verdict
-from convfuzz.fuzz.store.records import signature_of
+from convfuzz.fuzz.store.records import kind_of_signature, signature_of
 from convfuzz.strategies.case import INVALID_STREAM, ConvCase
-from convfuzz.strategies.conv import conv_case_groups
+from convfuzz.strategies.conv import beyond_small_class, conv_case_groups
 from convfuzz.strategies.invalid import invalid_cases
+from convfuzz.strategies.sizes import large_budget
 
 
 class BudgetExhausted(BaseException):
@@ -121,8 +124,48 @@ class HypothesisRun:
         if self.stopped_while_shrinking:
             self.campaign.record_all(self.smallest, shrink_complete=False)
         else:
-            self.campaign.record_all(self.failing)
+            finished: dict[str, Failure] = {}
+            cut: dict[str, Failure] = {}
+            for signature, failure in self.failing.items():
+                smaller, complete = self._minimized(signature, failure)
+                (finished if complete else cut)[signature] = smaller
+            self.campaign.record_all(finished)
+            if cut:  # time ran out while minimising: stored as not fully shrunk, for a later run to go on
+                self.campaign.record_all(cut, shrink_complete=False)
         return self.generated
+
+    def _minimized(self, signature: str, failure: Failure) -> tuple[Failure, bool]:
+        """A shrunk failure beyond the small size class, lowered one parameter at a time (fuzz.campaign.minimize)
+        while it fails the same way, and whether that went to the end (False: time ran out). Crashes and hangs
+        (each re-run costs a worker) and failures that need the calls before them are left as Hypothesis shrank
+        them."""
+        campaign = self.campaign
+        cfg = failure.case.config
+        if failure.earlier or kind_of_signature(signature) in PROCESS_KINDS or cfg.defect:
+            return failure, True
+        if not beyond_small_class(cfg, campaign.settings.budget):
+            return failure, True
+        # The verdict of the last case that failed: the minimiser only ever moves to a failing case, so it is the
+        # verdict of the case it ends on.
+        last_failing = [failure.verdict]
+
+        def fails(case: ConvCase) -> bool:
+            verdict = campaign.evaluate(case)
+            same = verdict.discrepant and signature_of(case, verdict) == signature
+            if same:
+                last_failing.append(verdict)
+            return same
+
+        def over() -> bool:
+            started, limit = self.shrink_started, self.shrink_limit
+            late = started is not None and limit is not None and time.monotonic() - started > limit
+            return late or campaign.shrinking_over()
+
+        smallest = minimized(failure.case, fails, large_budget(campaign.settings.budget), over)
+        complete = not over()
+        if smallest is failure.case:
+            return failure, complete
+        return Failure(smallest, (), last_failing[-1]), complete
 
     def _test(self) -> Any:
         """The Hypothesis test of this run: `_check` over the run's strategy, seeded, with its settings."""
@@ -132,7 +175,7 @@ class HypothesisRun:
             invalid_cases(dtypes=(self.dtype,), devices=(self.device,)) if self.op == INVALID_STREAM else
             conv_case_groups(
                 ops=(base_op,), dtypes=(self.dtype,), devices=(self.device,), budget=s.budget, layouts=s.layouts,
-                padding_modes=s.padding_modes, nonfinite=s.nonfinite, gradients=gradients,
+                padding_modes=s.padding_modes, nonfinite=s.nonfinite, gradients=gradients, sizes=s.sizes,
             )
         )
         # Seeded by schedule position, so a run is the same whichever worker of a parallel campaign runs it. The
