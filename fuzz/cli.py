@@ -27,6 +27,7 @@ from convfuzz.fuzz.campaign.cluster import LOCAL_RUNTIME, ClusterError, RayPool,
 from convfuzz.fuzz.campaign.engine import Campaign
 from convfuzz.fuzz.campaign.environment import environment, versions
 from convfuzz.fuzz.campaign.example_db import example_database
+from convfuzz.fuzz.campaign.implementations import summary_lines as implementation_lines
 from convfuzz.fuzz.campaign.parallel import (
     OracleChoice,
     Pool,
@@ -38,7 +39,12 @@ from convfuzz.fuzz.campaign.parallel import (
 )
 from convfuzz.fuzz.campaign.record import campaign_record, write_campaign_record
 from convfuzz.fuzz.campaign.replay import REGRESSED, replay_record, updated_record
-from convfuzz.fuzz.campaign.settings import DEFAULT_MAX_EXAMPLES, CampaignSettings
+from convfuzz.fuzz.campaign.settings import (
+    BACKWARD_ONE_IN,
+    DEFAULT_MAX_EXAMPLES,
+    CampaignSettings,
+    gradients_from_environment,
+)
 from convfuzz.fuzz.campaign.statistics import CampaignStats
 from convfuzz.fuzz.judge.deviation import DEVIATIONS
 from convfuzz.fuzz.report.data import ReportError, gather
@@ -188,10 +194,16 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma list of {', '.join(oracle_names())}, any of them pinned to a device (torch@cuda), or "
         f"module:factory paths (default: {','.join(DEFAULT_ORACLES)}; needs at least two)",
     )
-    run.add_argument(
-        "--gradients", action="store_true",
-        help="also draw each op's backward pass: the gradient with respect to input, weight or bias at a drawn "
-        "output cotangent (op named OP.grad_input, ...)",
+    backward = run.add_mutually_exclusive_group()
+    backward.add_argument(
+        "--gradients", dest="gradients", action="store_const", const="all",
+        help="draw each op's backward passes as often as the op itself: the gradient with respect to input, weight "
+        f"or bias at a drawn output cotangent (op named OP.grad_input, ...); by default one case in {BACKWARD_ONE_IN} "
+        "of an op is one of its gradients ($CONVFUZZ_GRADIENTS=none|some|all sets the default)",
+    )
+    backward.add_argument(
+        "--no-gradients", dest="gradients", action="store_const", const="none",
+        help="check the ops' forward passes only",
     )
     run.add_argument(
         "--nonfinite", action="store_true",
@@ -307,6 +319,7 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
     try:
         budget = SizeBudget.from_environment()
         sizes = sizes_from_environment()
+        gradients = gradients_from_environment()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     ops = _choices("--ops", args.ops, (*OPS, INVALID_STREAM, *gradient_op_names())) or (*OPS, INVALID_STREAM)
@@ -344,7 +357,7 @@ def _campaign_settings(args: argparse.Namespace) -> CampaignSettings:
         sizes=_choices("--sizes", args.sizes, SIZE_CLASSES) or sizes,
         budget=budget,
         nonfinite=args.nonfinite,
-        gradients=args.gradients,
+        gradients=args.gradients or gradients,
         database=database,
         accept=_choices("--accept", args.accept, DEVIATIONS) or (),
     )
@@ -510,6 +523,7 @@ def format_summary(
         "closest approach to the bound (max err/bound of passing checks): "
         + ", ".join(f"{k} {v:.3g}" for k, v in sorted(stats.closest_to_bound.items()))
     )
+    lines += implementation_lines(stats.features)
     lines.append("coverage: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.features.items())))
     return "\n".join(lines)
 

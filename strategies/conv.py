@@ -424,11 +424,13 @@ def conv_configs(
     padding_modes: Sequence[str] = PADDING_MODES,
     gradients: Sequence[str] = ("",),
     sizes: Sequence[str] | None = None,
+    backward_one_in: int | None = None,
 ) -> ConvConfig:
     """Valid forward conv configurations within `budget` (default: from $CONVFUZZ_BUDGET).
 
     `gradients` are what a case may compute: '' the op itself, or the gradient with respect to 'input', 'weight'
-    or 'bias' (drawn in that order of preference, so a failing gradient shrinks to the op where the op fails).
+    or 'bias' (drawn in that order of preference, so a failing gradient shrinks to the op where the op fails):
+    each equally often, or with `backward_one_in`, the op itself except in one case in that many.
 
     Non-zero padding modes need symmetric padding: a case whose padding is not symmetric keeps zeros, so a
     campaign narrowed to one mode still draws ordinary cases alongside.
@@ -467,7 +469,12 @@ def conv_configs(
     bias = True if tuple(gradients) == ("bias",) else draw(st.booleans())
     # Complex cases compute the op itself (ConvConfig: no complex gradients), whatever gradients allow.
     drawable = [g for g in gradients if g != "bias" or bias] if dtype not in COMPLEX_DTYPES else [""]
-    gradient = draw(st.sampled_from(drawable))
+    if backward_one_in is not None and "" in drawable and len(drawable) > 1:
+        # One case in backward_one_in is a gradient; the choice shrinks to the op itself.
+        backward = draw(st.integers(0, backward_one_in - 1)) == backward_one_in - 1
+        gradient = draw(st.sampled_from([g for g in drawable if g])) if backward else ""
+    else:
+        gradient = draw(st.sampled_from(drawable))
     spatial = plan.spatial()
     # Half of the cases keep the plain layout (the choice shrinks to it); the rest take one of the others.
     usable = [layout for layout in layouts_for(rank) if layout in layouts]
@@ -596,6 +603,7 @@ def _checked_configs(
     padding_modes: Sequence[str] = PADDING_MODES,
     gradients: Sequence[str] = ("",),
     sizes: Sequence[str] | None = None,
+    backward_one_in: int | None = None,
 ) -> st.SearchStrategy[ConvConfig]:
     if not devices:
         raise ValueError("devices must not be empty")
@@ -613,6 +621,7 @@ def _checked_configs(
         padding_modes=_check_choices("padding_modes", padding_modes, PADDING_MODES),
         gradients=_check_choices("gradients", gradients, ("", *GRADIENTS)),
         sizes=sizes_from_environment() if sizes is None else check_size_classes(sizes),
+        backward_one_in=backward_one_in,
     )
 
 
@@ -628,10 +637,13 @@ def conv_cases(
     padding_modes: Sequence[str] = PADDING_MODES,
     gradients: Sequence[str] = ("",),
     sizes: Sequence[str] | None = None,
+    backward_one_in: int | None = None,
 ) -> ConvCase:
     """Convolution cases: a valid in-budget config plus input, weight and bias values (and a gradient case's
     output cotangent)."""
-    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes, gradients, sizes))
+    config = draw(_checked_configs(
+        ops, dtypes, devices, budget, layouts, padding_modes, gradients, sizes, backward_one_in
+    ))
     return case_from(config, draw(value_sets(config=config)))
 
 
@@ -649,6 +661,7 @@ def conv_case_groups(
     nonfinite: bool = False,
     gradients: Sequence[str] = ("",),
     sizes: Sequence[str] | None = None,
+    backward_one_in: int | None = None,
 ) -> list[ConvCase]:
     """One configuration with 1 to `max_value_sets` different value sets.
 
@@ -656,7 +669,9 @@ def conv_case_groups(
     every extra value set for the same configuration is a nearly free differential check. Shrinking deletes
     the extra sets, so a minimal failing group holds a single case.
     """
-    config = draw(_checked_configs(ops, dtypes, devices, budget, layouts, padding_modes, gradients, sizes))
+    config = draw(_checked_configs(
+        ops, dtypes, devices, budget, layouts, padding_modes, gradients, sizes, backward_one_in
+    ))
     described = st.lists(
         value_sets(config=config, nonfinite=nonfinite),
         min_size=1,

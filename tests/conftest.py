@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+from convfuzz.fuzz.campaign.settings import GRADIENTS_ENV
 from convfuzz.oracles.base import Oracle, OracleUnavailable
 from convfuzz.oracles.isolation import IsolatedOracle, close_oracles
 from convfuzz.oracles.registry import IN_PROCESS, make_oracle
@@ -22,10 +23,12 @@ settings.register_profile(
 )
 settings.load_profile("convfuzz-tests")
 
-# The suite's campaigns and strategy tests draw small cases, as they did before the large size classes existed: each
-# test was written and timed for them, and large cases cost several times as much per check. The tests about size
-# classes name theirs (sizes=SIZE_CLASSES); subprocesses the tests start inherit this.
+# The suite's campaigns and strategy tests draw small cases of forward ops, as they did before the large size
+# classes and the default share of gradients existed: each test was written and timed for them, and large cases and
+# gradients cost several times as much per check. The tests about size classes and gradients name theirs
+# (sizes=SIZE_CLASSES, gradients="some"); subprocesses the tests start inherit these.
 os.environ.setdefault(SIZES_ENV, "small")
+os.environ.setdefault(GRADIENTS_ENV, "none")
 
 
 # One worker process per framework oracle, shared by the whole session (starting one imports its framework).

@@ -17,6 +17,9 @@ from convfuzz.strategies.case import OPS, ConvCase, gradient_op_names
 
 class _Planted:
     name = "planted"
+    # A forward plant computes gradients correctly: its bug is in the forward pass (a campaign draws gradients
+    # of an op by default, and a forward bug must not show up as a wrong gradient there).
+    forward_only = True
 
     def devices(self) -> tuple[str, ...]:
         return ("cpu",)
@@ -26,6 +29,8 @@ class _Planted:
         other; compute a valid one with that bug."""
         if case.config.defect:
             raise ValueError(f"invalid configuration: {case.config.defect}")
+        if self.forward_only and case.config.gradient:
+            return reference_result(case.config, case.x, case.w, case.b, case.g)
         return self.compute(case)
 
     def compute(self, case: ConvCase) -> FloatArray:
@@ -294,6 +299,8 @@ class NanBecomesZero(_Planted):
 
 class _PlantedGradient(_Planted):
     """Computes every op and gradient like the reference, except the one gradient its bug breaks."""
+
+    forward_only = False
 
     def _result(self, case: ConvCase, g: FloatArray | None = None) -> FloatArray:
         return reference_result(case.config, case.x, case.w, case.b, case.g if g is None else g)

@@ -76,6 +76,7 @@ def test_clean_run_exits_0_with_summary(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "seed 3" in result.stdout and "conv1d float32" in result.stdout and "new findings: none" in result.stdout
     assert "time split: reference" in result.stdout
+    assert "implementations reached by torch: " in result.stdout and "never reached by torch" in result.stdout
     # No finding; the campaign's own record is kept next to the findings.
     assert {p.name for p in tmp_path.iterdir()} <= {".convfuzz.lock", "campaigns", "hypothesis"}
     (record,) = load_campaign_records(tmp_path)

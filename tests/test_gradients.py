@@ -8,17 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from convfuzz.fuzz.campaign.confirm import palate_cleanser
 from convfuzz.fuzz.campaign.engine import Campaign
-from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.campaign.settings import BACKWARD_ONE_IN, CampaignSettings
 from convfuzz.fuzz.judge.verdict import judge
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.fuzz.store.script import finding_script
 from convfuzz.oracles.base import Oracle, Outcome
 from convfuzz.oracles.reference_oracle import ReferenceOracle, reference_output, reference_result
-from convfuzz.strategies.case import ConvCase, ConvConfig, Padding, split_op_name
-from tests.planted import PLANTED_GRADIENT_BUGS
+from convfuzz.strategies.case import FORWARD_OPS, GRADIENTS, ConvCase, ConvConfig, Padding, split_op_name
+from convfuzz.strategies.conv import conv_configs
+from tests.planted import PLANTED_GRADIENT_BUGS, GradWeightGroupsSwapped
 
 # Forward and transposed configurations that stress the index bookkeeping of a gradient: padding modes that copy
 # border elements (an input element appears twice or more), cropping pads, 'same' with an even kernel, strides
@@ -139,10 +141,55 @@ def test_gradient_campaign_on_correct_frameworks_finds_nothing(torch_oracle: Ora
     """torch autograd, jax.vjp and the reference agree on every op and gradient in float32 and float64 (the half
     types hold real half-precision accumulation findings: docs/findings.md)."""
     oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, "jax": jax_oracle}
-    settings_ = CampaignSettings(seed=6, max_examples=150, dtypes=("float32", "float64"), gradients=True)
+    settings_ = CampaignSettings(seed=6, max_examples=150, dtypes=("float32", "float64"), gradients="all")
     campaign = Campaign(oracles, settings_)
     stats = campaign.run()
     assert not stats.findings, [f.message for f in stats.findings]
     computed = {feature for feature in stats.features if feature.startswith("op:")}
     assert {"op:conv2d.grad_input", "op:conv2d.grad_weight"} <= computed, computed
     assert campaign.schedule.gradients_of("conv2d") == ("conv2d", ("", "input", "weight", "bias"))
+
+
+def _drawn_gradients(backward_one_in: int | None) -> list[str]:
+    """What 400 derandomized conv2d cases compute, given `backward_one_in`."""
+    seen: list[str] = []
+    drawn = conv_configs(
+        ops=("conv2d",), dtypes=("float32",), gradients=("", *GRADIENTS), backward_one_in=backward_one_in
+    )
+
+    @settings(max_examples=400, derandomize=True, database=None)
+    @given(drawn)
+    def collect(cfg: ConvConfig) -> None:
+        seen.append(cfg.gradient)
+
+    collect()
+    return seen
+
+
+def test_one_case_in_four_is_a_gradient_by_default() -> None:
+    """With backward_one_in (the default campaign's share), about a quarter of an op's cases are one of its
+    gradients; without it, each of the op and its three gradients is equally likely."""
+    some = _drawn_gradients(BACKWARD_ONE_IN)
+    assert 0.1 < sum(bool(g) for g in some) / len(some) < 0.4
+    assert {g for g in some if g} == set(GRADIENTS)
+    every = _drawn_gradients(None)
+    assert sum(bool(g) for g in every) / len(every) > 0.5
+
+
+@pytest.mark.campaign
+@pytest.mark.parametrize("share", ["some", "none"])
+def test_a_default_campaign_meets_a_backward_bug_and_no_gradients_does_not(share: str, tmp_path: Path) -> None:
+    """A campaign of every forward op with the default share of gradients finds a planted weight-gradient bug;
+    with gradients off (--no-gradients) it checks no gradient and finds nothing."""
+    planted = GradWeightGroupsSwapped()
+    oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), planted.name: planted}
+    settings_ = CampaignSettings(seed=3, max_examples=300, ops=FORWARD_OPS, dtypes=("float64",), gradients=share)
+    stats = Campaign(oracles, settings_).run()
+    op_checks = {feature: n for feature, n in stats.features.items() if feature.startswith("op:")}
+    gradient_checks = sum(n for feature, n in op_checks.items() if ".grad_" in feature)
+    if share == "none":
+        assert gradient_checks == 0 and not stats.findings
+        return
+    assert gradient_checks > 0
+    found = [f for f in stats.findings if f.suspects == (planted.name,)]
+    assert found and all(f.case.config.gradient == "weight" for f in found)

@@ -100,12 +100,15 @@ class Campaign:
         # Signatures handed over before their shrinking ended (record_provisional, or cut short): what was handed
         # over, and when.
         self.provisional: dict[str, Handed] = {}
+        # The coverage features of the paths (oracles.base.backend_path) the last evaluated case went through.
+        self.last_paths: list[str] = []
         # How often each crash or hang signature has shown in this campaign (sighted): twice confirms it.
         self.sightings: Counter[str] = Counter()
 
     def evaluate(self, case: ConvCase) -> Verdict:
         """Run every oracle that serves the case's device on `case` and judge the outcomes, timing each part."""
         outcomes: dict[str, Outcome] = {}
+        self.last_paths = []
         for name, oracle in self.oracles.items():
             if case.config.device not in self._devices[name]:
                 continue  # a variant of one device only (torch-nocudnn, torch-nomkldnn) sits out the others' cases
@@ -117,6 +120,7 @@ class Campaign:
             path = backend_path(oracle)
             if path is not None and outcomes[name].value is not None:
                 self.stats.features[f"path {name}:{path}"] += 1
+                self.last_paths.append(f"path {name}:{path}")
             self.stats.oracle_seconds[name] = self.stats.oracle_seconds.get(name, 0.0) + spent
         start = time.perf_counter()
         verdict = accepted(judge(case, outcomes), self.settings.accept)

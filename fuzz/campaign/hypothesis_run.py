@@ -22,7 +22,7 @@ from convfuzz.fuzz.campaign.confirm import palate_cleanser
 from convfuzz.fuzz.campaign.example_db import database_key
 from convfuzz.fuzz.campaign.minimize import minimized
 from convfuzz.fuzz.campaign.schedule import Schedule, derived_seed
-from convfuzz.fuzz.campaign.settings import CampaignSettings
+from convfuzz.fuzz.campaign.settings import BACKWARD_ONE_IN, CampaignSettings
 from convfuzz.fuzz.campaign.statistics import CampaignStats
 from convfuzz.fuzz.judge.decide import PROCESS_KINDS
 from convfuzz.fuzz.judge.verdict import Verdict
@@ -70,6 +70,7 @@ class RunningCampaign(Protocol):
     known: set[str]
     example_database: Any
     interrupt_requested: bool
+    last_paths: list[str]
 
     def evaluate(self, case: ConvCase) -> Verdict: ...
 
@@ -176,6 +177,7 @@ class HypothesisRun:
             conv_case_groups(
                 ops=(base_op,), dtypes=(self.dtype,), devices=(self.device,), budget=s.budget, layouts=s.layouts,
                 padding_modes=s.padding_modes, nonfinite=s.nonfinite, gradients=gradients, sizes=s.sizes,
+                backward_one_in=BACKWARD_ONE_IN if s.gradients == "some" else None,
             )
         )
         # Seeded by schedule position, so a run is the same whichever worker of a parallel campaign runs it. The
@@ -224,10 +226,11 @@ class HypothesisRun:
         stats.examples += 1
         stats.examples_by_op_dtype_device[f"{self.op} {self.dtype} {self.device}"] += 1
         self.generated += not shrinking
-        worst = 0.0
+        worst = rarest = 0.0
         for position_in_group, case in enumerate(cases):
             verdict = campaign.check_one(case)
             worst = max(worst, verdict.max_ratio)
+            rarest = max([rarest, *(1.0 / stats.features[path] for path in campaign.last_paths)])
             if not verdict.discrepant:
                 continue
             signature = signature_of(case, verdict)
@@ -250,4 +253,7 @@ class HypothesisRun:
                 campaign.improve_provisional(signature, self.smallest[signature])
             raise exception_for(signature)(verdict.message)
         target(worst, label="err/bound")
+        # Steers towards implementations the campaign has rarely reached: 1 for a path seen once, 1/n for one seen n
+        # times; Hypothesis's target phase mutates the examples that score highest.
+        target(rarest, label="rare implementation")
         campaign.report_progress()

@@ -54,13 +54,13 @@ class Schedule:
 
     def gradients_of(self, op: str) -> tuple[str, tuple[str, ...]]:
         """A schedule entry's op and what its cases compute: a gradient named in it ('conv2d.grad_weight'), or
-        the op itself plus, with gradients on, each gradient that at least two of the oracles compute."""
+        the op itself plus, unless gradients are off, each gradient that at least two of the oracles compute."""
         if op == INVALID_STREAM:
             return op, ("",)
         base, named = split_op_name(op)
         if named:
             return base, (named,)
-        if not self.settings.gradients:
+        if self.settings.gradients == "none":
             return base, ("",)
         served = [
             g for g in GRADIENTS if sum(serves_op(n, f"{base}{GRADIENT_SEPARATOR}{g}") for n in self.oracle_names) >= 2

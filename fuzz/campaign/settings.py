@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from convfuzz.strategies.budget import SizeBudget
 from convfuzz.strategies.case import DTYPES, INVALID_STREAM, LAYOUTS, OPS, PADDING_MODES
 from convfuzz.strategies.sizes import sizes_from_environment
+
+# How much of a campaign checks backward passes: none; some (one case of an op in BACKWARD_ONE_IN is one of its
+# gradients, the rest the op itself: training runs convolution_backward as often as the forward pass, and a default
+# campaign must meet a backward bug); all (the op and each gradient equally often).
+GRADIENT_SHARES = ("none", "some", "all")
+BACKWARD_ONE_IN = 4
+GRADIENTS_ENV = "CONVFUZZ_GRADIENTS"
+
+
+def gradients_from_environment() -> str:
+    """The gradient share $CONVFUZZ_GRADIENTS names, or 'some' when it is unset; ValueError naming a bad one."""
+    raw = os.environ.get(GRADIENTS_ENV, "").strip()
+    if not raw:
+        return "some"
+    if raw not in GRADIENT_SHARES:
+        raise ValueError(f"{GRADIENTS_ENV}={raw!r} is not one of {GRADIENT_SHARES}")
+    return raw
+
 
 # Examples a campaign draws when neither an example count nor a time budget is given (CLI and API alike).
 DEFAULT_MAX_EXAMPLES = 500
@@ -37,8 +56,9 @@ class CampaignSettings:
     nonfinite: bool = False  # opt-in: inputs holding inf/NaN, judged by the propagation rule
     # Deviation classes (fuzz.judge.deviation) judged as passing: a team that calls them by design keeps them out.
     accept: tuple[str, ...] = ()
-    # opt-in: each case of an op is also drawn as one of its gradients (input, weight, bias) against a cotangent
-    gradients: bool = False
+    # How often a case of an op is drawn as one of its gradients (input, weight, bias) against a cotangent: one of
+    # GRADIENT_SHARES; default: $CONVFUZZ_GRADIENTS, else 'some'.
+    gradients: str = field(default_factory=gradients_from_environment)
     budget: SizeBudget = field(default_factory=SizeBudget.from_environment)
     # The Hypothesis example database (fuzz.campaign.example_db spec: a folder, redis://..., or None): saved examples of
     # earlier runs are retried first. None keeps a campaign a function of its seed alone.

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from convfuzz.fuzz.campaign.implementations import backends, primitives, reached, torch_backends_never_reached
 from convfuzz.fuzz.report.data import ReportData
 from convfuzz.fuzz.report.explain import explain, render_text
 from convfuzz.fuzz.report.plots import PLOTS
@@ -131,6 +132,18 @@ def coverage_table(data: ReportData) -> Table:
     return Table("coverage", "Coverage of exercised features", ("feature", "checks"), rows)
 
 
+def implementations_table(data: ReportData) -> Table:
+    """Per oracle that reports its paths: each backend and oneDNN implementation its checks ran, with the checks,
+    and torch's CPU conv backends none of them reached (checks 0)."""
+    rows = []
+    for oracle, paths in sorted(reached(data.summed("features")).items()):
+        rows += [(oracle, "backend", name, str(n)) for name, n in backends(paths).most_common()]
+        rows += [(oracle, "oneDNN", name, str(n)) for name, n in primitives(paths).most_common()]
+        if oracle.startswith("torch"):
+            rows += [(oracle, "backend never reached", name, "0") for name in torch_backends_never_reached(paths)]
+    return Table("implementations", "Implementations reached", ("oracle", "level", "implementation", "checks"), rows)
+
+
 def closest_table(data: ReportData) -> Table:
     """The largest err/bound of a passing check per oracle and dtype."""
     rows = [(key, f"{ratio:.3g}") for key, ratio in sorted(data.closest_to_bound().items())]
@@ -141,7 +154,7 @@ def closest_table(data: ReportData) -> Table:
 def tables(data: ReportData) -> list[Table]:
     """Every table of the report, in order."""
     return [summary_table(data), bugs_table(data), findings_by_kind_table(data), findings_table(data), runs_table(data),
-            checks_table(data), coverage_table(data), closest_table(data)]
+            checks_table(data), implementations_table(data), coverage_table(data), closest_table(data)]
 
 
 _STYLE = """

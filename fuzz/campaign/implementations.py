@@ -1,0 +1,80 @@
+"""Which implementations a campaign's checks ran, read from its coverage counts, and which it never reached.
+
+The engine counts each check's path as the feature 'path ORACLE:PATH' (oracles.base.backend_path): for torch the
+conv backend ATen chose ('Mkldnn', 'SlowTranspose2d', 'enum9' for a value torch's Python enum leaves unnamed),
+then after a '/' the oneDNN primitive implementations its verbose log named ('brg_conv_fwd:avx512_core', several
+joined by '+'). Here they are counted per level, and set against torch's CPU conv backends, so that a summary says
+what a campaign exercised and what it did not.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+
+PATH_FEATURE = "path "
+# ATen's CPU conv backends (ConvBackend). Some need a build or CPU a given machine lacks (NNPACK, XNNPACK's mobile
+# path, the ARM Winograd depthwise kernel), so a campaign there never reaches them whatever it draws.
+TORCH_CPU_BACKENDS: tuple[str, ...] = (
+    "Empty", "Mkldnn", "MkldnnEmpty", "MkldnnTranspose", "NnpackSpatial", "Slow2d", "Slow3d", "SlowDilated2d",
+    "SlowDilated3d", "SlowTranspose2d", "SlowTranspose3d", "Winograd3x3Depthwise", "Xnnpack2d",
+)
+# Backends torch 2.13's Python enum reports by number only (ATen's ConvBackend order).
+UNNAMED_BACKENDS = {"enum9": "MkldnnTranspose"}
+
+
+def reached(features: Mapping[str, int]) -> dict[str, Counter[str]]:
+    """Per oracle, the checks of each path it reported (from the coverage counts' 'path ORACLE:PATH' entries)."""
+    paths: dict[str, Counter[str]] = {}
+    for feature, count in features.items():
+        if feature.startswith(PATH_FEATURE):
+            oracle, _, path = feature[len(PATH_FEATURE):].partition(":")
+            paths.setdefault(oracle, Counter())[path] += count
+    return paths
+
+
+def backends(paths: Mapping[str, int]) -> Counter[str]:
+    """Checks per backend: the part of each path before its '/', unnamed enum values by their ATen names."""
+    counts: Counter[str] = Counter()
+    for path, count in paths.items():
+        backend = path.partition("/")[0]
+        counts[UNNAMED_BACKENDS.get(backend, backend)] += count
+    return counts
+
+
+def primitives(paths: Mapping[str, int]) -> Counter[str]:
+    """Checks per oneDNN primitive implementation named after a path's '/' (each of several joined by '+')."""
+    counts: Counter[str] = Counter()
+    for path, count in paths.items():
+        _, slash, named = path.partition("/")
+        if slash:
+            for implementation in named.split("+"):
+                counts[implementation] += count
+    return counts
+
+
+def torch_backends_never_reached(paths: Mapping[str, int]) -> list[str]:
+    """torch's CPU conv backends none of `paths` (a torch oracle's) went through."""
+    seen = backends(paths)
+    return [backend for backend in TORCH_CPU_BACKENDS if backend not in seen]
+
+
+def _counted(counts: Counter[str]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.most_common())
+
+
+def summary_lines(features: Mapping[str, int]) -> list[str]:
+    """The summary's lines on implementations: per oracle that reports paths, its backends and oneDNN
+    implementations with their checks, and (for torch) the CPU backends never reached."""
+    lines = []
+    for oracle, paths in sorted(reached(features).items()):
+        found, onednn = backends(paths), primitives(paths)
+        line = f"implementations reached by {oracle}: {len(found)} backends ({_counted(found)})"
+        if onednn:
+            line += f"; {len(onednn)} oneDNN implementations ({_counted(onednn)})"
+        lines.append(line)
+        if oracle.startswith("torch"):
+            missing = torch_backends_never_reached(paths)
+            if missing:
+                lines.append(f"  never reached by {oracle} (some need another build or CPU): {', '.join(missing)}")
+    return lines
