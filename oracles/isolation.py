@@ -4,8 +4,9 @@ A worker is started with the 'spawn' method (fork breaks CUDA and copies framewo
 oracle itself, and answers one case at a time. When it dies by a signal, exits, or does not answer within the
 per-case timeout, run() raises OracleFailure: kind 'crash' or 'timeout', with the signal or exit code and the
 first lines the worker wrote to stderr (a native error message, then faulthandler's innermost frames). The next
-call starts a fresh worker. A MemoryError inside the worker is reported as a crash too: it is resource
-exhaustion, not an answer.
+call starts a fresh worker. Once warm, a worker may map at most its memory budget more (RLIMIT_AS; default 8 GiB,
+$CONVFUZZ_WORKER_MEMORY): a MemoryError inside it is reported as a crash (resource exhaustion, not an answer),
+except on a hostile parameter, where running out of memory is how a framework refuses an output no machine holds.
 
 A fresh worker's first case waits for the oracle's one-time warm-up first (oracles.base.warm_up: torch.compile's
 first compilation costs tens of seconds on a small or busy machine), which is timed by the start-up limit, not by
@@ -20,6 +21,7 @@ import faulthandler
 import importlib
 import multiprocessing
 import os
+import resource
 import signal
 import tempfile
 from collections.abc import Mapping
@@ -39,9 +41,14 @@ from convfuzz.oracles.base import (
 from convfuzz.oracles.kernel_facts import collect_facts, loaded_frameworks
 from convfuzz.oracles.reference import widened
 from convfuzz.oracles.registry import make_oracle
-from convfuzz.strategies.case import ConvCase
+from convfuzz.strategies.case import HOSTILE_PARAMETERS, ConvCase
 
 STARTUP_TIMEOUT_SECONDS = 300.0
+# The memory budget of one isolated worker: what it may map beyond its warm, loaded framework (see
+# cap_address_space). Far more than any drawn case needs (a large case's tensors are a few MiB), far less than the
+# output an extreme padding asks for (16 GiB and up).
+WORKER_MEMORY_ENV = "CONVFUZZ_WORKER_MEMORY"
+DEFAULT_WORKER_MEMORY_GIB = 8.0
 STDERR_LINES = 6
 
 
@@ -78,15 +85,46 @@ def _worker_main(conn: Connection, target: str, stderr_path: str) -> None:
             return
         if not warmed:  # before the first case, off its clock (the parent waits for "warm" with the start-up limit)
             warm_up(oracle)
+            cap_address_space(worker_memory_budget())
             conn.send(("warm", None))
             warmed = True
         try:
             value = widened(oracle.run(case))
             conn.send(("ok", (value, backend_path(oracle))))
         except MemoryError as exc:
-            conn.send(("crash", f"MemoryError: {exc}".strip()))
+            # Out of the worker's memory budget: on a hostile parameter whose output no machine holds, that is how a
+            # framework refuses; on any other case it is a blow-up, reported as a crash.
+            kind = "error" if case.config.defect in HOSTILE_PARAMETERS else "crash"
+            conn.send((kind, f"MemoryError: {exc}".strip()))
         except Exception as exc:  # noqa: BLE001 - the framework's error is the answer
             conn.send(("error", f"{type(exc).__name__}: {exc}".strip()))
+
+
+def worker_memory_budget() -> int:
+    """Bytes an isolated worker may map beyond what it holds once its framework is loaded and warm: GiB from
+    $CONVFUZZ_WORKER_MEMORY, default DEFAULT_WORKER_MEMORY_GIB (a bad value falls back to the default: the worker
+    has no one to tell)."""
+    raw = os.environ.get(WORKER_MEMORY_ENV, "").strip()
+    try:
+        gib = float(raw) if raw else DEFAULT_WORKER_MEMORY_GIB
+    except ValueError:
+        gib = DEFAULT_WORKER_MEMORY_GIB
+    return int(max(gib, 0.25) * 2**30)
+
+
+def cap_address_space(extra_bytes: int) -> bool:
+    """Let this process map at most `extra_bytes` more address space than it has now (RLIMIT_AS), so that an
+    allocation beyond it fails (MemoryError, or the framework's own out-of-memory error) instead of taking the
+    machine. False where the platform cannot say what the process has mapped (no /proc)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return False
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = mapped + extra_bytes if hard == resource.RLIM_INFINITY else min(mapped + extra_bytes, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    return True
 
 
 def close_oracles(oracles: Mapping[str, Oracle]) -> None:

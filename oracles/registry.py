@@ -103,7 +103,7 @@ def serves_op(name: str, op: str) -> bool:
 def serves(name: str, config: ConvConfig) -> bool:
     """True when oracle `name` takes part in a case of `config`: it computes the op, it is not torch on a lax-only
     batch_group_count case, and for an invalid-stream case the defect's rule binds it (strategies.case.DEFECTS:
-    'all', 'frameworks' = not our reference, or 'torch' = the torch oracles only)."""
+    'all', 'frameworks' = not our reference, 'torch' = the torch oracles only, or 'torch and reference')."""
     if not serves_op(name, config.op_name):
         return False
     base = name.partition(PIN_SEPARATOR)[0]
@@ -112,7 +112,9 @@ def serves(name: str, config: ConvConfig) -> bool:
     if not config.defect:
         return True
     scope = DEFECTS[config.defect].scope
-    return scope == "all" or (scope == "frameworks" and base != "reference") or base.startswith("torch")
+    if scope == "all" or (scope == "frameworks" and base != "reference"):
+        return True
+    return base.startswith("torch") or (scope == "torch and reference" and base == "reference")
 
 # Built-in oracles that answer some cases only, by what the case holds: a relation the cases it applies to, the
 # hand check an input of ones, the matmul oracles a 1x1 kernel. Decided here by name, since an isolated oracle's

@@ -52,11 +52,23 @@ LAYOUTS: tuple[str, ...] = ("contiguous", "channels_last", "strided_input", "tra
 @dataclass(frozen=True)
 class Defect:
     """One way to make a forward conv invalid, and who must refuse it: 'all' (torch, JAX and our reference),
-    'frameworks' (torch and JAX; the reference sees float64 values only) or 'torch' (torch's own rules; JAX
-    defines these cases, e.g. negative padding crops)."""
+    'frameworks' (torch and JAX; the reference sees float64 values only), 'torch' (torch's own rules; JAX
+    defines these cases, e.g. negative padding crops) or 'torch and reference' (a hostile parameter JAX has no
+    counterpart of).
+
+    A hostile parameter (`must_refuse` False) is an extreme integer in one parameter: each oracle must refuse the
+    case where the reference does (it is invalid, or its output is beyond any machine) and compute the
+    reference's numbers where it computes (a stride of 2^63-1 over a few elements is one output element)."""
 
     scope: str
     description: str
+    must_refuse: bool = True
+
+
+# Every tensor dim of a hostile-parameter case is at most this: its extreme value must not make a big tensor.
+HOSTILE_MAX_SIZE = 8
+# The extreme values a hostile parameter takes: zero, negative, and the edges of 32-bit and 64-bit integers.
+HOSTILE_VALUES: tuple[int, ...] = (0, -1, 2**31 - 1, 2**31, 2**32, 2**63 - 1)
 
 
 DEFECTS: dict[str, Defect] = {
@@ -68,6 +80,20 @@ DEFECTS: dict[str, Defect] = {
     "zero_out_channels": Defect("all", "the weight has no output channels (C_out = 0)"),
     "negative_padding": Defect("torch", "a negative padding= value (torch has no cropping padding)"),
     "same_with_stride": Defect("torch", "padding='same' with a stride above 1"),
+    # Hostile parameters: the first dim's (or the only) value is one of HOSTILE_VALUES.
+    "hostile_stride": Defect("all", "an extreme stride", must_refuse=False),
+    "hostile_dilation": Defect("all", "an extreme dilation", must_refuse=False),
+    "hostile_padding": Defect("all", "an extreme padding", must_refuse=False),
+    "hostile_groups": Defect("all", "an extreme groups value (the weight as for groups=1)", must_refuse=False),
+    # JAX has no output_padding: the transposed port would compute what torch's rule forbids.
+    "hostile_output_padding": Defect(
+        "torch and reference", "an extreme output_padding of a transposed conv", must_refuse=False
+    ),
+}
+# Each hostile defect's parameter (a per-dim tuple of the config, but groups).
+HOSTILE_PARAMETERS: dict[str, str] = {
+    "hostile_stride": "stride", "hostile_dilation": "dilation", "hostile_padding": "padding",
+    "hostile_groups": "groups", "hostile_output_padding": "output_padding",
 }
 
 
@@ -246,10 +272,12 @@ class ConvConfig:
     def weight_shape(self) -> tuple[int, ...]:
         """Shape of the weight tensor as torch takes it: (C_out, C_in/groups, *kernel) for a forward conv,
         (C_in, C_out/groups, *kernel) for a transposed one."""
+        # A hostile groups value says nothing about the tensors: they are those of groups=1.
+        groups = 1 if self.defect == "hostile_groups" else self.groups
         if self.transposed:
-            return (self.in_channels, self.out_channels // self.groups, *self.kernel)
+            return (self.in_channels, self.out_channels // groups, *self.kernel)
         extra = 1 if self.defect == "wrong_weight_in_channels" else 0
-        return (self.out_channels, self.in_channels // self.groups + extra, *self.kernel)
+        return (self.out_channels, self.in_channels // groups + extra, *self.kernel)
 
     def weight_dtype(self) -> str:
         """The weight's dtype: the case's dtype, except in a mismatched_dtypes case (float64, or float32 for a
@@ -369,6 +397,9 @@ class ConvConfig:
                 raise ValueError(f"{name} needs {rank} entries for {self.op}, got {getattr(self, name)}")
         if self.padding.kind in ("symmetric", "explicit") and len(self.padding.pairs) != rank:
             raise ValueError(f"padding needs {rank} pairs for {self.op}, got {self.padding.pairs}")
+        if self.defect in HOSTILE_PARAMETERS:
+            self._validate_hostile()
+            return
         smallest_out = 0 if self.defect == "zero_out_channels" else 1
         if self.batch < 0 or min(self.in_channels, self.groups) < 1 or self.out_channels < smallest_out:
             raise ValueError("batch must be at least 0 (an empty batch is valid), channels and groups at least 1")
@@ -430,6 +461,23 @@ class ConvConfig:
         }.get(self.defect, self.in_channels % self.groups == 0 and self.out_channels % self.groups == 0)
         if not holds:
             raise ValueError(f"the case is not invalid the way defect {self.defect!r} says ({self})")
+
+    def _validate_hostile(self) -> None:
+        """A hostile-parameter case: small, plain, and with a value of HOSTILE_VALUES in its parameter."""
+        parameter = HOSTILE_PARAMETERS[self.defect]
+        if (parameter == "output_padding") != self.transposed or self.gradient or self.batch_groups != 1:
+            raise ValueError(f"{self.defect} is a case of {'a transposed' if self.transposed else 'a forward'} op")
+        if self.layout != "contiguous" or self.padding_mode != "zeros" or self.padding.kind != "symmetric":
+            raise ValueError("a hostile-parameter case is contiguous, with symmetric zero padding")
+        if min(self.batch, self.in_channels, self.out_channels, *self.kernel, *self.spatial) < 1:
+            raise ValueError("a hostile-parameter case has at least one element in every tensor dim")
+        if max(self.batch, self.in_channels, self.out_channels, *self.kernel, *self.spatial) > HOSTILE_MAX_SIZE:
+            raise ValueError(f"a hostile-parameter case's tensors stay small (every dim at most {HOSTILE_MAX_SIZE})")
+        values = {
+            "groups": (self.groups,), "padding": tuple(lo for lo, _ in self.padding.pairs),
+        }.get(parameter) or tuple(getattr(self, parameter))
+        if values[0] not in HOSTILE_VALUES:
+            raise ValueError(f"{self.defect}: {parameter} {values[0]} is not one of {HOSTILE_VALUES}")
 
     def _validate_forward_padding(self) -> None:
         if self.output_padding:

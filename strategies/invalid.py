@@ -1,8 +1,11 @@
-"""The invalid-configuration stream: forward convs broken in exactly one way that frameworks must refuse.
+"""The invalid-configuration stream: forward convs broken in exactly one way that frameworks must refuse, and
+cases with one hostile parameter (an extreme stride, dilation, padding, groups or output_padding) that each
+framework must refuse or compute as the reference does.
 
 Each case is small and plain (contiguous, zero padding) apart from its defect, so a framework that returns
-numbers for it, or crashes on it, is plainly at fault. The defect is drawn first: shrinking keeps it and
-simplifies the rest.
+numbers for it, or crashes on it, is plainly at fault. No tensor of a hostile case is big, whatever its extreme
+value says the output would be: the reference refuses an output no machine holds rather than computing it. The
+defect is drawn first: shrinking keeps it and simplifies the rest.
 """
 
 from __future__ import annotations
@@ -12,7 +15,18 @@ from collections.abc import Sequence
 from hypothesis import strategies as st
 
 from convfuzz.strategies.budget import SizeBudget
-from convfuzz.strategies.case import DEFECTS, DTYPES, FORWARD_OPS, ConvCase, ConvConfig, Padding, rank_of
+from convfuzz.strategies.case import (
+    DEFECTS,
+    DTYPES,
+    FORWARD_OPS,
+    HOSTILE_MAX_SIZE,
+    HOSTILE_PARAMETERS,
+    HOSTILE_VALUES,
+    ConvCase,
+    ConvConfig,
+    Padding,
+    rank_of,
+)
 from convfuzz.strategies.conv import case_from, value_sets
 
 MAX_SPATIAL = {1: 8, 2: 6, 3: 4}  # keeps every invalid case far inside the default budget
@@ -35,6 +49,8 @@ def invalid_configs(
     rank = rank_of(op)
     dtype = draw(st.sampled_from(list(dtypes)))
     device = draw(st.sampled_from(list(devices)))
+    if defect in HOSTILE_PARAMETERS:
+        return draw(_hostile_config(defect, rank, dtype, device))
     # groups_not_dividing needs two groups and one input channel more than a multiple of them.
     groups = draw(st.integers(2 if defect == "groups_not_dividing" else 1, MAX_GROUPS))
     in_channels = groups * draw(st.integers(1, MAX_PER_GROUP))
@@ -64,6 +80,35 @@ def invalid_configs(
         op=op, batch=draw(st.integers(1, 2)), in_channels=in_channels, out_channels=out_channels, groups=groups,
         spatial=tuple(spatial), kernel=tuple(kernel), stride=tuple(stride), dilation=tuple(dilation),
         padding=padding, bias=draw(st.booleans()), dtype=dtype, device=device, defect=defect,
+    )
+    config.validate()
+    return config
+
+
+@st.composite
+def _hostile_config(draw: st.DrawFn, defect: str, rank: int, dtype: str, device: str) -> ConvConfig:
+    """A small plain case whose first dim (or groups) takes an extreme value of HOSTILE_VALUES; the value is drawn
+    first and shrinks towards 0, the rest towards one element. A transposed op for an output_padding."""
+    parameter = HOSTILE_PARAMETERS[defect]
+    value = draw(st.sampled_from(HOSTILE_VALUES))
+    transposed = parameter == "output_padding"
+    op = f"conv_transpose{rank}d" if transposed else f"conv{rank}d"
+    dims = range(rank)
+    kernel = [draw(st.integers(1, 3)) for _ in dims]
+    stride = [1] * rank
+    dilation = [1] * rank
+    pads = [0] * rank
+    output_padding = [0] * rank
+    spatial = [draw(st.integers(kernel[d], HOSTILE_MAX_SIZE)) for d in dims]
+    groups = value if parameter == "groups" else 1
+    per_dim = {"stride": stride, "dilation": dilation, "padding": pads, "output_padding": output_padding}
+    if parameter in per_dim:
+        per_dim[parameter][0] = value
+    config = ConvConfig(
+        op=op, batch=draw(st.integers(1, 2)), in_channels=draw(st.integers(1, 3)), out_channels=draw(st.integers(1, 3)),
+        groups=groups, spatial=tuple(spatial), kernel=tuple(kernel), stride=tuple(stride), dilation=tuple(dilation),
+        padding=Padding("symmetric", tuple((p, p) for p in pads)), bias=draw(st.booleans()), dtype=dtype,
+        device=device, output_padding=tuple(output_padding) if transposed else (), defect=defect,
     )
     config.validate()
     return config

@@ -140,3 +140,19 @@ class HangOnDilation3(_Fault):
         if case.config.defect:
             raise ValueError(f"invalid configuration: {case.config.defect}")
         return super().run(case)
+
+
+ALLOCATION_BYTES = 2 * 2**30
+
+
+class AllocatesTwoGiB(_Fault):
+    """Allocates (and touches) 2 GiB on every case: beyond a worker memory budget of 1 GiB, within the default."""
+
+    name = "allocates_two_gib"
+
+    def triggered(self, case: ConvCase) -> bool:
+        return True
+
+    def fault(self) -> None:
+        block = bytearray(ALLOCATION_BYTES)
+        block[-1] = 1

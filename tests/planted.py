@@ -11,8 +11,8 @@ import numpy as np
 
 from convfuzz.oracles.base import FloatArray, OracleFailure
 from convfuzz.oracles.reference import batch_grouped_reference, conv_reference, conv_transpose_reference
-from convfuzz.oracles.reference_oracle import reference_result
-from convfuzz.strategies.case import OPS, ConvCase, gradient_op_names
+from convfuzz.oracles.reference_oracle import hostile_refusal, reference_result
+from convfuzz.strategies.case import DEFECTS, OPS, ConvCase, gradient_op_names
 
 
 class _Planted:
@@ -27,8 +27,11 @@ class _Planted:
     def run(self, case: ConvCase) -> FloatArray:
         """Refuse an invalid configuration as every framework does, so that a plant has its one bug and no
         other; compute a valid one with that bug."""
-        if case.config.defect:
-            raise ValueError(f"invalid configuration: {case.config.defect}")
+        cfg = case.config
+        if cfg.defect:
+            if DEFECTS[cfg.defect].must_refuse or hostile_refusal(cfg) is not None:
+                raise ValueError(f"invalid configuration: {cfg.defect}")
+            return self.hostile(case)
         if self.forward_only and case.config.gradient:
             return reference_result(case.config, case.x, case.w, case.b, case.g)
         return self.compute(case)
@@ -36,6 +39,11 @@ class _Planted:
     def compute(self, case: ConvCase) -> FloatArray:
         """The plant's result for a valid case: the reference's, with the plant's bug."""
         raise NotImplementedError
+
+    def hostile(self, case: ConvCase) -> FloatArray:
+        """The plant's result for a hostile parameter the reference computes (a stride of 2^63-1 over a few
+        elements): the reference's, unless the plant's bug is there."""
+        return reference_result(case.config, case.x, case.w, case.b, case.g)
 
     def _conv(self, case: ConvCase, x: FloatArray, w: FloatArray, b: FloatArray | None, pads: list) -> FloatArray:  # type: ignore[type-arg]
         cfg = case.config
@@ -263,8 +271,9 @@ class AcceptsUndividedGroups(_Planted):
         if cfg.defect == "groups_not_dividing":
             used = cfg.groups * case.w.shape[1]
             return self._conv(case, case.x[:, :used], case.w, case.b, list(cfg.pad_pairs()))
-        if cfg.defect:
-            raise ValueError(f"invalid: {cfg.defect}")
+        return super().run(case)
+
+    def compute(self, case: ConvCase) -> FloatArray:
         return self._correct(case)
 
 
@@ -554,3 +563,21 @@ PLANTED_SIZE_BUGS = (
     (ChannelTailDropped, "conv1d", "channels per group", CHANNEL_TAIL_ABOVE + 1),
     (LongSequenceLastWindow, "conv1d", "length", LONG_SEQUENCE_THRESHOLD),
 )
+
+
+HUGE_STRIDE = 2**31 - 1
+
+
+class CrashesOnHugeStride(_Planted):
+    """Dies as a SIGFPE ends a process on a forward conv with a stride of 2^31-1 or more (a stride kept in a 32-bit
+    int wraps to a divisor of zero or less), however few elements the output has."""
+
+    name = "crashes_on_huge_stride"
+
+    def compute(self, case: ConvCase) -> FloatArray:
+        return self._correct(case)
+
+    def hostile(self, case: ConvCase) -> FloatArray:
+        if max(case.config.stride) >= HUGE_STRIDE:
+            raise OracleFailure("crash", "killed by SIGFPE")
+        return super().hostile(case)

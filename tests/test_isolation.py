@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from convfuzz.fuzz.campaign.settings import CampaignSettings
 from convfuzz.fuzz.store.folder import FindingStore
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.oracles.base import Oracle, Outcome
-from convfuzz.oracles.isolation import IsolatedOracle, close_oracles
+from convfuzz.oracles.isolation import WORKER_MEMORY_ENV, IsolatedOracle, close_oracles
 from convfuzz.oracles.reference_oracle import ReferenceOracle
 from convfuzz.strategies.case import ConvCase, ConvConfig, Padding
 from tests.faults import FAULTS
@@ -204,3 +205,25 @@ def test_a_slow_warm_up_is_not_a_timeout_and_a_hang_still_is() -> None:
         assert Outcome.of(oracle, case).failure is None
     finally:
         oracle.close()
+
+
+def test_a_worker_beyond_its_memory_budget_fails_the_allocation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a budget of 1 GiB a 2 GiB allocation fails inside the worker (a crash on an ordinary case, a refusal
+    on a hostile parameter's) instead of being made; with the default budget it is made and the case answered."""
+    plain = make_case()
+    hostile = replace(plain, config=replace(plain.config, groups=1, stride=(2**31,), defect="hostile_stride"))
+    monkeypatch.setenv(WORKER_MEMORY_ENV, "1")
+    capped = IsolatedOracle("tests.faults:AllocatesTwoGiB", case_timeout=60)
+    try:
+        crashed = Outcome.of(capped, plain)
+        assert crashed.failure == "crash" and crashed.error is not None and crashed.error.startswith("MemoryError")
+        refused = Outcome.of(capped, hostile)
+        assert refused.failure is None and refused.error is not None and refused.error.startswith("MemoryError")
+    finally:
+        capped.close()
+    monkeypatch.delenv(WORKER_MEMORY_ENV)
+    roomy = IsolatedOracle("tests.faults:AllocatesTwoGiB", case_timeout=60)
+    try:
+        np.testing.assert_array_equal(Outcome.of(roomy, plain).value, ReferenceOracle().run(plain))
+    finally:
+        roomy.close()

@@ -40,7 +40,7 @@ def shows_the_problem(record: FindingRecord, done: subprocess.CompletedProcess[s
     if record.kind == "error_mismatch" and not record.case.config.defect:
         return done.returncode != 0 and "Error" in done.stderr
     if record.case.config.defect:  # an invalid configuration accepted: it printed an output's shape
-        return done.returncode == 0 and bool(re.search(r"^\(", done.stdout, re.MULTILINE))
+        return done.returncode == 0 and bool(re.search(r"^(\(|torch\.Size\()", done.stdout, re.MULTILINE))
     found = AT.search(done.stdout)
     assert done.returncode == 0 and found, done.stdout + done.stderr
     value, exact, bound = (float(n) for n in found.groups())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 
@@ -14,7 +15,7 @@ from convfuzz.fuzz.store.folder import FindingStore
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.oracles.base import FloatArray, Oracle
 from convfuzz.oracles.reference_oracle import ReferenceOracle
-from convfuzz.strategies.case import FORWARD_OPS, ConvCase
+from convfuzz.strategies.case import FORWARD_OPS, HOSTILE_PARAMETERS, ConvCase
 from convfuzz.strategies.invalid import invalid_cases
 from convfuzz.strategies.sizes import SIZE_CLASSES
 from tests.planted import (
@@ -163,9 +164,18 @@ def test_narrow_planted_bug_is_found_and_shrunk(planted_type: type) -> None:
 @given(invalid_cases(dtypes=("float32",)))
 @settings(max_examples=20, deadline=None)
 def test_every_plant_refuses_an_invalid_case_as_frameworks_do(cases: list[ConvCase]) -> None:
-    """A plant has its one bug and no other: it refuses what every framework refuses."""
+    """A plant has its one bug and no other: it refuses what every framework refuses, and computes the hostile
+    parameters the reference computes as the reference does."""
+    reference = ReferenceOracle()
     for planted_type in (*PLANTED, *PLANTED_NARROW_BUGS, OutputGroupsReversed, HalfSumsInHalf, NanFromNowhere):
         for case in cases:
+            try:
+                expected = reference.run(case) if case.config.defect in HOSTILE_PARAMETERS else None
+            except ValueError:
+                expected = None
+            if expected is not None:
+                np.testing.assert_array_equal(planted_type().run(case), expected)
+                continue
             with pytest.raises(ValueError, match="invalid configuration"):
                 planted_type().run(case)
 

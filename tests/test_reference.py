@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 from hypothesis import assume, given, settings
 
@@ -22,29 +20,7 @@ from convfuzz.oracles.registry import serves
 from convfuzz.strategies.budget import SizeBudget
 from convfuzz.strategies.case import FORWARD_OPS, ConvCase
 from convfuzz.strategies.conv import conv_cases
-
-
-def naive_conv(case: ConvCase) -> np.ndarray:
-    """Direct loops over every output element, straight from the definition (slow, obviously right)."""
-    cfg = case.config
-    pads = cfg.pad_pairs()
-    out = np.zeros(cfg.output_shape())
-    per_in = cfg.in_channels // cfg.groups
-    per_out = cfg.out_channels // cfg.groups
-    # XLA's batch groups: output channel o of batch sample n reads sample (o's batch group) * (N / G) + n.
-    out_batch, per_batch_group = cfg.batch // cfg.batch_groups, cfg.out_channels // cfg.batch_groups
-    for n, o in itertools.product(range(out_batch), range(cfg.out_channels)):
-        group = o // per_out
-        sample = (o // per_batch_group) * out_batch + n
-        for pos in itertools.product(*(range(s) for s in cfg.output_spatial())):
-            total = 0.0 if case.b is None else float(case.b[o])
-            for i, k in itertools.product(range(per_in), itertools.product(*(range(k) for k in cfg.kernel))):
-                src = [p * s + kk * d - lo for p, s, kk, d, (lo, _) in
-                       zip(pos, cfg.stride, k, cfg.dilation, pads, strict=True)]
-                if all(0 <= v < size for v, size in zip(src, cfg.spatial, strict=True)):
-                    total += case.x[(sample, group * per_in + i, *src)] * case.w[(o, i, *k)]
-            out[(n, o, *pos)] = total
-    return out
+from tests.helpers import naive_conv
 
 
 def test_pad_spatial_pads_and_crops() -> None:

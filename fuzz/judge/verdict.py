@@ -11,7 +11,7 @@ from convfuzz.fuzz.judge.deviation import classify
 from convfuzz.oracles.base import Outcome
 from convfuzz.oracles.reference import nonfinite_rule
 from convfuzz.oracles.reference_oracle import reference_output, reference_result
-from convfuzz.strategies.case import ConvCase
+from convfuzz.strategies.case import DEFECTS, ConvCase
 
 # The engine's name for the judge's Decision.
 Verdict = Decision
@@ -48,7 +48,7 @@ def yardstick(case: ConvCase, exact: np.ndarray | None = None) -> Yardstick:
 
 def judge(case: ConvCase, outcomes: Mapping[str, Outcome]) -> Verdict:
     """Decide which oracles (if any) are wrong on `case`, given every oracle's outcome."""
-    if case.config.defect:  # the invalid stream: every oracle given must refuse the case
+    if _must_refuse(case, outcomes):  # the invalid stream: every oracle given must refuse the case
         return decide_invalid(
             {n: o.value for n, o in outcomes.items()},
             {n: o.error for n, o in outcomes.items() if o.error is not None},
@@ -63,6 +63,18 @@ def judge(case: ConvCase, outcomes: Mapping[str, Outcome]) -> Verdict:
     errors = {n: o.error for n, o in outcomes.items() if o.error is not None}
     failures = {n: o.failure for n, o in outcomes.items() if o.failure is not None}
     return classify(case, decide(values, errors, yard, failures), values, yard)
+
+
+def _must_refuse(case: ConvCase, outcomes: Mapping[str, Outcome]) -> bool:
+    """True for an invalid-stream case every oracle must refuse: an invalid configuration, or a hostile parameter
+    the reference refused (without the reference, frameworks that compute it are held to agree instead)."""
+    defect = case.config.defect
+    if not defect:
+        return False
+    if DEFECTS[defect].must_refuse:
+        return True
+    reference = outcomes.get(REFERENCE)
+    return reference is not None and reference.value is None
 
 
 def _reference_failed(outcomes: Mapping[str, Outcome], error: str) -> Verdict:

@@ -28,6 +28,7 @@ from convfuzz.fuzz.judge.bounds import PASS
 from convfuzz.fuzz.judge.decide import PROCESS_KINDS, REFERENCE, VALUE_KINDS
 from convfuzz.fuzz.judge.verdict import yardstick
 from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.isolation import DEFAULT_WORKER_MEMORY_GIB
 from convfuzz.oracles.kernel_facts import (
     ARM_FLAGS,
     JAX_GPU_PROBES,
@@ -44,7 +45,7 @@ from convfuzz.oracles.pinned import split_pin
 from convfuzz.oracles.registry import suspect_device
 from convfuzz.oracles.user_calls import runner_name, runner_tensors, user_call, user_runner
 from convfuzz.strategies import features
-from convfuzz.strategies.case import COMPLEX_DTYPES, DEFECTS, ConvConfig
+from convfuzz.strategies.case import COMPLEX_DTYPES, DEFECTS, HOSTILE_PARAMETERS, ConvConfig
 
 CHILD_TIMEOUT = 60
 EXIT_CANNOT_TELL = 2
@@ -306,10 +307,13 @@ def _process_check_functions(record: FindingRecord, run: str) -> str:
         if cfg.defect else
         "        return True, f'no crash now, but the call {said} on a valid configuration'\n"
     )
+    # A hostile parameter's child is held to convfuzz's worker memory budget, as the worker that found it was.
+    cap = textwrap.indent(memory_cap_lines(run.removeprefix("run_").split("_")[0]), "    ")
     return (
         "def call_in_child() -> int:\n"
         "    \"\"\"The child process: make the call, and say on the last line of output how it ended.\"\"\"\n"
-        f"{_earlier_calls(record, run, '    ')}"
+        + (cap if cfg.defect in HOSTILE_PARAMETERS else "")
+        + f"{_earlier_calls(record, run, '    ')}"
         "    try:\n"
         f"        {run}()\n"
         "    except Exception as exc:\n"
@@ -541,7 +545,27 @@ def issue_snippet(record: FindingRecord, oracle: str) -> str:
     earlier = ""
     if record.preceding:  # a stale buffer shows only after earlier calls of the same shapes: the script has them
         earlier = "# The problem shows only after the earlier calls the full script below makes first.\n"
-    return f"import numpy as np\n{imports}{helper}{inputs}{earlier}{statements}{_snippet_outcome(record, oracle)}"
+    capped = record.kind in PROCESS_KINDS and cfg.defect in HOSTILE_PARAMETERS
+    cap = memory_cap_lines(direct_framework(oracle) or "", imported=True) if capped else ""
+    return (
+        f"import numpy as np\n{imports}{helper}{inputs}{earlier}{cap}{statements}{_snippet_outcome(record, oracle)}"
+    )
+
+
+def memory_cap_lines(framework: str, imported: bool = False) -> str:
+    """Lines that load `framework` and then hold the process to convfuzz's worker memory budget, before the call of
+    a hostile parameter's crash (it shows where an extreme output cannot be allocated) in a snippet or script."""
+    loaded = {"jax": "import jax\njax.devices('cpu')\n", "torch": "import torch\n"}.get(framework, "")
+    if imported:  # the snippet imported it already
+        loaded = "".join(line + "\n" for line in loaded.splitlines() if not line.startswith("import "))
+    budget = int(DEFAULT_WORKER_MEMORY_GIB)
+    return (
+        f"# As convfuzz's worker: at most {budget} GiB mapped beyond the loaded framework (Linux; `ulimit -v` too).\n"
+        f"import resource\n{loaded}"
+        "mapped = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
+        f"limit = mapped + {budget} * 2**30\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))\n"
+    )
 
 
 def replay_instead_script(record: FindingRecord) -> str:
