@@ -8,9 +8,10 @@ shrinking, as pytest reports it), and until `convfuzz run --oracles reference,to
 --time-budget BUDGET` has written its first finding of the plant (confirmed, not yet fully shrunk) and until one
 is fully shrunk (the campaign is then stopped with Ctrl-C). With --suite, also every planted forward bug of the
 suite's own set, each in a campaign with the options its test uses: found within the budget or not, and when.
-With --size-bugs, also each planted bug of large shapes (PLANTED_SIZE_BUGS: a kernel of 15 or more, more than 32
-channels per group off a multiple of 16, a 1-D length of 1,000 or more) in a default campaign of 120 s: when it was
-written, when shrunk, and the value of its threshold parameter in the shrunk finding (the threshold is minimal).
+With --size-bugs, instead, each planted bug of large shapes (PLANTED_SIZE_BUGS: a kernel of 15 or more, more than
+32 channels per group off a multiple of 16, a 1-D length of 1,000 or more) and the crash on a stride of 2^31-1 or
+more, each in a default campaign of 120 s: when it was written, when shrunk, and the value of its threshold
+parameter in the shrunk finding (the threshold is minimal).
 """
 
 from __future__ import annotations
@@ -181,17 +182,19 @@ SIZE_BUG_BUDGET = 120.0
 def threshold_value(record: FindingRecord, what: str) -> int:
     """The shrunk case's value of a size bug's threshold parameter (tests.planted.PLANTED_SIZE_BUGS)."""
     cfg = record.case.config
-    values = {"kernel": cfg.kernel[-1], "channels per group": cfg.in_channels // cfg.groups, "length": cfg.spatial[0]}
+    values = {"kernel": cfg.kernel[-1], "channels per group": cfg.in_channels // cfg.groups, "length": cfg.spatial[0],
+              "stride": cfg.stride[0]}
     return values[what]
 
 
 def size_bugs(seeds: int) -> None:
     """Each planted bug of large shapes in default campaigns of SIZE_BUG_BUDGET seconds, one per seed: when it was
     written and shrunk, and its threshold parameter in the shrunk finding against the threshold."""
-    from tests.planted import PLANTED_SIZE_BUGS
+    from tests.planted import HUGE_STRIDE, PLANTED_SIZE_BUGS, CrashesOnHugeStride
 
     print(f"{'planted bug of large shapes':<28} {'seed':>4}  written   shrunk    shrunk to (threshold)")
-    for plant_type, _op, what, threshold in PLANTED_SIZE_BUGS:
+    hostile = (CrashesOnHugeStride, "invalid", "stride", HUGE_STRIDE)  # the invalid stream's hostile parameters
+    for plant_type, _op, what, threshold in (*PLANTED_SIZE_BUGS, hostile):
         for run_seed in range(1, seeds + 1):
             found, shrunk, record = campaign_first_shrunk(plant_type.__name__, run_seed, SIZE_BUG_BUDGET)
             reached = "-" if record is None else f"{what} {threshold_value(record, what)} ({threshold})"

@@ -55,7 +55,7 @@ from convfuzz.fuzz.store.folder import FindingStore, LoadProblem, StoreError, se
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.fuzz.store.triage import TriageError, TriageVerdict, triage_line, triage_targets
 from convfuzz.oracles.base import Oracle
-from convfuzz.oracles.isolation import close_oracles
+from convfuzz.oracles.isolation import cap_address_space, close_oracles, worker_memory_budget
 from convfuzz.oracles.registry import DEFAULT_ORACLES, IN_PROCESS, is_known, oracle_names, serves_op
 from convfuzz.oracles.selection import available_oracles
 from convfuzz.strategies.budget import SizeBudget
@@ -538,6 +538,8 @@ def _checked_oracles(
     are built here."""
     if pool is None:
         oracles = _select_oracles(names, isolate=args.isolation, case_timeout=args.case_timeout)
+        if not args.isolation:  # the frameworks run in this process: it holds to a worker's memory budget
+            cap_address_space(worker_memory_budget())
     else:
         ready = pool.first_ready()
         if ready is None:

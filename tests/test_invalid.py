@@ -105,9 +105,10 @@ def test_an_oracle_returning_numbers_for_an_invalid_case_is_found(tmp_path: Path
 @pytest.mark.campaign
 def test_repro_of_an_invalid_case_exits_1_while_a_framework_accepts_it(tmp_path: Path) -> None:
     pytest.importorskip("torch")
-    pytest.importorskip("jax")
     planted = AcceptsUndividedGroups()
-    oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), "jax": oracle_or_skip("jax"), "torch": planted}
+    # The plant, named torch, against the reference alone: real JAX would meet its hostile-parameter crashes
+    # (committed findings), each a worker restart, which cost minutes here and are not this test's business.
+    oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), "torch": planted}
     stats = Campaign(oracles, CampaignSettings(seed=4, max_examples=300, ops=(INVALID_STREAM,))).run()
     finding = next(f for f in stats.findings if f.suspects == ("torch",))
     record = FindingRecord.from_json(finding.to_json())

@@ -23,7 +23,7 @@ from convfuzz.oracles.hand_check import HandCheckOracle
 from convfuzz.oracles.metamorphic import RELATIONS, MetamorphicOracle
 from convfuzz.oracles.reference_oracle import ReferenceOracle
 from convfuzz.oracles.registry import serves, takes_part
-from convfuzz.strategies.case import FORWARD_OPS, ConvCase, ConvConfig, Padding
+from convfuzz.strategies.case import FORWARD_OPS, OPS, ConvCase, ConvConfig, Padding
 from tests.conftest import in_process_or_skip
 from tests.helpers import run_script
 from tests.planted import OutputGroupsReversed
@@ -84,14 +84,16 @@ def test_metamorphic_oracles_alone_catch_a_planted_forward_bug() -> None:
 @pytest.mark.campaign
 def test_single_framework_campaign_runs_without_jax(tmp_path: Path) -> None:
     """`convfuzz run` with torch, its metamorphic oracles and the reference, in a process where jax cannot be
-    imported: the campaign needs no second framework."""
+    imported: the campaign needs no second framework. The ops only: the invalid stream's hostile parameters meet
+    torch's own overflow bugs (committed findings), which are not this test's business."""
     pytest.importorskip("torch")
     oracles = ",".join(["torch", *(f"torch-{r}" for r in RELATIONS), "torch-matmul", "handcheck", "reference"])
     code = (
         "import sys; sys.modules['jax'] = None\n"
         "from convfuzz.fuzz.cli import main\n"
         f"sys.exit(main(['run', '--findings', {str(tmp_path / 'f')!r}, '--oracles', {oracles!r}, '--no-isolation',"
-        " '--max-examples', '40', '--seed', '3', '--dtypes', 'float32,float64', '--workers', '1']))\n"
+        " '--max-examples', '40', '--seed', '3', '--dtypes', 'float32,float64', '--workers', '1',"
+        f" '--ops', {','.join(OPS)!r}]))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -29,7 +29,7 @@ from convfuzz.fuzz.campaign.statistics import CampaignStats
 from convfuzz.fuzz.store.folder import FindingStore
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.oracles.base import FloatArray, Oracle
-from convfuzz.oracles.isolation import close_oracles
+from convfuzz.oracles.isolation import cap_address_space, close_oracles, worker_memory_budget
 from convfuzz.oracles.selection import available_oracles
 from convfuzz.strategies.case import ConvCase
 
@@ -157,6 +157,8 @@ class CampaignWorker:
         self.oracles, self.missing = available_oracles(
             choice.oracle_names, isolate=choice.isolate, case_timeout=choice.case_timeout
         )
+        if not choice.isolate:  # the frameworks run in this process: it holds to a worker's memory budget
+            cap_address_space(worker_memory_budget())
 
     def ready(self) -> WorkerReady:
         """What this worker's oracles turned out to be (the caller checks the campaign's settings with it)."""

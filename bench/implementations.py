@@ -1,0 +1,53 @@
+"""Distinct implementations a campaign reached, from its campaign record (or several, summed).
+
+    .venv/bin/python bench/implementations.py FINDINGS/campaigns/RECORD.json [...]
+
+For each oracle that reports its paths (torch): the conv backends and oneDNN primitive implementations its checks
+went through, with their counts, and torch's CPU backends it never reached; then the totals docs/performance.md
+tabulates. Works on records of campaigns older than the summary's own implementations lines (it reads the coverage
+counts, which have long held the paths).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from convfuzz.fuzz.campaign.implementations import (  # noqa: E402
+    backends,
+    primitives,
+    reached,
+    torch_backends_never_reached,
+)
+from convfuzz.fuzz.campaign.record import read_campaign_record  # noqa: E402
+
+
+def main() -> None:
+    """Print what the given campaign records' checks reached."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("records", nargs="+", type=Path, help="campaign record files (FINDINGS/campaigns/*.json)")
+    args = parser.parse_args()
+    features: Counter[str] = Counter()
+    checks = 0
+    for path in args.records:
+        record = read_campaign_record(path)
+        counts = record.get("counts", {})
+        features.update({k: int(v) for k, v in counts.get("features", {}).items()})
+        checks += int(counts.get("checks") or 0)
+    print(f"{len(args.records)} campaign(s), {checks} checks")
+    for oracle, paths in sorted(reached(features).items()):
+        found, onednn = backends(paths), primitives(paths)
+        print(f"{oracle}: {len(found)} backends, {len(onednn)} oneDNN implementations, {len(paths)} distinct paths")
+        print("  backends: " + ", ".join(f"{name} {n}" for name, n in found.most_common()))
+        print("  oneDNN: " + ", ".join(f"{name} {n}" for name, n in onednn.most_common()))
+        if oracle.startswith("torch"):
+            print("  never reached: " + ", ".join(torch_backends_never_reached(paths)))
+
+
+if __name__ == "__main__":
+    main()
