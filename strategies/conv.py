@@ -531,13 +531,19 @@ def _maybe_batch_grouped(draw: st.DrawFn, config: ConvConfig, budget: SizeBudget
 
 
 def beyond_small_class(cfg: ConvConfig, budget: SizeBudget) -> bool:
-    """True when `cfg` is no case the small size class draws within `budget`: a window parameter beyond its
-    ranges, more groups, or a tensor or multiply-add count beyond the budget."""
+    """True when `cfg` is no case the small size class draws within `budget`: a window parameter, length or batch
+    beyond its ranges, more groups, or a tensor or multiply-add count beyond the budget."""
     pads = [abs(p) for pair in cfg.pad_pairs() for p in pair] if cfg.padding.kind in ("symmetric", "explicit") else []
     window = (
         max(cfg.kernel) > MAX_KERNEL or max(cfg.dilation) > MAX_DILATION or max(cfg.stride) > MAX_STRIDE
         or max(pads, default=0) > MAX_PAD or cfg.groups > MAX_GROUPS
     )
+    # Longer than any small case's dim (its dilated kernel and MAX_EXTRA_SPATIAL more), or a bigger batch (batch
+    # groups multiply it by up to 3): a 1-D sequence of 1,283 fits the budget but no small draw.
+    lengths = any(
+        n > d * (k - 1) + 1 + MAX_EXTRA_SPATIAL for n, k, d in zip(cfg.spatial, cfg.kernel, cfg.dilation, strict=True)
+    )
+    window = window or lengths or cfg.batch > 3 * MAX_BATCH
     shapes = [cfg.input_shape(), cfg.weight_shape(), cfg.output_shape()]
     return window or not budget.admits(shapes, cfg.multiply_adds())
 

@@ -137,12 +137,12 @@ class HypothesisRun:
 
     def _minimized(self, signature: str, failure: Failure) -> tuple[Failure, bool]:
         """A shrunk failure beyond the small size class, lowered one parameter at a time (fuzz.campaign.minimize)
-        while it fails the same way, and whether that went to the end (False: time ran out). Crashes and hangs
-        (each re-run costs a worker) and failures that need the calls before them are left as Hypothesis shrank
-        them."""
+        while it fails the same way, and whether that went to the end (False: time ran out). Candidates are called
+        alone: a failure that needs the calls before it (a stale buffer) finds no smaller candidate and keeps them.
+        Crashes and hangs (each re-run costs a worker) are left as Hypothesis shrank them."""
         campaign = self.campaign
         cfg = failure.case.config
-        if failure.earlier or kind_of_signature(signature) in PROCESS_KINDS or cfg.defect:
+        if kind_of_signature(signature) in PROCESS_KINDS or cfg.defect:
             return failure, True
         if not beyond_small_class(cfg, campaign.settings.budget):
             return failure, True
