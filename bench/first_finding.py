@@ -179,25 +179,17 @@ def suite(budget: float, run_seed: int) -> list[tuple[str, float | None]]:
 SIZE_BUG_BUDGET = 120.0
 
 
-def threshold_value(record: FindingRecord, what: str) -> int:
-    """The shrunk case's value of a size bug's threshold parameter (tests.planted.PLANTED_SIZE_BUGS)."""
-    cfg = record.case.config
-    values = {"kernel": cfg.kernel[-1], "channels per group": cfg.in_channels // cfg.groups, "length": cfg.spatial[0],
-              "stride": cfg.stride[0]}
-    return values[what]
-
-
 def size_bugs(seeds: int) -> None:
     """Each planted bug of large shapes in default campaigns of SIZE_BUG_BUDGET seconds, one per seed: when it was
     written and shrunk, and its threshold parameter in the shrunk finding against the threshold."""
-    from tests.planted import HUGE_STRIDE, PLANTED_SIZE_BUGS, CrashesOnHugeStride
+    from tests.planted import HUGE_STRIDE, PLANTED_SIZE_BUGS, CrashesOnHugeStride, threshold_value
 
     print(f"{'planted bug of large shapes':<28} {'seed':>4}  written   shrunk    shrunk to (threshold)")
     hostile = (CrashesOnHugeStride, "invalid", "stride", HUGE_STRIDE)  # the invalid stream's hostile parameters
     for plant_type, _op, what, threshold in (*PLANTED_SIZE_BUGS, hostile):
         for run_seed in range(1, seeds + 1):
             found, shrunk, record = campaign_first_shrunk(plant_type.__name__, run_seed, SIZE_BUG_BUDGET)
-            reached = "-" if record is None else f"{what} {threshold_value(record, what)} ({threshold})"
+            reached = "-" if record is None else f"{what} {threshold_value(record.case, what)} ({threshold})"
             print(f"{plant_type.__name__:<28} {run_seed:>4}  {_seconds(found):<9} {_seconds(shrunk):<9} {reached}",
                   flush=True)
 

@@ -159,18 +159,25 @@ class _Plan:
             slots[index] = candidates[position]
             return self.fits(budget)
 
-        if len(candidates) <= LINEAR_SEARCH_LIMIT:
-            count = 1
-            while count < len(candidates) and fits_with(count):
-                count += 1
-        else:  # a long range (a 1-D length in the thousands): fits is monotone along it, so bisect
-            low, high = 0, len(candidates) - 1
-            while low < high:
-                middle = (low + high + 1) // 2
-                low, high = (middle, high) if fits_with(middle) else (low, middle - 1)
-            count = low + 1
+        count = _leading_fits(len(candidates), fits_with)
         slots[index] = original
         return count
+
+
+def _leading_fits(candidates: int, fits_with: Callable[[int], bool]) -> int:
+    """How many leading candidates of `candidates` fit, `fits_with(i)` trying the i-th (the first always counts):
+    one by one along a short list, by bisection along a long one (a 1-D length in the thousands; fits is monotone
+    along it)."""
+    if candidates <= LINEAR_SEARCH_LIMIT:
+        count = 1
+        while count < candidates and fits_with(count):
+            count += 1
+        return count
+    low, high = 0, candidates - 1
+    while low < high:
+        middle = (low + high + 1) // 2
+        low, high = (middle, high) if fits_with(middle) else (low, middle - 1)
+    return low + 1
 
 
 def _widest_channels(plan: _Plan, budget: SizeBudget, side: str) -> int:
@@ -304,13 +311,11 @@ def _draw_channels(
 ) -> int:
     """Draw one of the leading `candidates` whose (in_channels, out_channels, groups) = shape(candidate) keeps the
     plan within the budget (the first always counts), store that shape in the plan and return the candidate."""
-    count = 1
-    for value in candidates[1:]:
-        plan.in_channels, plan.out_channels, plan.groups = shape(value)
-        if not plan.fits(budget):
-            break
-        count += 1
-    value = candidates[draw(st.integers(0, count - 1))]
+    def fits_with(position: int) -> bool:
+        plan.in_channels, plan.out_channels, plan.groups = shape(candidates[position])
+        return plan.fits(budget)
+
+    value = candidates[draw(st.integers(0, _leading_fits(len(candidates), fits_with) - 1))]
     plan.in_channels, plan.out_channels, plan.groups = shape(value)
     return value
 

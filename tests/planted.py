@@ -556,6 +556,15 @@ class LongSequenceLastWindow(_PlantedGradient):
         return out
 
 
+def threshold_value(case: ConvCase, what: str) -> int:
+    """The value a size bug's threshold parameter ('kernel', 'channels per group', 'length', 'stride') has in
+    `case`: the last dim's kernel, the input channels per group, the first dim's length or stride."""
+    cfg = case.config
+    values = {"kernel": cfg.kernel[-1], "channels per group": cfg.in_channels // cfg.groups, "length": cfg.spatial[0],
+              "stride": cfg.stride[0]}
+    return values[what]
+
+
 # Planted bugs of large shapes, each with the op a campaign hunts it on and the threshold it must shrink to:
 # (plant, op, what the shrunk case's threshold parameter is, that threshold).
 PLANTED_SIZE_BUGS = (

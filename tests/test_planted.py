@@ -27,6 +27,7 @@ from tests.planted import (
     HalfSumsInHalf,
     NanFromNowhere,
     OutputGroupsReversed,
+    threshold_value,
 )
 
 MAX_EXAMPLES_TO_FIND = 200
@@ -180,12 +181,6 @@ def test_every_plant_refuses_an_invalid_case_as_frameworks_do(cases: list[ConvCa
                 planted_type().run(case)
 
 
-def _threshold_value(case: ConvCase, what: str) -> int:
-    cfg = case.config
-    values = {"kernel": cfg.kernel[-1], "channels per group": cfg.in_channels // cfg.groups, "length": cfg.spatial[0]}
-    return values[what]
-
-
 @pytest.mark.campaign
 @pytest.mark.parametrize(
     ("planted_type", "op", "what", "threshold"), PLANTED_SIZE_BUGS, ids=lambda v: getattr(v, "name", str(v))
@@ -202,5 +197,5 @@ def test_a_bug_of_large_shapes_is_found_and_shrunk_to_its_threshold(
     mismatches = [f for f in stats.findings if f.kind == "mismatch" and f.suspects == (planted.name,)]
     assert len(mismatches) == 1, stats.verdicts
     case = mismatches[0].case
-    assert _threshold_value(case, what) == threshold
+    assert threshold_value(case, what) == threshold
     assert case.config.batch == 1 and case.config.out_channels == 1
