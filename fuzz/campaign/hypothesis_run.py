@@ -158,9 +158,7 @@ class HypothesisRun:
             return same
 
         def over() -> bool:
-            started, limit = self.shrink_started, self.shrink_limit
-            late = started is not None and limit is not None and time.monotonic() - started > limit
-            return late or campaign.shrinking_over()
+            return self._past_shrink_limit() or campaign.shrinking_over()
 
         smallest = minimized(failure.case, fails, large_budget(campaign.settings.budget), over)
         complete = not over()
@@ -205,10 +203,14 @@ class HypothesisRun:
         campaign = self.campaign
         if campaign.shrinking_over():
             return True
-        limit, started = self.shrink_limit, self.shrink_started
-        if shrinking and limit is not None and started is not None and time.monotonic() - started > limit:
+        if shrinking and self._past_shrink_limit():
             return True
         return not shrinking and (campaign.time_spent() or self.generated >= self.quota)
+
+    def _past_shrink_limit(self) -> bool:
+        """Whether this run has shrunk what it found for longer than its shrink limit (never without one)."""
+        limit, started = self.shrink_limit, self.shrink_started
+        return limit is not None and started is not None and time.monotonic() - started > limit
 
     def _check(self, cases: list[ConvCase]) -> None:
         """One example: each of its cases checked by the campaign; the first new discrepancy raises its
