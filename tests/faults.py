@@ -63,13 +63,14 @@ class AbortOnDilation(_Fault):
 
 
 class HangOnStride(_Fault):
-    """Never answers when any stride exceeds 2 (odd group counts only)."""
+    """Never answers when any stride exceeds 3 (odd group counts only): the smallest class, since every hang drawn
+    or tried while shrinking waits out the case timeout."""
 
     name = "hang_on_stride"
 
     def triggered(self, case: ConvCase) -> bool:
         cfg = case.config
-        return cfg.groups % 2 == 1 and any(s > 2 for s in cfg.stride)
+        return cfg.groups % 2 == 1 and any(s > 3 for s in cfg.stride)
 
     def fault(self) -> None:
         time.sleep(3600)

@@ -19,6 +19,7 @@ from convfuzz.fuzz.store.folder import FindingStore
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.oracles.jax_oracle import transposed_padding
 from convfuzz.oracles.pinned import split_pin
+from convfuzz.strategies.case import DTYPES, OPS
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 
@@ -27,6 +28,17 @@ FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 def committed_bugs() -> BugBook:
     """The bugs of the committed findings."""
     return BugBook(FindingStore(FINDINGS).load()[0])
+
+
+def committed_signatures_in_every_op_and_dtype() -> list[str]:
+    """The committed findings' signatures, each also as it reads for every other op and dtype: a campaign given
+    them as known spends no time shrinking a committed bug again where it shows in another op or dtype (the JAX
+    hostile-padding abort does in every op; each shrink step of a crash restarts a worker)."""
+    found = []
+    for record in (r for bug in committed_bugs().bugs.values() for r in bug.findings):
+        _, _, rest = record.signature.split("|", 2)
+        found += [f"{op}|{dtype}|{rest}" for op in OPS for dtype in DTYPES]
+    return found
 
 
 def committed_bug(finding: FindingRecord) -> bool:

@@ -88,9 +88,11 @@ def test_complex_bound_covers_the_three_multiplication_form() -> None:
 
 @pytest.mark.campaign
 @pytest.mark.parametrize("planted_type", PLANTED_COMPLEX_BUGS, ids=lambda t: t.name)
-def test_planted_complex_bug_is_found_and_shrunk(planted_type: type, torch_oracle: Oracle, tmp_path: Path) -> None:
+def test_planted_complex_bug_is_found_and_shrunk(planted_type: type, tmp_path: Path) -> None:
     planted = planted_type()
-    oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
+    # Against the complex128 reference alone (the real frameworks' complex convolutions are checked by the campaign
+    # below): a torch voter tripled the time, every shrink step a call to its worker.
+    oracles = {"reference": ReferenceOracle(), planted.name: planted}
     settings_ = CampaignSettings(seed=3, max_examples=300, ops=FORWARD_OPS, dtypes=COMPLEX_DTYPES)
     stats = Campaign(oracles, settings_, record=FindingStore(tmp_path).add).run()
     assert stats.first_discrepancy_at is not None and stats.first_discrepancy_at <= 300

@@ -119,11 +119,11 @@ MAX_REPRO_ELEMENTS = 64
 
 @pytest.mark.campaign
 @pytest.mark.parametrize(("planted_type", "ops"), PLANTED_GRADIENT_BUGS, ids=lambda v: getattr(v, "name", "ops"))
-def test_planted_gradient_bug_is_found_within_300_examples(
-    planted_type: type, ops: tuple[str, ...], torch_oracle: Oracle
-) -> None:
+def test_planted_gradient_bug_is_found_within_300_examples(planted_type: type, ops: tuple[str, ...]) -> None:
     planted = planted_type()
-    oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
+    # Against the float64 reference gradients alone: real torch gradients are checked by the campaign below, and
+    # their real findings (half-precision accumulation) would only add cases to shrink here.
+    oracles = {"reference": ReferenceOracle(), planted.name: planted}
     # float32 only: the planted bugs are blind to the dtype, and each dtype more is one more finding to shrink.
     settings_ = CampaignSettings(seed=5, max_examples=MAX_EXAMPLES_TO_FIND, ops=ops, dtypes=("float32",))
     stats = Campaign(oracles, settings_).run()

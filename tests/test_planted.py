@@ -35,6 +35,10 @@ MAX_REPRO_ELEMENTS = 64
 # The planted bugs are blind to the dtype: campaigns of one dtype find and shrink one finding per op instead of
 # one per op and dtype (four dtypes took four times as long, most of it shrinking the same bug again).
 PLANTED_DTYPES = ("float32",)
+# The narrowed campaigns below (one layout, the transposed or padding surface) pit each plant against the float64
+# reference alone: the reference is the ground truth the judge measures every oracle by, and a real framework
+# among them adds its own real findings to shrink (torch's channels_last conv3d segfault took 35 of a layout
+# campaign's 40 seconds). test_planted_bug_is_found_and_shrunk shows plants found among real frameworks.
 
 
 @pytest.mark.campaign
@@ -59,9 +63,9 @@ def test_planted_bug_is_found_and_shrunk(planted_type: type, torch_oracle: Oracl
 
 
 @pytest.mark.campaign
-def test_known_findings_are_not_recorded_again(torch_oracle: Oracle, tmp_path: Path) -> None:
+def test_known_findings_are_not_recorded_again(tmp_path: Path) -> None:
     planted = PLANTED[2]()  # dropped bias: found in every op and dtype
-    oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
+    oracles = {"reference": ReferenceOracle(), planted.name: planted}
     store = FindingStore(tmp_path)
     settings_ = CampaignSettings(seed=4, max_examples=100, ops=FORWARD_OPS, dtypes=PLANTED_DTYPES)
     first = Campaign(oracles, settings_, record=store.add).run()
@@ -108,10 +112,10 @@ def test_interrupted_campaign_keeps_what_it_found(torch_oracle: Oracle, tmp_path
 
 @pytest.mark.campaign
 @pytest.mark.parametrize(("planted_type", "layout"), PLANTED_LAYOUT_BUGS, ids=lambda v: getattr(v, "name", v))
-def test_planted_layout_bug_is_found_within_300_examples(planted_type: type, layout: str, torch_oracle: Oracle) -> None:
+def test_planted_layout_bug_is_found_within_300_examples(planted_type: type, layout: str) -> None:
     """A campaign narrowed to one layout finds a bug of that layout and shrinks it small."""
     planted = planted_type()
-    oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
+    oracles = {"reference": ReferenceOracle(), planted.name: planted}
     settings_ = CampaignSettings(
         seed=2, max_examples=300, layouts=(layout,), ops=FORWARD_OPS, dtypes=PLANTED_DTYPES
     )
@@ -125,12 +129,10 @@ def test_planted_layout_bug_is_found_within_300_examples(planted_type: type, lay
 
 @pytest.mark.campaign
 @pytest.mark.parametrize(("planted_type", "ops"), PLANTED_SURFACE_BUGS, ids=lambda v: getattr(v, "name", "ops"))
-def test_planted_surface_bug_is_found_within_300_examples(
-    planted_type: type, ops: tuple[str, ...], torch_oracle: Oracle
-) -> None:
+def test_planted_surface_bug_is_found_within_300_examples(planted_type: type, ops: tuple[str, ...]) -> None:
     """Transposed-conv and negative-padding bugs, each found by a campaign narrowed to its ops and shrunk small."""
     planted = planted_type()
-    oracles = {"reference": ReferenceOracle(), "torch": torch_oracle, planted.name: planted}
+    oracles = {"reference": ReferenceOracle(), planted.name: planted}
     stats = Campaign(oracles, CampaignSettings(seed=3, max_examples=300, ops=ops, dtypes=PLANTED_DTYPES)).run()
     assert stats.first_discrepancy_at is not None and stats.first_discrepancy_at <= 300
     found = [f for f in stats.findings if f.suspects == (planted.name,)]
