@@ -197,7 +197,7 @@ def test_a_slow_warm_up_is_not_a_timeout_and_a_hang_still_is() -> None:
         assert first.failure is None, first.error
         np.testing.assert_array_equal(first.value, ReferenceOracle().run(case))
         cfg = ConvConfig(op="conv1d", batch=1, in_channels=1, out_channels=1, groups=1, spatial=(9,), kernel=(2,),
-                         stride=(3,), dilation=(1,), padding=Padding("valid"), bias=False, dtype="float64")
+                         stride=(4,), dilation=(1,), padding=Padding("valid"), bias=False, dtype="float64")
         hanging = ConvCase(cfg, np.ones((1, 1, 9)), np.ones((1, 1, 2)), None)
         for _ in range(2):  # in the warm worker, then as the first case of a fresh one
             hung = Outcome.of(oracle, hanging)
