@@ -18,13 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from convfuzz.fuzz.campaign.implementations import (  # noqa: E402
-    backends,
-    primitives,
-    reached,
-    torch_backends_never_reached,
-)
+from convfuzz.fuzz.campaign.implementations import backends, primitives, reached  # noqa: E402
 from convfuzz.fuzz.campaign.record import read_campaign_record  # noqa: E402
+from convfuzz.oracles.torch_framework import torch_backends_never_reached  # noqa: E402
 
 
 def main() -> None:

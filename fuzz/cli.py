@@ -55,6 +55,7 @@ from convfuzz.fuzz.store.folder import FindingStore, LoadProblem, StoreError, se
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.fuzz.store.triage import TriageError, TriageVerdict, triage_line, triage_targets
 from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.framework import RegistrationError, frameworks
 from convfuzz.oracles.isolation import cap_address_space, close_oracles, worker_memory_budget
 from convfuzz.oracles.registry import DEFAULT_ORACLES, IN_PROCESS, is_known, oracle_names, serves_op
 from convfuzz.oracles.selection import available_oracles
@@ -777,6 +778,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # and start-up are part of the budget; whatever ran in this process before, such as an installer that exec'd
     # it, is not); called from Python, from this call.
     started = convfuzz.STARTED if argv is None else time.time()
+    try:
+        frameworks()  # one registered by the environment that does not load is a usage error, said before anything
+    except RegistrationError as exc:
+        print(f"convfuzz: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     args = build_parser().parse_args(argv)
     args.started = started
     handlers = {

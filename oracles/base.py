@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from convfuzz.oracles.kernel_facts import collect_facts, loaded_frameworks
 from convfuzz.oracles.reference import widened
 from convfuzz.strategies.case import ConvCase
 
@@ -52,18 +51,6 @@ def backend_path(oracle: Oracle) -> str | None:
     e.g. 'Mkldnn' or 'Slow2d'); None otherwise. Oracles that can tell keep it in a `last_path` attribute."""
     path = getattr(oracle, "last_path", None)
     return path if isinstance(path, str) else None
-
-
-def kernel_facts_of(oracle: Oracle) -> dict[str, Any]:
-    """The kernel-selecting facts (oracles.kernel_facts) of the process that runs `oracle`: an isolated oracle's
-    come from its worker; an oracle in this process gets this process's, for the frameworks loaded here."""
-    facts = getattr(oracle, "facts", None)
-    if isinstance(facts, dict) and facts:
-        return facts
-    inner = getattr(oracle, "inner", None) or getattr(oracle, "base", None)  # pinned and metamorphic wrappers
-    if inner is not None:
-        return kernel_facts_of(inner)
-    return collect_facts(loaded_frameworks())
 
 
 def warm_up(oracle: Oracle) -> None:

@@ -6,25 +6,27 @@ generation. A discrepancy seen on one machine may therefore never show on anothe
 means "fixed" only where these facts are the same. Versions are recorded too, but never compared: a new release is
 exactly what may have fixed a bug.
 
-Facts are a JSON object of sections: "cpu" (vendor, model, instruction-set flags), "torch" (CPU capability, oneDNN
-and MKL availability, oneDNN's bfloat16/float16 support, and "cuda" when torch sees a GPU) and "jax" (backend,
-platform version, and "gpu" on a GPU backend). Each section is gathered in the process that runs the framework.
+Facts are a JSON object of sections: "cpu" (vendor, model, instruction-set flags) and one per framework, named
+like it, as its descriptor (oracles.framework) gathers it: "torch" (CPU capability, oneDNN and MKL availability,
+oneDNN's bfloat16/float16 support, and "cuda" when torch sees a GPU), "jax" (backend, platform version, and "gpu" on
+a GPU backend). Each section is gathered in the process that runs the framework.
 
 Standard library only at import time (frameworks are looked up when asked). A finding's script checks the same
-facts before it calls a finding gone: it reads the framework facts with the very expressions of the PROBES tables
-below, and the CPU's with the source of cpu_identity itself.
+facts before it calls a finding gone: it reads the framework facts with the very expressions of the descriptor's
+probe tables, and the CPU's with the source of cpu_identity itself.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib
 import platform
 import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from convfuzz.oracles.framework import framework_named, frameworks
 
 # The flags (as Linux's /proc/cpuinfo names them) that oneDNN, XLA:CPU's LLVM back end and ATen's CPU dispatch
 # choose kernels by. x86: vector width, FMA and the half-precision dot-product and matrix extensions; ARM: the
@@ -35,50 +37,13 @@ X86_FLAGS = (
 )
 ARM_FLAGS = ("asimd", "asimdhp", "fphp", "sve", "sve2", "bf16", "i8mm", "sme")
 
-# The facts compared per section: a difference in any of them means another kernel may run. Versions, driver and
-# model strings are recorded only (a virtual machine may hide the model; a version change is a change of code).
-COMPARED_TORCH_CPU = ("cpu_capability", "mkldnn", "mkldnn_bf16", "mkldnn_fp16", "mkl")
+# The GPU facts compared for every framework: a difference means another kernel may run. Versions, driver and model
+# strings are recorded only (a virtual machine may hide the model; a version change is a change of code).
 COMPARED_GPU = ("name", "capability")
 
-# How each compared framework fact is read, as a Python expression over the imported module (`torch` or `jax`).
-# torch_facts and jax_facts evaluate these, and a finding's script carries the same text: one way to read a fact.
-TORCH_CPU_PROBES = {
-    "cpu_capability": "str(torch.backends.cpu.get_cpu_capability())",
-    "mkldnn": "bool(torch.backends.mkldnn.is_available())",
-    "mkldnn_bf16": "bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())",
-    "mkldnn_fp16": "bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())",
-    "mkl": "bool(torch.backends.mkl.is_available())",
-}
-TORCH_GPU_PROBES = {
-    "name": "str(torch.cuda.get_device_name(0))",
-    "capability": "'%d.%d' % torch.cuda.get_device_capability(0)",
-}
-JAX_GPU_PROBES = {
-    "name": "str(jax.devices()[0].device_kind)",
-    "capability": "str(jax.devices()[0].compute_capability)",
-}
 
-
-def probe(expression: str, module_name: str, module: Any) -> Any:
-    """The value of one PROBES expression with `module` bound to `module_name`; None where this build lacks what
-    it reads (an older or leaner release has fewer probes: the fact is then unknown, not an error)."""
-    try:
-        return eval(expression, {module_name: module})  # our own constant expressions (above), never input
-    except Exception:  # noqa: BLE001
-        return None
-
-
-# How a difference is said, for the facts whose names mean little to a reader.
-FACT_WORDS = {
-    "cpu_capability": "torch's CPU capability",
-    "mkldnn": "torch's oneDNN (mkldnn) kernels",
-    "mkldnn_bf16": "oneDNN bfloat16 support in torch",
-    "mkldnn_fp16": "oneDNN float16 support in torch",
-    "mkl": "torch's MKL",
-    "vendor": "CPU vendor",
-    "name": "GPU",
-    "capability": "GPU compute capability",
-}
+# How a difference is said, for the facts whose names mean little to a reader (each framework adds its own).
+FACT_WORDS = {"vendor": "CPU vendor", "name": "GPU", "capability": "GPU compute capability"}
 
 
 def cpu_identity(flags: tuple[str, ...]) -> dict[str, object]:
@@ -119,7 +84,7 @@ def cpu_facts() -> dict[str, Any]:
     return cpu_identity(X86_FLAGS if x86 else ARM_FLAGS)
 
 
-def _gpu_driver() -> str | None:
+def gpu_driver() -> str | None:
     """The NVIDIA driver's version: from /proc on Linux, else from libcuda (None where neither answers)."""
     try:
         with open("/proc/driver/nvidia/version", encoding="utf-8") as text:
@@ -135,65 +100,16 @@ def _gpu_driver() -> str | None:
     return None
 
 
-def _onednn_version(config: str) -> str | None:
-    """oneDNN's version in torch's build configuration text ('MKL-DNN v3.12.0'), or None."""
-    found = re.search(r"(?:MKL-DNN|oneDNN) v([\d.]+)", config)
-    return found.group(1) if found else None
-
-
-def torch_facts() -> dict[str, Any]:
-    """What selects torch's convolution kernels here: its CPU dispatch level, oneDNN and MKL, oneDNN's
-    bfloat16/float16 support on this CPU, and the GPU torch sees (name, compute capability, driver, CUDA runtime,
-    cuDNN). Imports torch."""
-    torch: Any = importlib.import_module("torch")  # Any: several of these probes are untyped in torch's stubs
-
-    facts: dict[str, Any] = {"version": str(torch.__version__)}
-    facts.update({name: probe(expression, "torch", torch) for name, expression in TORCH_CPU_PROBES.items()})
-    config = probe("str(torch.__config__.show())", "torch", torch)  # the build configuration text, or None
-    facts["mkldnn_version"] = None if config is None else _onednn_version(config)
-    with contextlib.suppress(Exception):
-        if torch.cuda.is_available():
-            facts["cuda"] = {
-                **{name: probe(expression, "torch", torch) for name, expression in TORCH_GPU_PROBES.items()},
-                "driver": _gpu_driver(),
-                "runtime": torch.version.cuda,
-                "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-            }
-    return facts
-
-
-def jax_facts() -> dict[str, Any]:
-    """What selects XLA's kernels here: the default backend and its platform version, and the GPU it runs on.
-    Imports jax."""
-    import jax
-
-    device = jax.devices()[0]
-    facts: dict[str, Any] = {
-        "version": str(jax.__version__),
-        "backend": str(device.platform),
-        "platform_version": str(getattr(device.client, "platform_version", "") or "") or None,
-    }
-    if device.platform == "gpu":
-        facts["gpu"] = {
-            **{name: probe(expression, "jax", jax) for name, expression in JAX_GPU_PROBES.items()},
-            "driver": _gpu_driver(),
-        }
-    return facts
-
-
-FRAMEWORK_FACTS = {"torch": torch_facts, "jax": jax_facts}
-
-
 def collect_facts(frameworks: Iterable[str]) -> dict[str, Any]:
-    """The CPU's facts and those of each named framework ('torch', 'jax'; others have none) that can be
-    imported here. A framework whose probe fails is left out rather than failing the caller."""
+    """The CPU's facts and those of each named framework (oracles.framework) that can be imported here. A framework
+    whose probe fails, or that is not registered, is left out rather than failing the caller."""
     facts: dict[str, Any] = {"cpu": cpu_facts()}
-    for framework in sorted(set(frameworks)):
-        probe = FRAMEWORK_FACTS.get(framework)
-        if probe is None:
+    for name in sorted(set(frameworks)):
+        framework = framework_named(name)
+        if framework is None:
             continue
         try:
-            facts[framework] = probe()
+            facts[name] = framework.facts()
         except Exception:  # noqa: BLE001 - not installed, or no device: nothing known about it
             continue
     return facts
@@ -201,7 +117,7 @@ def collect_facts(frameworks: Iterable[str]) -> dict[str, Any]:
 
 def loaded_frameworks() -> list[str]:
     """The frameworks this process has imported (the ones whose facts it can give without importing more)."""
-    return [name for name in FRAMEWORK_FACTS if name in sys.modules]
+    return [name for name, framework in frameworks().items() if framework.module in sys.modules]
 
 
 def merge_facts(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
@@ -219,6 +135,13 @@ def merge_facts(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return merged
 
 
+def gpu_section(facts: Mapping[str, Any], name: str) -> Mapping[str, Any] | None:
+    """The GPU part of framework `name`'s section of `facts`, as its descriptor finds it."""
+    framework = framework_named(name)
+    section = facts.get(name)
+    return None if framework is None or not isinstance(section, Mapping) else framework.gpu_facts(section)
+
+
 def compared_facts(facts: Mapping[str, Any], framework: str, device: str) -> dict[str, Any]:
     """The facts that pick `framework`'s kernel on `device`, flattened: {label: value}."""
     flat: dict[str, Any] = {}
@@ -226,17 +149,24 @@ def compared_facts(facts: Mapping[str, Any], framework: str, device: str) -> dic
         cpu = facts.get("cpu") or {}
         flat["vendor"] = cpu.get("vendor")
         flat.update(cpu.get("isa") or {})
-        if framework == "torch":
-            section = facts.get("torch") or {}
-            flat.update({key: section.get(key) for key in COMPARED_TORCH_CPU})
+        described = framework_named(framework)
+        if described is not None:
+            section = facts.get(framework) or {}
+            flat.update({key: section.get(key) for key in described.cpu_probes})
     else:
-        section = (facts.get("torch") or {}).get("cuda") if framework == "torch" else (
-            (facts.get("jax") or {}).get("gpu") if framework == "jax" else None
-        )
+        section = gpu_section(facts, framework)
         if section is None:  # another framework's GPU facts tell which GPU it was all the same
-            section = (facts.get("torch") or {}).get("cuda") or (facts.get("jax") or {}).get("gpu") or {}
+            section = next((s for s in (gpu_section(facts, n) for n in frameworks()) if s), {})
         flat.update({key: section.get(key) for key in COMPARED_GPU})
     return flat
+
+
+def fact_words(label: str) -> str:
+    """How a compared fact is said: FACT_WORDS, a framework's own fact_words, else its label."""
+    for framework in frameworks().values():
+        if label in framework.fact_words:
+            return framework.fact_words[label]
+    return FACT_WORDS.get(label, label)
 
 
 def unrecorded_device_model(environment: Mapping[str, Any], framework: str, device: str) -> str | None:
@@ -263,9 +193,9 @@ def names_one_model(model: str) -> bool:
 
 def _difference(label: str, then: Any, now: Any, device: str) -> str:
     """One difference in words: 'found with avx512_bf16, this CPU lacks it'."""
-    words = FACT_WORDS.get(label, label)
+    words = fact_words(label)
     if isinstance(then, bool) and isinstance(now, bool):
-        where = "this CPU" if label not in FACT_WORDS else "this machine"
+        where = "this CPU" if words == label else "this machine"
         return f"found with {words}, {where} lacks it" if then else f"found without {words}, {where} has it"
     return f"found with {words} {then!r}, this machine's is {now!r}"
 
@@ -286,3 +216,15 @@ def fact_differences(
             if line not in lines:
                 lines.append(line)
     return lines
+
+
+def kernel_facts_of(oracle: object) -> dict[str, Any]:
+    """The kernel-selecting facts of the process that runs `oracle`: an isolated oracle's come from its worker; an
+    oracle in this process gets this process's, for the frameworks loaded here."""
+    facts = getattr(oracle, "facts", None)
+    if isinstance(facts, dict) and facts:
+        return facts
+    inner = getattr(oracle, "inner", None) or getattr(oracle, "base", None)  # pinned and metamorphic wrappers
+    if inner is not None:
+        return kernel_facts_of(inner)
+    return collect_facts(loaded_frameworks())

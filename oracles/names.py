@@ -6,9 +6,8 @@ Names are 'torch', a variant 'torch-nomkldnn', a relation 'torch-batchsplit', a 
 
 from __future__ import annotations
 
-from convfuzz.oracles.jax_oracle import JAX_VARIANTS
+from convfuzz.oracles.framework import framework_of_variant
 from convfuzz.oracles.pinned import split_pin
-from convfuzz.oracles.torch_variants import TORCH_VARIANTS
 
 
 def framework_of(name: str) -> str:
@@ -19,9 +18,8 @@ def framework_of(name: str) -> str:
 
 
 def direct_framework(name: str) -> str | None:
-    """'torch' or 'jax' for an oracle that calls that framework's convolution directly (any variant, pinned or not),
-    whose call a user can write; None for our reference, relations, matmul and hand checks."""
-    variant = split_pin(name)[0]
-    if variant in TORCH_VARIANTS:
-        return "torch"
-    return "jax" if variant in JAX_VARIANTS else None
+    """The framework ('torch', 'jax', ...) of an oracle that calls that framework's convolution directly (any
+    variant, pinned or not), whose call a user can write; None for our reference, relations, matmul and hand
+    checks."""
+    framework = framework_of_variant(split_pin(name)[0])
+    return None if framework is None else framework.name

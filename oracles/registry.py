@@ -1,18 +1,19 @@
 """Oracle names -> constructors; unavailable frameworks report why instead of crashing the import.
 
-Names: the built-in oracles and variants below, any of them pinned to a device ('torch@cuda', see
+Names: every registered framework's oracles (oracles.framework: 'torch', 'jax-eager', ...), the metamorphic,
+matmul and hand-check oracles and our reference below, any of them pinned to a device ('torch@cuda', see
 oracles.pinned), or an import path 'module:factory' for an oracle of your own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 
 from convfuzz.oracles.base import Oracle
-from convfuzz.oracles.channel_matmul import ChannelMatmulOracle, matmul_serves
+from convfuzz.oracles.channel_matmul import MATMUL_FRAMEWORKS, ChannelMatmulOracle, matmul_serves
+from convfuzz.oracles.framework import every_variant, framework_named, framework_of_variant, frameworks
 from convfuzz.oracles.hand_check import HandCheckOracle, hand_check_serves
-from convfuzz.oracles.jax_oracle import JAX_VARIANTS
 from convfuzz.oracles.metamorphic import (
     METAMORPHIC_BASES,
     RELATIONS,
@@ -21,44 +22,25 @@ from convfuzz.oracles.metamorphic import (
     relation_takes,
     split_metamorphic,
 )
+from convfuzz.oracles.names import framework_of
 from convfuzz.oracles.pinned import PIN_SEPARATOR, PinnedOracle, split_pin
 from convfuzz.oracles.reference_oracle import ReferenceOracle
-from convfuzz.oracles.torch_variants import TORCH_VARIANTS
 from convfuzz.strategies.case import DEFECTS, FORWARD_OPS, ConvCase, ConvConfig
 
 
-def _torch(name: str) -> Callable[[], Oracle]:
-    def build() -> Oracle:
-        from convfuzz.oracles.torch_oracle import TorchOracle
-
-        return TorchOracle(name)
-
-    return build
+def factories() -> dict[str, Callable[[], Oracle]]:
+    """Every built-in oracle name and its constructor, for the frameworks registered now (oracles.framework)."""
+    return _factories(tuple(frameworks()))
 
 
-def _jax(name: str) -> Callable[[], Oracle]:
-    def build() -> Oracle:
-        from convfuzz.oracles.jax_oracle import JaxOracle
+@cache
+def _factories(registered: tuple[str, ...]) -> dict[str, Callable[[], Oracle]]:
+    found: dict[str, Callable[[], Oracle]] = {**every_variant(), "reference": ReferenceOracle}
+    found.update({f"{b}-{r}": _metamorphic(b, r) for b in METAMORPHIC_BASES for r in RELATIONS})
+    found.update({f"{f}-matmul": _matmul(f) for f in MATMUL_FRAMEWORKS})
+    found["handcheck"] = HandCheckOracle
+    return found
 
-        return JaxOracle(name)
-
-    return build
-
-
-FACTORIES: dict[str, Callable[[], Oracle]] = {
-    "torch": _torch("torch"),
-    "jax": _jax("jax"),
-    "reference": ReferenceOracle,
-    "torch-nomkldnn": _torch("torch-nomkldnn"),
-    "torch-nocudnn": _torch("torch-nocudnn"),
-    "torch-tf32": _torch("torch-tf32"),
-    "torch-compile": _torch("torch-compile"),
-    "jax-eager": _jax("jax-eager"),
-    "torch-vjp": _torch("torch-vjp"),
-    "jax-vjp": _jax("jax-vjp"),
-    "jax-nhwc": _jax("jax-nhwc"),
-    "jax-f32out": _jax("jax-f32out"),
-}
 
 def _metamorphic(base: str, relation: str) -> Callable[[], Oracle]:
     def build() -> Oracle:
@@ -75,11 +57,9 @@ def _matmul(framework: str) -> Callable[[], Oracle]:
 
 
 # Metamorphic oracles (oracles/metamorphic.py): each base framework computing every case a second way; the 1x1
-# conv as the framework's channel matmul; the hand check of an input of ones.
-FACTORIES.update({f"{b}-{r}": _metamorphic(b, r) for b in METAMORPHIC_BASES for r in RELATIONS})
-FACTORIES.update({"torch-matmul": _matmul("torch"), "jax-matmul": _matmul("jax"), "handcheck": HandCheckOracle})
+# conv as the framework's channel matmul (oracles/channel_matmul.py); the hand check of an input of ones.
 # Oracles that answer forward ops only (each sits out the cases it cannot compute, see its serves(case)).
-FORWARD_ONLY = ("torch-matmul", "jax-matmul", "handcheck")
+FORWARD_ONLY = (*(f"{f}-matmul" for f in MATMUL_FRAMEWORKS), "handcheck")
 
 
 def serves_op(name: str, op: str) -> bool:
@@ -93,34 +73,38 @@ def serves_op(name: str, op: str) -> bool:
         return serves_op(metamorphic[0], op) and relation_serves(metamorphic[1], op)
     if base in FORWARD_ONLY:
         return op in FORWARD_OPS
-    if base in TORCH_VARIANTS:
-        return TORCH_VARIANTS[base].computes(op)
-    if base in JAX_VARIANTS:
-        return JAX_VARIANTS[base].computes(op)
-    return True
+    framework = framework_of_variant(base)
+    return True if framework is None else framework.computes(base, op)
 
 
 def serves(name: str, config: ConvConfig) -> bool:
-    """True when oracle `name` takes part in a case of `config`: it computes the op, it is not torch on a lax-only
-    batch_group_count case, and for an invalid-stream case the defect's rule binds it (strategies.case.DEFECTS:
-    'all', 'frameworks' = not our reference, 'torch' = the torch oracles only, or 'torch and reference')."""
+    """True when oracle `name` takes part in a case of `config`: it computes the op, and a framework's oracle takes
+    such cases (oracles.framework: batch_group_count where the framework has it, an invalid-stream case where the
+    defect's scope binds it), a relation or matmul oracle where its framework's plain call does. Our reference
+    takes part in invalid cases where the scope is 'all' or 'torch and reference'; the other oracles (the hand
+    check, a user's own) in every valid case, and in invalid ones where the scope is 'all' or 'frameworks'."""
     if not serves_op(name, config.op_name):
         return False
     base = name.partition(PIN_SEPARATOR)[0]
-    if config.batch_groups > 1:  # XLA's batch_group_count: JAX, the reference and oracles of the user's own
-        return not base.startswith("torch")
-    if not config.defect:
+    framework = framework_of_variant(base)
+    if framework is not None:
+        return framework.takes(base, config)
+    # A relation or matmul oracle takes part where its framework's plain call does ('torch-groupsplit': torch's).
+    owner = framework_named(framework_of(base))
+    if owner is not None:
+        return owner.takes(owner.name, config)
+    if config.batch_groups > 1 or not config.defect:
         return True
     scope = DEFECTS[config.defect].scope
-    if scope == "all" or (scope == "frameworks" and base != "reference"):
-        return True
-    return base.startswith("torch") or (scope == "torch and reference" and base == "reference")
+    if base == "reference":
+        return scope in ("all", "torch and reference")
+    return scope in ("all", "frameworks")
 
 # Built-in oracles that answer some cases only, by what the case holds: a relation the cases it applies to, the
 # hand check an input of ones, the matmul oracles a 1x1 kernel. Decided here by name, since an isolated oracle's
 # object (with its own serves method) lives in its worker process.
 CASE_RULES: dict[str, Callable[[ConvCase], bool]] = {
-    "handcheck": hand_check_serves, "torch-matmul": matmul_serves, "jax-matmul": matmul_serves,
+    "handcheck": hand_check_serves, **{f"{f}-matmul": matmul_serves for f in MATMUL_FRAMEWORKS},
     **{f"{b}-{r}": partial(relation_takes, r) for b in METAMORPHIC_BASES for r in RELATIONS},
 }
 
@@ -142,7 +126,7 @@ DEFAULT_ORACLES: tuple[str, ...] = ("torch", "jax", "reference")
 
 def oracle_names() -> tuple[str, ...]:
     """Every oracle this build knows about (each can also be pinned: 'NAME@cpu', 'NAME@cuda')."""
-    return tuple(FACTORIES)
+    return tuple(factories())
 
 
 def is_known(name: str) -> bool:
@@ -162,15 +146,16 @@ def suspect_device(suspect: str, case_device: str) -> str:
 def require_known(name: str) -> None:
     """Raise KeyError unless `name` is a built-in oracle, possibly pinned to a device."""
     base, _ = split_pin(name)
-    if base not in FACTORIES:
-        raise KeyError(f"unknown oracle {name!r}; known: {', '.join(FACTORIES)} (each may end in @cpu or @cuda)")
+    known = factories()
+    if base not in known:
+        raise KeyError(f"unknown oracle {name!r}; known: {', '.join(known)} (each may end in @cpu or @cuda)")
 
 
 def make_oracle(name: str) -> Oracle:
     """Construct oracle `name`; raises KeyError for an unknown name, OracleUnavailable when it cannot run."""
     require_known(name)
     base, device = split_pin(name)
-    oracle = FACTORIES[base]()
+    oracle = factories()[base]()
     return oracle if device is None else PinnedOracle(oracle, device)
 
 

@@ -42,6 +42,10 @@ def torch_padding_plan(config: ConvConfig) -> tuple[list[int] | None, str | int 
     return [v for lo, hi in reversed(pairs) for v in (lo, hi)], 0
 
 
+# Values of ATen's ConvBackend that torch 2.13's Python enum leaves unnamed, by ATen's names.
+UNNAMED_CONV_BACKENDS = {9: "MkldnnTranspose"}
+
+
 @dataclass(frozen=True)
 class TorchCall:
     """How torch.nn.functional is called for a case: the one description of the call. The oracle calls it, and a
@@ -260,8 +264,8 @@ class TorchOracle:
         except (RuntimeError, TypeError):  # a private function: its signature may change between releases
             return None
         name = str(backend).rsplit(".", maxsplit=1)[-1]
-        # torch 2.13's Python enum leaves some values unnamed ('???'; 9 is MkldnnTranspose in ATen's ConvBackend).
-        return f"enum{int(backend)}" if name == "???" else name
+        # torch 2.13's Python enum leaves some values unnamed ('???'): named here as ATen's ConvBackend names them.
+        return UNNAMED_CONV_BACKENDS.get(int(backend), f"enum{int(backend)}") if name == "???" else name
 
     def _forget_across_compilations(self) -> None:
         """Stop dynamo from carrying what it saw into later compilations (see the note on torch-compile above).

@@ -6,21 +6,15 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from convfuzz.fuzz.campaign.implementations import (
-    TORCH_CPU_BACKENDS,
-    backends,
-    primitives,
-    reached,
-    summary_lines,
-    torch_backends_never_reached,
-)
+from convfuzz.fuzz.campaign.implementations import backends, primitives, reached, summary_lines
 from convfuzz.fuzz.report.data import ReportData
 from convfuzz.fuzz.report.html import implementations_table
+from convfuzz.oracles.torch_framework import TORCH_CPU_BACKENDS, torch_backends_never_reached
 
 FEATURES = {
     "path torch:Mkldnn/brg_conv_fwd:avx2": 3,
     "path torch:Mkldnn/jit_dw:avx512_core": 1,
-    "path torch:enum9/brg_deconv:avx2+brg_conv_fwd:avx2": 2,
+    "path torch:MkldnnTranspose/brg_deconv:avx2+brg_conv_fwd:avx2": 2,
     "path torch:Slow2d": 4,
     "path torch-nomkldnn:SlowTranspose2d": 5,
     "op:conv2d": 15,

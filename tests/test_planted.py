@@ -65,7 +65,7 @@ def test_planted_bug_is_found_and_shrunk(planted_type: type, torch_oracle: Oracl
 @pytest.mark.campaign
 def test_known_findings_are_not_recorded_again(tmp_path: Path) -> None:
     planted = PLANTED[2]()  # dropped bias: found in every op and dtype
-    oracles = {"reference": ReferenceOracle(), planted.name: planted}
+    oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), planted.name: planted}
     store = FindingStore(tmp_path)
     settings_ = CampaignSettings(seed=4, max_examples=100, ops=FORWARD_OPS, dtypes=PLANTED_DTYPES)
     first = Campaign(oracles, settings_, record=store.add).run()

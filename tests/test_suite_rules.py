@@ -1,7 +1,7 @@
 """Rules the test suite keeps so that it stays fast to run in part and easy to move around in: the `campaign` marker
 follows what a test runs (tests/campaign_marker.py, checked on every test of every run; shown here on sample
 tests), and no test module imports another test module (shared helpers live in tests/helpers.py, planted bugs in
-tests/planted.py)."""
+tests/planted.py, the one-file toy framework in tests/toy_framework.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 REPOSITORY = TESTS.parent
 # Test modules other modules may import from: they hold no tests.
-SHARED = {"helpers", "planted", "faults", "known_bugs", "conftest", "campaign_marker"}
+SHARED = {"helpers", "planted", "faults", "known_bugs", "conftest", "campaign_marker", "toy_framework"}
 
 SAMPLE = """
 import subprocess

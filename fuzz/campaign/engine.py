@@ -34,8 +34,8 @@ from convfuzz.fuzz.judge.decide import PROCESS_KINDS
 from convfuzz.fuzz.judge.deviation import accepted
 from convfuzz.fuzz.judge.verdict import Verdict, judge
 from convfuzz.fuzz.store.records import FindingRecord, kind_of_signature, signature_of
-from convfuzz.oracles.base import Oracle, Outcome, backend_path, kernel_facts_of
-from convfuzz.oracles.kernel_facts import merge_facts
+from convfuzz.oracles.base import Oracle, Outcome, backend_path
+from convfuzz.oracles.kernel_facts import kernel_facts_of, merge_facts
 from convfuzz.oracles.registry import takes_part
 from convfuzz.strategies.case import ConvCase
 

@@ -9,17 +9,21 @@ from functools import cache
 from importlib import metadata
 from typing import Any
 
-from convfuzz.oracles.kernel_facts import cpu_identity
+from convfuzz.oracles.framework import frameworks
+from convfuzz.oracles.kernel_facts import cpu_identity, gpu_section
 
-PACKAGES = ("torch", "jax", "jaxlib", "numpy", "hypothesis")
+
 # The versions that say which code computed a result (recorded with every finding, its history and each campaign,
 # and shown by explain, the upstream issue and the report), in the order they are shown.
-CODE_VERSIONS = ("torch", "jax", "jaxlib", "numpy", "python")
+def code_versions() -> tuple[str, ...]:
+    """The distributions (and python) whose versions say which code computed a result: each registered framework's
+    (oracles.framework), then numpy and python."""
+    return (*(p for f in frameworks().values() for p in f.packages), "numpy", "python")
 
 
 def versions(environment: Mapping[str, object]) -> dict[str, object]:
-    """The CODE_VERSIONS an environment (a finding's, a campaign's, or this machine's) names, in that order."""
-    return {name: environment[name] for name in CODE_VERSIONS if environment.get(name)}
+    """The code_versions() an environment (a finding's, a campaign's, or this machine's) names, in that order."""
+    return {name: environment[name] for name in code_versions() if environment.get(name)}
 
 
 def package_version(name: str) -> str | None:
@@ -47,10 +51,11 @@ def device_model(device: str) -> str | None:
 
 
 def gpu_name(facts: dict[str, Any]) -> str | None:
-    """The GPU that kernel-selecting facts (oracles.kernel_facts) name, from torch's or JAX's section."""
-    for section, key in (("torch", "cuda"), ("jax", "gpu")):
-        gpu = (facts.get(section) or {}).get(key)
-        if isinstance(gpu, dict) and gpu.get("name"):
+    """The GPU that kernel-selecting facts (oracles.kernel_facts) name, from the first framework section that has
+    one."""
+    for name in frameworks():
+        gpu = gpu_section(facts, name)
+        if gpu is not None and gpu.get("name"):
             return str(gpu["name"])
     return None
 
@@ -76,7 +81,7 @@ def environment() -> dict[str, object]:
         devices["cuda"] = torch.cuda.get_device_name(0)
     return {
         "python": platform.python_version(),
-        **{name: package_version(name) for name in PACKAGES},
+        **{name: package_version(name) for name in (*code_versions()[:-1], "hypothesis")},
         "platform": platform.platform(),
         "devices": devices,
     }

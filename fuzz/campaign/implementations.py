@@ -1,10 +1,10 @@
 """Which implementations a campaign's checks ran, read from its coverage counts, and which it never reached.
 
 The engine counts each check's path as the feature 'path ORACLE:PATH' (oracles.base.backend_path): for torch the
-conv backend ATen chose ('Mkldnn', 'SlowTranspose2d', 'enum9' for a value torch's Python enum leaves unnamed),
-then after a '/' the oneDNN primitive implementations its verbose log named ('brg_conv_fwd:avx512_core', several
-joined by '+'). Here they are counted per level, and set against torch's CPU conv backends, so that a summary says
-what a campaign exercised and what it did not.
+conv backend ATen chose ('Mkldnn', 'SlowTranspose2d'), then after a '/' the oneDNN primitive implementations its
+verbose log named ('brg_conv_fwd:avx512_core', several joined by '+'). Here they are counted per level, and set
+against the implementations the oracle's framework has (oracles.framework: torch's CPU conv backends), so that a
+summary says what a campaign exercised and what it did not.
 """
 
 from __future__ import annotations
@@ -12,17 +12,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
+from convfuzz.oracles.framework import framework_named
+from convfuzz.oracles.names import framework_of
+
 PATH_FEATURE = "path "
-# ATen's CPU conv backends (ConvBackend). Some need a build or CPU a given machine lacks (NNPACK, XNNPACK's mobile
-# path, the ARM Winograd depthwise kernel), so a campaign there never reaches them whatever it draws.
-TORCH_CPU_BACKENDS: tuple[str, ...] = (
-    "Empty", "Mkldnn", "MkldnnEmpty", "MkldnnTranspose", "NnpackSpatial", "Slow2d", "Slow3d", "SlowDilated2d",
-    "SlowDilated3d", "SlowTranspose2d", "SlowTranspose3d", "Winograd3x3Depthwise", "Xnnpack2d",
-)
-# Backends torch 2.13's Python enum reports by number only (ATen's ConvBackend order).
-UNNAMED_BACKENDS = {"enum9": "MkldnnTranspose"}
-
-
 def reached(features: Mapping[str, int]) -> dict[str, Counter[str]]:
     """Per oracle, the checks of each path it reported (from the coverage counts' 'path ORACLE:PATH' entries)."""
     paths: dict[str, Counter[str]] = {}
@@ -34,11 +27,10 @@ def reached(features: Mapping[str, int]) -> dict[str, Counter[str]]:
 
 
 def backends(paths: Mapping[str, int]) -> Counter[str]:
-    """Checks per backend: the part of each path before its '/', unnamed enum values by their ATen names."""
+    """Checks per backend: the part of each path before its '/'."""
     counts: Counter[str] = Counter()
     for path, count in paths.items():
-        backend = path.partition("/")[0]
-        counts[UNNAMED_BACKENDS.get(backend, backend)] += count
+        counts[path.partition("/")[0]] += count
     return counts
 
 
@@ -51,12 +43,6 @@ def primitives(paths: Mapping[str, int]) -> Counter[str]:
             for implementation in named.split("+"):
                 counts[implementation] += count
     return counts
-
-
-def torch_backends_never_reached(paths: Mapping[str, int]) -> list[str]:
-    """torch's CPU conv backends none of `paths` (a torch oracle's) went through."""
-    seen = backends(paths)
-    return [backend for backend in TORCH_CPU_BACKENDS if backend not in seen]
 
 
 def _counted(counts: Counter[str]) -> str:
@@ -73,8 +59,9 @@ def summary_lines(features: Mapping[str, int]) -> list[str]:
         if onednn:
             line += f"; {len(onednn)} oneDNN implementations ({_counted(onednn)})"
         lines.append(line)
-        if oracle.startswith("torch"):
-            missing = torch_backends_never_reached(paths)
+        framework = framework_named(framework_of(oracle))
+        if framework is not None:
+            missing = framework.paths_never_reached(paths)
             if missing:
                 lines.append(f"  never reached by {oracle} (some need another build or CPU): {', '.join(missing)}")
     return lines

@@ -11,9 +11,15 @@ from convfuzz.fuzz.campaign.confirm import rerun_until_shown
 from convfuzz.fuzz.campaign.environment import device_model
 from convfuzz.fuzz.judge.verdict import Verdict, judge
 from convfuzz.fuzz.store.records import FindingRecord
-from convfuzz.oracles.base import Oracle, Outcome, kernel_facts_of
+from convfuzz.oracles.base import Oracle, Outcome
 from convfuzz.oracles.isolation import close_oracles
-from convfuzz.oracles.kernel_facts import fact_differences, merge_facts, names_one_model, unrecorded_device_model
+from convfuzz.oracles.kernel_facts import (
+    fact_differences,
+    kernel_facts_of,
+    merge_facts,
+    names_one_model,
+    unrecorded_device_model,
+)
 from convfuzz.oracles.names import framework_of
 from convfuzz.oracles.registry import is_known, suspect_device, takes_part
 from convfuzz.oracles.selection import available_oracles

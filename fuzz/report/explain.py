@@ -1,6 +1,6 @@
 """`convfuzz explain ID`: one finding in plain words, for the person deciding what to do about it.
 
-Who is the outlier and why the others are believed; the case as a user writes it with torch and with JAX; the
+Who is the outlier and why the others are believed; the case as a user writes it with each framework; the
 worst element and what every oracle returned there next to the exact result; error against bound; whether the
 exact tier applies; where it was found and where it is looked at; and an issue ready for the framework's tracker.
 Values come from a fresh isolated replay on this machine unless the replay is skipped (then from the finding).
@@ -28,6 +28,7 @@ from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.fuzz.store.script import script_suspect
 from convfuzz.fuzz.store.triage import not_reported, triage_line
 from convfuzz.oracles.base import Outcome
+from convfuzz.oracles.framework import frameworks
 from convfuzz.oracles.user_calls import user_runner
 
 KIND_MEANINGS = {
@@ -171,15 +172,17 @@ def exact_tier_reason(record: FindingRecord) -> str:
 
 
 def _calls(record: FindingRecord, suspect: str) -> dict[str, str]:
-    """The case as a user writes it: the plain torch and JAX calls, and the suspect's own call when it differs."""
+    """The case as a user writes it: the plain call of each framework (oracles.framework), and the suspect's own
+    call when it differs."""
     calls: dict[str, str] = {}
-    for name in dict.fromkeys(("torch", "jax", suspect)):
-        source = user_runner(name, record.case.config)
+    cfg = record.case.config
+    for name in dict.fromkeys((*frameworks(), suspect)):
+        source = user_runner(name, cfg)
         if source is not None:
             calls[name] = source
-        elif name in ("torch", "jax"):
+        elif name in frameworks():
             calls[name] = f"# {name} has no call for this case (" + (
-                "torch has no batch_group_count)" if record.case.config.batch_groups > 1 else "not computed)"
+                f"{name} has no batch_group_count)" if cfg.batch_groups > 1 else "not computed)"
             )
     return calls
 

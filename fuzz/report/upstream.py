@@ -1,7 +1,7 @@
-"""A finding as an issue for the PyTorch or JAX tracker: title, and a body that leads with the few lines a maintainer
-wants (the inputs, the one call, what it prints against what it should: fuzz.store.script.issue_snippet) and
-carries the finding's own script further down (numpy and the one framework, the float64 expected output and the
-elementwise bound, exit 1 while the discrepancy reproduces)."""
+"""A finding as an issue for its framework's tracker (oracles.framework: PyTorch's, JAX's, ...): title, and a body
+that leads with the few lines a maintainer wants (the inputs, the one call, what it prints against what it should:
+fuzz.store.script.issue_snippet) and carries the finding's own script further down (numpy and the one framework,
+the float64 expected output and the elementwise bound, exit 1 while the discrepancy reproduces)."""
 
 from __future__ import annotations
 
@@ -18,20 +18,16 @@ from convfuzz.fuzz.judge.decide import (
 )
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.fuzz.store.script import issue_snippet, issue_title, script_for
+from convfuzz.oracles.framework import framework_named
 from convfuzz.oracles.names import direct_framework
 from convfuzz.strategies.case import COMPLEX_DTYPES
-
-TRACKERS = {
-    "torch": ("PyTorch", "https://github.com/pytorch/pytorch/issues/new"),
-    "jax": ("JAX", "https://github.com/jax-ml/jax/issues/new"),
-}
 
 
 @dataclass(frozen=True)
 class UpstreamIssue:
     """An issue ready to paste: where it goes, its title, its Markdown body and the repro script inside it."""
 
-    framework: str  # 'torch' or 'jax'
+    framework: str  # the framework's name: 'torch', 'jax', ...
     tracker: str  # the project's name ('PyTorch')
     url: str  # where a new issue is opened
     oracle: str  # the suspect the script calls
@@ -97,10 +93,9 @@ def build_issue(
     """The upstream issue for `record` about suspect `oracle`: `observation` is the suspect's worst element (the
     judge's observation JSON), `agreeing` the implementations that agree with each other, `environment` where it
     reproduces."""
-    framework = direct_framework(oracle)
+    framework = framework_named(direct_framework(oracle) or "")
     if framework is None:
-        raise ValueError(f"{oracle} is not a direct torch or JAX call")
-    tracker, url = TRACKERS[framework]
+        raise ValueError(f"{oracle} is not a direct call of a framework")
     script = script_for(record, oracle, issue_title(record, oracle))
     cfg = record.case.config
     # A framework's maintainers do not know convfuzz's oracle names: the reference is said in words.
@@ -134,4 +129,5 @@ def build_issue(
         f"```python\n{script}```\n\n</details>\n\n"
         f"Found by convfuzz, a differential fuzzer for convolutions (finding `{record.id}`).\n"
     )
-    return UpstreamIssue(framework, tracker, url, oracle, issue_title(record, oracle), body, snippet, script)
+    return UpstreamIssue(framework.name, framework.title, framework.tracker, oracle, issue_title(record, oracle), body,
+                         snippet, script)

@@ -28,12 +28,10 @@ from convfuzz.fuzz.judge.bounds import PASS
 from convfuzz.fuzz.judge.decide import PROCESS_KINDS, REFERENCE, VALUE_KINDS
 from convfuzz.fuzz.judge.verdict import yardstick
 from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.oracles.framework import Framework, framework_named
 from convfuzz.oracles.isolation import DEFAULT_WORKER_MEMORY_GIB
 from convfuzz.oracles.kernel_facts import (
     ARM_FLAGS,
-    JAX_GPU_PROBES,
-    TORCH_CPU_PROBES,
-    TORCH_GPU_PROBES,
     X86_FLAGS,
     compared_facts,
     cpu_identity,
@@ -137,15 +135,12 @@ def unnamed_model(record: FindingRecord, oracle: str) -> str | None:
     return model if model is not None and not names_one_model(model) else None
 
 
-def _facts_here_function(framework: str, device: str, labels: list[str]) -> str:
+def _facts_here_function(framework: Framework, device: str, labels: list[str]) -> str:
     """The script's facts_here(): the same facts read on the machine that runs it (the CPU's by cpu_identity, whose
-    source the script carries; the framework's with kernel_facts' own probe expressions)."""
+    source the script carries; the framework's with its descriptor's own probe expressions)."""
     lines = ["def facts_here() -> dict:", "    \"\"\"FOUND_WITH's facts on this machine (None where unknown).\"\"\""]
     flags = tuple(label for label in labels if label in X86_FLAGS + ARM_FLAGS)
-    if device == "cpu":
-        probes = TORCH_CPU_PROBES if framework == "torch" else {}
-    else:
-        probes = TORCH_GPU_PROBES if framework == "torch" else JAX_GPU_PROBES
+    probes = framework.cpu_probes if device == "cpu" else framework.gpu_probes
     wanted = {label: expression for label, expression in probes.items() if label in labels}
     if _reads_cpu(device, labels):
         cpu = "{'vendor': cpu['vendor'], 'model': cpu['model'], **cpu['isa']}"
@@ -153,7 +148,7 @@ def _facts_here_function(framework: str, device: str, labels: list[str]) -> str:
     else:
         lines.append("    facts: dict = {}" if wanted else "    return {}")
     if wanted:
-        lines.append(f"    import {framework}\n")
+        lines.append(f"    import {framework.module}\n")
         for label, expression in wanted.items():
             lines += [
                 "    try:",
@@ -180,24 +175,14 @@ def _reads_cpu(device: str, labels: list[str]) -> bool:
     return device == "cpu" and any(label in (*X86_FLAGS, *ARM_FLAGS, "vendor", "model") for label in labels)
 
 
-def _missing_function(framework: str, device: str) -> str:
+def _missing_function(framework: Framework, device: str) -> str:
     """The script's missing(): what this machine lacks to make the call at all (the framework, the device)."""
-    device_check = ""
-    if device == "cuda" and framework == "torch":
-        device_check = (
-            "    import torch\n\n    if not torch.cuda.is_available():\n        return 'torch sees no GPU here'\n"
-        )
-    elif device == "cuda":
-        device_check = (
-            "    import jax\n\n    try:\n        jax.devices('gpu')\n    except RuntimeError:\n"
-            "        return 'jax sees no GPU here'\n"
-        )
     return (
         "def missing() -> str | None:\n"
         "    \"\"\"What this machine lacks to make the call at all, or None.\"\"\"\n"
-        f"    if importlib.util.find_spec({framework!r}) is None:\n"
-        f"        return '{framework} is not installed'\n"
-        f"{device_check}"
+        f"    if importlib.util.find_spec({framework.module!r}) is None:\n"
+        f"        return '{framework.module} is not installed'\n"
+        f"{framework.device_check(device)}"
         "    return None\n"
     )
 
@@ -295,7 +280,7 @@ def _value_check_function(record: FindingRecord, run: str, nonfinite: bool) -> s
 CHILD_RAISED = 3
 
 
-def _process_check_functions(record: FindingRecord, run: str) -> str:
+def _process_check_functions(record: FindingRecord, run: str, framework: Framework) -> str:
     """The script's call_in_child() and check() of a crash or hang: the call runs in a child process, so that a
     crash or hang is reported rather than suffered, and only a call that returned is gone (an invalid
     configuration refused with an error is gone too; a MemoryError is not a refusal)."""
@@ -308,7 +293,7 @@ def _process_check_functions(record: FindingRecord, run: str) -> str:
         "        return True, f'no crash now, but the call {said} on a valid configuration'\n"
     )
     # A hostile parameter's child is held to convfuzz's worker memory budget, as the worker that found it was.
-    cap = textwrap.indent(memory_cap_lines(run.removeprefix("run_").split("_")[0]), "    ")
+    cap = textwrap.indent(memory_cap_lines(framework), "    ")
     return (
         "def call_in_child() -> int:\n"
         "    \"\"\"The child process: make the call, and say on the last line of output how it ended.\"\"\"\n"
@@ -386,10 +371,6 @@ def title_features(cfg: ConvConfig) -> list[str]:
     return [text for text, present in found if present]
 
 
-def _call_name(framework: str, cfg: ConvConfig) -> str:
-    return f"F.{cfg.op}" if framework == "torch" else "lax.conv_general_dilated"
-
-
 def _verb(kind: str, cfg: ConvConfig) -> str:
     if cfg.defect:
         return {"crash": "crashes on an invalid configuration", "timeout": "hangs on an invalid configuration"}.get(
@@ -405,17 +386,22 @@ def _verb(kind: str, cfg: ConvConfig) -> str:
     }[kind]
 
 
+def _framework_of(oracle: str) -> Framework:
+    """The framework whose direct call `oracle` is; ValueError for any other oracle."""
+    framework = framework_named(direct_framework(oracle) or "")
+    if framework is None:
+        raise ValueError(f"{oracle} is not a direct call of a framework")
+    return framework
+
+
 def issue_title(record: FindingRecord, oracle: str) -> str:
     """A one-line title: what is called, what goes wrong, on which dtype and device, and what is unusual."""
     cfg = record.case.config
-    framework = direct_framework(oracle) or "torch"
-    call = _call_name(framework, cfg)
+    framework = _framework_of(oracle)
+    call = framework.call_name(cfg)
     what = f"{cfg.gradient} gradient of {call}" if cfg.gradient else call
-    if cfg.transposed and framework == "jax":
-        what += f" (as {cfg.op})"
-    variant = split_pin(oracle)[0]
-    how = {"torch-compile": " under torch.compile", "jax-eager": " (not jitted)", "torch-vjp": " (its VJP)",
-           "jax-vjp": " (jax.vjp)"}.get(variant, "")
+    what += framework.transposed_phrase(cfg)
+    how = framework.variant_phrase(split_pin(oracle)[0])
     extra = title_features(cfg)[:3]
     return (
         f"{what}{how} {_verb(record.kind, cfg)} for {cfg.dtype} on {suspect_device(oracle, cfg.device)}"
@@ -423,14 +409,19 @@ def issue_title(record: FindingRecord, oracle: str) -> str:
     )
 
 
+def _needs(framework: Framework) -> str:
+    """What a script needs installed: 'numpy and torch' (numpy alone for a framework that is numpy)."""
+    return "numpy" if framework.module == "numpy" else f"numpy and {framework.module}"
+
+
 def script_for(record: FindingRecord, oracle: str, title: str) -> str:
     """The script that checks `record`'s discrepancy by calling `oracle` (a direct torch or JAX call) as a user
     writes it; `title` is its first docstring line."""
     cfg = record.case.config
     runner = user_runner(oracle, cfg)
-    framework = direct_framework(oracle)
-    if runner is None or framework is None:
-        raise ValueError(f"{oracle} is not a direct torch or JAX call for {cfg.op_name}")
+    framework = _framework_of(oracle)
+    if runner is None:
+        raise ValueError(f"{oracle} has no call a user writes for {cfg.op_name}")
     case = record.case
     device = suspect_device(oracle, cfg.device)
     unnamed = unnamed_model(record, oracle)
@@ -481,16 +472,17 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
         functions += [_facts_here_function(framework, device, list(facts)), ANOTHER_KERNEL_FUNCTION]
     functions.append(_missing_function(framework, device))
     functions.append(
-        _process_check_functions(record, run) if process else _value_check_function(record, run, nonfinite)
+        _process_check_functions(record, run, framework) if process
+        else _value_check_function(record, run, nonfinite)
     )
     functions.append(_main_function(record, bool(facts) or unnamed is not None))
     imports = "import importlib.util\n" + ("import signal\nimport subprocess\n" if process else "") + "import sys\n"
     return (
         "#!/usr/bin/env python3\n"
         f'"""{title}.\n\n'
-        f"Needs numpy and {framework}. Exit status 1 while the problem reproduces, 0 once it is gone, 2 when this\n"
-        f"machine cannot tell ({framework} or the {device} device missing, or the problem does not show where\n"
-        f"another kernel may have run).\n"
+        f"Needs {_needs(framework)}. Exit status 1 while the problem reproduces, 0 once it is gone, "
+        f"2 when this\nmachine cannot tell ({framework.module} or the {device} device missing, or the problem does "
+        "not show where\nanother kernel may have run).\n"
         f'Found by convfuzz (finding {record.id})."""\n\n'
         f"{imports}\nimport numpy as np\n\n"
         f"{f'TIMEOUT = {CHILD_TIMEOUT}{chr(10)}' if process else ''}"
@@ -538,6 +530,7 @@ def issue_snippet(record: FindingRecord, oracle: str) -> str:
     if call is None:
         raise ValueError(f"{oracle} is not a direct torch or JAX call for {cfg.op_name}")
     imports, statements = call.statements()
+    imports = "".join(f"{line}\n" for line in imports.splitlines() if line and line != "import numpy as np")
     helper = (
         "\n\ndef complex_array(real, imag):\n    return real + 1j * imag\n\n\n" if cfg.dtype in COMPLEX_DTYPES else "\n"
     )
@@ -546,16 +539,16 @@ def issue_snippet(record: FindingRecord, oracle: str) -> str:
     if record.preceding:  # a stale buffer shows only after earlier calls of the same shapes: the script has them
         earlier = "# The problem shows only after the earlier calls the full script below makes first.\n"
     capped = record.kind in PROCESS_KINDS and cfg.defect in HOSTILE_PARAMETERS
-    cap = memory_cap_lines(direct_framework(oracle) or "", imported=True) if capped else ""
+    cap = memory_cap_lines(_framework_of(oracle), imported=True) if capped else ""
     return (
         f"import numpy as np\n{imports}{helper}{inputs}{earlier}{cap}{statements}{_snippet_outcome(record, oracle)}"
     )
 
 
-def memory_cap_lines(framework: str, imported: bool = False) -> str:
+def memory_cap_lines(framework: Framework, imported: bool = False) -> str:
     """Lines that load `framework` and then hold the process to convfuzz's worker memory budget, before the call of
     a hostile parameter's crash (it shows where an extreme output cannot be allocated) in a snippet or script."""
-    loaded = {"jax": "import jax\njax.devices('cpu')\n", "torch": "import torch\n"}.get(framework, "")
+    loaded = framework.loading_lines()
     if imported:  # the snippet imported it already
         loaded = "".join(line + "\n" for line in loaded.splitlines() if not line.startswith("import "))
     budget = int(DEFAULT_WORKER_MEMORY_GIB)
