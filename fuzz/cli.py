@@ -57,7 +57,7 @@ from convfuzz.fuzz.store.triage import TriageError, TriageVerdict, triage_line, 
 from convfuzz.oracles.base import Oracle
 from convfuzz.oracles.framework import RegistrationError, frameworks
 from convfuzz.oracles.isolation import cap_address_space, close_oracles, worker_memory_budget
-from convfuzz.oracles.registry import DEFAULT_ORACLES, IN_PROCESS, is_known, oracle_names, serves_op
+from convfuzz.oracles.registry import IN_PROCESS, default_oracles, is_known, oracle_names, serves_op
 from convfuzz.oracles.selection import available_oracles
 from convfuzz.strategies.budget import SizeBudget
 from convfuzz.strategies.case import (
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--oracles",
         help=f"comma list of {', '.join(oracle_names())}, any of them pinned to a device (torch@cuda), or "
-        f"module:factory paths (default: {','.join(DEFAULT_ORACLES)}; needs at least two)",
+        f"module:factory paths (default: {','.join(default_oracles())}; needs at least two)",
     )
     backward = run.add_mutually_exclusive_group()
     backward.add_argument(
@@ -590,7 +590,7 @@ def command_run(args: argparse.Namespace) -> int:
     # With several workers each builds its own oracles, and they start now; the first to have built them reports
     # what they are, and the checks below use that (this process imports no framework). A worker does nothing
     # until it is given its plan, so a usage error still writes nothing.
-    choice = OracleChoice(names or DEFAULT_ORACLES, args.isolation, args.case_timeout)
+    choice = OracleChoice(names or default_oracles(), args.isolation, args.case_timeout)
     pool = _worker_pool(args, choice, campaign_settings.devices)
     try:
         oracles, campaign_settings = _checked_oracles(args, names, campaign_settings, pool)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 BUILT_IN: tuple[str, ...] = (
     "convfuzz.oracles.torch_framework:TORCH",
     "convfuzz.oracles.jax_framework:JAX",
+    "convfuzz.oracles.onnxruntime_framework:ONNXRUNTIME",
 )
 FRAMEWORKS_ENV = "CONVFUZZ_FRAMEWORKS"
 # Defect scopes (strategies.case.DEFECTS) that bind every framework; the others name the frameworks whose own
@@ -64,6 +65,7 @@ class Framework:
     name: str = ""  # 'torch': every oracle of it is this name or starts with 'name-'
     title: str = ""  # the project's own name, 'PyTorch'
     module: str = ""  # what a user imports, 'torch'; find_spec(module) says whether it is installed
+    script_modules: tuple[str, ...] = ()  # what a finding's script imports besides numpy; () means (module,)
     packages: tuple[str, ...] = ()  # distributions whose versions say which code ran: ('jax', 'jaxlib')
     extra: str | None = None  # the pip extra of convfuzz that installs it; None where convfuzz itself needs it
     tracker: str = ""  # where a new upstream issue is opened
@@ -153,6 +155,10 @@ class Framework:
     def paths_never_reached(self, paths: Mapping[str, int]) -> list[str]:
         """The implementations its oracles can report (oracles.base.backend_path) that none of `paths` reached."""
         return []
+
+    def needed_modules(self) -> tuple[str, ...]:
+        """What a finding's script of this framework imports besides numpy."""
+        return self.script_modules or (self.module,)
 
     def oracle_names(self) -> tuple[str, ...]:
         """Every oracle name of the framework."""

@@ -119,9 +119,14 @@ def takes_part(name: str, oracle: Oracle, case: ConvCase) -> bool:
     return rule is None or bool(rule(case))
 
 
-# What a campaign runs when --oracles is not given: one call per framework as users make it. The variants cost
-# more (torch.compile compiles every shape class) or only differ on some machines; they are chosen on purpose.
-DEFAULT_ORACLES: tuple[str, ...] = ("torch", "jax", "reference")
+def default_oracles() -> tuple[str, ...]:
+    """What a campaign runs when --oracles is not given: one call per framework as users make it (torch, JAX, and
+    each framework of an optional extra that is installed here: ONNX Runtime, ...), and our reference. The variants
+    cost more (torch.compile compiles every shape class) or only differ on some machines; they are chosen on
+    purpose."""
+    core = tuple(name for name, framework in frameworks().items() if framework.extra is None)
+    extras = tuple(name for name, framework in frameworks().items() if framework.extra and framework.installed())
+    return (*core, *extras, "reference")
 
 
 def oracle_names() -> tuple[str, ...]:

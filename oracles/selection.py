@@ -10,13 +10,13 @@ import importlib.util
 
 from convfuzz.oracles.base import Oracle, OracleFailure, OracleUnavailable
 from convfuzz.oracles.isolation import IsolatedOracle, build_oracle
-from convfuzz.oracles.registry import DEFAULT_ORACLES, IN_PROCESS, require_known
+from convfuzz.oracles.registry import IN_PROCESS, default_oracles, require_known
 
 
 def available_oracles(
     names: tuple[str, ...] | None = None, isolate: bool = False, case_timeout: float = 60.0
 ) -> tuple[dict[str, Oracle], dict[str, str]]:
-    """Construct the named oracles (None: DEFAULT_ORACLES; an empty selection builds nothing).
+    """Construct the named oracles (None: default_oracles(); an empty selection builds nothing).
 
     Returns (usable by name, reason by name for the rest).
 
@@ -25,7 +25,7 @@ def available_oracles(
     crash or hang becomes a finding instead of ending the campaign.
     """
     missing: dict[str, str] = {}
-    chosen = DEFAULT_ORACLES if names is None else names
+    chosen = default_oracles() if names is None else names
     for name in chosen:
         if ":" not in name:
             require_known(name)  # before a worker is spawned for any

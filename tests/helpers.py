@@ -84,10 +84,10 @@ def inserted_before_the_call(text: str, lines: str) -> str:
     return text.replace(call, lines + call, 1)
 
 
-def claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...]) -> FindingRecord:
-    """A made-up finding that blames torch on `case`, computed by the oracles `names`."""
+def claim_that_torch_is_wrong(case: ConvCase, names: tuple[str, ...], suspect: str = "torch") -> FindingRecord:
+    """A made-up finding that blames torch (or `suspect`) on `case`, computed by the oracles `names`."""
     nothing = Comparison(0.0, 0.0, (), 0.0, 0.0, 0.0)
-    claim = Decision(kind="mismatch", suspects=("torch",), exact_tier=False, max_ratio=2.0,
+    claim = Decision(kind="mismatch", suspects=(suspect,), exact_tier=False, max_ratio=2.0,
                      observations={n: Observation(n, "reference", nothing) for n in names})
     return FindingRecord.from_decision(case, claim, {"platform": "test"})
 

@@ -18,6 +18,7 @@ from convfuzz.fuzz.campaign.record import load_campaign_records
 from convfuzz.fuzz.campaign.settings import CampaignSettings
 from convfuzz.fuzz.store.folder import FindingStore
 from convfuzz.oracles.isolation import close_oracles
+from convfuzz.oracles.registry import default_oracles
 from convfuzz.oracles.selection import available_oracles
 from tests.helpers import process_parents
 
@@ -166,17 +167,18 @@ def test_ctrl_c_ends_a_parallel_campaign_with_its_summary(tmp_path: Path) -> Non
 
 @pytest.mark.campaign
 def test_a_parallel_run_checks_its_settings_without_importing_a_framework(tmp_path: Path) -> None:
-    """The campaign workers start first and report the oracles they built; the command's own process validates
-    with that report, so it never pays for importing torch or JAX (start-up: the workers' imports overlap)."""
+    """The campaign workers start first and report the oracles they built (the default set: torch, JAX, ONNX
+    Runtime where installed, the reference); the command's own process validates with that report, so it never pays
+    for importing a framework (start-up: the workers' imports overlap)."""
     pytest.importorskip("torch")
     pytest.importorskip("jax")
     code = (
         "import sys\nfrom convfuzz.fuzz.cli import main\n"
         f"status = main(['run', '--findings', {str(tmp_path)!r}, '--workers', '2', '--max-examples', '6', "
         "'--ops', 'conv1d', '--dtypes', 'float32', '--seed', '1'])\n"
-        "print('STATUS', status, 'torch' in sys.modules, 'jax' in sys.modules)\n"
+        "print('STATUS', status, 'torch' in sys.modules, 'jax' in sys.modules, 'onnxruntime' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
-    assert "STATUS 0 False False" in done.stdout, done.stdout + done.stderr
+    assert "STATUS 0 False False False" in done.stdout, done.stdout + done.stderr
     (record,) = load_campaign_records(tmp_path)
-    assert record["oracles"] == ["torch", "jax", "reference"] and record["counts"]["checks"] > 0
+    assert record["oracles"] == list(default_oracles()) and record["counts"]["checks"] > 0

@@ -18,7 +18,7 @@ from convfuzz.fuzz.judge.decide import (
 )
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.fuzz.store.script import issue_snippet, issue_title, script_for
-from convfuzz.oracles.framework import framework_named
+from convfuzz.oracles.framework import Framework, framework_named
 from convfuzz.oracles.names import direct_framework
 from convfuzz.strategies.case import COMPLEX_DTYPES
 
@@ -54,8 +54,11 @@ def no_issue_reason(record: FindingRecord) -> str:
     )
 
 
-def _versions(environment: dict[str, object]) -> str:
-    lines = [f"- {name}: {value}" for name, value in versions(environment).items()]
+def _versions(environment: dict[str, object], framework: Framework) -> str:
+    """The versions the framework's maintainers ask for: its own packages, numpy and python; the platform and
+    devices."""
+    wanted = (*framework.packages, "numpy", "python")
+    lines = [f"- {name}: {value}" for name, value in versions(environment).items() if name in wanted]
     if environment.get("platform"):
         lines.append(f"- platform: {environment['platform']}")
     devices = environment.get("devices")
@@ -123,7 +126,7 @@ def build_issue(
         "The allowed error is a rounding bound for a correct implementation of this dtype (the sum of |x*w| "
         "terms times the accumulated unit roundoff), not a fixed tolerance.\n\n"
         "### Versions\n\n"
-        f"{_versions(environment)}\n\n"
+        f"{_versions(environment, framework)}\n\n"
         "<details><summary>The same check as a script with an exit status (numpy and the framework only: 1 while "
         "the problem is present, 0 once it is fixed, 2 where this machine cannot tell)</summary>\n\n"
         f"```python\n{script}```\n\n</details>\n\n"

@@ -180,9 +180,11 @@ def _missing_function(framework: Framework, device: str) -> str:
     return (
         "def missing() -> str | None:\n"
         "    \"\"\"What this machine lacks to make the call at all, or None.\"\"\"\n"
-        f"    if importlib.util.find_spec({framework.module!r}) is None:\n"
-        f"        return '{framework.module} is not installed'\n"
-        f"{framework.device_check(device)}"
+        + "".join(
+            f"    if importlib.util.find_spec({module!r}) is None:\n        return '{module} is not installed'\n"
+            for module in framework.needed_modules()
+        )
+        + f"{framework.device_check(device)}"
         "    return None\n"
     )
 
@@ -410,8 +412,10 @@ def issue_title(record: FindingRecord, oracle: str) -> str:
 
 
 def _needs(framework: Framework) -> str:
-    """What a script needs installed: 'numpy and torch' (numpy alone for a framework that is numpy)."""
-    return "numpy" if framework.module == "numpy" else f"numpy and {framework.module}"
+    """What a script needs installed: 'numpy and torch', 'numpy, onnxruntime and onnx' (numpy alone for a framework
+    that is numpy)."""
+    needed = ["numpy", *(m for m in framework.needed_modules() if m != "numpy")]
+    return needed[0] if len(needed) == 1 else f"{', '.join(needed[:-1])} and {needed[-1]}"
 
 
 def script_for(record: FindingRecord, oracle: str, title: str) -> str:
@@ -481,7 +485,8 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
         "#!/usr/bin/env python3\n"
         f'"""{title}.\n\n'
         f"Needs {_needs(framework)}. Exit status 1 while the problem reproduces, 0 once it is gone, "
-        f"2 when this\nmachine cannot tell ({framework.module} or the {device} device missing, or the problem does "
+        f"2 when this\nmachine cannot tell ({' or '.join(framework.needed_modules())} or the {device} device missing, "
+        "or the problem does "
         "not show where\nanother kernel may have run).\n"
         f'Found by convfuzz (finding {record.id})."""\n\n'
         f"{imports}\nimport numpy as np\n\n"
