@@ -59,6 +59,16 @@ class Intermittent(DroppedBias):
         return super().run(case) if self.calls % self.period == 0 else ReferenceOracle().run(case)
 
 
+def small_int_case(cfg: ConvConfig, seed: int = 0) -> ConvCase:
+    """`cfg` with small integer values (every product and sum exact, in the half types too) and a bias where the
+    config has one."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3, 4, size=cfg.input_shape()).astype(np.float64)
+    w = rng.integers(-2, 3, size=cfg.weight_shape()).astype(np.float64)
+    b = rng.integers(-3, 4, size=cfg.out_channels).astype(np.float64) if cfg.bias else None
+    return ConvCase(cfg, x, w, b)
+
+
 def stored_finding() -> FindingRecord:
     """A finding that blames 'torch', found with the planted dropped bias standing in for it, on integer data."""
     case = make_case(family="small_int")

@@ -18,9 +18,9 @@ from convfuzz.oracles.base import Oracle, Outcome
 from convfuzz.oracles.onnxruntime_framework import ORT_VARIANTS, onnx_conv
 from convfuzz.oracles.reference_oracle import ReferenceOracle
 from convfuzz.oracles.registry import serves
-from convfuzz.strategies.case import OPS, ConvCase, ConvConfig, Padding
+from convfuzz.strategies.case import OPS, ConvConfig, Padding
 from tests.conftest import oracle_or_skip
-from tests.helpers import claim_that_torch_is_wrong, run_script, user_form_comparisons
+from tests.helpers import claim_that_torch_is_wrong, run_script, small_int_case, user_form_comparisons
 from tests.known_bugs import committed_signatures_in_every_op_and_dtype, unexplained
 
 pytest.importorskip("onnxruntime")
@@ -34,15 +34,6 @@ def config(**changes: object) -> ConvConfig:
     base = ConvConfig(op="conv2d", batch=2, in_channels=4, out_channels=6, groups=2, spatial=(7, 6), kernel=(3, 2),
                       stride=(1, 1), dilation=(1, 1), padding=Padding("valid"), bias=True, dtype="float32")
     return replace(base, **changes)  # type: ignore[arg-type]
-
-
-def case_of(cfg: ConvConfig, seed: int = 0) -> ConvCase:
-    """`cfg` with small integer values (exact in float16 too) and a bias."""
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-3, 4, size=cfg.input_shape()).astype(np.float64)
-    w = rng.integers(-2, 3, size=cfg.weight_shape()).astype(np.float64)
-    b = rng.integers(-3, 4, size=cfg.out_channels).astype(np.float64) if cfg.bias else None
-    return ConvCase(cfg, x, w, b)
 
 
 # Each way ONNX says padding, and the ops: every one computes the exact result in each variant.
@@ -70,7 +61,7 @@ CASES = {
 
 @pytest.mark.parametrize("name", CASES)
 def test_each_variant_and_its_user_call_compute_the_exact_result(name: str) -> None:
-    case = case_of(CASES[name])
+    case = small_int_case(CASES[name])
     assert all(serves(variant, case.config) for variant in VARIANTS)
     exact = ReferenceOracle().run(case)
     for variant in VARIANTS:
@@ -100,14 +91,14 @@ def test_what_the_cpu_provider_lacks_is_sat_out_and_it_really_lacks_it() -> None
                     replace(plain, gradient="weight"),
                     replace(plain, padding=Padding("explicit", ((-1, 0), (0, 0))))):
         assert not any(serves(variant, lacking) for variant in VARIANTS), lacking
-    refused = Outcome.of(oracle_or_skip("onnxruntime"), case_of(replace(plain, dtype="float64")))
+    refused = Outcome.of(oracle_or_skip("onnxruntime"), small_int_case(replace(plain, dtype="float64")))
     assert refused.error is not None and "NOT_IMPLEMENTED" in refused.error
 
 
 def test_the_finding_script_of_a_correct_case_says_gone(tmp_path: Path) -> None:
     """A made-up finding that blames ONNX Runtime, on a case it computes right: its script (numpy, onnx and
     onnxruntime only) runs the model and exits 0."""
-    case = case_of(CASES["same_upper_strided"])
+    case = small_int_case(CASES["same_upper_strided"])
     script = finding_script(claim_that_torch_is_wrong(case, ("onnxruntime", "reference"), suspect="onnxruntime"))
     assert "helper.make_node('Conv'" in script and "auto_pad='SAME_UPPER'" in script
     result = run_script(script, tmp_path)
