@@ -83,6 +83,14 @@ SCALES: dict[str, tuple[float, ...]] = {
 }
 
 
+# The most elements a forward case's padded input may hold (16 Mi: 128 MiB in float64). Far above anything the small
+# class draws (at most a few million), it keeps the large classes' long dilated kernels with 'same' padding from a
+# padded input of gigabytes: a 31-tap kernel dilated 24 times pads 720 per side, and torch's explicit F.pad (its
+# 'same' takes no stride) then allocated 9 GiB for a case of a few thousand elements, more than a worker's memory
+# budget, and was blamed for refusing it.
+MAX_PADDED_INPUT = 2**24
+
+
 class _Plan:
     """A partly drawn config; undrawn dims take their smallest values when checking the budget."""
 
@@ -148,7 +156,21 @@ class _Plan:
             weight = (self.out_channels, self.in_channels // self.groups, *self.kernel)
             multiply_adds = self.batch[0] * self.out_channels * _prod(out) * _prod(weight[1:])
         shapes = [(self.batch[0], self.in_channels, *spatial), weight, (self.batch[0], self.out_channels, *out)]
+        if not self.transposed and _prod(self.padded_input(out)) > MAX_PADDED_INPUT:
+            return False
         return budget.admits(shapes, multiply_adds)
+
+    def padded_input(self, out: list[int]) -> tuple[int, ...]:
+        """The forward input as a framework pads it before the conv (torch's F.pad for 'same' with a stride,
+        padding modes, asymmetric pads; the reference's own padding): every dim padded by what the case asks."""
+        spatial = self.spatial()
+        padded = []
+        for d in range(self.rank):
+            reach = self.dilation[d] * (self.kernel[d] - 1) + 1
+            lo, hi = self.pads[d]
+            total = (out[d] - 1) * self.stride[d] + reach - spatial[d] if self.padding_kind == "same" else lo + hi
+            padded.append(spatial[d] + max(total, 0))
+        return (self.batch[0], self.in_channels, *padded)
 
     def fitting_prefix(self, budget: SizeBudget, name: str, index: int, candidates: Sequence[Any]) -> int:
         """How many leading `candidates` for self.<name>[index] fit the budget (the first one always counts)."""

@@ -6,6 +6,7 @@ import math
 
 import pytest
 from hypothesis import HealthCheck, find, given, settings
+from hypothesis.errors import NoSuchExample
 
 from convfuzz.fuzz.campaign.engine import Campaign
 from convfuzz.fuzz.campaign.settings import CampaignSettings
@@ -13,7 +14,7 @@ from convfuzz.oracles.base import Oracle
 from convfuzz.oracles.reference_oracle import ReferenceOracle
 from convfuzz.strategies.budget import SizeBudget
 from convfuzz.strategies.case import FORWARD_OPS, ConvCase, ConvConfig
-from convfuzz.strategies.conv import conv_cases, conv_configs
+from convfuzz.strategies.conv import MAX_PADDED_INPUT, conv_cases, conv_configs
 from convfuzz.strategies.model_layers import MODEL_LAYERS, ModelLayer
 from convfuzz.strategies.sizes import SIZE_CLASSES, SIZES_ENV, check_size_classes, large_budget, sizes_from_environment
 from tests.known_bugs import unexplained
@@ -30,6 +31,22 @@ def test_every_case_is_valid_and_within_the_large_budget(case: ConvCase) -> None
     assert all(math.prod(s) <= large.max_elements for s in (cfg.input_shape(), cfg.weight_shape(), cfg.output_shape()))
     assert cfg.multiply_adds() <= large.max_multiply_adds
     assert case.x.shape == cfg.input_shape() and case.w.shape == cfg.weight_shape()
+
+
+def padded_input_elements(cfg: ConvConfig) -> int:
+    """Elements of a forward case's input once padded as the case asks (what torch's F.pad materialises)."""
+    padded = (n + max(lo, 0) + max(hi, 0) for n, (lo, hi) in zip(cfg.spatial, cfg.pad_pairs(), strict=True))
+    return cfg.batch * cfg.in_channels * math.prod(padded)
+
+
+def test_no_forward_case_pads_its_input_beyond_a_workers_means() -> None:
+    """A long dilated kernel with 'same' padding and a stride once padded a few thousand elements to 1.2 G (torch's
+    F.pad: 9 GiB, beyond the worker's memory budget, and torch was blamed for refusing). Without the cap, this
+    search finds such a case in 3,000 examples (16.8 M elements); with it, none exists."""
+    with pytest.raises(NoSuchExample):
+        find(conv_configs(sizes=("large", "models"), ops=FORWARD_OPS),
+             lambda cfg: padded_input_elements(cfg) > MAX_PADDED_INPUT,
+             settings=settings(max_examples=3000, database=None, suppress_health_check=list(HealthCheck)))
 
 
 def _reachable(predicate: object, **kwargs: object) -> ConvConfig:
