@@ -248,9 +248,10 @@ class OnnxRuntimeFramework(Framework):
         kernels compute; invalid-stream cases of those dtypes as every framework takes them."""
         # A weight of another dtype (the invalid stream's mismatched dtypes) in one NumPy has without ml_dtypes.
         dtypes = config.dtype in ORT_DTYPES and config.weight_dtype() in (*ORT_DTYPES, "float64")
-        if config.defect:
-            return dtypes and super().takes(variant, config)
         cropping = any(lo < 0 or hi < 0 for lo, hi in config.pad_pairs())
+        if config.defect:
+            # An extreme padding of -1 crops where XLA's rule (the reference's) computes; ONNX forbids negative pads.
+            return dtypes and not (config.defect == "hostile_padding" and cropping) and super().takes(variant, config)
         # ONNX Runtime's ConvTranspose keeps output_padding below the stride (torch allows it up to the dilation).
         beyond_stride = config.transposed and any(
             p >= s for p, s in zip(config.output_padding, config.stride, strict=True)

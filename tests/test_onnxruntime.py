@@ -91,6 +91,10 @@ def test_what_the_cpu_provider_lacks_is_sat_out_and_it_really_lacks_it() -> None
                     replace(plain, gradient="weight"),
                     replace(plain, padding=Padding("explicit", ((-1, 0), (0, 0))))):
         assert not any(serves(variant, lacking) for variant in VARIANTS), lacking
+    # An extreme padding of -1 (the invalid stream) crops, as the reference computes it: ONNX has no such pads.
+    cropping = replace(plain, padding=Padding("symmetric", ((-1, -1), (0, 0))), defect="hostile_padding")
+    assert not serves("onnxruntime", cropping)
+    assert serves("onnxruntime", replace(cropping, padding=Padding("symmetric", ((2**31 - 1, 2**31 - 1), (0, 0)))))
     refused = Outcome.of(oracle_or_skip("onnxruntime"), small_int_case(replace(plain, dtype="float64")))
     assert refused.error is not None and "NOT_IMPLEMENTED" in refused.error
 
