@@ -46,10 +46,6 @@ def probe(expression: str, module_name: str, module: Any) -> Any:
         return None
 
 
-# How a difference is said, for the facts whose names mean little to a reader (each framework adds its own).
-FACT_WORDS = {"vendor": "CPU vendor", "name": "GPU", "capability": "GPU compute capability"}
-
-
 class Variant(Protocol):
     """One way a framework computes cases (an oracle name): which ops it computes."""
 
@@ -69,7 +65,6 @@ class Framework:
     packages: tuple[str, ...] = ()  # distributions whose versions say which code ran: ('jax', 'jaxlib')
     extra: str | None = None  # the pip extra of convfuzz that installs it; None where convfuzz itself needs it
     tracker: str = ""  # where a new upstream issue is opened
-    devices: tuple[str, ...] = ("cpu",)  # the devices its oracles may run on, where the machine has them
     batch_groups: bool = False  # computes XLA's batch_group_count
     # Defect scopes beyond EVERY_FRAMEWORK_SCOPES this framework is bound by: 'torch' (torch's own rules).
     defect_scopes: tuple[str, ...] = ()
@@ -159,10 +154,6 @@ class Framework:
     def needed_modules(self) -> tuple[str, ...]:
         """What a finding's script of this framework imports besides numpy."""
         return self.script_modules or (self.module,)
-
-    def oracle_names(self) -> tuple[str, ...]:
-        """Every oracle name of the framework."""
-        return tuple(self.variants)
 
     def installed(self) -> bool:
         """Whether its module can be imported here (without importing it)."""

@@ -24,7 +24,6 @@ class JaxFramework(Framework):
     module = "jax"
     packages = ("jax", "jaxlib")
     tracker = "https://github.com/jax-ml/jax/issues/new"
-    devices = ("cpu", "cuda")
     batch_groups = True
     gpu_probes: ClassVar[Mapping[str, str]] = {
         "name": "str(jax.devices()[0].device_kind)",

@@ -92,7 +92,6 @@ class OnnxConv:
 
 def onnx_conv(cfg: ConvConfig) -> OnnxConv:
     """The ONNX node that computes `cfg`, padding said as an exporter would (see the module docstring)."""
-    rank = cfg.rank
     pairs = cfg.pad_pairs()
     attributes: list[tuple[str, Any]] = [("kernel_shape", list(cfg.kernel)), ("strides", list(cfg.stride)),
                                          ("dilations", list(cfg.dilation)), ("group", cfg.groups)]
@@ -115,7 +114,6 @@ def onnx_conv(cfg: ConvConfig) -> OnnxConv:
         attributes.append(("auto_pad", "SAME_LOWER"))
     else:
         attributes.append(("pads", [lo for lo, _ in pairs] + [hi for _, hi in pairs]))
-    assert len(cfg.kernel) == rank
     return OnnxConv("ConvTranspose" if cfg.transposed else "Conv", tuple(attributes), pre_pad,
                     ELEMENT_TYPES.get(cfg.dtype, cfg.dtype), ELEMENT_TYPES.get(cfg.weight_dtype(), cfg.weight_dtype()))
 

@@ -35,6 +35,10 @@ def factories() -> dict[str, Callable[[], Oracle]]:
 
 @cache
 def _factories(registered: tuple[str, ...]) -> dict[str, Callable[[], Oracle]]:
+    # `registered` (the frameworks' names) is the cache key: the table is rebuilt only when the registration changes.
+    # Beside the frameworks' variants: the metamorphic oracles (oracles/metamorphic.py), each base framework
+    # computing every case a second way; the 1x1 conv as the framework's channel matmul (oracles/channel_matmul.py);
+    # the hand check of an input of ones.
     found: dict[str, Callable[[], Oracle]] = {**every_variant(), "reference": ReferenceOracle}
     found.update({f"{b}-{r}": _metamorphic(b, r) for b in METAMORPHIC_BASES for r in RELATIONS})
     found.update({f"{f}-matmul": _matmul(f) for f in MATMUL_FRAMEWORKS})
@@ -56,8 +60,6 @@ def _matmul(framework: str) -> Callable[[], Oracle]:
     return build
 
 
-# Metamorphic oracles (oracles/metamorphic.py): each base framework computing every case a second way; the 1x1
-# conv as the framework's channel matmul (oracles/channel_matmul.py); the hand check of an input of ones.
 # Oracles that answer forward ops only (each sits out the cases it cannot compute, see its serves(case)).
 FORWARD_ONLY = (*(f"{f}-matmul" for f in MATMUL_FRAMEWORKS), "handcheck")
 

@@ -48,7 +48,6 @@ class TorchFramework(Framework):
     module = "torch"
     packages = ("torch",)
     tracker = "https://github.com/pytorch/pytorch/issues/new"
-    devices = ("cpu", "cuda")
     # torch's own rules: no negative padding=, no 'same' with a stride; and output_padding, which JAX lacks.
     defect_scopes = ("torch",)
     cpu_probes: ClassVar[Mapping[str, str]] = {

@@ -9,14 +9,11 @@ the oracle made (their text: oracles.call_text). This module finds the framework
 
 from __future__ import annotations
 
-from convfuzz.oracles.call_text import UserCall, runner_name, runner_tensors
+from convfuzz.oracles.call_text import UserCall
 from convfuzz.oracles.framework import framework_of_variant
 from convfuzz.oracles.pinned import split_pin
 from convfuzz.oracles.registry import is_known
 from convfuzz.strategies.case import ConvConfig
-
-# What callers of user_call use of a call's text, from here as before.
-__all__ = ["UserCall", "runner_name", "runner_tensors", "user_call", "user_runner"]
 
 
 def user_call(oracle: str, cfg: ConvConfig) -> UserCall | None:

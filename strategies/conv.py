@@ -156,14 +156,14 @@ class _Plan:
             weight = (self.out_channels, self.in_channels // self.groups, *self.kernel)
             multiply_adds = self.batch[0] * self.out_channels * _prod(out) * _prod(weight[1:])
         shapes = [(self.batch[0], self.in_channels, *spatial), weight, (self.batch[0], self.out_channels, *out)]
-        if not self.transposed and _prod(self.padded_input(out)) > MAX_PADDED_INPUT:
+        if not self.transposed and _prod(self.padded_input(spatial, out)) > MAX_PADDED_INPUT:
             return False
         return budget.admits(shapes, multiply_adds)
 
-    def padded_input(self, out: list[int]) -> tuple[int, ...]:
-        """The forward input as a framework pads it before the conv (torch's F.pad for 'same' with a stride,
-        padding modes, asymmetric pads; the reference's own padding): every dim padded by what the case asks."""
-        spatial = self.spatial()
+    def padded_input(self, spatial: tuple[int, ...], out: list[int]) -> tuple[int, ...]:
+        """The forward input of `spatial` size (giving an output of `out`) as a framework pads it before the conv
+        (torch's F.pad for 'same' with a stride, padding modes, asymmetric pads; the reference's own padding): every
+        dim padded by what the case asks."""
         padded = []
         for d in range(self.rank):
             reach = self.dilation[d] * (self.kernel[d] - 1) + 1

@@ -18,8 +18,9 @@ from convfuzz.fuzz.judge.verdict import judge
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.fuzz.store.script import expected_and_bound, finding_script
 from convfuzz.oracles.base import FloatArray, Outcome
+from convfuzz.oracles.call_text import runner_name
 from convfuzz.oracles.reference_oracle import ReferenceOracle
-from convfuzz.oracles.user_calls import runner_name, user_runner
+from convfuzz.oracles.user_calls import user_runner
 from convfuzz.strategies.case import ConvCase, ConvConfig, Padding
 from convfuzz.strategies.values import ValueFamily
 from tests.planted import DroppedBias
@@ -31,9 +32,15 @@ def make_case(dtype: str = "float32", family: str = "normal", k: int = 3) -> Con
         op="conv2d", batch=1, in_channels=4, out_channels=4, groups=2, spatial=(6, 6), kernel=(k, k),
         stride=(1, 1), dilation=(1, 1), padding=Padding("symmetric", ((1, 1), (1, 1))), bias=True, dtype=dtype,
     )
-    fam = ValueFamily(family, seed=4, scale=1.0)
-    return ConvCase(cfg, fam.make(cfg.input_shape(), dtype), fam.make(cfg.weight_shape(), dtype),
-                    fam.make((cfg.out_channels,), dtype))
+    return family_case(cfg, family)
+
+
+def family_case(cfg: ConvConfig, family: str = "small_int", seed: int = 4) -> ConvCase:
+    """`cfg` with every tensor of one value family (strategies.values.ValueFamily; small_int: integers in [-3, 3],
+    every product and sum exact in each dtype for small cases) and a bias where the config has one."""
+    fam = ValueFamily(family, seed=seed, scale=1.0)
+    bias = fam.make((cfg.out_channels,), cfg.dtype) if cfg.bias else None
+    return ConvCase(cfg, fam.make(cfg.input_shape(), cfg.dtype), fam.make(cfg.weight_shape(), cfg.dtype), bias)
 
 
 def make_record() -> FindingRecord:
@@ -57,16 +64,6 @@ class Intermittent(DroppedBias):
     def run(self, case: ConvCase) -> FloatArray:
         self.calls += 1
         return super().run(case) if self.calls % self.period == 0 else ReferenceOracle().run(case)
-
-
-def small_int_case(cfg: ConvConfig, seed: int = 0) -> ConvCase:
-    """`cfg` with small integer values (every product and sum exact, in the half types too) and a bias where the
-    config has one."""
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-3, 4, size=cfg.input_shape()).astype(np.float64)
-    w = rng.integers(-2, 3, size=cfg.weight_shape()).astype(np.float64)
-    b = rng.integers(-3, 4, size=cfg.out_channels).astype(np.float64) if cfg.bias else None
-    return ConvCase(cfg, x, w, b)
 
 
 def stored_finding() -> FindingRecord:

@@ -20,7 +20,7 @@ from convfuzz.oracles.reference_oracle import ReferenceOracle
 from convfuzz.oracles.registry import serves
 from convfuzz.strategies.case import OPS, ConvConfig, Padding
 from tests.conftest import oracle_or_skip
-from tests.helpers import claim_that_torch_is_wrong, run_script, small_int_case, user_form_comparisons
+from tests.helpers import claim_that_torch_is_wrong, family_case, run_script, user_form_comparisons
 from tests.known_bugs import committed_signatures_in_every_op_and_dtype, unexplained
 
 pytest.importorskip("onnxruntime")
@@ -61,7 +61,7 @@ CASES = {
 
 @pytest.mark.parametrize("name", CASES)
 def test_each_variant_and_its_user_call_compute_the_exact_result(name: str) -> None:
-    case = small_int_case(CASES[name])
+    case = family_case(CASES[name])
     assert all(serves(variant, case.config) for variant in VARIANTS)
     exact = ReferenceOracle().run(case)
     for variant in VARIANTS:
@@ -95,14 +95,14 @@ def test_what_the_cpu_provider_lacks_is_sat_out_and_it_really_lacks_it() -> None
     cropping = replace(plain, padding=Padding("symmetric", ((-1, -1), (0, 0))), defect="hostile_padding")
     assert not serves("onnxruntime", cropping)
     assert serves("onnxruntime", replace(cropping, padding=Padding("symmetric", ((2**31 - 1, 2**31 - 1), (0, 0)))))
-    refused = Outcome.of(oracle_or_skip("onnxruntime"), small_int_case(replace(plain, dtype="float64")))
+    refused = Outcome.of(oracle_or_skip("onnxruntime"), family_case(replace(plain, dtype="float64")))
     assert refused.error is not None and "NOT_IMPLEMENTED" in refused.error
 
 
 def test_the_finding_script_of_a_correct_case_says_gone(tmp_path: Path) -> None:
     """A made-up finding that blames ONNX Runtime, on a case it computes right: its script (numpy, onnx and
     onnxruntime only) runs the model and exits 0."""
-    case = small_int_case(CASES["same_upper_strided"])
+    case = family_case(CASES["same_upper_strided"])
     script = finding_script(claim_that_torch_is_wrong(case, ("onnxruntime", "reference"), suspect="onnxruntime"))
     assert "helper.make_node('Conv'" in script and "auto_pad='SAME_UPPER'" in script
     result = run_script(script, tmp_path)

@@ -15,10 +15,15 @@ from convfuzz.oracles.kernel_facts import cpu_identity, gpu_section
 
 # The versions that say which code computed a result (recorded with every finding, its history and each campaign,
 # and shown by explain, the upstream issue and the report), in the order they are shown.
+def framework_packages() -> tuple[str, ...]:
+    """The distributions of every registered framework (oracles.framework), in registration order."""
+    return tuple(p for f in frameworks().values() for p in f.packages)
+
+
 def code_versions() -> tuple[str, ...]:
-    """The distributions (and python) whose versions say which code computed a result: each registered framework's
-    (oracles.framework), then numpy and python."""
-    return (*(p for f in frameworks().values() for p in f.packages), "numpy", "python")
+    """The distributions (and python) whose versions say which code computed a result: each registered framework's,
+    then numpy and python."""
+    return (*framework_packages(), "numpy", "python")
 
 
 def versions(environment: Mapping[str, object]) -> dict[str, object]:
@@ -81,7 +86,7 @@ def environment() -> dict[str, object]:
         devices["cuda"] = torch.cuda.get_device_name(0)
     return {
         "python": platform.python_version(),
-        **{name: package_version(name) for name in (*code_versions()[:-1], "hypothesis")},
+        **{name: package_version(name) for name in (*framework_packages(), "numpy", "hypothesis")},
         "platform": platform.platform(),
         "devices": devices,
     }

@@ -45,6 +45,13 @@ def primitives(paths: Mapping[str, int]) -> Counter[str]:
     return counts
 
 
+def never_reached(oracle: str, paths: Mapping[str, int]) -> list[str]:
+    """The implementations `oracle`'s framework can report that none of its `paths` reached (its descriptor's
+    paths_never_reached: torch's CPU conv backends); none for an oracle of no registered framework."""
+    framework = framework_named(framework_of(oracle))
+    return [] if framework is None else framework.paths_never_reached(paths)
+
+
 def _counted(counts: Counter[str]) -> str:
     return ", ".join(f"{name} {n}" for name, n in counts.most_common())
 
@@ -59,9 +66,7 @@ def summary_lines(features: Mapping[str, int]) -> list[str]:
         if onednn:
             line += f"; {len(onednn)} oneDNN implementations ({_counted(onednn)})"
         lines.append(line)
-        framework = framework_named(framework_of(oracle))
-        if framework is not None:
-            missing = framework.paths_never_reached(paths)
-            if missing:
-                lines.append(f"  never reached by {oracle} (some need another build or CPU): {', '.join(missing)}")
+        missing = never_reached(oracle, paths)
+        if missing:
+            lines.append(f"  never reached by {oracle} (some need another build or CPU): {', '.join(missing)}")
     return lines

@@ -12,14 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from convfuzz.fuzz.campaign.implementations import backends, primitives, reached
+from convfuzz.fuzz.campaign.implementations import backends, never_reached, primitives, reached
 from convfuzz.fuzz.report.data import ReportData
 from convfuzz.fuzz.report.explain import explain, render_text
 from convfuzz.fuzz.report.plots import PLOTS
 from convfuzz.fuzz.store.bugs import bugs_line, group_bugs
 from convfuzz.fuzz.store.folder import write_atomically
-from convfuzz.oracles.framework import framework_named
-from convfuzz.oracles.names import framework_of
 
 MESSAGE_CHARS = 160  # of a finding's message in the findings table
 
@@ -141,9 +139,7 @@ def implementations_table(data: ReportData) -> Table:
     for oracle, paths in sorted(reached(data.summed("features")).items()):
         rows += [(oracle, "backend", name, str(n)) for name, n in backends(paths).most_common()]
         rows += [(oracle, "oneDNN", name, str(n)) for name, n in primitives(paths).most_common()]
-        framework = framework_named(framework_of(oracle))
-        if framework is not None:
-            rows += [(oracle, "backend never reached", name, "0") for name in framework.paths_never_reached(paths)]
+        rows += [(oracle, "backend never reached", name, "0") for name in never_reached(oracle, paths)]
     return Table("implementations", "Implementations reached", ("oracle", "level", "implementation", "checks"), rows)
 
 

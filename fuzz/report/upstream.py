@@ -17,9 +17,8 @@ from convfuzz.fuzz.judge.decide import (
     stored_number,
 )
 from convfuzz.fuzz.store.records import FindingRecord
-from convfuzz.fuzz.store.script import issue_snippet, issue_title, script_for
-from convfuzz.oracles.framework import Framework, framework_named
-from convfuzz.oracles.names import direct_framework
+from convfuzz.fuzz.store.script import call_framework, issue_snippet, issue_title, script_for
+from convfuzz.oracles.framework import Framework
 from convfuzz.strategies.case import COMPLEX_DTYPES
 
 
@@ -96,9 +95,7 @@ def build_issue(
     """The upstream issue for `record` about suspect `oracle`: `observation` is the suspect's worst element (the
     judge's observation JSON), `agreeing` the implementations that agree with each other, `environment` where it
     reproduces."""
-    framework = framework_named(direct_framework(oracle) or "")
-    if framework is None:
-        raise ValueError(f"{oracle} is not a direct call of a framework")
+    framework = call_framework(oracle)
     script = script_for(record, oracle, issue_title(record, oracle))
     cfg = record.case.config
     # A framework's maintainers do not know convfuzz's oracle names: the reference is said in words.

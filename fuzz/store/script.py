@@ -28,7 +28,8 @@ from convfuzz.fuzz.judge.bounds import PASS
 from convfuzz.fuzz.judge.decide import PROCESS_KINDS, REFERENCE, VALUE_KINDS
 from convfuzz.fuzz.judge.verdict import yardstick
 from convfuzz.fuzz.store.records import FindingRecord
-from convfuzz.oracles.framework import Framework, framework_named
+from convfuzz.oracles.call_text import runner_name, runner_tensors
+from convfuzz.oracles.framework import Framework, framework_of_variant
 from convfuzz.oracles.isolation import DEFAULT_WORKER_MEMORY_GIB
 from convfuzz.oracles.kernel_facts import (
     ARM_FLAGS,
@@ -41,7 +42,7 @@ from convfuzz.oracles.kernel_facts import (
 from convfuzz.oracles.names import direct_framework
 from convfuzz.oracles.pinned import split_pin
 from convfuzz.oracles.registry import suspect_device
-from convfuzz.oracles.user_calls import runner_name, runner_tensors, user_call, user_runner
+from convfuzz.oracles.user_calls import user_call, user_runner
 from convfuzz.strategies import features
 from convfuzz.strategies.case import COMPLEX_DTYPES, DEFECTS, HOSTILE_PARAMETERS, ConvConfig
 
@@ -388,9 +389,10 @@ def _verb(kind: str, cfg: ConvConfig) -> str:
     }[kind]
 
 
-def _framework_of(oracle: str) -> Framework:
-    """The framework whose direct call `oracle` is; ValueError for any other oracle."""
-    framework = framework_named(direct_framework(oracle) or "")
+def call_framework(oracle: str) -> Framework:
+    """The framework whose direct call `oracle` is (pinned or not): the one that writes its script and receives
+    its issue; ValueError for any other oracle."""
+    framework = framework_of_variant(split_pin(oracle)[0])
     if framework is None:
         raise ValueError(f"{oracle} is not a direct call of a framework")
     return framework
@@ -399,7 +401,7 @@ def _framework_of(oracle: str) -> Framework:
 def issue_title(record: FindingRecord, oracle: str) -> str:
     """A one-line title: what is called, what goes wrong, on which dtype and device, and what is unusual."""
     cfg = record.case.config
-    framework = _framework_of(oracle)
+    framework = call_framework(oracle)
     call = framework.call_name(cfg)
     what = f"{cfg.gradient} gradient of {call}" if cfg.gradient else call
     what += framework.transposed_phrase(cfg)
@@ -423,7 +425,7 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
     writes it; `title` is its first docstring line."""
     cfg = record.case.config
     runner = user_runner(oracle, cfg)
-    framework = _framework_of(oracle)
+    framework = call_framework(oracle)
     if runner is None:
         raise ValueError(f"{oracle} has no call a user writes for {cfg.op_name}")
     case = record.case
@@ -484,10 +486,9 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
     return (
         "#!/usr/bin/env python3\n"
         f'"""{title}.\n\n'
-        f"Needs {_needs(framework)}. Exit status 1 while the problem reproduces, 0 once it is gone, "
-        f"2 when this\nmachine cannot tell ({' or '.join(framework.needed_modules())} or the {device} device missing, "
-        "or the problem does "
-        "not show where\nanother kernel may have run).\n"
+        f"Needs {_needs(framework)}. Exit status 1 while the problem reproduces, 0 once it is gone, 2 when this\n"
+        f"machine cannot tell ({' or '.join(framework.needed_modules())} or the {device} device missing, or the "
+        "problem does not show where\nanother kernel may have run).\n"
         f'Found by convfuzz (finding {record.id})."""\n\n'
         f"{imports}\nimport numpy as np\n\n"
         f"{f'TIMEOUT = {CHILD_TIMEOUT}{chr(10)}' if process else ''}"
@@ -544,7 +545,7 @@ def issue_snippet(record: FindingRecord, oracle: str) -> str:
     if record.preceding:  # a stale buffer shows only after earlier calls of the same shapes: the script has them
         earlier = "# The problem shows only after the earlier calls the full script below makes first.\n"
     capped = record.kind in PROCESS_KINDS and cfg.defect in HOSTILE_PARAMETERS
-    cap = memory_cap_lines(_framework_of(oracle), imported=True) if capped else ""
+    cap = memory_cap_lines(call_framework(oracle), imported=True) if capped else ""
     return (
         f"import numpy as np\n{imports}{helper}{inputs}{earlier}{cap}{statements}{_snippet_outcome(record, oracle)}"
     )
