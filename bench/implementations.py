@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/implementations.py FINDINGS/campaigns/RECORD.json [...]
 
-For each oracle that reports its paths (torch): the conv backends and oneDNN primitive implementations its checks
-went through, with their counts, and torch's CPU backends it never reached; then the totals docs/performance.md
+For each oracle that reports its paths: the backends and what ran behind them (torch: conv backends and oneDNN
+primitive implementations; JAX: XLA and what it lowered each conv to) with their counts, and torch's CPU backends it
+never reached; then the totals docs/performance.md
 tabulates. Works on records of campaigns older than the summary's own implementations lines (it reads the coverage
 counts, which have long held the paths).
 """
@@ -18,9 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from convfuzz.fuzz.campaign.implementations import backends, primitives, reached  # noqa: E402
+from convfuzz.fuzz.campaign.implementations import backends, detail_word, never_reached, primitives, reached  # noqa: E402
 from convfuzz.fuzz.campaign.record import read_campaign_record  # noqa: E402
-from convfuzz.oracles.torch_framework import torch_backends_never_reached  # noqa: E402
 
 
 def main() -> None:
@@ -37,12 +37,13 @@ def main() -> None:
         checks += int(counts.get("checks") or 0)
     print(f"{len(args.records)} campaign(s), {checks} checks")
     for oracle, paths in sorted(reached(features).items()):
-        found, onednn = backends(paths), primitives(paths)
-        print(f"{oracle}: {len(found)} backends, {len(onednn)} oneDNN implementations, {len(paths)} distinct paths")
+        found, behind, word = backends(paths), primitives(paths), detail_word(oracle)
+        print(f"{oracle}: {len(found)} backends, {len(behind)} {word}, {len(paths)} distinct paths")
         print("  backends: " + ", ".join(f"{name} {n}" for name, n in found.most_common()))
-        print("  oneDNN: " + ", ".join(f"{name} {n}" for name, n in onednn.most_common()))
-        if oracle.startswith("torch"):
-            print("  never reached: " + ", ".join(torch_backends_never_reached(paths)))
+        print(f"  {word}: " + ", ".join(f"{name} {n}" for name, n in behind.most_common()))
+        missing = never_reached(oracle, paths)
+        if missing:
+            print("  never reached: " + ", ".join(missing))
 
 
 if __name__ == "__main__":

@@ -73,6 +73,9 @@ class Framework:
     cpu_probes: ClassVar[Mapping[str, str]] = {}
     gpu_probes: ClassVar[Mapping[str, str]] = {}
     fact_words: ClassVar[Mapping[str, str]] = {}  # how a compared fact is said ('torch's oneDNN (mkldnn) kernels')
+    # What the part of an oracle's path after its '/' names (oracles.base.backend_path: 'Mkldnn/jit_dw:avx2'),
+    # in the summary and the report: 'oneDNN implementations' behind torch's backends, 'XLA lowerings' for JAX.
+    path_detail: str = "implementations"
 
     @property
     def variants(self) -> Mapping[str, Variant]:

@@ -25,6 +25,7 @@ class JaxFramework(Framework):
     packages = ("jax", "jaxlib")
     tracker = "https://github.com/jax-ml/jax/issues/new"
     batch_groups = True
+    path_detail = "XLA lowerings"
     gpu_probes: ClassVar[Mapping[str, str]] = {
         "name": "str(jax.devices()[0].device_kind)",
         "capability": "str(jax.devices()[0].compute_capability)",

@@ -6,6 +6,7 @@ Transposed ops are ported the way people port conv_transposeNd: an lhs-dilated c
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import numpy as np
 
 from convfuzz.oracles.base import FloatArray, OracleUnavailable
 from convfuzz.oracles.reference import NUMPY_PAD_MODES, widened
+from convfuzz.oracles.xla_lowering import lowered_path
 from convfuzz.strategies.case import GRADIENTS, TRANSPOSED_OPS, ConvCase, ConvConfig, split_op_name
 
 
@@ -265,12 +267,36 @@ class JaxOracle:
         self._jax.config.update("jax_enable_x64", True)
         self._signatures: set[tuple[object, ...]] = set()
         self.variant = JAX_VARIANTS[name]
-        jit = self._jax.jit if self.variant.jitted else (lambda function, static_argnames: function)
-        self._conv = jit(_conv_plus_bias, static_argnames=("call",))
+        # The jitted variants call executables they lowered and compiled themselves (one compilation per shape, as
+        # jit's own cache does), because the executable's optimized HLO is what tells which lowering ran; jit's
+        # dispatch cache is not shared with .lower(), so asking it afterwards would compile every shape twice.
+        self._executables: dict[tuple[object, ...], tuple[Any, str]] = {}
+        self.last_path: str | None = None
         transposed = _conv_transpose_as_vjp if self.variant.adjoint else _conv_transpose_plus_bias
-        extra = ("output_spatial",) if self.variant.adjoint else ()
-        self._conv_transpose = jit(transposed, static_argnames=("call", *extra))
-        self._gradient = jit(_gradient_of, static_argnames=("which", "forward", "call"))
+        self._conv = self._caller(_conv_plus_bias)
+        self._conv_transpose = self._caller(transposed)
+        self._gradient = self._caller(_gradient_of)
+
+    def _caller(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """`function` as this variant calls it: as it is (eager), or through an executable compiled once per
+        argument shapes and static keywords, whose lowering becomes `last_path`."""
+        if not self.variant.jitted:
+            return function
+        keywords = inspect.signature(function).parameters.values()
+        static = tuple(p.name for p in keywords if p.kind is inspect.Parameter.KEYWORD_ONLY)
+        jitted = self._jax.jit(function, static_argnames=static)
+
+        def call(*arrays: Any, **static: Any) -> Any:
+            leaves = [(a.shape, str(a.dtype), str(a.device)) if a is not None else None for a in arrays]
+            key = (function, tuple(leaves), tuple(sorted(static.items())))
+            if key not in self._executables:
+                executable = jitted.lower(*arrays, **static).compile()
+                platform = next(iter(arrays[0].devices())).platform
+                self._executables[key] = (executable, lowered_path(platform, executable.as_text()))
+            executable, self.last_path = self._executables[key]
+            return executable(*arrays)
+
+        return call
 
     def devices(self) -> tuple[str, ...]:
         """cpu, plus cuda when JAX has a GPU backend."""
@@ -284,6 +310,7 @@ class JaxOracle:
         """Run the conv (plus bias), jitted or eager, on the case's device and dtype."""
         cfg = case.config
         self._bound_compile_cache(case)
+        self.last_path = None
         device = self._jax.devices("gpu" if cfg.device == "cuda" else "cpu")[0]
         # Convert on the host (NumPy knows every fuzzed dtype through ml_dtypes): no conversion op to compile.
         host_dtype = getattr(self._jnp, cfg.dtype)
@@ -331,6 +358,7 @@ class JaxOracle:
         )
         if signature not in self._signatures and len(self._signatures) >= MAX_CACHED_SIGNATURES:
             self._jax.clear_caches()
+            self._executables.clear()
             self._signatures.clear()
             self.cache_clears += 1
         self._signatures.add(signature)

@@ -48,6 +48,7 @@ class TorchFramework(Framework):
     module = "torch"
     packages = ("torch",)
     tracker = "https://github.com/pytorch/pytorch/issues/new"
+    path_detail = "oneDNN implementations"
     # torch's own rules: no negative padding=, no 'same' with a stride; and output_padding, which JAX lacks.
     defect_scopes = ("torch",)
     cpu_probes: ClassVar[Mapping[str, str]] = {

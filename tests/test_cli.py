@@ -70,18 +70,20 @@ def test_unwritable_findings_folder_fails_before_fuzzing(tmp_path: Path, capsys:
 def test_clean_run_exits_0_with_summary(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "convfuzz", "run", "--findings", str(tmp_path), "--max-examples", "24", "--seed", "3",
-         "--oracles", "reference,torch", "--ops", "conv1d", "--dtypes", "float32,float64", "--workers", "1"],
+         "--oracles", "reference,torch,jax", "--ops", "conv1d", "--dtypes", "float32,float64", "--workers", "1"],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "seed 3" in result.stdout and "conv1d float32" in result.stdout and "new findings: none" in result.stdout
     assert "time split: reference" in result.stdout
     assert "implementations reached by torch: " in result.stdout and "never reached by torch" in result.stdout
+    jax_line = next(line for line in result.stdout.splitlines() if "implementations reached by jax: " in line)
+    assert "backends (XLA:cpu " in jax_line and "XLA lowerings (" in jax_line
     # No finding; the campaign's own record is kept next to the findings.
     assert {p.name for p in tmp_path.iterdir()} <= {".convfuzz.lock", "campaigns", "hypothesis"}
     (record,) = load_campaign_records(tmp_path)
     assert record["seed"] == 3 and record["counts"]["examples"] == 24 and record["findings"] == []
-    assert record["oracles"] == ["reference", "torch"] and record["settings"]["ops"] == ["conv1d"]
+    assert record["oracles"] == ["reference", "torch", "jax"] and record["settings"]["ops"] == ["conv1d"]
     assert record["counts"]["by_op_dtype"]["conv1d float32"] > 0 and record["environment"]["torch"]
 
 

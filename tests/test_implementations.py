@@ -17,6 +17,8 @@ FEATURES = {
     "path torch:MkldnnTranspose/brg_deconv:avx2+brg_conv_fwd:avx2": 2,
     "path torch:Slow2d": 4,
     "path torch-nomkldnn:SlowTranspose2d": 5,
+    "path jax:XLA:cpu/convolution f32 grouped+dot f32": 2,
+    "path jax:XLA:cpu/convolution-base-dilated f64": 1,
     "op:conv2d": 15,
     "groups>1": 2,
 }
@@ -24,7 +26,7 @@ FEATURES = {
 
 def test_paths_are_counted_per_backend_and_implementation() -> None:
     paths = reached(FEATURES)
-    assert set(paths) == {"torch", "torch-nomkldnn"}
+    assert set(paths) == {"torch", "torch-nomkldnn", "jax"}
     assert backends(paths["torch"]) == Counter({"Mkldnn": 4, "MkldnnTranspose": 2, "Slow2d": 4})
     expected = Counter({"brg_conv_fwd:avx2": 5, "brg_deconv:avx2": 2, "jit_dw:avx512_core": 1})
     assert primitives(paths["torch"]) == expected
@@ -40,6 +42,9 @@ def test_the_summary_lists_what_each_oracle_reached_and_never_reached() -> None:
     assert "3 oneDNN implementations (brg_conv_fwd:avx2 5" in torch_line
     never = next(line for line in lines if line.startswith("  never reached by torch "))
     assert "Slow3d" in never and "Mkldnn," not in never
+    jax_line = next(line for line in lines if line.startswith("implementations reached by jax:"))
+    assert "1 backends (XLA:cpu 3); 3 XLA lowerings (convolution f32 grouped 2, dot f32 2," in jax_line
+    assert not any(line.startswith("  never reached by jax") for line in lines)
     assert summary_lines({"op:conv2d": 3}) == []
 
 
@@ -48,6 +53,7 @@ def test_the_report_has_a_row_per_implementation(tmp_path: Path) -> None:
     table = implementations_table(ReportData(tmp_path, [], [], campaigns, "test"))
     rows = {(oracle, level, name): int(n) for oracle, level, name, n in table.rows}
     assert rows[("torch", "backend", "Slow2d")] == 5  # summed over the two campaigns
-    assert rows[("torch", "oneDNN", "brg_deconv:avx2")] == 2
+    assert rows[("torch", "oneDNN implementations", "brg_deconv:avx2")] == 2
+    assert rows[("jax", "XLA lowerings", "convolution f32 grouped")] == 2
     assert rows[("torch", "backend never reached", "Slow3d")] == 0
     assert ("torch-nomkldnn", "backend", "SlowTranspose2d") in rows

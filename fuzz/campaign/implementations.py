@@ -2,7 +2,8 @@
 
 The engine counts each check's path as the feature 'path ORACLE:PATH' (oracles.base.backend_path): for torch the
 conv backend ATen chose ('Mkldnn', 'SlowTranspose2d'), then after a '/' the oneDNN primitive implementations its
-verbose log named ('brg_conv_fwd:avx512_core', several joined by '+'). Here they are counted per level, and set
+verbose log named ('brg_conv_fwd:avx512_core', several joined by '+'); for JAX 'XLA:cpu', then what XLA lowered
+the conv to (oracles.xla_lowering: 'convolution f32 grouped+dot f32'). Here they are counted per level, and set
 against the implementations the oracle's framework has (oracles.framework: torch's CPU conv backends), so that a
 summary says what a campaign exercised and what it did not.
 """
@@ -35,7 +36,8 @@ def backends(paths: Mapping[str, int]) -> Counter[str]:
 
 
 def primitives(paths: Mapping[str, int]) -> Counter[str]:
-    """Checks per oneDNN primitive implementation named after a path's '/' (each of several joined by '+')."""
+    """Checks per implementation named after a path's '/' (each of several joined by '+'): oneDNN primitive
+    implementations behind torch's backends, XLA lowerings behind JAX's."""
     counts: Counter[str] = Counter()
     for path, count in paths.items():
         _, slash, named = path.partition("/")
@@ -43,6 +45,12 @@ def primitives(paths: Mapping[str, int]) -> Counter[str]:
             for implementation in named.split("+"):
                 counts[implementation] += count
     return counts
+
+
+def detail_word(oracle: str) -> str:
+    """What `oracle`'s path names after its '/' (its framework's path_detail: 'oneDNN implementations')."""
+    framework = framework_named(framework_of(oracle))
+    return "implementations" if framework is None else framework.path_detail
 
 
 def never_reached(oracle: str, paths: Mapping[str, int]) -> list[str]:
@@ -57,14 +65,14 @@ def _counted(counts: Counter[str]) -> str:
 
 
 def summary_lines(features: Mapping[str, int]) -> list[str]:
-    """The summary's lines on implementations: per oracle that reports paths, its backends and oneDNN
-    implementations with their checks, and (for torch) the CPU backends never reached."""
+    """The summary's lines on implementations: per oracle that reports paths, its backends and what ran behind
+    them (oneDNN implementations, XLA lowerings) with their checks, and (for torch) the CPU backends never reached."""
     lines = []
     for oracle, paths in sorted(reached(features).items()):
         found, onednn = backends(paths), primitives(paths)
         line = f"implementations reached by {oracle}: {len(found)} backends ({_counted(found)})"
         if onednn:
-            line += f"; {len(onednn)} oneDNN implementations ({_counted(onednn)})"
+            line += f"; {len(onednn)} {detail_word(oracle)} ({_counted(onednn)})"
         lines.append(line)
         missing = never_reached(oracle, paths)
         if missing:

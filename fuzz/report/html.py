@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from convfuzz.fuzz.campaign.implementations import backends, never_reached, primitives, reached
+from convfuzz.fuzz.campaign.implementations import backends, detail_word, never_reached, primitives, reached
 from convfuzz.fuzz.report.data import ReportData
 from convfuzz.fuzz.report.explain import explain, render_text
 from convfuzz.fuzz.report.plots import PLOTS
@@ -133,12 +133,13 @@ def coverage_table(data: ReportData) -> Table:
 
 
 def implementations_table(data: ReportData) -> Table:
-    """Per oracle that reports its paths: each backend and oneDNN implementation its checks ran, with the checks,
-    and torch's CPU conv backends none of them reached (checks 0)."""
+    """Per oracle that reports its paths: each backend and what ran behind it (oneDNN implementations, XLA lowerings)
+    with the checks, and torch's CPU conv backends none of them reached (checks 0)."""
     rows = []
     for oracle, paths in sorted(reached(data.summed("features")).items()):
         rows += [(oracle, "backend", name, str(n)) for name, n in backends(paths).most_common()]
-        rows += [(oracle, "oneDNN", name, str(n)) for name, n in primitives(paths).most_common()]
+        detail = detail_word(oracle)
+        rows += [(oracle, detail, name, str(n)) for name, n in primitives(paths).most_common()]
         rows += [(oracle, "backend never reached", name, "0") for name in never_reached(oracle, paths)]
     return Table("implementations", "Implementations reached", ("oracle", "level", "implementation", "checks"), rows)
 
