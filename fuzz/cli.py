@@ -508,6 +508,12 @@ def format_summary(
         lines.append("new findings: none")
     if stats.unconfirmed:
         lines.append(f"not recorded: {stats.unconfirmed} discrepancy(ies) that did not show again in three re-runs")
+    if stats.sat_out:
+        lines.append(
+            "sat out after a stored crash of that kind: "
+            + ", ".join(f"{who} cases {n}" for who, n in sorted(stats.sat_out.items()))
+            + " (checks; the other oracles ran them)"
+        )
     if stats.rechecked:
         lines.append(
             f"re-checked first: {sum(stats.rechecked.values())} unconfirmed finding(s) of earlier campaigns ("

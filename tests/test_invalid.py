@@ -171,3 +171,19 @@ def test_a_crash_on_a_huge_stride_is_found_and_shrunk_to_2_to_the_31_minus_1(tmp
     assert crashes and all(f.case.config.defect == "hostile_stride" for f in crashes)
     smallest = min(crashes, key=lambda f: f.case.element_count())
     assert smallest.case.config.stride[0] == 2**31 - 1 and smallest.case.element_count() <= 3
+
+
+@pytest.mark.campaign
+def test_after_a_stored_crash_of_a_hostile_kind_its_suspect_sits_that_kind_out() -> None:
+    """A crash stored before the campaign, met again, costs a worker restart and teaches nothing: after the first
+    one its suspect sits out that defect's cases; the reference still checks them, and the summary counts them."""
+    planted = CrashesOnHugeStride()
+    oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), planted.name: planted}
+    settings_ = CampaignSettings(seed=2, max_examples=300, ops=(INVALID_STREAM,))
+    first = Campaign(oracles, settings_).run()
+    stored = [f.signature for f in first.findings if f.kind == "crash"]
+    assert stored and first.verdicts["crash"] > 1 and not first.sat_out
+    again = Campaign(oracles, settings_, known_signatures=stored).run()
+    assert again.verdicts["crash"] == 1  # the first meeting; then it sat out
+    assert again.sat_out[f"{planted.name} hostile_stride"] > 0
+    assert not [f for f in again.findings if f.kind == "crash"]

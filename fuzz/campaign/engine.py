@@ -82,6 +82,11 @@ class Campaign:
         self.unconfirmed = sorted(unconfirmed, key=lambda r: r.id)[share]
         self.settings = settings_
         self.known = set(known_signatures)
+        # A stored crash or hang of an invalid case kind ('defect:hostile_padding'): met again, each costs a worker
+        # restart (about 2 s) and teaches nothing new. After the first one, its suspects sit out the rest of that
+        # kind's cases in this campaign: {(oracle, defect): the stored signature that sent it out}.
+        self._stored_crashes = {s for s in known_signatures if kind_of_signature(s) in PROCESS_KINDS}
+        self.sat_out: dict[tuple[str, str], str] = {}
         self.record = record
         self.progress = progress
         self.progress_interval = progress_interval
@@ -114,6 +119,9 @@ class Campaign:
                 continue  # a variant of one device only (torch-nocudnn, torch-nomkldnn) sits out the others' cases
             if not takes_part(name, oracle, case):
                 continue  # the adjoint variants compute transposed ops only; torch's own rules bind torch only
+            if case.config.defect and (name, case.config.defect) in self.sat_out:
+                self.stats.sat_out[f"{name} {case.config.defect}"] += 1
+                continue
             start = time.perf_counter()
             outcomes[name] = Outcome.of(oracle, case)
             spent = time.perf_counter() - start
@@ -245,6 +253,15 @@ class Campaign:
         return self.interrupt_requested or (
             s.time_budget is not None and self.budget_elapsed() >= s.time_budget + s.shrink_grace
         )
+
+    def sit_out_after_stored_crash(self, case: ConvCase, verdict: Verdict, signature: str) -> None:
+        """Where `signature` is a crash or hang stored before this campaign on an invalid case, its suspects sit
+        out the rest of this campaign's cases of that defect (see `_stored_crashes`). The caller makes sure no
+        failure is being shrunk: a case that failed must keep failing while Hypothesis shrinks it."""
+        defect = case.config.defect
+        if defect and signature in self._stored_crashes:
+            for suspect in verdict.suspects:
+                self.sat_out.setdefault((suspect, defect), signature)
 
     def check_one(self, case: ConvCase) -> Verdict:
         """Evaluate one case and count it in the statistics and Hypothesis events."""

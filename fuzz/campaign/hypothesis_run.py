@@ -88,6 +88,8 @@ class RunningCampaign(Protocol):
 
     def improve_provisional(self, signature: str, failure: Failure) -> None: ...
 
+    def sit_out_after_stored_crash(self, case: ConvCase, verdict: Verdict, signature: str) -> None: ...
+
 
 class HypothesisRun:
     """The Hypothesis run at schedule `position` (its `attempt`-th there) over (op, dtype, device), generating up
@@ -238,6 +240,8 @@ class HypothesisRun:
             signature = signature_of(case, verdict)
             if signature in campaign.known:
                 stats.known_discrepancies += 1
+                if not self.failing:
+                    campaign.sit_out_after_stored_crash(case, verdict, signature)
                 continue
             if stats.first_discrepancy_at is None:
                 stats.first_discrepancy_at = stats.examples

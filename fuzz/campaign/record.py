@@ -61,6 +61,7 @@ def campaign_record(
             },
             "verdicts": dict(stats.verdicts),
             "known_discrepancies": stats.known_discrepancies,
+            "sat_out": dict(stats.sat_out),
             "workers_lost": stats.workers_lost,
             "actors_replaced": stats.actors_replaced,
             "by_op_dtype": dict(stats.by_op_dtype),

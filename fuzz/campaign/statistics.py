@@ -50,6 +50,8 @@ class CampaignStats:
     verdicts: Counter[str] = field(default_factory=Counter)  # one per check: its verdict's kind, or 'pass'
     # Checks whose discrepancy is of a finding already stored (or found earlier in this campaign): let pass.
     known_discrepancies: int = 0
+    # Checks an oracle sat out after a stored crash of their defect ('jax hostile_padding'; Campaign.sat_out).
+    sat_out: Counter[str] = field(default_factory=Counter)
     # A parallel campaign's workers that never reported, and (Ray) lost actors whose share went on elsewhere.
     workers_lost: int = 0
     actors_replaced: int = 0
@@ -129,6 +131,7 @@ class CampaignStats:
             total.findings += part.findings
             total.unconfirmed += part.unconfirmed
             total.rechecked.update(part.rechecked)
+            total.sat_out.update(part.sat_out)
             total.interrupted |= part.interrupted
             total.cut_at_deadline |= part.cut_at_deadline
             for moment in ("first_check_time", "first_finding_time"):
