@@ -67,26 +67,18 @@ def facts_here() -> dict:
     facts = {'vendor': cpu['vendor'], 'model': cpu['model'], **cpu['isa']}
     import torch
 
-    try:
-        facts['cpu_capability'] = str(torch.backends.cpu.get_cpu_capability())
-    except Exception:  # an older or leaner build: unknown
-        pass
-    try:
-        facts['mkldnn'] = bool(torch.backends.mkldnn.is_available())
-    except Exception:  # an older or leaner build: unknown
-        pass
-    try:
-        facts['mkldnn_bf16'] = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except Exception:  # an older or leaner build: unknown
-        pass
-    try:
-        facts['mkldnn_fp16'] = bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
-    except Exception:  # an older or leaner build: unknown
-        pass
-    try:
-        facts['mkl'] = bool(torch.backends.mkl.is_available())
-    except Exception:  # an older or leaner build: unknown
-        pass
+    probes = {
+        'cpu_capability': lambda: str(torch.backends.cpu.get_cpu_capability()),
+        'mkldnn': lambda: bool(torch.backends.mkldnn.is_available()),
+        'mkldnn_bf16': lambda: bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        'mkldnn_fp16': lambda: bool(torch.ops.mkldnn._is_mkldnn_fp16_supported()),
+        'mkl': lambda: bool(torch.backends.mkl.is_available()),
+    }
+    for name, probe in probes.items():
+        try:
+            facts[name] = probe()
+        except Exception:  # an older or leaner build: unknown
+            pass
     return facts
 
 

@@ -51,10 +51,14 @@ def facts_here() -> dict:
     facts: dict = {}
     import torch
 
-    try:
-        facts['name'] = str(torch.cuda.get_device_name(0))
-    except Exception:  # an older or leaner build: unknown
-        pass
+    probes = {
+        'name': lambda: str(torch.cuda.get_device_name(0)),
+    }
+    for name, probe in probes.items():
+        try:
+            facts[name] = probe()
+        except Exception:  # an older or leaner build: unknown
+            pass
     return facts
 
 

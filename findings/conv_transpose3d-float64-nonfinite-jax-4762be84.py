@@ -55,10 +55,14 @@ def facts_here() -> dict:
     facts: dict = {}
     import jax
 
-    try:
-        facts['name'] = str(jax.devices()[0].device_kind)
-    except Exception:  # an older or leaner build: unknown
-        pass
+    probes = {
+        'name': lambda: str(jax.devices()[0].device_kind),
+    }
+    for name, probe in probes.items():
+        try:
+            facts[name] = probe()
+        except Exception:  # an older or leaner build: unknown
+            pass
     return facts
 
 

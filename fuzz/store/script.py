@@ -150,14 +150,18 @@ def _facts_here_function(framework: Framework, device: str, labels: list[str]) -
         lines.append("    facts: dict = {}" if wanted else "    return {}")
     if wanted:
         lines.append(f"    import {framework.module}\n")
-        for label, expression in wanted.items():
-            lines += [
-                "    try:",
-                f"        facts[{label!r}] = {expression}",
-                "    except Exception:  # an older or leaner build: unknown",
-                "        pass",
-            ]
-        lines.append("    return facts")
+        # One lambda per fact and one guarded loop: a try block per fact would cost four lines each.
+        lines.append("    probes = {")
+        lines += [f"        {label!r}: lambda: {expression}," for label, expression in wanted.items()]
+        lines += [
+            "    }",
+            "    for name, probe in probes.items():",
+            "        try:",
+            "            facts[name] = probe()",
+            "        except Exception:  # an older or leaner build: unknown",
+            "            pass",
+            "    return facts",
+        ]
     return "\n".join(lines) + "\n"
 
 
