@@ -175,11 +175,11 @@ def test_a_crash_on_a_huge_stride_is_found_and_shrunk_to_2_to_the_31_minus_1(tmp
 
 @pytest.mark.campaign
 def test_after_a_stored_crash_of_a_hostile_kind_its_suspect_sits_that_kind_out() -> None:
-    """A crash stored before the campaign, met again, costs a worker restart and teaches nothing: after the first
-    one its suspect sits out that defect's cases; the reference still checks them, and the summary counts them."""
+    """A crash stored before the campaign, met again, costs a worker restart and teaches nothing: once a known one
+    shows again its suspect sits out that defect's cases (the reference still checks them; the summary counts them)."""
     planted = CrashesOnHugeStride()
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle(), planted.name: planted}
-    settings_ = CampaignSettings(seed=2, max_examples=300, ops=(INVALID_STREAM,))
+    settings_ = CampaignSettings(seed=2, max_examples=300, ops=(INVALID_STREAM,), dtypes=("float32",))
     first = Campaign(oracles, settings_).run()
     stored = [f.signature for f in first.findings if f.kind == "crash"]
     assert stored and first.verdicts["crash"] > 1 and not first.sat_out
@@ -187,3 +187,11 @@ def test_after_a_stored_crash_of_a_hostile_kind_its_suspect_sits_that_kind_out()
     assert again.verdicts["crash"] == 1  # the first meeting; then it sat out
     assert again.sat_out[f"{planted.name} hostile_stride"] > 0
     assert not [f for f in again.findings if f.kind == "crash"]
+    # Stored for another dtype only: the class matches (a campaign meets it in a later Hypothesis run, once the new
+    # dtype's crash has been shrunk and stored as new evidence).
+    crash = next(f for f in first.findings if f.kind == "crash")
+    elsewhere = Campaign(oracles, settings_, known_signatures=[crash.signature.replace("|float32|", "|float64|")])
+    elsewhere.sit_out_after_stored_crash(crash.case, elsewhere.evaluate(crash.case), crash.signature)
+    assert elsewhere.sat_out == {(planted.name, "hostile_stride"): crash.signature}
+    assert planted.name not in elsewhere.evaluate(crash.case).observations  # sat out
+    assert elsewhere.stats.sat_out[f"{planted.name} hostile_stride"] == 1

@@ -33,7 +33,7 @@ from convfuzz.fuzz.campaign.statistics import CampaignStats
 from convfuzz.fuzz.judge.decide import PROCESS_KINDS
 from convfuzz.fuzz.judge.deviation import accepted
 from convfuzz.fuzz.judge.verdict import Verdict, judge
-from convfuzz.fuzz.store.records import FindingRecord, kind_of_signature, signature_of
+from convfuzz.fuzz.store.records import FindingRecord, crash_class, kind_of_signature, signature_of
 from convfuzz.oracles.base import Oracle, Outcome, backend_path
 from convfuzz.oracles.kernel_facts import kernel_facts_of, merge_facts
 from convfuzz.oracles.registry import takes_part
@@ -82,10 +82,10 @@ class Campaign:
         self.unconfirmed = sorted(unconfirmed, key=lambda r: r.id)[share]
         self.settings = settings_
         self.known = set(known_signatures)
-        # A stored crash or hang of an invalid case kind ('defect:hostile_padding'): met again, each costs a worker
-        # restart (about 2 s) and teaches nothing new. After the first one, its suspects sit out the rest of that
-        # kind's cases in this campaign: {(oracle, defect): the stored signature that sent it out}.
-        self._stored_crashes = {s for s in known_signatures if kind_of_signature(s) in PROCESS_KINDS}
+        # A stored crash or hang of an invalid case kind ('defect:hostile_padding'), met again in any op or dtype,
+        # costs a worker restart (about 2 s) each time and teaches nothing new. Once a known one shows again, its
+        # suspects sit out the rest of that kind's cases in this campaign: {(oracle, defect): the signature}.
+        self._stored_crashes = {crash_class(s) for s in known_signatures} - {None}
         self.sat_out: dict[tuple[str, str], str] = {}
         self.record = record
         self.progress = progress
@@ -255,11 +255,12 @@ class Campaign:
         )
 
     def sit_out_after_stored_crash(self, case: ConvCase, verdict: Verdict, signature: str) -> None:
-        """Where `signature` is a crash or hang stored before this campaign on an invalid case, its suspects sit
-        out the rest of this campaign's cases of that defect (see `_stored_crashes`). The caller makes sure no
-        failure is being shrunk: a case that failed must keep failing while Hypothesis shrinks it."""
+        """Where known `signature` is a crash or hang on an invalid case of a kind stored before this campaign (any
+        op or dtype: a new signature of it is shrunk and stored first), its suspects sit out the rest of this
+        campaign's cases of that defect (see `_stored_crashes`). The caller makes sure no failure is being shrunk:
+        a case that failed must keep failing while Hypothesis shrinks it."""
         defect = case.config.defect
-        if defect and signature in self._stored_crashes:
+        if defect and crash_class(signature) in self._stored_crashes:
             for suspect in verdict.suspects:
                 self.sat_out.setdefault((suspect, defect), signature)
 

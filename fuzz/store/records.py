@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from convfuzz.fuzz.judge.decide import ERROR_KINDS, KINDS, Decision
+from convfuzz.fuzz.judge.decide import ERROR_KINDS, KINDS, PROCESS_KINDS, Decision
 from convfuzz.strategies.case import COMPLEX_DTYPES, ConvCase, ConvConfig
 from convfuzz.strategies.dtypes import join_parts
 
@@ -94,6 +94,16 @@ def signature_of(case: ConvCase, decision: Decision) -> str:
 def kind_of_signature(signature: str) -> str:
     """The finding kind a signature from signature_of names (its fourth part)."""
     return signature.split("|")[3]
+
+
+def crash_class(signature: str) -> str | None:
+    """A crash or hang signature of an invalid case without its op, dtype and error types ('cpu|crash|jax|
+    defect:hostile_padding'): the same failure met in another op or dtype; None for any other signature."""
+    device, kind, suspects, *rest = signature.split("|")[2:]
+    defects = [part for part in rest if part.startswith("defect:")]
+    if kind not in PROCESS_KINDS or not defects:
+        return None
+    return "|".join([device, kind, suspects, *defects])
 
 
 @dataclass(frozen=True)
