@@ -31,8 +31,8 @@ def run_torch(X: np.ndarray = X, W: np.ndarray = W) -> np.ndarray:
     x = torch.tensor(X, dtype=dtype, device='cpu')
     w = torch.tensor(W, dtype=torch.bfloat16, device='cpu')
 
-    module = torch.nn.utils.skip_init(torch.nn.Conv1d, 1, 1, (1,), stride=(2,),
-        padding=(1,), dilation=(1,), groups=1, bias=False, padding_mode='circular', device='cpu', dtype=dtype)
+    module = torch.nn.utils.skip_init(torch.nn.Conv1d, 1, 1, (1,), stride=(2,), padding=(1,), dilation=(1,),
+        groups=1, bias=False, padding_mode='circular', device='cpu', dtype=dtype)
 
     def conv(x, w):
         parameters = {'weight': w}

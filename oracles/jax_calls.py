@@ -4,6 +4,7 @@ jitted or eager as the variant runs it, the transposed port with its kernel rear
 from __future__ import annotations
 
 from convfuzz.oracles.call_text import UserCall, what_is_called, wrapped
+from convfuzz.oracles.jax_entry_points import entry_call, entry_lines
 from convfuzz.oracles.jax_oracle import JAX_VARIANTS, LaxCall, lax_call
 from convfuzz.strategies.case import COMPLEX_DTYPES, GRADIENTS, ConvConfig
 
@@ -60,7 +61,9 @@ def jax_user_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> Us
         "    @jax.jit\n"
         if how.jitted else "    # Eager, op by op (not jitted), as convfuzz's jax-eager runs it.\n"
     )
+    entry = entry_call(cfg, how.entry) if how.entry else None
     conv_lines = (
+        entry_lines(cfg, entry, operands) if entry is not None else
         _jax_transposed_lines(cfg, call, how.adjoint, operands) if cfg.transposed else
         f"    def conv({operands}):\n"
         f"{pad_line}"
@@ -94,8 +97,10 @@ def jax_user_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> Us
     wide = "np.complex128" if cfg.dtype in COMPLEX_DTYPES else "np.float64"
     # 64-bit types exist in JAX only with x64 on; a float32 or half case runs as a user's default JAX runs it.
     x64 = "\n    jax.config.update('jax_enable_x64', True)\n" if cfg.dtype in ("float64", "complex128") else ""
+    scipy = "    import jax.scipy.signal\n" if entry is not None and entry.entry == "scipy_correlate" else ""
     body = (
         "    import jax\n"
+        f"{scipy}"
         f"{x64}"
         "    import jax.numpy as jnp\n"
         "    from jax import lax\n\n"
@@ -108,5 +113,6 @@ def jax_user_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> Us
         f"{g_line}"
     )
     widened = f"np.asarray({result}).astype({wide})"
-    return UserCall(oracle, cfg, what_is_called(cfg, "lax.conv_general_dilated"), body, widened, widened)
+    what = "lax.conv_general_dilated" if entry is None else entry.function()
+    return UserCall(oracle, cfg, what_is_called(cfg, what), body, widened, widened)
 

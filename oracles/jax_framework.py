@@ -44,6 +44,16 @@ class JaxFramework(Framework):
 
         return JaxOracle(variant)
 
+    def takes(self, variant: str, config: ConvConfig) -> bool:
+        """The framework's rule; an entry-point variant only where the case can be written as its call."""
+        from convfuzz.oracles.jax_entry_points import entry_call
+        from convfuzz.oracles.jax_oracle import JAX_VARIANTS
+
+        entry = JAX_VARIANTS[variant].entry
+        if entry and entry_call(config, entry) is None:
+            return False
+        return super().takes(variant, config)
+
     def facts(self) -> dict[str, Any]:
         """The default backend and its platform version, and the GPU it runs on."""
         import jax
@@ -77,7 +87,13 @@ class JaxFramework(Framework):
         return "lax.conv_general_dilated"
 
     def variant_phrase(self, variant: str) -> str:
-        """' (not jitted)', ' (jax.vjp)'."""
+        """' (not jitted)', ' (jax.vjp)', ' through lax.conv_transpose' (an entry point of its own)."""
+        from convfuzz.oracles.jax_entry_points import EntryCall
+        from convfuzz.oracles.jax_oracle import JAX_VARIANTS
+
+        entry = JAX_VARIANTS[variant].entry if variant in JAX_VARIANTS else ""
+        if entry:
+            return f" through {EntryCall(entry, ()).function()}"
         return {"jax-eager": " (not jitted)", "jax-vjp": " (jax.vjp)"}.get(variant, "")
 
     def transposed_phrase(self, cfg: ConvConfig) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from convfuzz.oracles.base import FloatArray, OracleUnavailable
+from convfuzz.oracles.jax_entry_points import entry_call, entry_function
 from convfuzz.oracles.reference import NUMPY_PAD_MODES, widened
 from convfuzz.oracles.xla_lowering import lowered_path
 from convfuzz.strategies.case import GRADIENTS, TRANSPOSED_OPS, ConvCase, ConvConfig, split_op_name
@@ -76,14 +77,18 @@ class JaxVariant:
     channels_last: bool = False
     # forward ops only: float16/bfloat16 with preferred_element_type=float32 (the output stays float32)
     wide_output: bool = False
+    # another entry point than lax.conv_general_dilated (a key of oracles.jax_entry_points.ENTRY_CALLS), or ""
+    entry: str = ""
 
     def computes(self, op: str) -> bool:
         """Whether this variant computes `op` ('conv2d', or a gradient 'conv2d.grad_weight'): the adjoint
         transposed ops only, the layout and wide-output variants (written for forward convs) forward ops only;
         gradients (jax.vjp) every variant but the adjoint and the wide-output one."""
         base, gradient = split_op_name(op)
-        if gradient and (self.adjoint or self.wide_output):
+        if gradient and (self.adjoint or self.wide_output or self.entry):
             return False
+        if self.entry:  # which cases map onto the entry point: oracles.jax_entry_points.entry_call
+            return not (self.entry == "conv_transpose" and base not in TRANSPOSED_OPS)
         if base in TRANSPOSED_OPS:
             return self.adjoint or not (self.channels_last or self.wide_output)
         return not self.adjoint
@@ -95,6 +100,9 @@ JAX_VARIANTS: dict[str, JaxVariant] = {
     "jax-vjp": JaxVariant(adjoint=True),
     "jax-nhwc": JaxVariant(channels_last=True),
     "jax-f32out": JaxVariant(wide_output=True),
+    "jax-conv-transpose": JaxVariant(entry="conv_transpose"),
+    "jax-general-padding": JaxVariant(entry="conv_with_general_padding"),
+    "jax-scipy": JaxVariant(entry="scipy_correlate"),
 }
 HALF_TYPES = ("float16", "bfloat16")
 
@@ -273,8 +281,8 @@ class JaxOracle:
         self._executables: dict[tuple[object, ...], tuple[Any, str]] = {}
         self.last_path: str | None = None
         transposed = _conv_transpose_as_vjp if self.variant.adjoint else _conv_transpose_plus_bias
-        self._conv = self._caller(_conv_plus_bias)
-        self._conv_transpose = self._caller(transposed)
+        self._conv = self._caller(entry_function if self.variant.entry else _conv_plus_bias)
+        self._conv_transpose = self._caller(entry_function if self.variant.entry else transposed)
         self._gradient = self._caller(_gradient_of)
 
     def _caller(self, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -326,8 +334,13 @@ class JaxOracle:
         if cfg.gradient:
             return self._case_gradient(case, array(x_values), weight, None if case.b is None else array(case.b), array)
 
-        call = lax_call(cfg, variant)
         bias = None if case.b is None else array(case.b)
+        if variant.entry:
+            described = entry_call(cfg, variant.entry)
+            if described is None:
+                raise ValueError(f"{self.name} cannot write this case as {variant.entry}")
+            return widened(self._conv(array(case.x), weight, bias, call=described))
+        call = lax_call(cfg, variant)
         if cfg.transposed:
             extra = {"output_spatial": cfg.output_spatial()} if self.variant.adjoint else {}
             return widened(self._conv_transpose(array(case.x), weight, bias, call=call, **extra))

@@ -5,7 +5,7 @@ closure of torch-compile and the VJP of torch-vjp."""
 from __future__ import annotations
 
 from convfuzz.oracles.call_text import UserCall, what_is_called, wrapped
-from convfuzz.oracles.torch_oracle import TorchCall, torch_call
+from convfuzz.oracles.torch_oracle import ModuleCall, TorchCall, module_call, torch_call
 from convfuzz.oracles.torch_variants import TORCH_VARIANTS, TorchSettings
 from convfuzz.strategies.case import COMPLEX_DTYPES, ConvConfig
 
@@ -123,10 +123,28 @@ def _torch_adjoint_lines(cfg: ConvConfig) -> str:
     )
 
 
+def _module_lines(call: ModuleCall, device: str, bias: bool) -> str:
+    """The module and conv(x, w[, b]) through it, as module_function builds them: the module's parameters are
+    replaced by w (and b); a lazy module's first call creates them."""
+    factory = f"torch.nn.{call.module}"
+    made = (f"{factory}({call.arguments()}, device={device!r}, dtype=dtype)" if call.lazy else
+            f"torch.nn.utils.skip_init({factory}, {call.arguments()}, device={device!r}, dtype=dtype)")
+    lines = [wrapped(f"    module = {made}"), "", f"    def conv({'x, w, b' if bias else 'x, w'}):"]
+    if call.pre_pad is not None:
+        lines.append(f"        x = F.pad(x, {list(call.pre_pad)!r})")
+    if call.lazy:
+        lines += ["        if module.has_uninitialized_params():",
+                  "            with torch.no_grad():",
+                  "                module(x)  # a first call infers in_channels and creates the parameters"]
+    lines.append(f"        parameters = {{'weight': w{', ' + repr('bias') + ': b' if bias else ''}}}")
+    extra = "" if call.output_size is None else f", {{'output_size': {list(call.output_size)!r}}}"
+    lines.append(f"        return torch.func.functional_call(module, parameters, (x,){extra})")
+    return "\n".join(lines) + "\n\n"
+
+
 def torch_user_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> UserCall:
     """The call of a torch variant, as a user writes it in a script of their own: backend flags as assignments,
     the layout spelled out, the result widened inline."""
-    padding = torch_call(cfg).padding
     # conv(x, w, b) passes b on to F.convNd, which takes None for no bias; the module form takes the bias, if any,
     # as a parameter.
     operands = "x, w, b" if cfg.bias else "x, w, None"
@@ -135,17 +153,8 @@ def torch_user_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> 
         bias_line += f"    g = torch.tensor(G, dtype=dtype, device={device!r})\n"
     settings = TORCH_VARIANTS[variant]
     module_lines = ""
-    if cfg.padding_mode != "zeros":
-        # Through nn.ConvNd, as users get a non-zero padding mode; the module's parameters are replaced by w, b.
-        module_lines = (
-            f"    module = torch.nn.utils.skip_init(torch.nn.Conv{cfg.rank}d, {cfg.in_channels}, {cfg.out_channels}, "
-            f"{cfg.kernel!r}, stride={cfg.stride!r},\n"
-            f"        padding={padding!r}, dilation={cfg.dilation!r}, groups={cfg.groups}, bias={cfg.bias}, "
-            f"padding_mode={cfg.padding_mode!r}, device={device!r}, dtype=dtype)\n\n"
-            f"    def conv({'x, w, b' if cfg.bias else 'x, w'}):\n"
-            f"        parameters = {{'weight': w{', ' + repr('bias') + ': b' if cfg.bias else ''}}}\n"
-            "        return torch.func.functional_call(module, parameters, (x,))\n\n"
-        )
+    if cfg.padding_mode != "zeros" or settings.module:
+        module_lines = _module_lines(module_call(cfg, lazy=settings.module == "lazy"), device, cfg.bias)
         operands = "x, w, b" if cfg.bias else "x, w"
     call = torch_call(cfg)
     before, called = "", f"conv({operands})"
@@ -172,7 +181,8 @@ def torch_user_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> 
         ".detach().to(device='cpu', dtype=torch.complex128).resolve_conj().numpy()" if cfg.dtype in COMPLEX_DTYPES
         else ".detach().to(device='cpu', dtype=torch.float64).numpy()"
     )
-    functional = "" if module_lines else "    import torch.nn.functional as F\n"
+    padded_first = module_lines and "F.pad(" in module_lines
+    functional = "" if module_lines and not padded_first else "    import torch.nn.functional as F\n"
     body = (
         "    import torch\n"
         f"{functional}\n"
@@ -185,5 +195,6 @@ def torch_user_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> 
         f"{_explicit_settings_lines(settings, device)}"
         f"{result_lines}"
     )
-    return UserCall(oracle, cfg, what_is_called(cfg, "F." + cfg.op), body, result + to_host, result)
+    what = f"torch.nn.{module_call(cfg, lazy=settings.module == 'lazy').module}" if settings.module else "F." + cfg.op
+    return UserCall(oracle, cfg, what_is_called(cfg, what), body, result + to_host, result)
 

@@ -114,8 +114,19 @@ class TorchFramework(Framework):
         return f"F.{cfg.op}"
 
     def variant_phrase(self, variant: str) -> str:
-        """' under torch.compile', ' (its VJP)'."""
-        return {"torch-compile": " under torch.compile", "torch-vjp": " (its VJP)"}.get(variant, "")
+        """' under torch.compile', ' (its VJP)', ' through its nn module'."""
+        return {"torch-compile": " under torch.compile", "torch-vjp": " (its VJP)",
+                "torch-module": " through its nn module", "torch-lazy": " through its Lazy nn module"}.get(variant, "")
+
+    def takes(self, variant: str, config: ConvConfig) -> bool:
+        """The framework's rule; the module variants leave out a transposed case whose output_padding is not below
+        its stride (torch allows it below the dilation too, but output_size= can only say the stride's range)."""
+        beyond_stride = config.transposed and any(
+            extra >= s for extra, s in zip(config.output_padding, config.stride, strict=True)
+        )
+        if beyond_stride and TORCH_VARIANTS[variant].module:
+            return False
+        return super().takes(variant, config)
 
     def device_check(self, device: str) -> str:
         """torch.cuda.is_available() for a CUDA finding."""

@@ -118,19 +118,72 @@ def conv_function(cfg: ConvConfig, functional: Any) -> Callable[[Any, Any, Any],
     return call
 
 
-def module_function(cfg: ConvConfig, torch: Any) -> Callable[[Any, Any, Any], Any]:
-    """conv(x, w, b) through nn.ConvNd with the case's padding_mode, the way users get reflect, replicate or
-    circular padding; torch.func.functional_call puts w and b in place of the module's own parameters."""
-    padding = torch_call(cfg).padding  # non-zero modes come with symmetric padding: one int per dim
-    module = torch.nn.utils.skip_init(  # skip_init: no random initialisation of parameters replaced anyway
-        getattr(torch.nn, f"Conv{cfg.rank}d"), cfg.in_channels, cfg.out_channels, cfg.kernel, stride=cfg.stride,
-        padding=padding, dilation=cfg.dilation, groups=cfg.groups, bias=cfg.bias, padding_mode=cfg.padding_mode,
-        device=cfg.device, dtype=getattr(torch, cfg.dtype),
-    )
+@dataclass(frozen=True)
+class ModuleCall:
+    """How an nn module computes a case: the one description of it, which the oracle builds and calls and a finding's
+    script spells out. `module` is the class in torch.nn ('Conv2d', 'LazyConvTranspose1d'); a lazy module is made
+    without in_channels and infers them (and creates its parameters) on a first call; a transposed module is called
+    with output_size=, from which it works out its output_padding itself."""
+
+    module: str
+    positional: tuple[Any, ...]  # (in_channels, out_channels, kernel_size), a lazy module's without in_channels
+    keywords: tuple[tuple[str, Any], ...]
+    pre_pad: tuple[int, ...] | None = None  # F.pad amounts first (asymmetric, cropping or 'same' with a stride)
+    output_size: tuple[int, ...] | None = None  # transposed: the output's spatial size, passed to forward()
+
+    @property
+    def lazy(self) -> bool:
+        """Whether the module infers in_channels on its first call."""
+        return self.module.startswith("Lazy")
+
+    def arguments(self) -> str:
+        """The constructor's arguments as source."""
+        keywords = (f"{name}={value!r}" for name, value in self.keywords)
+        return ", ".join([*(repr(value) for value in self.positional), *keywords])
+
+
+def module_call(cfg: ConvConfig, lazy: bool = False) -> ModuleCall:
+    """nn.ConvNd / nn.ConvTransposeNd (or their Lazy forms) for `cfg`: torch's padding argument as F takes it
+    ('same', 'valid', one int per dim) after F.pad where torch needs it, the padding mode, output_size= for a
+    transposed module."""
+    pre_pad, padding = torch_padding_plan(cfg)
+    kind = "ConvTranspose" if cfg.transposed else "Conv"
+    channels = (cfg.out_channels,) if lazy else (cfg.in_channels, cfg.out_channels)
+    name = f"{'Lazy' if lazy else ''}{kind}{cfg.rank}d"
+    if cfg.transposed:
+        keywords: tuple[tuple[str, Any], ...] = (
+            ("stride", cfg.stride), ("padding", padding), ("groups", cfg.groups), ("bias", cfg.bias),
+            ("dilation", cfg.dilation),
+        )
+        return ModuleCall(name, (*channels, cfg.kernel), keywords, output_size=cfg.output_spatial())
+    keywords = (("stride", cfg.stride), ("padding", padding), ("dilation", cfg.dilation), ("groups", cfg.groups),
+                ("bias", cfg.bias), ("padding_mode", cfg.padding_mode))
+    return ModuleCall(name, (*channels, cfg.kernel), keywords, None if pre_pad is None else tuple(pre_pad))
+
+
+def module_function(cfg: ConvConfig, torch: Any, lazy: bool = False) -> Callable[[Any, Any, Any], Any]:
+    """conv(x, w, b) through the module of module_call - the way users get reflect, replicate or circular padding,
+    and torch-module's and torch-lazy's whole call. torch.func.functional_call puts w and b in place of the
+    module's own parameters (a lazy module's are created by a first call on the same input, as a user's dry run
+    creates them)."""
+    described = module_call(cfg, lazy)
+    factory = getattr(torch.nn, described.module)
+    options = {"device": cfg.device, "dtype": getattr(torch, cfg.dtype)}
+    keywords = dict(described.keywords)
+    # skip_init: no random initialisation of parameters replaced anyway (a lazy module has none to skip yet).
+    module = (factory(*described.positional, **keywords, **options) if described.lazy else
+              torch.nn.utils.skip_init(factory, *described.positional, **keywords, **options))
+    pre_pad = None if described.pre_pad is None else list(described.pre_pad)
+    forward_keywords = {} if described.output_size is None else {"output_size": list(described.output_size)}
 
     def call(x: Any, w: Any, b: Any) -> Any:
+        if pre_pad is not None:
+            x = torch.nn.functional.pad(x, pre_pad)
+        if described.lazy and module.has_uninitialized_params():
+            with torch.no_grad():
+                module(x)
         parameters = {"weight": w} if b is None else {"weight": w, "bias": b}
-        return torch.func.functional_call(module, parameters, (x,))
+        return torch.func.functional_call(module, parameters, (x,), forward_keywords)
 
     return call
 
@@ -212,10 +265,10 @@ class TorchOracle:
             raise ValueError(f"{self.name} does not compute {cfg.op_name}")
         if self.settings.adjoint:
             call = adjoint_function(cfg, torch)
-        elif cfg.padding_mode == "zeros":
+        elif cfg.padding_mode == "zeros" and not self.settings.module:
             call = conv_function(cfg, self._functional)
         else:
-            call = module_function(cfg, torch)
+            call = module_function(cfg, torch, lazy=self.settings.module == "lazy")
         if self.settings.compiled:
             call = self._compiled(call, case)
         with warnings.catch_warnings(), backend_settings(torch, self.settings):

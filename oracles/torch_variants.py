@@ -21,6 +21,9 @@ class TorchSettings:
     compiled: bool = False  # through torch.compile (inductor)
     # conv_transposeNd computed as the vector-Jacobian product of convNd (autograd), the identity between them
     adjoint: bool = False
+    # through the nn module (nn.Conv2d, nn.ConvTranspose2d with output_size=) or its Lazy form, not F: 'module',
+    # 'lazy' or ''
+    module: str = ""
 
     def computes(self, op: str) -> bool:
         """Whether this variant computes `op` ('conv2d', or a gradient 'conv2d.grad_weight'): the adjoint variant
@@ -41,6 +44,8 @@ TORCH_VARIANTS: dict[str, TorchSettings] = {
     "torch-tf32": TorchSettings(devices=("cuda",), tf32=True),
     "torch-compile": TorchSettings(compiled=True),
     "torch-vjp": TorchSettings(adjoint=True),
+    "torch-module": TorchSettings(module="module"),
+    "torch-lazy": TorchSettings(module="lazy"),
 }
 
 

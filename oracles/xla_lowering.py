@@ -58,5 +58,6 @@ def lowerings(hlo_text: str) -> list[str]:
 
 def lowered_path(platform: str, hlo_text: str) -> str:
     """The JAX oracle's path for one executable: 'XLA:cpu/convolution f32+dot f32' (the backend, then each
-    lowering), or 'XLA:cpu/none' when no convolution or dot was left."""
+    lowering), or 'XLA:cpu/none' when no convolution or dot was left (a single-channel 1x1 conv becomes a
+    multiply; an empty batch needs no arithmetic)."""
     return f"XLA:{platform}/{'+'.join(lowerings(hlo_text)) or 'none'}"

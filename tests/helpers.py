@@ -6,6 +6,7 @@ import itertools
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,14 @@ def make_case(dtype: str = "float32", family: str = "normal", k: int = 3) -> Con
 
 def family_case(cfg: ConvConfig, family: str = "small_int", seed: int = 4) -> ConvCase:
     """`cfg` with every tensor of one value family (strategies.values.ValueFamily; small_int: integers in [-3, 3],
-    every product and sum exact in each dtype for small cases) and a bias where the config has one."""
+    every product and sum exact in each dtype for small cases), a bias where the config has one and the cotangent
+    of a gradient case."""
     fam = ValueFamily(family, seed=seed, scale=1.0)
     bias = fam.make((cfg.out_channels,), cfg.dtype) if cfg.bias else None
-    return ConvCase(cfg, fam.make(cfg.input_shape(), cfg.dtype), fam.make(cfg.weight_shape(), cfg.dtype), bias)
+    # A gradient case's cotangent has the forward output's shape.
+    cotangent = fam.make(replace(cfg, gradient="").output_shape(), cfg.dtype) if cfg.gradient else None
+    return ConvCase(cfg, fam.make(cfg.input_shape(), cfg.dtype), fam.make(cfg.weight_shape(), cfg.dtype), bias,
+                    g=cotangent)
 
 
 def make_record() -> FindingRecord:
