@@ -30,6 +30,7 @@ BUILT_IN: tuple[str, ...] = (
     "convfuzz.oracles.torch_framework:TORCH",
     "convfuzz.oracles.jax_framework:JAX",
     "convfuzz.oracles.onnxruntime_framework:ONNXRUNTIME",
+    "convfuzz.oracles.tensorflow_framework:TENSORFLOW",
 )
 FRAMEWORKS_ENV = "CONVFUZZ_FRAMEWORKS"
 # Defect scopes (strategies.case.DEFECTS) that bind every framework; the others name the frameworks whose own
@@ -145,8 +146,8 @@ class Framework:
         for the framework; '' where nothing needs checking (the CPU)."""
         return ""
 
-    def loading_lines(self) -> str:
-        """Source that loads the framework as its oracle's worker has it before a case (a snippet of a hostile
+    def loading_lines(self, variant: str = "") -> str:
+        """Source that loads the framework as oracle `variant`'s worker has it before a case (a snippet of a hostile
         parameter's crash caps memory after these lines)."""
         return f"import {self.module}\n"
 

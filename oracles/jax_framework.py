@@ -109,7 +109,7 @@ class JaxFramework(Framework):
             "        return 'jax sees no GPU here'\n"
         )
 
-    def loading_lines(self) -> str:
+    def loading_lines(self, variant: str = "") -> str:
         """JAX with its CPU backend started (the worker has it before its first case)."""
         return "import jax\njax.devices('cpu')\n"
 

@@ -36,6 +36,14 @@ def make_case(dtype: str = "float32", family: str = "normal", k: int = 3) -> Con
     return family_case(cfg, family)
 
 
+def grouped_conv2d(**changes: object) -> ConvConfig:
+    """A 2-D float32 conv of 2 groups (4 -> 6 channels) over a 7x6 input, kernel (3, 2), changed as asked: the base
+    case the framework modules' tests vary."""
+    base = ConvConfig(op="conv2d", batch=2, in_channels=4, out_channels=6, groups=2, spatial=(7, 6), kernel=(3, 2),
+                      stride=(1, 1), dilation=(1, 1), padding=Padding("valid"), bias=True, dtype="float32")
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
 def family_case(cfg: ConvConfig, family: str = "small_int", seed: int = 4) -> ConvCase:
     """`cfg` with every tensor of one value family (strategies.values.ValueFamily; small_int: integers in [-3, 3],
     every product and sum exact in each dtype for small cases), a bias where the config has one and the cotangent

@@ -23,7 +23,7 @@ from tests.helpers import make_record
     (["--ops", "conv2d,conv9d"], "'conv9d'"),
     (["--dtypes", "float8"], "'float8'"),
     (["--devices", "tpu"], "'tpu'"),
-    (["--oracles", "torch,tensorflow"], "'tensorflow'"),
+    (["--oracles", "torch,mxnet"], "'mxnet'"),
     (["--oracles", "torch"], "at least two oracles"),
     (["--workers", "0"], "0 must be at least 1"),
     (["--accept", "nan-through-zero,bogus"], "'bogus'"),

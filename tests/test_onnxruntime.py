@@ -20,7 +20,7 @@ from convfuzz.oracles.reference_oracle import ReferenceOracle
 from convfuzz.oracles.registry import serves
 from convfuzz.strategies.case import OPS, ConvConfig, Padding
 from tests.conftest import oracle_or_skip
-from tests.helpers import claim_that_torch_is_wrong, family_case, run_script, user_form_comparisons
+from tests.helpers import claim_that_torch_is_wrong, family_case, grouped_conv2d, run_script, user_form_comparisons
 from tests.known_bugs import committed_signatures_in_every_op_and_dtype, unexplained
 
 pytest.importorskip("onnxruntime")
@@ -29,23 +29,16 @@ pytest.importorskip("onnx")
 VARIANTS = tuple(ORT_VARIANTS)
 
 
-def config(**changes: object) -> ConvConfig:
-    """A 2-D float32 conv of 2 groups over a 7x6 input, changed as asked."""
-    base = ConvConfig(op="conv2d", batch=2, in_channels=4, out_channels=6, groups=2, spatial=(7, 6), kernel=(3, 2),
-                      stride=(1, 1), dilation=(1, 1), padding=Padding("valid"), bias=True, dtype="float32")
-    return replace(base, **changes)  # type: ignore[arg-type]
-
-
 # Each way ONNX says padding, and the ops: every one computes the exact result in each variant.
 CASES = {
-    "valid": config(),
-    "same_upper_strided": config(padding=Padding("same"), stride=(2, 3)),
-    "same_dilated": config(padding=Padding("same"), dilation=(2, 1)),
-    "same_lower": config(padding=Padding("explicit", ((1, 0), (1, 0))), kernel=(2, 2)),
-    "explicit_asymmetric": config(padding=Padding("explicit", ((0, 2), (3, 1)))),
-    "reflect": config(padding=Padding("symmetric", ((1, 1), (1, 1))), padding_mode="reflect"),
-    "replicate": config(padding=Padding("symmetric", ((2, 2), (1, 1))), padding_mode="replicate"),
-    "circular": config(padding=Padding("symmetric", ((1, 1), (1, 1))), padding_mode="circular"),
+    "valid": grouped_conv2d(),
+    "same_upper_strided": grouped_conv2d(padding=Padding("same"), stride=(2, 3)),
+    "same_dilated": grouped_conv2d(padding=Padding("same"), dilation=(2, 1)),
+    "same_lower": grouped_conv2d(padding=Padding("explicit", ((1, 0), (1, 0))), kernel=(2, 2)),
+    "explicit_asymmetric": grouped_conv2d(padding=Padding("explicit", ((0, 2), (3, 1)))),
+    "reflect": grouped_conv2d(padding=Padding("symmetric", ((1, 1), (1, 1))), padding_mode="reflect"),
+    "replicate": grouped_conv2d(padding=Padding("symmetric", ((2, 2), (1, 1))), padding_mode="replicate"),
+    "circular": grouped_conv2d(padding=Padding("symmetric", ((1, 1), (1, 1))), padding_mode="circular"),
     "conv1d_float16": ConvConfig(op="conv1d", batch=1, in_channels=3, out_channels=2, groups=1, spatial=(9,),
                                  kernel=(4,), stride=(2,), dilation=(2,), padding=Padding("symmetric", ((1, 1),)),
                                  bias=True, dtype="float16"),

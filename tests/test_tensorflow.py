@@ -16,10 +16,10 @@ from convfuzz.fuzz.store.script import finding_script
 from convfuzz.oracles.base import Oracle, Outcome
 from convfuzz.oracles.reference_oracle import ReferenceOracle
 from convfuzz.oracles.registry import serves
-from convfuzz.oracles.tensorflow_framework import TF_VARIANTS
+from convfuzz.oracles.tensorflow_framework import TF_VARIANTS, tf_call
 from convfuzz.strategies.case import OPS, ConvConfig, Padding
 from tests.conftest import oracle_or_skip
-from tests.helpers import claim_that_torch_is_wrong, run_script, family_case, user_form_comparisons
+from tests.helpers import claim_that_torch_is_wrong, family_case, grouped_conv2d, run_script, user_form_comparisons
 from tests.known_bugs import committed_signatures_in_every_op_and_dtype, unexplained
 
 pytest.importorskip("tensorflow")
@@ -27,23 +27,20 @@ pytest.importorskip("tensorflow")
 VARIANTS = tuple(TF_VARIANTS)
 
 
-def config(**changes: object) -> ConvConfig:
-    """A 2-D float32 conv of 2 groups over a 7x6 input, changed as asked."""
-    base = ConvConfig(op="conv2d", batch=2, in_channels=4, out_channels=6, groups=2, spatial=(7, 6), kernel=(3, 2),
-                      stride=(1, 1), dilation=(1, 1), padding=Padding("valid"), bias=True, dtype="float32")
-    return replace(base, **changes)  # type: ignore[arg-type]
-
-
 CASES = {
-    "valid": config(),
-    "same_strided": config(padding=Padding("same"), stride=(2, 3)),
-    "same_dilated": config(padding=Padding("same"), dilation=(2, 1), dtype="float64"),
-    "explicit_asymmetric_bfloat16": config(padding=Padding("explicit", ((0, 2), (3, 1))), dtype="bfloat16"),
-    "reflect_float16": config(padding=Padding("symmetric", ((1, 1), (1, 1))), padding_mode="reflect",
+    "valid": grouped_conv2d(),
+    "same_strided": grouped_conv2d(padding=Padding("same"), stride=(2, 3)),
+    "same_dilated": grouped_conv2d(padding=Padding("same"), dilation=(2, 1), dtype="float64"),
+    "explicit_asymmetric_bfloat16": grouped_conv2d(padding=Padding("explicit", ((0, 2), (3, 1))), dtype="bfloat16"),
+    "reflect_float16": grouped_conv2d(padding=Padding("symmetric", ((1, 1), (1, 1))), padding_mode="reflect",
                               dtype="float16"),
     "conv1d_depthwise": ConvConfig(op="conv1d", batch=1, in_channels=3, out_channels=6, groups=3, spatial=(9,),
                                    kernel=(4,), stride=(2,), dilation=(1,), padding=Padding("symmetric", ((1, 1),)),
                                    bias=True, dtype="float32"),
+    "depthwise_2d_explicit": grouped_conv2d(in_channels=3, out_channels=6, groups=3, stride=(2, 2),
+                                    padding=Padding("explicit", ((1, 0), (2, 1)))),
+    "depthwise_2d_dilated_same": grouped_conv2d(in_channels=2, out_channels=2, groups=2, dilation=(2, 1),
+                                        padding=Padding("same"), dtype="float64"),
     "conv3d": ConvConfig(op="conv3d", batch=1, in_channels=2, out_channels=2, groups=1, spatial=(3, 4, 5),
                          kernel=(2, 2, 3), stride=(1, 1, 1), dilation=(1, 1, 2), padding=Padding("valid"),
                          bias=False, dtype="float32"),
@@ -53,7 +50,8 @@ CASES = {
                                    output_padding=(1, 2)),
     "conv_transpose1d_dilated": ConvConfig(op="conv_transpose1d", batch=2, in_channels=2, out_channels=3, groups=1,
                                            spatial=(5,), kernel=(3,), stride=(1,), dilation=(2,),
-                                           padding=Padding("symmetric", ((2, 2),)), bias=False, dtype="float32"),
+                                           padding=Padding("symmetric", ((2, 2),)), bias=False, dtype="float32",
+                                           output_padding=(0,)),
 }
 
 
@@ -61,12 +59,27 @@ CASES = {
 def test_each_variant_and_its_user_call_compute_the_exact_result(name: str) -> None:
     case = family_case(CASES[name])
     taking = [v for v in VARIANTS if serves(v, case.config)]
-    assert taking[:1] == ["tensorflow"], taking
+    # Channels-first tensors take oneDNN's kernels, which have no float64.
+    assert taking[:1] == ["tensorflow"] and ("tensorflow-nchw" in taking) == (case.config.dtype != "float64"), taking
     exact = ReferenceOracle().run(case)
     for variant in taking:
         np.testing.assert_array_equal(oracle_or_skip(variant).run(case), exact)  # small integers: exact
     compared = user_form_comparisons(case, tuple(taking))
     assert set(compared) == set(taking) and all(c.within for c in compared.values()), compared
+
+
+def test_the_nchw_variant_calls_the_entry_point_of_each_rank() -> None:
+    """Each rank's own function, depthwise_conv2d for a depthwise 2-D conv, conv2d's explicit pads without tf.pad;
+    the plain variant calls the rank-generic functions. (That they compute the exact result: the test above.)"""
+    nchw, plain = TF_VARIANTS["tensorflow-nchw"], TF_VARIANTS["tensorflow"]
+    entries = {name: tf_call(cfg, nchw).entry for name, cfg in CASES.items()}
+    assert entries["depthwise_2d_explicit"] == "depthwise_conv2d" and entries["conv1d_depthwise"] == "conv1d"
+    assert entries["valid"] == "conv2d" and entries["conv3d"] == "conv3d"
+    assert entries["conv_transpose2d"] == "conv2d_transpose"
+    assert entries["conv_transpose1d_dilated"] == "conv1d_transpose"
+    explicit = tf_call(CASES["explicit_asymmetric_bfloat16"], nchw)
+    assert explicit.pre_pad is None and dict(explicit.keywords)["padding"] == [[0, 0], [0, 0], [0, 2], [3, 1]]
+    assert {tf_call(cfg, plain).entry for cfg in CASES.values()} == {"convolution", "conv_transpose"}
 
 
 def test_what_its_cpu_kernels_lack_is_sat_out_and_they_really_lack_it() -> None:

@@ -82,7 +82,7 @@ def test_pins_parse_and_refuse_devices_the_oracle_lacks() -> None:
     assert split_pin("jax") == ("jax", None)
     with pytest.raises(KeyError, match="'tpu'"):
         split_pin("jax@tpu")
-    assert is_known("torch-tf32@cpu") and not is_known("torch@tpu") and not is_known("tensorflow")
+    assert is_known("torch-tf32@cpu") and not is_known("torch@tpu") and not is_known("mxnet")
     with pytest.raises(OracleUnavailable, match="cannot run on cuda"):
         PinnedOracle(ReferenceCpuOnly(), "cuda")
 

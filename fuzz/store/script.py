@@ -287,7 +287,7 @@ def _value_check_function(record: FindingRecord, run: str, nonfinite: bool) -> s
 CHILD_RAISED = 3
 
 
-def _process_check_functions(record: FindingRecord, run: str, framework: Framework) -> str:
+def _process_check_functions(record: FindingRecord, run: str, framework: Framework, oracle: str) -> str:
     """The script's call_in_child() and check() of a crash or hang: the call runs in a child process, so that a
     crash or hang is reported rather than suffered, and only a call that returned is gone (an invalid
     configuration refused with an error is gone too; a MemoryError is not a refusal)."""
@@ -300,7 +300,7 @@ def _process_check_functions(record: FindingRecord, run: str, framework: Framewo
         "        return True, f'no crash now, but the call {said} on a valid configuration'\n"
     )
     # A hostile parameter's child is held to convfuzz's worker memory budget, as the worker that found it was.
-    cap = textwrap.indent(memory_cap_lines(framework), "    ")
+    cap = textwrap.indent(memory_cap_lines(framework, variant=oracle), "    ")
     return (
         "def call_in_child() -> int:\n"
         "    \"\"\"The child process: make the call, and say on the last line of output how it ended.\"\"\"\n"
@@ -482,7 +482,7 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
         functions += [_facts_here_function(framework, device, list(facts)), ANOTHER_KERNEL_FUNCTION]
     functions.append(_missing_function(framework, device))
     functions.append(
-        _process_check_functions(record, run, framework) if process
+        _process_check_functions(record, run, framework, oracle) if process
         else _value_check_function(record, run, nonfinite)
     )
     functions.append(_main_function(record, bool(facts) or unnamed is not None))
@@ -549,16 +549,17 @@ def issue_snippet(record: FindingRecord, oracle: str) -> str:
     if record.preceding:  # a stale buffer shows only after earlier calls of the same shapes: the script has them
         earlier = "# The problem shows only after the earlier calls the full script below makes first.\n"
     capped = record.kind in PROCESS_KINDS and cfg.defect in HOSTILE_PARAMETERS
-    cap = memory_cap_lines(call_framework(oracle), imported=True) if capped else ""
+    cap = memory_cap_lines(call_framework(oracle), imported=True, variant=oracle) if capped else ""
     return (
         f"import numpy as np\n{imports}{helper}{inputs}{earlier}{cap}{statements}{_snippet_outcome(record, oracle)}"
     )
 
 
-def memory_cap_lines(framework: Framework, imported: bool = False) -> str:
-    """Lines that load `framework` and then hold the process to convfuzz's worker memory budget, before the call of
-    a hostile parameter's crash (it shows where an extreme output cannot be allocated) in a snippet or script."""
-    loaded = framework.loading_lines()
+def memory_cap_lines(framework: Framework, imported: bool = False, variant: str = "") -> str:
+    """Lines that load `framework` (as oracle `variant` has it) and then hold the process to convfuzz's worker
+    memory budget, before the call of a hostile parameter's crash (it shows where an extreme output cannot be
+    allocated) in a snippet or script."""
+    loaded = framework.loading_lines(variant)
     if imported:  # the snippet imported it already
         loaded = "".join(line + "\n" for line in loaded.splitlines() if not line.startswith("import "))
     budget = int(DEFAULT_WORKER_MEMORY_GIB)

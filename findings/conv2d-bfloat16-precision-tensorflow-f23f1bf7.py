@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""tf.nn.convolution loses precision for bfloat16 on cpu with stride=(1, 2).
+
+Needs numpy and tensorflow. Exit status 1 while the problem reproduces, 0 once it is gone, 2 when this
+machine cannot tell (tensorflow or the cpu device missing, or the problem does not show where
+another kernel may have run).
+Found by convfuzz (finding conv2d-bfloat16-precision-tensorflow-f23f1bf7)."""
+
+import importlib.util
+import sys
+
+import numpy as np
+
+# What chose the kernel where this was found: where one of these differs another kernel runs, and a
+# discrepancy that does not show here says nothing about the kernel that has it.
+FOUND_WITH = {'vendor': 'GenuineIntel', 'avx': True, 'avx2': True, 'fma': True, 'f16c': True, 'avx512f': True, 'avx512bw': True, 'avx512vl': True, 'avx512dq': True, 'avx512_vnni': True, 'avx512_bf16': True, 'avx512_fp16': True, 'avx_vnni': True, 'amx_tile': True, 'amx_bf16': True, 'amx_int8': True, 'amx_fp16': False}
+
+
+# The inputs, as float64 values that bfloat16 holds exactly.
+X = np.ones((1, 2, 8, 1))
+W = np.ones((1, 2, 6, 6))
+B = np.full((1,), 0.2734375)
+# The exact result, computed in float64 from the same values.
+EXPECTED = np.array([10.2734375, 12.2734375, 12.2734375, 12.2734375, 10.2734375]).reshape((1, 1, 5, 1))
+# The largest |error| a correct bfloat16 implementation may make, per element (its rounding bound).
+BOUND = np.array([
+    0.07923781658423432, 0.09487151890025255, 0.09487151890025255, 0.09487151890025255, 0.07923781658423432
+]).reshape((1, 1, 5, 1))
+
+
+def run_tensorflow(X: np.ndarray = X, W: np.ndarray = W, B: np.ndarray = B) -> np.ndarray:
+    """tensorflow: tf.nn.convolution."""
+    import tensorflow as tf
+
+    # TensorFlow's layouts: channels last, the filter's spatial dims first.
+    x = tf.constant(np.moveaxis(X, 1, -1), dtype=tf.bfloat16)
+    w = tf.constant(np.transpose(W, (2, 3, 1, 0)), dtype=tf.bfloat16)
+    b = tf.constant(B, dtype=tf.bfloat16)
+
+    def conv(x, w, b):
+        x = tf.pad(x, [[0, 0], [1, 1], [3, 3], [0, 0]], mode='CONSTANT')
+        y = tf.nn.convolution(x, w, strides=[1, 2], padding='VALID', data_format='NHWC', dilations=[1, 1])
+        return tf.nn.bias_add(y, b)
+
+    out = np.moveaxis(tf.cast(conv(x, w, b), tf.float64).numpy(), -1, 1)
+    return out
+
+
+def cpu_identity(flags: tuple[str, ...]) -> dict[str, object]:
+    """The CPU as convfuzz reads it (the same function: oracles/kernel_facts.py)."""
+    import platform
+
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if not line.strip():
+                    if fields:
+                        break  # the end of the first processor's block
+                    continue
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    machine = platform.machine()
+    listed = fields.get("flags") or fields.get("Features")  # x86 names them flags, ARM Features
+    present = set(listed.split()) if listed else None
+    return {
+        "vendor": fields.get("vendor_id") or fields.get("CPU implementer") or None,
+        "model": fields.get("model name") or platform.processor() or machine,
+        "machine": machine,
+        "isa": {} if present is None else {flag: flag in present for flag in flags},
+    }
+
+
+def facts_here() -> dict:
+    """FOUND_WITH's facts on this machine (None where unknown)."""
+    cpu = cpu_identity(('avx', 'avx2', 'fma', 'f16c', 'avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'avx_vnni', 'amx_tile', 'amx_bf16', 'amx_int8', 'amx_fp16'))
+    return {'vendor': cpu['vendor'], 'model': cpu['model'], **cpu['isa']}
+
+
+def another_kernel() -> str | None:
+    """Why the kernel with the problem may not have run here (a fact that chose it differs from
+    FOUND_WITH), or None."""
+    if '--any-hardware' in sys.argv:
+        return None
+    here = facts_here()
+    differ = [f'{name}: found with {then!r}, here {here[name]!r}' for name, then in FOUND_WITH.items()
+              if here.get(name) is not None and here[name] != then]
+    if not differ:
+        return None
+    return 'another kernel may run here (' + '; '.join(differ) + '); --any-hardware calls it gone anyway'
+
+
+def missing() -> str | None:
+    """What this machine lacks to make the call at all, or None."""
+    if importlib.util.find_spec('tensorflow') is None:
+        return 'tensorflow is not installed'
+    return None
+
+
+def check() -> tuple[bool, str]:
+    """Make the call: whether the problem shows, and what was seen."""
+    try:
+        out = run_tensorflow()
+    except Exception as exc:
+        return True, f'raised {type(exc).__name__}: {exc} (expected an output of shape {EXPECTED.shape})'
+    if out.shape != EXPECTED.shape:
+        return True, f'an output of shape {out.shape}, expected {EXPECTED.shape}'
+    error = np.abs(out - EXPECTED)
+    wrong = ~(error <= BOUND)  # NaN where a number belongs is wrong too
+    if not wrong.any():
+        return False, 'every element is within its bound of the exact result'
+    excess = np.where(wrong, np.nan_to_num(error, nan=np.inf) - BOUND, -np.inf)
+    at = np.unravel_index(int(np.argmax(excess)), out.shape)
+    return True, (f'{int(wrong.sum())} of {wrong.size} elements are off; worst out{list(map(int, at))} = '
+                  f'{out[at].item()!r}, exact {EXPECTED[at].item()!r}: |error| {error[at]:.3g} > '
+                  f'bound {BOUND[at]:.3g}')
+
+
+def main() -> int:
+    why = missing()
+    if why:
+        print(f'CANNOT TELL: {why}')
+        return 2
+    shows, seen = check()
+    if shows:
+        print(f'REPRODUCES: {seen}')
+        return 1
+    why = another_kernel()
+    if why:
+        print(f'CANNOT TELL: it does not show here ({seen}), but {why}')
+        return 2
+    print(f'GONE: {seen}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
