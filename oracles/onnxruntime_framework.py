@@ -29,7 +29,7 @@ import numpy as np
 from convfuzz.oracles.base import FloatArray, OracleUnavailable
 from convfuzz.oracles.call_text import UserCall, what_is_called, wrapped
 from convfuzz.oracles.framework import Framework, Variant
-from convfuzz.strategies.case import ConvCase, ConvConfig, split_op_name
+from convfuzz.strategies.case import TRANSPOSED_OPS, ConvCase, ConvConfig, split_op_name
 
 if TYPE_CHECKING:
     from convfuzz.oracles.base import Oracle
@@ -49,16 +49,21 @@ class OrtVariant:
 
     optimized: bool = True  # ORT_ENABLE_ALL, else ORT_DISABLE_ALL
     threads: int = 0  # intra-op threads; 0: the session's default (one per core)
+    # transposed ops only: ConvTranspose given its output_shape instead of pads (ONNX Runtime works the pads out)
+    output_shape: bool = False
 
     def computes(self, op: str) -> bool:
-        """Every forward and transposed op; no gradients (an inference runtime)."""
-        return not split_op_name(op)[1]
+        """Every forward and transposed op (the output_shape variant: transposed ones); no gradients (an inference
+        runtime)."""
+        base, gradient = split_op_name(op)
+        return not gradient and (base in TRANSPOSED_OPS or not self.output_shape)
 
 
 ORT_VARIANTS: dict[str, OrtVariant] = {
     "onnxruntime": OrtVariant(),
     "onnxruntime-noopt": OrtVariant(optimized=False),
     "onnxruntime-1thread": OrtVariant(threads=1),
+    "onnxruntime-outshape": OrtVariant(output_shape=True),
 }
 
 
@@ -90,8 +95,11 @@ class OnnxConv:
         return ", ".join(f"{name}={value!r}" for name, value in self.attributes)
 
 
-def onnx_conv(cfg: ConvConfig) -> OnnxConv:
-    """The ONNX node that computes `cfg`, padding said as an exporter would (see the module docstring)."""
+def onnx_conv(cfg: ConvConfig, variant: OrtVariant = ORT_VARIANTS["onnxruntime"]) -> OnnxConv:
+    """The ONNX node that computes `cfg`, padding said as an exporter would (see the module docstring); for the
+    output_shape variant a ConvTranspose given its output's spatial shape instead of pads. ONNX then splits the
+    padding the shape implies with the larger half first (auto_pad NOTSET), which is torch's: its transposed pads are
+    symmetric."""
     pairs = cfg.pad_pairs()
     attributes: list[tuple[str, Any]] = [("kernel_shape", list(cfg.kernel)), ("strides", list(cfg.stride)),
                                          ("dilations", list(cfg.dilation)), ("group", cfg.groups)]
@@ -99,7 +107,11 @@ def onnx_conv(cfg: ConvConfig) -> OnnxConv:
     # ONNX Runtime's Conv refuses auto_pad SAME_* with a dilation above 1 (microsoft/onnxruntime#20582, a known
     # limitation the ONNX spec does not have): those pads are written out, as torch's exporter always writes them.
     undilated = all(d == 1 for d in cfg.dilation)
-    if cfg.transposed:
+    if cfg.transposed and variant.output_shape:
+        attributes.append(("output_shape", list(cfg.output_spatial())))
+        if any(cfg.output_padding):
+            attributes.append(("output_padding", list(cfg.output_padding)))
+    elif cfg.transposed:
         attributes.append(("pads", [lo for lo, _ in pairs] + [hi for _, hi in pairs]))
         if any(cfg.output_padding):
             attributes.append(("output_padding", list(cfg.output_padding)))
@@ -163,7 +175,7 @@ class OrtOracle:
         """Build the case's model, open a session, run it once."""
         cfg = case.config
         dtype = np.dtype(cfg.dtype)
-        model = build_model(self._onnx, onnx_conv(cfg), case.x.shape, case.w, case.b,
+        model = build_model(self._onnx, onnx_conv(cfg, self.variant), case.x.shape, case.w, case.b,
                             np.dtype(cfg.weight_dtype()), dtype)
         options = self._ort.SessionOptions()
         level = "ORT_ENABLE_ALL" if self.variant.optimized else "ORT_DISABLE_ALL"
@@ -179,8 +191,8 @@ class OrtOracle:
 
 def ort_user_call(oracle: str, variant: str, cfg: ConvConfig) -> UserCall:
     """The case's model built with the onnx helper API and run as the variant runs it, every attribute a literal."""
-    conv = onnx_conv(cfg)
     how = ORT_VARIANTS[variant]
+    conv = onnx_conv(cfg, how)
     inputs = ["x", "w", *(["b"] if cfg.bias else [])]
     initializers = ["w", *(["b"] if cfg.bias else [])]
     lines = [
