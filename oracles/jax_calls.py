@@ -97,7 +97,7 @@ def jax_user_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> Us
     wide = "np.complex128" if cfg.dtype in COMPLEX_DTYPES else "np.float64"
     # 64-bit types exist in JAX only with x64 on; a float32 or half case runs as a user's default JAX runs it.
     x64 = "\n    jax.config.update('jax_enable_x64', True)\n" if cfg.dtype in ("float64", "complex128") else ""
-    scipy = "    import jax.scipy.signal\n" if entry is not None and entry.entry == "scipy_correlate" else ""
+    scipy = "    import jax.scipy.signal\n" if entry is not None and entry.entry.startswith("scipy_") else ""
     body = (
         "    import jax\n"
         f"{scipy}"

@@ -17,7 +17,9 @@ out (entry_call returns None).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from convfuzz.oracles.call_text import wrapped
@@ -37,10 +39,13 @@ class EntryCall:
     keywords: tuple[tuple[str, Any], ...]
     pre_pad: tuple[Pairs, str] | None = None
     forward_kernel: bool = False
+    flipped: bool = False  # the kernel's spatial dims reversed first (convolve flips it back)
 
     def function(self) -> str:
         """The function as a script names it: 'lax.conv_transpose', 'jax.scipy.signal.correlate'."""
-        return "jax.scipy.signal.correlate" if self.entry == "scipy_correlate" else f"lax.{self.entry}"
+        if self.entry.startswith("scipy_"):
+            return f"jax.scipy.signal.{self.entry.removeprefix('scipy_')}"
+        return f"lax.{self.entry}"
 
     def arguments(self) -> str:
         """The keyword arguments as source, precision included."""
@@ -94,21 +99,24 @@ def _general_padding_call(cfg: ConvConfig) -> EntryCall | None:
                              ("rhs_dilation", cfg.dilation)), pre_pad=pre_pad)
 
 
-def _scipy_call(cfg: ConvConfig) -> EntryCall | None:
-    """jax.scipy.signal.correlate of a one-channel, unit-stride, undilated forward case whose pads are a mode's.
-    Not complex: correlate conjugates its second operand, torch's conv does not."""
+def _scipy_call(cfg: ConvConfig, entry: str) -> EntryCall | None:
+    """jax.scipy.signal.correlate (or convolve, of the kernel flipped first, as a user porting torch's conv writes
+    it) of a one-channel, unit-stride, undilated forward case whose pads are a mode's. Not complex: correlate
+    conjugates its second operand, torch's conv does not."""
     one_channel = cfg.batch == 1 and cfg.in_channels == cfg.out_channels == 1
     unit = all(s == 1 for s in cfg.stride) and all(d == 1 for d in cfg.dilation)
     mode = _scipy_mode(cfg)
     if cfg.transposed or not (one_channel and unit) or cfg.padding_mode != "zeros" or cfg.dtype in COMPLEX_DTYPES:
         return None
-    return None if mode is None else EntryCall("scipy_correlate", (("mode", mode), ("method", "direct")))
+    flipped = entry == "scipy_convolve"
+    return None if mode is None else EntryCall(entry, (("mode", mode), ("method", "direct")), flipped=flipped)
 
 
-ENTRY_CALLS = {
+ENTRY_CALLS: dict[str, Callable[[ConvConfig], EntryCall | None]] = {
     "conv_transpose": _conv_transpose_call,
     "conv_with_general_padding": _general_padding_call,
-    "scipy_correlate": _scipy_call,
+    "scipy_correlate": partial(_scipy_call, entry="scipy_correlate"),
+    "scipy_convolve": partial(_scipy_call, entry="scipy_convolve"),
 }
 
 
@@ -133,9 +141,11 @@ def entry_function(x: Any, w: Any, b: Any, *, call: EntryCall) -> Any:
         widths, mode = call.pre_pad
         x = jnp.pad(x, widths, mode=mode)
     kernel = forward_kernel(w, 1) if call.forward_kernel else w
-    if call.entry == "scipy_correlate":
-        out = jax.scipy.signal.correlate(x[0, 0], kernel[0, 0], **keywords, precision=lax.Precision.HIGHEST)
-        out = out[None, None]
+    if call.flipped:
+        kernel = jnp.flip(kernel, axis=tuple(range(2, kernel.ndim)))
+    if call.entry.startswith("scipy_"):
+        function = getattr(jax.scipy.signal, call.entry.removeprefix("scipy_"))
+        out = function(x[0, 0], kernel[0, 0], **keywords, precision=lax.Precision.HIGHEST)[None, None]
     else:
         out = getattr(lax, call.entry)(x, kernel, **keywords, precision=lax.Precision.HIGHEST)
     return out if b is None else out + b.reshape((1, -1) + (1,) * (out.ndim - 2))
@@ -153,7 +163,11 @@ def entry_lines(cfg: ConvConfig, call: EntryCall, operands: str) -> str:
         lines += ["        # torch's (C_in, C_out, *kernel) weight as the forward kernel: in and out swapped, flipped.",
                   f"        kernel = jnp.flip(jnp.swapaxes(w, 0, 1), axis={spatial!r})"]
         kernel = "kernel"
-    if call.entry == "scipy_correlate":
+    if call.flipped:
+        spatial = tuple(range(2, cfg.rank + 2))
+        lines.append(f"        kernel = jnp.flip(w, axis={spatial!r})  # convolve flips it back")
+        kernel = "kernel"
+    if call.entry.startswith("scipy_"):
         lines.append(wrapped(f"        out = {call.function()}(x[0, 0], {kernel}[0, 0], {call.arguments()})"))
         lines.append("        out = out[None, None]  # back to (N, C, *spatial)")
     else:

@@ -103,6 +103,7 @@ JAX_VARIANTS: dict[str, JaxVariant] = {
     "jax-conv-transpose": JaxVariant(entry="conv_transpose"),
     "jax-general-padding": JaxVariant(entry="conv_with_general_padding"),
     "jax-scipy": JaxVariant(entry="scipy_correlate"),
+    "jax-scipy-convolve": JaxVariant(entry="scipy_convolve"),
 }
 HALF_TYPES = ("float16", "bfloat16")
 

@@ -16,7 +16,8 @@ from convfuzz.strategies.case import ConvConfig, Padding
 from tests.conftest import oracle_or_skip
 from tests.helpers import family_case, user_form_comparisons
 
-JAX_ENTRY_POINTS = ("jax-conv-transpose", "jax-general-padding", "jax-scipy")
+JAX_ENTRY_POINTS = ("jax-conv-transpose", "jax-general-padding", "jax-scipy", "jax-scipy-convolve")
+SCIPY = {"jax-scipy", "jax-scipy-convolve"}
 
 
 def conv(**changes: object) -> ConvConfig:
@@ -36,13 +37,13 @@ def transposed(**changes: object) -> ConvConfig:
 
 # Which entry points take each case (the others sit it out).
 CASES: dict[str, tuple[ConvConfig, set[str]]] = {
-    "scipy_valid": (conv(), {"jax-general-padding", "jax-scipy"}),
+    "scipy_valid": (conv(), {"jax-general-padding", *SCIPY}),
     "scipy_full_1d_float64": (conv(op="conv1d", spatial=(9,), kernel=(4,), stride=(1,), dilation=(1,),
                                    padding=Padding("symmetric", ((3, 3),)), dtype="float64"),
-                              {"jax-general-padding", "jax-scipy"}),
+                              {"jax-general-padding", *SCIPY}),
     "scipy_same_3d": (conv(op="conv3d", spatial=(4, 5, 3), kernel=(3, 1, 3), stride=(1, 1, 1),
                            dilation=(1, 1, 1), padding=Padding("same"), bias=False),
-                      {"jax-general-padding", "jax-scipy"}),
+                      {"jax-general-padding", *SCIPY}),
     "even_kernel_same": (conv(padding=Padding("same")), {"jax-general-padding"}),  # scipy centres it elsewhere
     "strided_asymmetric_multichannel": (conv(batch=2, in_channels=3, out_channels=4, stride=(2, 1), dilation=(1, 2),
                                              padding=Padding("explicit", ((0, 2), (3, 1)))),
