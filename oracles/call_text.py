@@ -71,10 +71,14 @@ class UserCall:
         or blank lines but before a definition and after its body, leaving the result in `out` (torch's as its
         tensor, JAX's as a NumPy array)."""
         lines = textwrap.dedent(self.body).splitlines()
-        imports = [line for line in lines if line.startswith(("import ", "from "))]
+        importing = [i for i, line in enumerate(lines) if line.startswith(("import ", "from "))]
+        # What comes before the last import stays before it (TF_ENABLE_ONEDNN_OPTS must be set before TensorFlow
+        # is imported; JAX's x64 switch may sit between its imports).
+        head = lines[: importing[-1] + 1] if importing else []
+        imports = [line for line in head if line.strip() and not line.lstrip().startswith("#")]
         kept: list[str] = []
-        for line in lines:
-            if line in imports or not line.strip() or line.lstrip().startswith("#"):
+        for line in lines[len(head):]:
+            if not line.strip() or line.lstrip().startswith("#"):
                 continue
             if kept and not line.startswith(" ") and kept[-1].startswith(" "):
                 kept.append("")  # a definition's body ends

@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any
 
 from convfuzz.oracles.call_text import wrapped
+from convfuzz.oracles.lax_conventions import forward_kernel, jax_dimension_numbers, transposed_padding
 from convfuzz.oracles.reference import NUMPY_PAD_MODES
 from convfuzz.strategies.case import COMPLEX_DTYPES, ConvConfig
 
@@ -54,8 +55,6 @@ class EntryCall:
 
 def _transposed_pads(cfg: ConvConfig) -> Pairs:
     """The padding of the stride-dilated input that makes torch's transposed conv (see oracles.jax_oracle)."""
-    from convfuzz.oracles.jax_oracle import transposed_padding
-
     return transposed_padding(cfg)
 
 
@@ -74,8 +73,6 @@ def _scipy_mode(cfg: ConvConfig) -> str | None:
 
 def _conv_transpose_call(cfg: ConvConfig) -> EntryCall | None:
     """lax.conv_transpose of a transposed op: the weight as the forward conv's OI kernel, transpose_kernel=True."""
-    from convfuzz.oracles.jax_oracle import jax_dimension_numbers
-
     if not cfg.transposed:
         return None
     return EntryCall("conv_transpose", (("strides", cfg.stride), ("padding", _transposed_pads(cfg)),
@@ -133,8 +130,6 @@ def entry_function(x: Any, w: Any, b: Any, *, call: EntryCall) -> Any:
     import jax.scipy.signal
     from jax import lax
     from jax import numpy as jnp
-
-    from convfuzz.oracles.jax_oracle import forward_kernel
 
     keywords = dict(call.keywords)
     if call.pre_pad is not None:

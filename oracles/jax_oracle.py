@@ -16,6 +16,7 @@ import numpy as np
 
 from convfuzz.oracles.base import FloatArray, OracleUnavailable
 from convfuzz.oracles.jax_entry_points import entry_call, entry_function
+from convfuzz.oracles.lax_conventions import forward_kernel, jax_dimension_numbers, transposed_padding
 from convfuzz.oracles.reference import NUMPY_PAD_MODES, widened
 from convfuzz.oracles.xla_lowering import lowered_path
 from convfuzz.strategies.case import GRADIENTS, TRANSPOSED_OPS, ConvCase, ConvConfig, split_op_name
@@ -26,27 +27,6 @@ def jax_padding(config: ConvConfig) -> str | list[tuple[int, int]]:
     if config.padding.kind in ("valid", "same"):
         return config.padding.kind.upper()
     return [(lo, hi) for lo, hi in config.padding.pairs]
-
-
-def transposed_padding(config: ConvConfig) -> tuple[tuple[int, int], ...]:
-    """lax.conv_general_dilated's padding that makes a transposed conv of `config` from its input dilated by the
-    stride (lhs_dilation) and the flipped kernel: the dilated kernel's reach minus torch's pad on each side, plus
-    output_padding at the high end. Negative where torch's pad exceeds the reach (XLA then crops)."""
-    return tuple(
-        (d * (k - 1) - lo, d * (k - 1) - hi + extra)
-        for k, d, (lo, hi), extra in zip(
-            config.kernel, config.dilation, config.pad_pairs(), config.output_padding, strict=True
-        )
-    )
-
-
-def jax_dimension_numbers(rank: int, channels_last: bool = False) -> tuple[str, str, str]:
-    """Channels-first layouts as torch uses them, ('NCHW', 'OIHW', 'NCHW') for rank 2; or with `channels_last`
-    the layouts JAX models (Flax) use, ('NHWC', 'HWIO', 'NHWC')."""
-    spatial = "DHW"[-rank:]
-    if channels_last:
-        return (f"N{spatial}C", f"{spatial}IO", f"N{spatial}C")
-    return (f"NC{spatial}", f"OI{spatial}", f"NC{spatial}")
 
 
 def to_channels_last(x: FloatArray, w: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -192,17 +172,6 @@ def _lax(x: Any, w: Any, call: LaxCall) -> Any:
 def _conv_plus_bias(x: Any, w: Any, b: Any, *, call: LaxCall) -> Any:
     """The traced function: the described conv, then the bias broadcast over space."""
     return _add_bias(_lax(x, w, call), b, call.dimension_numbers[2].index("C"))
-
-
-def forward_kernel(w: Any, groups: int) -> Any:
-    """torch's transposed weight (C_in, C_out/groups, *kernel) as the forward kernel (C_out, C_in/groups, *kernel)
-    of the equivalent lhs-dilated convolution: in and out swapped within each group, every spatial dim flipped."""
-    from jax import numpy as jnp
-
-    c_in, per_group_out, *kernel = w.shape
-    grouped = w.reshape(groups, c_in // groups, per_group_out, *kernel)
-    swapped = jnp.swapaxes(grouped, 1, 2).reshape(groups * per_group_out, c_in // groups, *kernel)
-    return jnp.flip(swapped, axis=tuple(range(2, swapped.ndim)))
 
 
 def _conv_transpose_plus_bias(x: Any, w: Any, b: Any, *, call: LaxCall) -> Any:

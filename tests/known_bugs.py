@@ -17,7 +17,7 @@ from pathlib import Path
 from convfuzz.fuzz.store.bugs import BugBook, file_under_bug
 from convfuzz.fuzz.store.folder import FindingStore
 from convfuzz.fuzz.store.records import FindingRecord
-from convfuzz.oracles.jax_oracle import transposed_padding
+from convfuzz.oracles.lax_conventions import transposed_padding
 from convfuzz.oracles.pinned import split_pin
 from convfuzz.strategies.case import DTYPES, OPS
 

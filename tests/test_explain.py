@@ -17,8 +17,8 @@ from convfuzz.fuzz.cli import EXIT_USAGE, main
 from convfuzz.fuzz.report.explain import explain, find_record, render_text
 from convfuzz.fuzz.store.folder import FindingStore
 from convfuzz.fuzz.store.script import issue_title, script_for
-from convfuzz.oracles.jax_oracle import transposed_padding
 from convfuzz.oracles.kernel_facts import collect_facts
+from convfuzz.oracles.lax_conventions import transposed_padding
 from convfuzz.oracles.user_calls import user_runner
 from convfuzz.strategies.budget import SizeBudget
 from convfuzz.strategies.case import GRADIENTS, ConvCase

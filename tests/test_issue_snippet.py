@@ -41,6 +41,9 @@ def shows_the_problem(record: FindingRecord, done: subprocess.CompletedProcess[s
         return done.returncode != 0 and "Error" in done.stderr
     if record.case.config.defect:  # an invalid configuration accepted: it printed an output's shape
         return done.returncode == 0 and bool(re.search(r"^(\(|torch\.Size\()", done.stdout, re.MULTILINE))
+    if "of the wrong shape" in record.message:  # it printed the output's shape and the one it should have
+        shapes = re.search(r"^(\(.*\)) but should be (\(.*\))$", done.stdout, re.MULTILINE)
+        return done.returncode == 0 and shapes is not None and shapes[1] != shapes[2]
     found = AT.search(done.stdout)
     assert done.returncode == 0 and found, done.stdout + done.stderr
     value, exact, bound = (float(n) for n in found.groups())

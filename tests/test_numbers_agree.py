@@ -17,7 +17,9 @@ from convfuzz.fuzz.store.records import FindingRecord
 
 FINDINGS = Path(__file__).resolve().parent.parent / "findings"
 RECORDS = FindingStore(FINDINGS).load()[0]
-NUMERIC = [r for r in RECORDS if r.kind in NUMERIC_KINDS and not r.case.config.defect]
+# A wrong-shape result has no element to state: its message gives the shapes (the judge's "of the wrong shape").
+NUMERIC = [r for r in RECORDS if r.kind in NUMERIC_KINDS and not r.case.config.defect
+           and "of the wrong shape" not in r.message]
 
 MESSAGE_LINE = re.compile(
     r"out\[(?P<at>[\d, ]*)\]=(?P<value>\S+?),? (?:but should be|matches) (?P<exact>\S+) "

@@ -519,6 +519,8 @@ def _snippet_outcome(record: FindingRecord, oracle: str) -> str:
     exact, bound = expected_and_bound(record, oracle)
     if error:
         return f"print(out)  # not reached: the call raises {error}; expected an output of shape {exact.shape}\n"
+    if f"{oracle} returned an output of the wrong shape" in record.message:
+        return f"print(out.shape, 'but should be', {exact.shape})\n"
     expected = array_literal(exact)
     lines = "print(out)\n" + (f"print('expected', {expected})\n" if len(expected) <= ONE_LINE - 20 else "")
     at = tuple(int(i) for i in seen.get("worst_index", ()))
