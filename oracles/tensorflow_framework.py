@@ -13,7 +13,8 @@ through tf.pad first, then 'VALID'. A transposed conv is the 'VALID' transposed 
 window does not fit is TensorFlow's way of refusing (the oracle raises, as the other frameworks do).
 
 What TensorFlow's CPU kernels lack is sat out, never a finding: gradients, complex dtypes, batch_group_count,
-cropping pads, replicate and circular padding (tf.pad has no such mode), a stride and a dilation above 1 together
+cropping pads (the invalid stream's padding of -1 too: tf.pad forbids negative pads), an output_padding not below
+the stride, replicate and circular padding (tf.pad has no such mode), a stride and a dilation above 1 together
 (tf.nn.convolution refuses them), grouped conv3d (no CPU kernel), grouped transposed convs (conv_transpose has no
 groups), a dilated transposed conv where only the Eigen kernels run (float64, or oneDNN off), and float64 on
 channels-first tensors (Eigen's kernels take channels-last ones only; oneDNN has no float64).
@@ -300,7 +301,9 @@ class TensorFlowFramework(Framework):
         if config.defect:
             # TensorFlow has no groups argument (it reads the group count off the filter's shape): the invalid
             # stream's group defects describe no TensorFlow call.
-            lacking = config.defect in GROUP_DEFECTS or self._past_its_attributes(variant, config)
+            # An extreme padding of -1 crops where XLA's rule (the reference's) computes; tf.pad forbids negative pads.
+            cropping = config.defect == "hostile_padding" and any(lo < 0 for lo, _ in config.pad_pairs())
+            lacking = config.defect in GROUP_DEFECTS or cropping or self._past_its_attributes(variant, config)
         else:
             lacking = self._lacks(variant, config)
         return not lacking and super().takes(variant, config)
@@ -314,7 +317,10 @@ class TensorFlowFramework(Framework):
             return True
         if config.transposed:
             eigen_only = config.dtype == "float64" or not TF_VARIANTS[variant].onednn
-            return config.groups > 1 or (eigen_only and any(d > 1 for d in config.dilation))
+            # The 'VALID' transposed call's output is at most a stride beyond its minimum: output_padding must stay
+            # below the stride (torch allows it below the dilation too).
+            beyond_stride = any(p >= s for p, s in zip(config.output_padding, config.stride, strict=True))
+            return config.groups > 1 or beyond_stride or (eigen_only and any(d > 1 for d in config.dilation))
         return config.groups > 1 and config.rank == 3
 
     @staticmethod

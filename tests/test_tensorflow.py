@@ -92,6 +92,9 @@ def test_what_its_cpu_kernels_lack_is_sat_out_and_they_really_lack_it() -> None:
         "strided_and_dilated": replace(plain, stride=(2, 1), dilation=(1, 2)),
         "grouped_conv3d": replace(CASES["conv3d"], groups=2),
         "grouped_transposed": replace(CASES["conv_transpose2d"], groups=2, out_channels=4),
+        "output_padding_beyond_stride": replace(CASES["conv_transpose2d"], stride=(1, 1), dilation=(2, 3)),
+        "hostile_padding_of_minus_one": replace(plain, padding=Padding("symmetric", ((-1, -1), (0, 0))),
+                                                defect="hostile_padding"),
     }
     for name, cfg in lacking.items():
         assert not any(serves(v, cfg) for v in VARIANTS), name
@@ -104,6 +107,8 @@ def test_what_its_cpu_kernels_lack_is_sat_out_and_they_really_lack_it() -> None:
     assert refused.error is not None and "InvalidArgument" in refused.error, refused
     grouped = Outcome.of(oracle_or_skip("tensorflow"), family_case(lacking["grouped_conv3d"]))
     assert grouped.error is not None, grouped
+    beyond = Outcome.of(oracle_or_skip("tensorflow"), family_case(lacking["output_padding_beyond_stride"]))
+    assert beyond.error is not None, beyond
 
 
 def test_the_finding_script_of_a_correct_case_says_gone(tmp_path: Path) -> None:
