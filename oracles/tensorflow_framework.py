@@ -326,11 +326,14 @@ class TensorFlowFramework(Framework):
     @staticmethod
     def _past_its_attributes(variant: str, config: ConvConfig) -> bool:
         """A hostile value TensorFlow refuses by design, since its conv attributes are 32-bit: a dilation of 2^31 or
-        more (Python's conversion refuses it before any kernel), and such a stride where no oneDNN graph pass runs
-        (the Eigen and XLA variants, and float64 which oneDNN lacks, refuse it as out of range). With oneDNN the
-        stride is kept: its layout pass aborts the process on it instead of refusing."""
+        more (Python's conversion refuses it before any kernel; 2^31-1 too, below), and such a stride where no
+        oneDNN graph pass runs (the Eigen and XLA variants, and float64 which oneDNN lacks, refuse it as out of
+        range). With oneDNN the stride is kept: its layout pass aborts the process on it instead of refusing."""
         past = 2**31
-        if any(d >= past for d in config.dilation):
+        # 2^31-1 too: tf.nn.convolution makes a dilation a SpaceToBatchND whose batch grows with it - 8.6 GB for a
+        # one-element float32 output, then "Input batch too large" - and under a worker's memory budget TensorFlow's
+        # allocator retries for up to a minute before refusing: a memory blow-up met on every such draw.
+        if any(d >= past - 1 for d in config.dilation):
             return True
         how = TF_VARIANTS[variant]
         eigen_or_xla = not how.onednn or how.xla or config.dtype == "float64"  # oneDNN has no float64 kernels

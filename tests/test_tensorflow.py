@@ -95,6 +95,9 @@ def test_what_its_cpu_kernels_lack_is_sat_out_and_they_really_lack_it() -> None:
         "output_padding_beyond_stride": replace(CASES["conv_transpose2d"], stride=(1, 1), dilation=(2, 3)),
         "hostile_padding_of_minus_one": replace(plain, padding=Padding("symmetric", ((-1, -1), (0, 0))),
                                                 defect="hostile_padding"),
+        # a SpaceToBatchND of a 2^31 batch: a minute of allocator retries before TensorFlow refuses
+        "hostile_dilation": replace(plain, kernel=(1, 2), dilation=(2**31 - 1, 1), groups=1, in_channels=2,
+                                    defect="hostile_dilation"),
     }
     for name, cfg in lacking.items():
         assert not any(serves(v, cfg) for v in VARIANTS), name
