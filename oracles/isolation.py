@@ -185,7 +185,16 @@ class IsolatedOracle:
             self.restarts += 1
             self._start()
         assert self._conn is not None
-        self._conn.send(case)
+        try:
+            self._conn.send(case)
+        except (BrokenPipeError, ConnectionResetError):
+            # The worker died after answering the last case and before this one (heap corruption caught when a
+            # buffer is freed; the kernel's out-of-memory killer): not this case's doing. A fresh worker takes it.
+            self._stop()
+            self.restarts += 1
+            self._start()
+            assert self._conn is not None
+            self._conn.send(case)
         try:
             if not self._warm:
                 self._receive(STARTUP_TIMEOUT_SECONDS)  # the worker's warm-up, then the case on its own clock

@@ -55,6 +55,24 @@ def test_worker_answers_like_the_oracle_and_recovers_after_a_crash() -> None:
         oracle.close()
 
 
+def test_a_worker_killed_between_cases_is_replaced_and_the_next_case_answered() -> None:
+    """A worker that dies after its answer (the kernel's out-of-memory killer, heap corruption caught at a later
+    free) is not the next case's fault: a fresh worker answers it, and no error is blamed on it."""
+    oracle = IsolatedOracle("reference", case_timeout=60.0)
+    try:
+        case = make_case("float64")
+        assert Outcome.of(oracle, case).error is None
+        process = oracle._process
+        assert process is not None
+        process.kill()
+        process.join(10)
+        answered = Outcome.of(oracle, case)
+        assert answered.error is None and oracle.restarts == 1, answered
+        np.testing.assert_array_equal(answered.value, ReferenceOracle().run(case))
+    finally:
+        oracle.close()
+
+
 @pytest.mark.campaign
 def test_every_planted_fault_is_its_own_shrunk_finding(tmp_path: Path) -> None:
     oracles: dict[str, Oracle] = {"reference": ReferenceOracle()}
