@@ -187,10 +187,11 @@ def test_after_a_stored_crash_of_a_hostile_kind_its_suspect_sits_that_kind_out()
     assert again.verdicts["crash"] == 1  # the first meeting; then it sat out
     assert again.sat_out[f"{planted.name} hostile_stride"] > 0
     assert not [f for f in again.findings if f.kind == "crash"]
-    # Stored for another dtype only: the class matches (a campaign meets it in a later Hypothesis run, once the new
-    # dtype's crash has been shrunk and stored as new evidence).
+    # Stored for another dtype only, and shared with another oracle: the class matches (a campaign meets it in a
+    # later Hypothesis run, once the new dtype's crash has been shrunk and stored as new evidence).
     crash = next(f for f in first.findings if f.kind == "crash")
-    elsewhere = Campaign(oracles, settings_, known_signatures=[crash.signature.replace("|float32|", "|float64|")])
+    shared = crash.signature.replace("|float32|", "|float64|").replace(f"|{planted.name}|", f"|{planted.name},other|")
+    elsewhere = Campaign(oracles, settings_, known_signatures=[shared])
     elsewhere.sit_out_after_stored_crash(crash.case, elsewhere.evaluate(crash.case), crash.signature)
     assert elsewhere.sat_out == {(planted.name, "hostile_stride"): crash.signature}
     assert planted.name not in elsewhere.evaluate(crash.case).observations  # sat out

@@ -33,7 +33,7 @@ from convfuzz.fuzz.campaign.statistics import CampaignStats
 from convfuzz.fuzz.judge.decide import PROCESS_KINDS
 from convfuzz.fuzz.judge.deviation import accepted
 from convfuzz.fuzz.judge.verdict import Verdict, judge
-from convfuzz.fuzz.store.records import FindingRecord, crash_class, kind_of_signature, signature_of
+from convfuzz.fuzz.store.records import FindingRecord, crash_classes, kind_of_signature, signature_of
 from convfuzz.oracles.base import Oracle, Outcome, backend_path
 from convfuzz.oracles.kernel_facts import kernel_facts_of, merge_facts
 from convfuzz.oracles.registry import takes_part
@@ -82,10 +82,11 @@ class Campaign:
         self.unconfirmed = sorted(unconfirmed, key=lambda r: r.id)[share]
         self.settings = settings_
         self.known = set(known_signatures)
-        # A stored crash or hang of an invalid case kind ('defect:hostile_padding'), met again in any op or dtype,
-        # costs a worker restart (about 2 s) each time and teaches nothing new. Once a known one shows again, its
-        # suspects sit out the rest of that kind's cases in this campaign: {(oracle, defect): the signature}.
-        self._stored_crashes = {crash_class(s) for s in known_signatures} - {None}
+        # A stored crash or hang of an invalid case kind ('defect:hostile_padding'), met again in any op or dtype
+        # (and by any one of its suspects: a finding of two TensorFlow variants counts for the plain one), costs a
+        # worker restart (2-3 s) each time and teaches nothing new. Once a known one shows again, its suspects sit
+        # out the rest of that kind's cases in this campaign: {(oracle, defect): the signature}.
+        self._stored_crashes = {kind for s in known_signatures for kind in crash_classes(s)}
         self.sat_out: dict[tuple[str, str], str] = {}
         self.record = record
         self.progress = progress
@@ -260,8 +261,11 @@ class Campaign:
         campaign's cases of that defect (see `_stored_crashes`). The caller makes sure no failure is being shrunk:
         a case that failed must keep failing while Hypothesis shrinks it."""
         defect = case.config.defect
-        if defect and crash_class(signature) in self._stored_crashes:
-            for suspect in verdict.suspects:
+        if not defect:
+            return
+        stored = crash_classes(signature) & self._stored_crashes
+        for suspect in verdict.suspects:
+            if any(kind.split("|")[2] == suspect for kind in stored):
                 self.sat_out.setdefault((suspect, defect), signature)
 
     def check_one(self, case: ConvCase) -> Verdict:

@@ -96,14 +96,15 @@ def kind_of_signature(signature: str) -> str:
     return signature.split("|")[3]
 
 
-def crash_class(signature: str) -> str | None:
-    """A crash or hang signature of an invalid case without its op, dtype and error types ('cpu|crash|jax|
-    defect:hostile_padding'): the same failure met in another op or dtype; None for any other signature."""
+def crash_classes(signature: str) -> set[str]:
+    """A crash or hang signature of an invalid case as the same failure of each of its suspects in any op or dtype,
+    whatever the error types and whichever other oracles failed with it: {'cpu|crash|jax|defect:hostile_padding'};
+    empty for any other signature."""
     device, kind, suspects, *rest = signature.split("|")[2:]
     defects = [part for part in rest if part.startswith("defect:")]
     if kind not in PROCESS_KINDS or not defects:
-        return None
-    return "|".join([device, kind, suspects, *defects])
+        return set()
+    return {"|".join([device, kind, suspect, *defects]) for suspect in suspects.split(",")}
 
 
 @dataclass(frozen=True)
