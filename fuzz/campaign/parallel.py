@@ -205,12 +205,17 @@ def _worker_main(choice: OracleChoice, plans: Any, results: Any, parent: int) ->
     store = FindingStore(plan.findings)
 
     def progress(_: Campaign, stats: CampaignStats) -> None:
-        results.put(Progress.of(index, stats))
+        if not orphaned.is_set():  # nobody reads the queue any more: a full pipe would hold the worker at exit
+            results.put(Progress.of(index, stats))
 
-    stats = worker.run_share(plan, store.add, progress)
+    try:
+        stats = worker.run_share(plan, store.add, progress)
+    finally:
+        if orphaned.is_set():
+            # Nobody reads the queue any more; exiting, however the campaign ended, must not wait for buffered
+            # messages to be flushed into a pipe the other worker still holds open.
+            results.cancel_join_thread()
     if orphaned.is_set():
-        # Nobody reads the queue any more; exiting must not wait for buffered messages to be flushed into it.
-        results.cancel_join_thread()
         return
     results.put(stats)
 
