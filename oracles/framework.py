@@ -67,6 +67,8 @@ class Framework:
     extra: str | None = None  # the pip extra of convfuzz that installs it; None where convfuzz itself needs it
     tracker: str = ""  # where a new upstream issue is opened
     batch_groups: bool = False  # computes XLA's batch_group_count
+    # takes cropping (negative) pads, as XLA's rule (the reference's) defines them; ONNX and tf.pad forbid them
+    negative_pads: bool = True
     # Defect scopes beyond EVERY_FRAMEWORK_SCOPES this framework is bound by: 'torch' (torch's own rules).
     defect_scopes: tuple[str, ...] = ()
     # Kernel-selecting facts: {label: Python expression over the imported module (named `module`)} for the CPU
@@ -100,6 +102,10 @@ class Framework:
         if not self.computes(variant, config.op_name):
             return False
         if config.batch_groups > 1 and not self.batch_groups:
+            return False
+        # A cropping pad of a valid case, or the invalid stream's extreme padding of -1 (which the reference crops).
+        cropping = config.defect in ("", "hostile_padding") and any(lo < 0 or hi < 0 for lo, hi in config.pad_pairs())
+        if cropping and not self.negative_pads:
             return False
         if not config.defect:
             return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 from convfuzz.oracles.call_text import UserCall, what_is_called, wrapped
 from convfuzz.oracles.jax_entry_points import entry_call, entry_lines
 from convfuzz.oracles.jax_oracle import JAX_VARIANTS, LaxCall, lax_call
+from convfuzz.oracles.lax_conventions import forward_kernel_lines
 from convfuzz.strategies.case import COMPLEX_DTYPES, GRADIENTS, ConvConfig
 
 
@@ -24,17 +25,7 @@ def _jax_transposed_lines(cfg: ConvConfig, call: LaxCall, adjoint: bool, operand
             "        _, pullback = jax.vjp(forward, z)\n"
             f"        return pullback(x)[0]{bias_term}\n\n"
         )
-    spatial = tuple(range(2, cfg.rank + 2))
-    kernel = (
-        "        # torch's (C_in, C_out, *kernel) weight as the forward kernel: in and out swapped, flipped.\n"
-        f"        kernel = jnp.flip(jnp.swapaxes(w, 0, 1), axis={spatial!r})\n"
-        if cfg.groups == 1 else
-        "        # torch's (C_in, C_out/groups, *kernel) weight as the forward kernel: in/out swapped per group,\n"
-        "        # flipped.\n"
-        f"        grouped = w.reshape({cfg.groups}, w.shape[0] // {cfg.groups}, *w.shape[1:])\n"
-        f"        kernel = jnp.swapaxes(grouped, 1, 2).reshape(-1, w.shape[0] // {cfg.groups}, *w.shape[2:])\n"
-        f"        kernel = jnp.flip(kernel, axis={spatial!r})\n"
-    )
+    kernel = "".join(line + "\n" for line in forward_kernel_lines(cfg.rank, cfg.groups))
     return (
         f"    def conv({operands}):\n"
         f"{kernel}"

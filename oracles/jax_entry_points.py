@@ -8,8 +8,9 @@
   groups): a forward conv as it is, a transposed one as the lhs-dilated conv of the swapped, flipped kernel.
 - 'jax-scipy': jax.scipy.signal.correlate(method='direct') of the one input channel with the one kernel, where a
   case is that (batch 1, one channel in and out, stride and dilation 1, zero pads that are its 'valid', 'full' or
-  odd-kernel 'same'), the bias added after. correlate, not convolve: torch's conv does not flip the kernel. The FFT
-  method is left out: its rounding is not the direct sum's, which the judge's bound describes.
+  odd-kernel 'same'), the bias added after: torch's conv does not flip the kernel. 'jax-scipy-convolve': the same
+  cases through jax.scipy.signal.convolve of the flipped kernel. The FFT method is left out: its rounding is not
+  the direct sum's, which the judge's bound describes.
 
 Each computes forward and transposed ops (no gradients, no invalid cases): what a case cannot be written as is sat
 out (entry_call returns None).
@@ -23,7 +24,12 @@ from functools import partial
 from typing import Any
 
 from convfuzz.oracles.call_text import wrapped
-from convfuzz.oracles.lax_conventions import forward_kernel, jax_dimension_numbers, transposed_padding
+from convfuzz.oracles.lax_conventions import (
+    forward_kernel,
+    forward_kernel_lines,
+    jax_dimension_numbers,
+    transposed_padding,
+)
 from convfuzz.oracles.reference import NUMPY_PAD_MODES
 from convfuzz.strategies.case import COMPLEX_DTYPES, ConvConfig
 
@@ -53,11 +59,6 @@ class EntryCall:
         return ", ".join([*(f"{name}={value!r}" for name, value in self.keywords), "precision=lax.Precision.HIGHEST"])
 
 
-def _transposed_pads(cfg: ConvConfig) -> Pairs:
-    """The padding of the stride-dilated input that makes torch's transposed conv (see oracles.jax_oracle)."""
-    return transposed_padding(cfg)
-
-
 def _scipy_mode(cfg: ConvConfig) -> str | None:
     """The correlate mode whose padding is the case's: 'valid', 'full' or 'same' (odd kernels: scipy centres an even
     kernel one place off torch's 'same'); None where none is."""
@@ -75,7 +76,7 @@ def _conv_transpose_call(cfg: ConvConfig) -> EntryCall | None:
     """lax.conv_transpose of a transposed op: the weight as the forward conv's OI kernel, transpose_kernel=True."""
     if not cfg.transposed:
         return None
-    return EntryCall("conv_transpose", (("strides", cfg.stride), ("padding", _transposed_pads(cfg)),
+    return EntryCall("conv_transpose", (("strides", cfg.stride), ("padding", transposed_padding(cfg)),
                                         ("rhs_dilation", cfg.dilation),
                                         ("dimension_numbers", jax_dimension_numbers(cfg.rank)),
                                         ("transpose_kernel", True)))
@@ -86,7 +87,7 @@ def _general_padding_call(cfg: ConvConfig) -> EntryCall | None:
     lhs-dilated conv of the forward kernel."""
     entry = "conv_with_general_padding"
     if cfg.transposed:
-        return EntryCall(entry, (("window_strides", (1,) * cfg.rank), ("padding", _transposed_pads(cfg)),
+        return EntryCall(entry, (("window_strides", (1,) * cfg.rank), ("padding", transposed_padding(cfg)),
                                  ("lhs_dilation", cfg.stride), ("rhs_dilation", cfg.dilation)), forward_kernel=True)
     pairs, pre_pad = cfg.pad_pairs(), None
     if cfg.padding_mode != "zeros":
@@ -154,9 +155,7 @@ def entry_lines(cfg: ConvConfig, call: EntryCall, operands: str) -> str:
         lines.append(f"        x = jnp.pad(x, {widths!r}, mode={mode!r})")
     kernel = "w"
     if call.forward_kernel:
-        spatial = tuple(range(2, cfg.rank + 2))
-        lines += ["        # torch's (C_in, C_out, *kernel) weight as the forward kernel: in and out swapped, flipped.",
-                  f"        kernel = jnp.flip(jnp.swapaxes(w, 0, 1), axis={spatial!r})"]
+        lines += forward_kernel_lines(cfg.rank, 1)
         kernel = "kernel"
     if call.flipped:
         spatial = tuple(range(2, cfg.rank + 2))

@@ -63,7 +63,8 @@ class JaxVariant:
     def computes(self, op: str) -> bool:
         """Whether this variant computes `op` ('conv2d', or a gradient 'conv2d.grad_weight'): the adjoint
         transposed ops only, the layout and wide-output variants (written for forward convs) forward ops only;
-        gradients (jax.vjp) every variant but the adjoint and the wide-output one."""
+        gradients (jax.vjp) every variant but the adjoint, the wide-output and the entry-point ones (lax.conv_transpose
+        only transposed ops; which cases the others take: oracles.jax_entry_points.entry_call)."""
         base, gradient = split_op_name(op)
         if gradient and (self.adjoint or self.wide_output or self.entry):
             return False
@@ -251,8 +252,9 @@ class JaxOracle:
         self._executables: dict[tuple[object, ...], tuple[Any, str]] = {}
         self.last_path: str | None = None
         transposed = _conv_transpose_as_vjp if self.variant.adjoint else _conv_transpose_plus_bias
+        # An entry-point variant computes forward and transposed ops alike through entry_function.
         self._conv = self._caller(entry_function if self.variant.entry else _conv_plus_bias)
-        self._conv_transpose = self._caller(entry_function if self.variant.entry else transposed)
+        self._conv_transpose = self._caller(transposed)
         self._gradient = self._caller(_gradient_of)
 
     def _caller(self, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -260,9 +262,9 @@ class JaxOracle:
         argument shapes and static keywords, whose lowering becomes `last_path`."""
         if not self.variant.jitted:
             return function
-        keywords = inspect.signature(function).parameters.values()
-        static = tuple(p.name for p in keywords if p.kind is inspect.Parameter.KEYWORD_ONLY)
-        jitted = self._jax.jit(function, static_argnames=static)
+        parameters = inspect.signature(function).parameters.values()
+        static_names = tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+        jitted = self._jax.jit(function, static_argnames=static_names)
 
         def call(*arrays: Any, **static: Any) -> Any:
             leaves = [(a.shape, str(a.dtype), str(a.device)) if a is not None else None for a in arrays]

@@ -1,6 +1,6 @@
 """torch's convolution in lax's terms, shared by the JAX oracle and JAX's other entry points: the dimension numbers
 of torch's layouts, the padding that makes a transposed conv from an lhs-dilated one, and torch's transposed weight
-as the forward kernel of that conv."""
+as the forward kernel of that conv (and that as a script writes it)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,18 @@ def forward_kernel(w: Any, groups: int) -> Any:
     grouped = w.reshape(groups, c_in // groups, per_group_out, *kernel)
     swapped = jnp.swapaxes(grouped, 1, 2).reshape(groups * per_group_out, c_in // groups, *kernel)
     return jnp.flip(swapped, axis=tuple(range(2, swapped.ndim)))
+
+
+def forward_kernel_lines(rank: int, groups: int) -> list[str]:
+    """forward_kernel as a script writes it inside conv() (indented two levels): `kernel` from `w`."""
+    spatial = tuple(range(2, rank + 2))
+    if groups == 1:
+        return ["        # torch's (C_in, C_out, *kernel) weight as the forward kernel: in and out swapped, flipped.",
+                f"        kernel = jnp.flip(jnp.swapaxes(w, 0, 1), axis={spatial!r})"]
+    return [
+        "        # torch's (C_in, C_out/groups, *kernel) weight as the forward kernel: in/out swapped per group,",
+        "        # flipped.",
+        f"        grouped = w.reshape({groups}, w.shape[0] // {groups}, *w.shape[1:])",
+        f"        kernel = jnp.swapaxes(grouped, 1, 2).reshape(-1, w.shape[0] // {groups}, *w.shape[2:])",
+        f"        kernel = jnp.flip(kernel, axis={spatial!r})",
+    ]

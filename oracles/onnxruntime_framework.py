@@ -242,6 +242,7 @@ class OnnxRuntimeFramework(Framework):
     script_modules = ("onnxruntime", "onnx")
     packages = ("onnxruntime", "onnx")
     extra = "onnx"
+    negative_pads = False  # ONNX pads are never negative
     tracker = "https://github.com/microsoft/onnxruntime/issues/new"
 
     @property
@@ -258,15 +259,9 @@ class OnnxRuntimeFramework(Framework):
         kernels compute; invalid-stream cases of those dtypes as every framework takes them."""
         # A weight of another dtype (the invalid stream's mismatched dtypes) in one NumPy has without ml_dtypes.
         dtypes = config.dtype in ORT_DTYPES and config.weight_dtype() in (*ORT_DTYPES, "float64")
-        cropping = any(lo < 0 or hi < 0 for lo, hi in config.pad_pairs())
-        if config.defect:
-            # An extreme padding of -1 crops where XLA's rule (the reference's) computes; ONNX forbids negative pads.
-            return dtypes and not (config.defect == "hostile_padding" and cropping) and super().takes(variant, config)
         # ONNX Runtime's ConvTranspose keeps output_padding below the stride (torch allows it up to the dilation).
-        beyond_stride = config.transposed and any(
-            p >= s for p, s in zip(config.output_padding, config.stride, strict=True)
-        )
-        return dtypes and not cropping and not beyond_stride and super().takes(variant, config)
+        beyond_stride = not config.defect and config.output_padding_reaches_stride()
+        return dtypes and not beyond_stride and super().takes(variant, config)
 
     def facts(self) -> dict[str, Any]:
         """ONNX Runtime's version, its execution providers and the device it was built for."""

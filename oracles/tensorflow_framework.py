@@ -279,6 +279,7 @@ class TensorFlowFramework(Framework):
     module = "tensorflow"
     packages = ("tensorflow", "tensorflow-cpu")
     extra = "tensorflow"
+    negative_pads = False  # tf.pad forbids negative pads
     tracker = "https://github.com/tensorflow/tensorflow/issues/new"
 
     @property
@@ -301,9 +302,7 @@ class TensorFlowFramework(Framework):
         if config.defect:
             # TensorFlow has no groups argument (it reads the group count off the filter's shape): the invalid
             # stream's group defects describe no TensorFlow call.
-            # An extreme padding of -1 crops where XLA's rule (the reference's) computes; tf.pad forbids negative pads.
-            cropping = config.defect == "hostile_padding" and any(lo < 0 for lo, _ in config.pad_pairs())
-            lacking = config.defect in GROUP_DEFECTS or cropping or self._past_its_attributes(variant, config)
+            lacking = config.defect in GROUP_DEFECTS or self._past_its_attributes(variant, config)
         else:
             lacking = self._lacks(variant, config)
         return not lacking and super().takes(variant, config)
@@ -312,14 +311,12 @@ class TensorFlowFramework(Framework):
     def _lacks(variant: str, config: ConvConfig) -> bool:
         """Whether TensorFlow's CPU kernels lack what a valid case needs (see the module docstring)."""
         strided_and_dilated = any(s > 1 for s in config.stride) and any(d > 1 for d in config.dilation)
-        cropping = any(lo < 0 or hi < 0 for lo, hi in config.pad_pairs())
-        if strided_and_dilated or cropping or config.padding_mode not in PAD_MODES:
+        if strided_and_dilated or config.padding_mode not in PAD_MODES:
             return True
         if config.transposed:
             eigen_only = config.dtype == "float64" or not TF_VARIANTS[variant].onednn
-            # The 'VALID' transposed call's output is at most a stride beyond its minimum: output_padding must stay
-            # below the stride (torch allows it below the dilation too).
-            beyond_stride = any(p >= s for p, s in zip(config.output_padding, config.stride, strict=True))
+            # The 'VALID' transposed call's output is at most a stride beyond its minimum.
+            beyond_stride = config.output_padding_reaches_stride()
             return config.groups > 1 or beyond_stride or (eigen_only and any(d > 1 for d in config.dilation))
         return config.groups > 1 and config.rank == 3
 

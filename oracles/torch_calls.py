@@ -153,8 +153,11 @@ def torch_user_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> 
         bias_line += f"    g = torch.tensor(G, dtype=dtype, device={device!r})\n"
     settings = TORCH_VARIANTS[variant]
     module_lines = ""
-    if cfg.padding_mode != "zeros" or settings.module:
-        module_lines = _module_lines(module_call(cfg, lazy=settings.module == "lazy"), device, cfg.bias)
+    # Through the nn module: the module variants' whole call, and how users get a non-zero padding mode.
+    through_module = cfg.padding_mode != "zeros" or bool(settings.module)
+    module = module_call(cfg, lazy=settings.module == "lazy") if through_module else None
+    if module is not None:
+        module_lines = _module_lines(module, device, cfg.bias)
         operands = "x, w, b" if cfg.bias else "x, w"
     call = torch_call(cfg)
     before, called = "", f"conv({operands})"
@@ -181,8 +184,7 @@ def torch_user_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> 
         ".detach().to(device='cpu', dtype=torch.complex128).resolve_conj().numpy()" if cfg.dtype in COMPLEX_DTYPES
         else ".detach().to(device='cpu', dtype=torch.float64).numpy()"
     )
-    padded_first = module_lines and "F.pad(" in module_lines
-    functional = "" if module_lines and not padded_first else "    import torch.nn.functional as F\n"
+    functional = "" if module is not None and module.pre_pad is None else "    import torch.nn.functional as F\n"
     body = (
         "    import torch\n"
         f"{functional}\n"
@@ -195,6 +197,6 @@ def torch_user_call(oracle: str, variant: str, device: str, cfg: ConvConfig) -> 
         f"{_explicit_settings_lines(settings, device)}"
         f"{result_lines}"
     )
-    what = f"torch.nn.{module_call(cfg, lazy=settings.module == 'lazy').module}" if settings.module else "F." + cfg.op
+    what = f"torch.nn.{module.module}" if module is not None and settings.module else "F." + cfg.op
     return UserCall(oracle, cfg, what_is_called(cfg, what), body, result + to_host, result)
 

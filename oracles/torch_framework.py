@@ -121,10 +121,7 @@ class TorchFramework(Framework):
     def takes(self, variant: str, config: ConvConfig) -> bool:
         """The framework's rule; the module variants leave out a transposed case whose output_padding is not below
         its stride (torch allows it below the dilation too, but output_size= can only say the stride's range)."""
-        beyond_stride = config.transposed and any(
-            extra >= s for extra, s in zip(config.output_padding, config.stride, strict=True)
-        )
-        if beyond_stride and TORCH_VARIANTS[variant].module:
+        if TORCH_VARIANTS[variant].module and config.output_padding_reaches_stride():
             return False
         return super().takes(variant, config)
 

@@ -248,6 +248,12 @@ class ConvConfig:
             )
         return self.padding.pairs
 
+    def output_padding_reaches_stride(self) -> bool:
+        """Whether a transposed conv's output_padding reaches its stride in some dim: torch allows it up to the
+        dilation, but an output size (nn.ConvTransposeNd's output_size=, ONNX's ConvTranspose, TensorFlow's
+        'VALID' transposed call) can only say the stride's range."""
+        return self.transposed and any(p >= s for p, s in zip(self.output_padding, self.stride, strict=True))
+
     def output_spatial(self) -> tuple[int, ...]:
         """Spatial output shape."""
         if self.transposed:
