@@ -267,7 +267,8 @@ class JaxOracle:
         jitted = self._jax.jit(function, static_argnames=static_names)
 
         def call(*arrays: Any, **static: Any) -> Any:
-            leaves = [(a.shape, str(a.dtype), str(a.device)) if a is not None else None for a in arrays]
+            # devices(), not .device: JAX before 0.4.31 has only the former (the jax extra admits 0.4.30).
+            leaves = [(a.shape, str(a.dtype), str(a.devices())) if a is not None else None for a in arrays]
             key = (function, tuple(leaves), tuple(sorted(static.items())))
             if key not in self._executables:
                 executable = jitted.lower(*arrays, **static).compile()
