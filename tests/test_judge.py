@@ -147,7 +147,7 @@ def _suspects_by_trying_every_subset(names: list[str], consistent, deviation: di
         for subset in combinations(ordered, size):
             rest = [n for n in ordered if n not in subset]
             if all(consistent(a, b) for a, b in combinations(rest, 2)):
-                key = (len({framework_of(n) for n in subset}), size, "reference" in subset,
+                key = (len({framework_of(n) for n in subset}), "reference" in subset, size,
                        -sum(deviation.get(n, 0.0) for n in subset), subset)
                 if best_key is None or key < best_key:
                     best, best_key = subset, key

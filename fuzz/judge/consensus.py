@@ -17,9 +17,10 @@ def minimal_suspects(
     """The subset whose removal leaves every remaining pair consistent, blaming as few frameworks as possible.
 
     Frameworks are counted, not oracles: four JAX variants that share an XLA bug must not outvote torch and the
-    reference. Then ties prefer fewer oracles, then sets without `trusted` (our own reference is the suspect only
-    when the frameworks outvote it), then the set that deviates most from the reference (`deviation`: each
-    oracle's err/bound against it), then alphabetical order. Returns () when all agree.
+    reference, and two releases of torch that agree ('torch', 'torch@nightly') are one voter against it too. Then
+    ties prefer sets without `trusted` (our own reference is the suspect only when more frameworks outvote it),
+    then fewer oracles, then the set that deviates most from the reference (`deviation`: each oracle's err/bound
+    against it), then alphabetical order. Returns () when all agree.
     """
     ordered = sorted(names)
     agrees = {pair: consistent(*pair) for pair in combinations(ordered, 2)}
@@ -31,7 +32,7 @@ def minimal_suspects(
     # (Bron-Kerbosch) gives the same answer as trying every subset, without 2^n subsets for n oracles.
     for clique in maximal_cliques(ordered, neighbours):
         subset = tuple(n for n in ordered if n not in clique)
-        key = (len({framework_of(n) for n in subset}), len(subset), trusted in subset,
+        key = (len({framework_of(n) for n in subset}), trusted in subset, len(subset),
                -sum(deviation.get(n, 0.0) for n in subset), subset)
         if best_key is None or key < best_key:
             best, best_key = subset, key
