@@ -19,10 +19,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TextIO
 
 import convfuzz
+from convfuzz.fuzz.campaign.bisect import bisect, suspect_framework, with_history
+from convfuzz.fuzz.campaign.bisect import summary as bisect_summary
+from convfuzz.fuzz.campaign.bisect import table as bisect_table
 from convfuzz.fuzz.campaign.cluster import LOCAL_RUNTIME, ClusterError, RayPool, connect, placement
 from convfuzz.fuzz.campaign.engine import Campaign
 from convfuzz.fuzz.campaign.environment import environment, versions
@@ -55,8 +59,18 @@ from convfuzz.fuzz.store.folder import FindingStore, LoadProblem, StoreError, se
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.fuzz.store.triage import TriageError, TriageVerdict, triage_line, triage_targets
 from convfuzz.oracles.base import Oracle
+from convfuzz.oracles.environments import (
+    CONFIG_FILE,
+    BadEnvironment,
+    Environment,
+    configured,
+    environment_of,
+    oracle_environment,
+    require_environments,
+)
 from convfuzz.oracles.framework import RegistrationError, frameworks
 from convfuzz.oracles.isolation import cap_address_space, close_oracles, worker_memory_budget
+from convfuzz.oracles.names import framework_of
 from convfuzz.oracles.registry import IN_PROCESS, default_oracles, is_known, oracle_names, serves_op
 from convfuzz.oracles.selection import available_oracles
 from convfuzz.strategies.budget import SizeBudget
@@ -237,6 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-isolation", dest="isolation", action="store_false",
         help="run framework oracles in this process (faster start; a crash then ends the campaign)",
     )
+    run.add_argument(
+        "--environment", dest="environment_pairs", action="append", default=[], metavar="NAME=PYTHON",
+        help="name another Python environment (a venv folder or its python) whose frameworks run as oracles "
+        "NAME@...: --oracles torch,torch@NAME,reference (also named in convfuzz.toml beside the findings folder)",
+    )
     replay = commands.add_parser("replay", parents=[shared], help="re-check every stored finding, or the ones named")
     replay.add_argument(
         "targets", nargs="*", metavar="FOLDER|ID",
@@ -247,6 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--update", action="store_true",
         help="store what the replay showed: status open -> fixed -> regressed, and the versions where each finding "
         "was last seen, found fixed or found regressed (history)",
+    )
+    replay.add_argument(
+        "--environment", metavar="NAME[=PYTHON]",
+        help="run each finding's suspects in this environment (named in convfuzz.toml, or here as NAME=PYTHON): does "
+        "that release still have them? Reports only (no --update)",
     )
     replay.add_argument(
         "--accept-other-hardware", action="store_true",
@@ -282,6 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
     triage.add_argument(
         "--whole-bug", action="store_true", help="give the verdict to every finding of the finding's bug"
     )
+    bisect = commands.add_parser(
+        "bisect", parents=[shared], help="replay one finding in several environments: since when, and fixed where?"
+    )
+    bisect.add_argument("finding", help="a finding's id, a unique prefix of one, or its hash ('97e80552')")
+    bisect.add_argument(
+        "--environments", required=True, metavar="A,B,...",
+        help="comma list of environments (each NAME from convfuzz.toml, or NAME=PYTHON), shown oldest release first "
+        "by the versions they hold",
+    )
+    bisect.add_argument("--update", action="store_true", help="store the table and its summary in the finding")
+    bisect.add_argument(
+        "--accept-other-hardware", action="store_true",
+        help="call a no-show gone even where a kernel-selecting fact differs from where it was found",
+    )
     report = commands.add_parser(
         "report", parents=[shared], help="write an HTML report and a Markdown summary of campaigns and findings"
     )
@@ -294,9 +332,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _select_oracles(names: tuple[str, ...] | None, isolate: bool, case_timeout: float) -> dict[str, Oracle]:
-    usable, missing = available_oracles(names, isolate=isolate, case_timeout=case_timeout)
+def _select_oracles(
+    names: tuple[str, ...] | None, isolate: bool, case_timeout: float, environments: dict[str, Environment]
+) -> dict[str, Oracle]:
+    usable, missing = available_oracles(names, isolate, case_timeout, environments)
     return _enough_oracles(names, usable, missing)
+
+
+def _environments(findings: Path, named: Sequence[str]) -> dict[str, Environment]:
+    """The environments of convfuzz.toml beside the `findings` folder and of the `named` arguments that say
+    NAME=PYTHON; UsageError where one is malformed or a plain NAME among `named` is not configured."""
+    try:
+        found = configured(findings, [text for text in named if "=" in text])
+    except BadEnvironment as exc:
+        raise UsageError(str(exc)) from None
+    for text in named:
+        name = text.partition("=")[0]
+        if name not in found:
+            listed = ", ".join(found) or f"none: {CONFIG_FILE} beside {findings} names none"
+            raise UsageError(f"environment {name!r} is not named (named: {listed}); give it as {name}=PYTHON")
+    return found
 
 
 def _enough_oracles(
@@ -482,6 +537,7 @@ def format_summary(
             f"new findings: {len(stats.findings)} (by kind: {', '.join(f'{k} {v}' for k, v in sorted(kinds.items()))}; "
             f"by suspect: {', '.join(f'{k} {v}' for k, v in sorted(suspects.items()))})"
         )
+        lines += _wrong_releases(stats.findings)
         cut = [f.id for f in stats.findings if not f.shrink_complete]
         if cut:
             lines.append(
@@ -544,7 +600,7 @@ def _checked_oracles(
     the oracles are those the first worker built and reported (this process imports no framework); else they
     are built here."""
     if pool is None:
-        oracles = _select_oracles(names, isolate=args.isolation, case_timeout=args.case_timeout)
+        oracles = _select_oracles(names, args.isolation, args.case_timeout, args.environments)
         if not args.isolation:  # the frameworks run in this process: it holds to a worker's memory budget
             cap_address_space(worker_memory_budget())
     else:
@@ -593,10 +649,16 @@ def command_run(args: argparse.Namespace) -> int:
     """`convfuzz run`: validate everything, then fuzz and store new findings."""
     campaign_settings = _campaign_settings(args)
     names = _choices("--oracles", args.oracles, oracle_names(), import_paths=True, also=is_known)
+    args.environments = _environments(args.findings, args.environment_pairs)
+    try:
+        require_environments(names or (), args.environments)
+    except BadEnvironment as exc:
+        raise UsageError(f"--oracles: {exc}") from None
     # With several workers each builds its own oracles, and they start now; the first to have built them reports
     # what they are, and the checks below use that (this process imports no framework). A worker does nothing
     # until it is given its plan, so a usage error still writes nothing.
-    choice = OracleChoice(names or default_oracles(), args.isolation, args.case_timeout)
+    choice = OracleChoice(names or default_oracles(), args.isolation, args.case_timeout,
+                          tuple(args.environments.values()))
     pool = _worker_pool(args, choice, campaign_settings.devices)
     try:
         oracles, campaign_settings = _checked_oracles(args, names, campaign_settings, pool)
@@ -614,6 +676,9 @@ def command_run(args: argparse.Namespace) -> int:
         f"in {args.findings}",
         file=sys.stderr,
     )
+    for name, oracle in oracles.items():
+        if environment_of(name) is not None:  # which release each other environment's oracle is
+            print(f"  {name}: {_release_words(getattr(oracle, 'versions', {}))}", file=sys.stderr)
     known = settled_signatures(existing)
     unconfirmed = tuple(r for r in existing if not r.confirmed)
     if pool is not None:
@@ -670,8 +735,15 @@ def command_replay(args: argparse.Namespace) -> int:
     """`convfuzz replay`: re-check every stored finding (or the named ones); say per finding reproduces / fixed /
     regressed."""
     folder, records, problems = _replay_selection(args)
+    place = None if args.environment is None else args.environment.partition("=")[0]
+    if place is not None and args.update:
+        raise UsageError("--update with --environment: a finding's status is about this interpreter's frameworks; "
+                         "`convfuzz bisect --update` stores what other releases show")
+    environments = _environments(folder, [args.environment] if args.environment else [])
     for problem in problems:
         print(f"{problem.path}: unreadable finding ({problem.problem})")
+    if place is not None:
+        print(f"replaying with the suspects in environment {place} ({environments[place].python})")
     store = FindingStore(folder)
     if args.update:
         try:
@@ -685,7 +757,8 @@ def command_replay(args: argparse.Namespace) -> int:
     for bug in bugs:
         print(bug.headline())  # each bug, then its findings
         for record in bug.findings:
-            result = replay_record(record, accept_other_hardware=args.accept_other_hardware)
+            result = replay_record(record, accept_other_hardware=args.accept_other_hardware,
+                                   environments=environments, place=place)
             print("  " + result.line())
             changed += not result.as_recorded
             regressed += result.state == REGRESSED
@@ -727,6 +800,56 @@ def command_scripts(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if problems else EXIT_CLEAN
 
 
+def _wrong_releases(findings: Sequence[FindingRecord]) -> list[str]:
+    """For each suspect of another environment among `findings`, the release it is, as its findings recorded it:
+    'the wrong release: torch@nightly is torch 2.16.0.dev20261201 (3 findings)'."""
+    counts = Counter(s for f in findings for s in f.suspects if environment_of(s) is not None)
+    lines = []
+    for suspect, count in sorted(counts.items()):
+        record = next(f for f in findings if suspect in f.suspects)
+        versions = oracle_environment(record.environment, suspect)
+        described = frameworks().get(framework_of(suspect))
+        packages = [p for p in (described.packages if described else ()) if versions.get(p)]
+        named = ", ".join(f"{p} {versions[p]}" for p in packages) or "an unrecorded release"
+        lines.append(f"the wrong release: {suspect} is {named} ({count} finding{'s' * (count > 1)})")
+    return lines
+
+
+def _release_words(versions: dict[str, str]) -> str:
+    """'torch 2.14.1, numpy 2.4.6, python 3.11.7 (/venvs/old/bin/python)': an environment's worker's versions."""
+    named = ", ".join(f"{k} {v}" for k, v in versions.items() if k not in ("executable", "python"))
+    return f"{named}, python {versions.get('python')} ({versions.get('executable')})"
+
+
+def command_bisect(args: argparse.Namespace) -> int:
+    """`convfuzz bisect ID --environments A,B,C`: replay one finding with its suspects in each environment; print
+    the table, oldest release first, and since when it shows and where it was gone; --update stores both."""
+    try:
+        record = find_record(args.findings, args.finding)
+    except ExplainError as exc:
+        raise UsageError(str(exc)) from None
+    texts = [t.strip() for t in args.environments.split(",") if t.strip()]
+    if not texts:
+        raise UsageError(f"--environments {args.environments!r} names nothing")
+    environments = _environments(args.findings, texts)
+    store = FindingStore(args.findings)
+    if args.update:
+        try:
+            store.check_writable()
+        except StoreError as exc:
+            raise UsageError(str(exc)) from None
+    places = [environments[t.partition("=")[0]] for t in dict.fromkeys(texts)]
+    framework = suspect_framework(record)
+    print(f"bisecting {record.id} ({framework}: {', '.join(record.suspects)}) over {len(places)} environment(s)")
+    steps = bisect(record, places, environments, args.accept_other_hardware)
+    print(bisect_table(steps))
+    print(bisect_summary(framework, steps))
+    if args.update:
+        store.update(with_history(record, framework, steps, datetime.now(UTC)))
+        print(f"stored in {record.id}.json (history.bisect)")
+    return EXIT_CLEAN
+
+
 def command_explain(args: argparse.Namespace) -> int:
     """`convfuzz explain ID`: one finding in plain words (or JSON), with an upstream issue ready to paste."""
     try:
@@ -734,7 +857,9 @@ def command_explain(args: argparse.Namespace) -> int:
     except ExplainError as exc:
         raise UsageError(str(exc)) from None
     folder = FindingStore(args.findings).load()[0] if args.findings.is_dir() else []
-    explanation = explain(record, replay=args.replay, folder=folder)
+    environments = _environments(args.findings, [])  # a suspect 'torch@nightly' replays in convfuzz.toml's 'nightly'
+    explanation = explain(record, replay=args.replay, folder=folder,
+                          replayer=partial(replay_record, environments=environments))
     if args.json:
         print(json.dumps(explanation.to_json(), indent=1, allow_nan=True))
     else:
@@ -793,7 +918,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.started = started
     handlers = {
         "run": command_run, "replay": command_replay, "explain": command_explain, "triage": command_triage,
-        "report": command_report, "scripts": command_scripts,
+        "report": command_report, "scripts": command_scripts, "bisect": command_bisect,
     }
     try:
         return handlers[args.command](args)

@@ -12,6 +12,10 @@ A fresh worker's first case waits for the oracle's one-time warm-up first (oracl
 first compilation costs tens of seconds on a small or busy machine), which is timed by the start-up limit, not by
 the case timeout: the case timeout detects hangs of a case, and must not depend on how fast the machine starts a
 compiler.
+
+An oracle of another Python environment ('torch@nightly', oracles.environments) runs the same worker code, started
+with that environment's interpreter (oracles.interpreters); what crosses the pipe is in oracles.wire's portable
+form either way, and the worker reports its interpreter's versions with its facts.
 """
 
 from __future__ import annotations
@@ -38,9 +42,13 @@ from convfuzz.oracles.base import (
     backend_path,
     warm_up,
 )
+from convfuzz.oracles.environments import Environment, qualified
+from convfuzz.oracles.interpreters import ForeignProcess
 from convfuzz.oracles.kernel_facts import collect_facts, loaded_frameworks
 from convfuzz.oracles.reference import widened
 from convfuzz.oracles.registry import make_oracle
+from convfuzz.oracles.versions import versions_here
+from convfuzz.oracles.wire import receive, send
 from convfuzz.strategies.case import HOSTILE_PARAMETERS, ConvCase
 
 STARTUP_TIMEOUT_SECONDS = 300.0
@@ -62,8 +70,9 @@ def build_oracle(target: str) -> Oracle:
     return make_oracle(target)
 
 
-def _worker_main(conn: Connection, target: str, stderr_path: str) -> None:
-    """The worker process: build the oracle, then answer cases until told to stop (None)."""
+def worker_main(conn: Connection, target: str, stderr_path: str) -> None:
+    """The worker process: build the oracle, then answer cases until told to stop (None). Messages cross in the
+    portable form of oracles.wire: the worker may run another environment's numpy (oracles.interpreters)."""
     # Ctrl-C in a terminal reaches the whole process group: the campaign handles it; a worker dying of it would
     # look like a crash.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -73,31 +82,32 @@ def _worker_main(conn: Connection, target: str, stderr_path: str) -> None:
     try:
         oracle = build_oracle(target)
     except OracleUnavailable as exc:
-        conn.send(("unavailable", str(exc)))
+        send(conn, ("unavailable", str(exc)))
         return
     # The kernel-selecting facts as this process sees them (its framework is loaded now): a finding records the
-    # facts of the process that ran the case, GPU included, not the campaign's.
-    conn.send(("ready", (oracle.name, oracle.devices(), collect_facts(loaded_frameworks()))))
+    # facts of the process that ran the case, GPU included, not the campaign's; and its interpreter's versions.
+    facts = collect_facts(loaded_frameworks())
+    send(conn, ("ready", (oracle.name, oracle.devices(), facts, versions_here())))
     warmed = False
     while True:
-        case = conn.recv()
+        case = receive(conn)
         if case is None:
             return
         if not warmed:  # before the first case, off its clock (the parent waits for "warm" with the start-up limit)
             warm_up(oracle)
             cap_address_space(worker_memory_budget())
-            conn.send(("warm", None))
+            send(conn, ("warm", None))
             warmed = True
         try:
             value = widened(oracle.run(case))
-            conn.send(("ok", (value, backend_path(oracle))))
+            send(conn, ("ok", (value, backend_path(oracle))))
         except MemoryError as exc:
             # Out of the worker's memory budget: on a hostile parameter whose output no machine holds, that is how a
             # framework refuses; on any other case it is a blow-up, reported as a crash.
             kind = "error" if case.config.defect in HOSTILE_PARAMETERS else "crash"
-            conn.send((kind, f"MemoryError: {exc}".strip()))
+            send(conn, (kind, f"MemoryError: {exc}".strip()))
         except Exception as exc:  # noqa: BLE001 - the framework's error is the answer
-            conn.send(("error", f"{type(exc).__name__}: {exc}".strip()))
+            send(conn, ("error", f"{type(exc).__name__}: {exc}".strip()))
 
 
 def worker_memory_budget() -> int:
@@ -147,10 +157,16 @@ def describe_exit(code: int | None) -> str:
 class IsolatedOracle:
     """An oracle that runs `target` in its own spawned worker process (see the module docstring)."""
 
-    def __init__(self, target: str, case_timeout: float = 60.0, wait: bool = True) -> None:
-        """Start the worker for `target`; with `wait`, also wait until it is ready (else call wait_ready() before
-        the first case: several workers then start at once, and their imports overlap)."""
+    def __init__(
+        self, target: str, case_timeout: float = 60.0, wait: bool = True, environment: Environment | None = None
+    ) -> None:
+        """Start the worker for `target` (a name as this interpreter builds it: 'torch@cuda'); with `wait`, also
+        wait until it is ready (else call wait_ready() before the first case: several workers then start at once,
+        and their imports overlap). With `environment`, the worker runs that environment's interpreter and the
+        oracle is named for it ('torch@nightly@cuda')."""
         self.target = target
+        self.environment = environment
+        self.versions: dict[str, str] = {}  # the worker's python, numpy and framework versions
         self.case_timeout = case_timeout
         self.restarts = 0
         self.last_path: str | None = None
@@ -172,8 +188,9 @@ class IsolatedOracle:
         if status == "unavailable":
             self._stop()
             raise OracleUnavailable(payload)
-        name, devices, self.facts = payload
-        self.name, self._devices = str(name), tuple(devices)
+        name, devices, self.facts, self.versions = payload
+        self.name = qualified(str(name), self.environment.name) if self.environment else str(name)
+        self._devices = tuple(devices)
 
     def devices(self) -> tuple[str, ...]:
         """The devices the oracle reported from inside its worker."""
@@ -186,7 +203,7 @@ class IsolatedOracle:
             self._start()
         assert self._conn is not None
         try:
-            self._conn.send(case)
+            send(self._conn, case)
         except (BrokenPipeError, ConnectionResetError):
             # The worker died after answering the last case and before this one (heap corruption caught when a
             # buffer is freed; the kernel's out-of-memory killer): not this case's doing. A fresh worker takes it.
@@ -194,7 +211,7 @@ class IsolatedOracle:
             self.restarts += 1
             self._start()
             assert self._conn is not None
-            self._conn.send(case)
+            send(self._conn, case)
         try:
             if not self._warm:
                 self._receive(STARTUP_TIMEOUT_SECONDS)  # the worker's warm-up, then the case on its own clock
@@ -221,7 +238,7 @@ class IsolatedOracle:
         """Stop the worker and remove its log."""
         if self._conn is not None:
             with contextlib.suppress(OSError):
-                self._conn.send(None)
+                send(self._conn, None)
         self._stop()
         self._stderr.unlink(missing_ok=True)
 
@@ -231,13 +248,17 @@ class IsolatedOracle:
         self.wait_ready()
 
     def _launch(self) -> None:
-        parent, child = self._context.Pipe()
-        self._process = self._context.Process(
-            target=_worker_main, args=(child, self.target, str(self._stderr)), daemon=True
-        )
-        self._process.start()
-        child.close()
-        self._conn = parent
+        if self.environment is not None:
+            foreign = ForeignProcess(self.environment.python, self.target, str(self._stderr))
+            self._process, self._conn = foreign, foreign.connection
+        else:
+            parent, child = self._context.Pipe()
+            self._process = self._context.Process(
+                target=worker_main, args=(child, self.target, str(self._stderr)), daemon=True
+            )
+            self._process.start()
+            child.close()
+            self._conn = parent
         self._warm = False
 
     def _receive(self, timeout: float) -> tuple[str, Any]:
@@ -245,7 +266,7 @@ class IsolatedOracle:
         ready = wait([self._conn, self._process.sentinel], timeout)
         if self._conn in ready:
             try:
-                message: tuple[str, Any] = self._conn.recv()
+                message: tuple[str, Any] = receive(self._conn)
                 return message
             except (EOFError, OSError):
                 pass  # the worker died while or after answering: treated below
@@ -266,9 +287,10 @@ class IsolatedOracle:
         return ("; stderr: " + " | ".join(head)) if head else ""
 
     def _stop(self) -> None:
-        if self._process is not None and self._process.is_alive():
-            self._process.kill()
-            self._process.join(5)
+        if self._process is not None:
+            if self._process.is_alive():
+                self._process.kill()
+            self._process.join(5)  # at once where it has ended: reaps it
         if self._conn is not None:
             self._conn.close()
         self._conn = None

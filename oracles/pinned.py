@@ -9,19 +9,17 @@ from __future__ import annotations
 from dataclasses import replace
 
 from convfuzz.oracles.base import FloatArray, Oracle, OracleUnavailable, backend_path
+from convfuzz.oracles.environments import DEVICES, SEPARATOR, parts
 from convfuzz.strategies.case import ConvCase
 
-PIN_SEPARATOR = "@"
-PINNABLE_DEVICES = ("cpu", "cuda")
+PIN_SEPARATOR = SEPARATOR
+PINNABLE_DEVICES = DEVICES
 
 
 def split_pin(name: str) -> tuple[str, str | None]:
-    """'torch@cuda' -> ('torch', 'cuda'); 'torch' -> ('torch', None). Raises KeyError for an unknown device."""
-    base, sep, device = name.partition(PIN_SEPARATOR)
-    if not sep:
-        return name, None
-    if device not in PINNABLE_DEVICES:
-        raise KeyError(f"oracle {name!r} is pinned to {device!r}; devices are {', '.join(PINNABLE_DEVICES)}")
+    """'torch@cuda' -> ('torch', 'cuda'); 'torch' -> ('torch', None); an environment after an '@' is dropped
+    ('torch@nightly@cuda' -> ('torch', 'cuda'): oracles.environments). Raises KeyError for a malformed suffix."""
+    base, _, device = parts(name)
     return base, device
 
 

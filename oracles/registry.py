@@ -12,6 +12,7 @@ from functools import cache, partial
 
 from convfuzz.oracles.base import Oracle
 from convfuzz.oracles.channel_matmul import MATMUL_FRAMEWORKS, ChannelMatmulOracle, matmul_serves
+from convfuzz.oracles.environments import environment_of
 from convfuzz.oracles.framework import every_variant, framework_named, framework_of_variant, frameworks
 from convfuzz.oracles.hand_check import HandCheckOracle, hand_check_serves
 from convfuzz.oracles.metamorphic import (
@@ -155,12 +156,16 @@ def require_known(name: str) -> None:
     base, _ = split_pin(name)
     known = factories()
     if base not in known:
-        raise KeyError(f"unknown oracle {name!r}; known: {', '.join(known)} (each may end in @cpu or @cuda)")
+        raise KeyError(f"unknown oracle {name!r}; known: {', '.join(known)} (each may end in @cpu or @cuda, and in "
+                       "@ENVIRONMENT for one of another Python environment)")
 
 
 def make_oracle(name: str) -> Oracle:
     """Construct oracle `name`; raises KeyError for an unknown name, OracleUnavailable when it cannot run."""
     require_known(name)
+    if environment_of(name) is not None:
+        raise KeyError(f"oracle {name!r} runs in another environment: only a worker started there builds it "
+                       "(oracles.selection)")
     base, device = split_pin(name)
     oracle = factories()[base]()
     return oracle if device is None else PinnedOracle(oracle, device)

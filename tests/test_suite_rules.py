@@ -13,7 +13,9 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 REPOSITORY = TESTS.parent
 # Test modules other modules may import from: they hold no tests.
-SHARED = {"helpers", "planted", "faults", "known_bugs", "conftest", "campaign_marker", "toy_framework"}
+SHARED = {
+    "helpers", "planted", "faults", "known_bugs", "conftest", "campaign_marker", "toy_framework", "toy_releases",
+}
 
 SAMPLE = """
 import subprocess

@@ -80,9 +80,13 @@ def test_torch_compile_starts_every_shape_class_afresh() -> None:
 def test_pins_parse_and_refuse_devices_the_oracle_lacks() -> None:
     assert split_pin("torch-compile@cuda") == ("torch-compile", "cuda")
     assert split_pin("jax") == ("jax", None)
-    with pytest.raises(KeyError, match="'tpu'"):
-        split_pin("jax@tpu")
-    assert is_known("torch-tf32@cpu") and not is_known("torch@tpu") and not is_known("mxnet")
+    # A word after '@' that is not a device names an environment (oracles.environments), which selection checks.
+    assert split_pin("jax@tpu") == ("jax", None) and split_pin("jax@nightly@cuda") == ("jax", "cuda")
+    with pytest.raises(KeyError, match="more than one"):
+        split_pin("jax@cpu@cuda")
+    with pytest.raises(KeyError, match="neither a device"):
+        split_pin("jax@tp/u")
+    assert is_known("torch-tf32@cpu") and not is_known("torch@cpu@cuda") and not is_known("mxnet")
     with pytest.raises(OracleUnavailable, match="cannot run on cuda"):
         PinnedOracle(ReferenceCpuOnly(), "cuda")
 

@@ -62,11 +62,11 @@ class ToyVariant:
 
 
 class ToyOracle:
-    """Runs toy_conv in the case's dtype."""
+    """Runs toy_conv (or another function of its signature: `conv`) in the case's dtype."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, conv: Any = None) -> None:
         self.name = name
-        self._conv = toy_function()
+        self._conv = conv or toy_function()
 
     def devices(self) -> tuple[str, ...]:
         return ("cpu",)
@@ -100,15 +100,19 @@ class ToyFramework(Framework):
         plain = config.padding_mode == "zeros" and not config.defect and config.dtype in TOY_DTYPES
         return plain and all(lo >= 0 and hi >= 0 for lo, hi in config.pad_pairs()) and super().takes(variant, config)
 
+    def preamble(self) -> str:
+        """The lines of a user's call before it: the library's source, which a script carries."""
+        return f"    import numpy as np\n\n{textwrap.indent(TOY_SOURCE, '    ')}\n"
+
     def user_call(self, oracle: str, variant: str, device: str, cfg: ConvConfig) -> UserCall | None:
         bias = f"np.asarray(B, dtype=np.{cfg.dtype})" if cfg.bias else "None"
+        function = self.call_name(cfg)
         body = (
-            "    import numpy as np\n\n"
-            f"{textwrap.indent(TOY_SOURCE, '    ')}\n"
-            f"    out = toy_conv(np.asarray(X, dtype=np.{cfg.dtype}), np.asarray(W, dtype=np.{cfg.dtype}), {bias}, "
+            f"{self.preamble()}"
+            f"    out = {function}(np.asarray(X, dtype=np.{cfg.dtype}), np.asarray(W, dtype=np.{cfg.dtype}), {bias}, "
             f"{cfg.stride!r}, {list(cfg.pad_pairs())!r}, {cfg.dilation!r}, {cfg.groups})\n"
         )
-        return UserCall(oracle, cfg, what_is_called(cfg, "toy_conv"), body, "out.astype(np.float64)", "out")
+        return UserCall(oracle, cfg, what_is_called(cfg, function), body, "out.astype(np.float64)", "out")
 
     def call_name(self, cfg: ConvConfig) -> str:
         return "toy_conv"

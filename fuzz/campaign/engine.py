@@ -24,7 +24,7 @@ from typing import Any
 from hypothesis.database import ExampleDatabase
 
 from convfuzz.fuzz.campaign.confirm import rerun_until_shown
-from convfuzz.fuzz.campaign.environment import finding_environment
+from convfuzz.fuzz.campaign.environment import environment_section, finding_environment
 from convfuzz.fuzz.campaign.example_db import example_database
 from convfuzz.fuzz.campaign.hypothesis_run import Failure, HypothesisRun
 from convfuzz.fuzz.campaign.schedule import Schedule
@@ -35,6 +35,7 @@ from convfuzz.fuzz.judge.deviation import accepted
 from convfuzz.fuzz.judge.verdict import Verdict, judge
 from convfuzz.fuzz.store.records import FindingRecord, crash_classes, kind_of_signature, signature_of
 from convfuzz.oracles.base import Oracle, Outcome, backend_path
+from convfuzz.oracles.environments import environment_of
 from convfuzz.oracles.kernel_facts import kernel_facts_of, merge_facts
 from convfuzz.oracles.registry import takes_part
 from convfuzz.strategies.case import ConvCase
@@ -417,12 +418,18 @@ class Campaign:
     def finding_environment(self, verdict: Verdict) -> dict[str, Any]:
         """Where a finding was seen: versions, platform, and the kernel-selecting facts of the processes that ran
         the oracles judged in `verdict` (each asked once per campaign: facts do not change while it runs)."""
-        facts = []
+        facts: list[dict[str, Any]] = []
+        elsewhere: dict[str, list[tuple[Oracle, dict[str, Any]]]] = {}  # other environments' oracles, kept apart
         for name in verdict.observations:
             if name not in self._facts and name in self.oracles:
                 self._facts[name] = kernel_facts_of(self.oracles[name])
-            facts.append(self._facts.get(name, {}))
-        return finding_environment(merge_facts(facts))
+            place = environment_of(name)
+            if place is None or name not in self.oracles:
+                facts.append(self._facts.get(name, {}))
+            else:
+                elsewhere.setdefault(place, []).append((self.oracles[name], self._facts.get(name, {})))
+        environments = {place: environment_section(ran) for place, ran in elsewhere.items()}
+        return finding_environment(merge_facts(facts), environments)
 
     def _confirm(self, case: ConvCase, signature: str, preceding: Sequence[ConvCase] = ()) -> Verdict | None:
         """Re-run `case` (each time after the `preceding` cases) up to CONFIRM_RUNS times: the first verdict with

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
-from importlib import metadata
 from typing import Any
 
 from convfuzz.oracles.framework import frameworks
-from convfuzz.oracles.kernel_facts import cpu_identity, gpu_section
+from convfuzz.oracles.kernel_facts import cpu_identity, gpu_section, merge_facts
+from convfuzz.oracles.versions import package_version
 
 
 # The versions that say which code computed a result (recorded with every finding, its history and each campaign,
@@ -29,14 +29,6 @@ def code_versions() -> tuple[str, ...]:
 def versions(environment: Mapping[str, object]) -> dict[str, object]:
     """The code_versions() an environment (a finding's, a campaign's, or this machine's) names, in that order."""
     return {name: environment[name] for name in code_versions() if environment.get(name)}
-
-
-def package_version(name: str) -> str | None:
-    """Installed version of `name`, or None when it is not installed."""
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def cpu_name() -> str:
@@ -65,16 +57,31 @@ def gpu_name(facts: dict[str, Any]) -> str | None:
     return None
 
 
-def finding_environment(facts: dict[str, Any]) -> dict[str, object]:
+def environment_section(ran: Sequence[tuple[object, dict[str, Any]]]) -> dict[str, Any]:
+    """What a finding stores of one other environment (oracles.environments) from the oracles that ran there, each
+    with its kernel-selecting facts: its interpreter, its versions (python, numpy, frameworks) and the facts."""
+    reported = next((getattr(o, "versions", None) for o, _ in ran if getattr(o, "versions", None)), None) or {}
+    return {
+        "executable": reported.get("executable"),
+        "versions": {k: v for k, v in reported.items() if k != "executable"},
+        "kernel_facts": merge_facts(facts for _, facts in ran),
+    }
+
+
+def finding_environment(
+    facts: dict[str, Any], environments: Mapping[str, dict[str, Any]] | None = None
+) -> dict[str, object]:
     """What a finding stores of where it was found: environment(), the kernel-selecting facts of the processes
     that ran its oracles, and the GPU's name among the devices whichever process saw it (an isolated worker sees
-    the GPU; the campaign process may never import torch)."""
+    the GPU; the campaign process may never import torch). Oracles of other environments are stored apart, under
+    `environments` by name (environment_section): their versions and facts are not this interpreter's."""
     found = dict(environment())
     devices = dict(found["devices"])  # type: ignore[call-overload]
     gpu = gpu_name(facts)
     if gpu is not None:
         devices["cuda"] = gpu
-    return {**found, "devices": devices, "kernel_facts": facts}
+    return {**found, "devices": devices, "kernel_facts": facts, **({"environments": dict(environments)} if
+                                                                  environments else {})}
 
 
 @cache
@@ -90,3 +97,4 @@ def environment() -> dict[str, object]:
         "platform": platform.platform(),
         "devices": devices,
     }
+

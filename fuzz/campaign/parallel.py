@@ -29,6 +29,7 @@ from convfuzz.fuzz.campaign.statistics import CampaignStats
 from convfuzz.fuzz.store.folder import FindingStore
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.oracles.base import FloatArray, Oracle
+from convfuzz.oracles.environments import Environment
 from convfuzz.oracles.isolation import cap_address_space, close_oracles, worker_memory_budget
 from convfuzz.oracles.selection import available_oracles
 from convfuzz.strategies.case import ConvCase
@@ -140,6 +141,8 @@ class OracleChoice:
     oracle_names: tuple[str, ...]
     isolate: bool
     case_timeout: float
+    # The named environments oracles 'NAME@ENVIRONMENT' run in (their interpreters must exist where workers run).
+    environments: tuple[Environment, ...] = ()
 
 
 # What a pool's caller is shown while a campaign runs: every worker's latest counts and the seconds since start.
@@ -155,7 +158,7 @@ class CampaignWorker:
         single_threaded()
         self.oracles: dict[str, Oracle]
         self.oracles, self.missing = available_oracles(
-            choice.oracle_names, isolate=choice.isolate, case_timeout=choice.case_timeout
+            choice.oracle_names, choice.isolate, choice.case_timeout, {e.name: e for e in choice.environments}
         )
         if not choice.isolate:  # the frameworks run in this process: it holds to a worker's memory budget
             cap_address_space(worker_memory_budget())

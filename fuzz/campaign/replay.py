@@ -12,6 +12,7 @@ from convfuzz.fuzz.campaign.environment import device_model
 from convfuzz.fuzz.judge.verdict import Verdict, judge
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.oracles.base import Oracle, Outcome
+from convfuzz.oracles.environments import Environment, environment_of, recorded_facts
 from convfuzz.oracles.isolation import close_oracles
 from convfuzz.oracles.kernel_facts import (
     fact_differences,
@@ -46,6 +47,8 @@ class ReplayResult:
     reason: str = ""
     # What each oracle returned on the last run (empty when the finding could not be run here).
     outcomes: Mapping[str, Outcome] = field(default_factory=dict)
+    # Each isolated oracle's interpreter versions as its worker reported them (python, numpy, its framework's).
+    versions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def as_recorded(self) -> bool:
@@ -83,18 +86,26 @@ def model_difference(suspect: str, device: str, model: str) -> str | None:
     return None
 
 
+def oracles_in(record: FindingRecord, place: str | None) -> tuple[str, ...]:
+    """The oracles a replay of `record` runs: its own; in another environment `place`, each suspect runs there under
+    its own name and the other oracles of the suspects' frameworks are left out (they would be that environment's
+    same framework again), while every other oracle runs as recorded."""
+    if place is None:
+        return record.oracles
+    frameworks = {framework_of(s) for s in record.suspects}
+    return tuple(n for n in record.oracles if n in record.suspects or framework_of(n) not in frameworks)
+
+
 def hardware_differences(record: FindingRecord, here: Mapping[str, Any]) -> list[str]:
     """The kernel-selecting facts (oracles.kernel_facts) that differ between where `record` was found and `here`,
     for its suspects' frameworks on the devices they ran on: one line each, e.g. 'found with avx512_bf16, this CPU
     lacks it'. Where the recorded facts say nothing of a suspect's device, its recorded model name stands in for
     them (model_difference)."""
-    recorded = record.environment.get("kernel_facts")
-    facts: Mapping[str, Any] = recorded if isinstance(recorded, dict) else {}
     lines: list[str] = []
     for suspect in record.suspects:
         device = suspect_device(suspect, record.case.config.device)
         framework = framework_of(suspect)
-        found = fact_differences(facts, here, [framework], device)
+        found = fact_differences(recorded_facts(record.environment, suspect), here, [framework], device)
         model = unrecorded_device_model(record.environment, framework, device)
         legacy = None if model is None else model_difference(suspect, device, model)
         for line in [*found, *([legacy] if legacy else [])]:
@@ -105,20 +116,27 @@ def hardware_differences(record: FindingRecord, here: Mapping[str, Any]) -> list
 
 def replay_record(
     record: FindingRecord, oracles: Mapping[str, Oracle] | None = None, here: Mapping[str, Any] | None = None,
-    accept_other_hardware: bool = False,
+    accept_other_hardware: bool = False, environments: Mapping[str, Environment] | None = None,
+    place: str | None = None,
 ) -> ReplayResult:
     """Run `record`'s case on its oracles (or the given ones) and say whether it still reproduces.
 
     A finding that does not show here where a kernel-selecting fact differs from where it was found is
     INCONCLUSIVE, not fixed, unless `accept_other_hardware`. `here` gives this machine's facts (by default those of
-    the processes that run the oracles)."""
+    the processes that run the oracles). `environments` are the named ones (oracles.environments) an oracle such as
+    'torch@nightly' runs in; with `place`, one of them, the suspects run in that environment (oracles_in)."""
     owned = oracles is None
     if oracles is None:
-        known = tuple(n for n in record.oracles if is_known(n))
+        environments = environments or {}
+        names = oracles_in(record, place)
+        moved = {n: place for n in names if place is not None and n in record.suspects and is_known(n)}
+        unnamed = {n: f"its environment {environment_of(n)!r} is not named here (convfuzz.toml or --environment)"
+                   for n in names if n not in moved and is_known(n) and environment_of(n) not in (None, *environments)}
+        known = tuple(n for n in names if is_known(n) and n not in unnamed)
         # Isolated: a stored crash or hang must not take the replay down with it.
-        usable, missing = available_oracles(known, isolate=True)
-        unknown = [n for n in record.oracles if not is_known(n)]
-        absent = {**missing, **{n: "not a built-in oracle" for n in unknown}}
+        usable, missing = available_oracles(known, isolate=True, environments=environments, moved=moved)
+        unknown = [n for n in names if not is_known(n)]
+        absent = {**unnamed, **missing, **{n: "not a built-in oracle" for n in unknown}}
         device = record.case.config.device
         for name in [n for n, o in usable.items() if device not in o.devices()]:
             absent[name] = f"does not run on {device} here"
@@ -135,6 +153,7 @@ def replay_record(
     # Only the oracles that take part in such a case (the engine's rule), also when the caller hands them in.
     oracles = {name: oracle for name, oracle in oracles.items() if takes_part(name, oracle, record.case)}
     facts_here = dict(here) if here is not None else merge_facts(kernel_facts_of(o) for o in oracles.values())
+    versions = {name: dict(getattr(oracle, "versions", None) or {}) for name, oracle in oracles.items()}
     outcomes: dict[str, Outcome] = {}
 
     def evaluate(case: ConvCase) -> Verdict:
@@ -158,11 +177,11 @@ def replay_record(
         differences = [] if still or accept_other_hardware else hardware_differences(record, facts_here)
         if differences:
             reason = "gone here, but another kernel may have run: " + "; ".join(differences)
-            return ReplayResult(record, INCONCLUSIVE, verdict, reason, outcomes)
+            return ReplayResult(record, INCONCLUSIVE, verdict, reason, outcomes, versions)
         state = REPRODUCES if still else FIXED
     else:
         state = REGRESSED if still else STILL_FIXED
-    return ReplayResult(record, state, verdict, outcomes=outcomes)
+    return ReplayResult(record, state, verdict, outcomes=outcomes, versions=versions)
 
 
 # History entries `replay --update` keeps in a finding (each {"versions": {...}, "date": ...}): when the discrepancy

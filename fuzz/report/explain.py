@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from convfuzz.fuzz.campaign.bisect import releases_line
 from convfuzz.fuzz.campaign.environment import versions
 from convfuzz.fuzz.campaign.replay import REPRODUCES, ReplayResult, replay_record
 from convfuzz.fuzz.judge.bounds import MANTISSA_DIGITS
@@ -139,7 +140,7 @@ class Explanation:
             "error_vs_bound": self.error_vs_bound, "exact_tier": {"applies": record.exact_tier, "why": self.exact_tier},
             "environment": {"found": record.environment, "here": self.environment_here},
             "replay": self.replay, "issue": self.issue.to_json() if self.issue else None, "no_issue": self.no_issue,
-            "deviation": record.deviation, "triage": record.triage,
+            "deviation": record.deviation, "triage": record.triage, "releases": releases_line(record),
             "bug": None if self.bug is None else {
                 "key": self.bug.key, "what": self.bug.what(), "findings": [f.id for f in self.bug.findings],
             },
@@ -427,6 +428,12 @@ def render_text(explanation: Explanation) -> str:
         "",
         f"ENVIRONMENT when found: {_versions(record.environment)}",
     ]
+    for place, section in (record.environment.get("environments") or {}).items():
+        named = ", ".join(f"{n} {v}" for n, v in versions(section.get("versions") or {}).items())
+        lines.append(f"  environment {place} (oracles NAME@{place}): {named}")
+    releases = releases_line(record)
+    if releases:
+        lines.append(f"RELEASES: {releases}")
     if explanation.environment_here:
         lines.append(f"ENVIRONMENT here:       {_versions(explanation.environment_here)}")
     if explanation.replay is not None:

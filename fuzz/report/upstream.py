@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convfuzz.fuzz.campaign.bisect import releases_line
 from convfuzz.fuzz.campaign.environment import versions
 from convfuzz.fuzz.judge.decide import (
     NUMERIC_KINDS,
@@ -18,6 +19,7 @@ from convfuzz.fuzz.judge.decide import (
 )
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.fuzz.store.script import call_framework, issue_snippet, issue_title, script_for
+from convfuzz.oracles.environments import oracle_environment
 from convfuzz.oracles.framework import Framework
 from convfuzz.strategies.case import COMPLEX_DTYPES
 
@@ -88,6 +90,12 @@ def _expected_vs_actual(observation: dict[str, object]) -> str:
     return table
 
 
+def _releases_paragraph(record: FindingRecord) -> str:
+    """The releases a bisect found it in, as a paragraph ('' where it was never bisected)."""
+    line = releases_line(record)
+    return f"Across releases: {line}.\n\n" if line else ""
+
+
 def build_issue(
     record: FindingRecord, oracle: str, observation: dict[str, object], agreeing: list[str],
     environment: dict[str, object],
@@ -123,7 +131,8 @@ def build_issue(
         "The allowed error is a rounding bound for a correct implementation of this dtype (the sum of |x*w| "
         "terms times the accumulated unit roundoff), not a fixed tolerance.\n\n"
         "### Versions\n\n"
-        f"{_versions(environment, framework)}\n\n"
+        f"{_versions(dict(oracle_environment(environment, oracle)), framework)}\n\n"
+        f"{_releases_paragraph(record)}"
         "<details><summary>The same check as a script with an exit status (numpy and the framework only: 1 while "
         "the problem is present, 0 once it is fixed, 2 where this machine cannot tell)</summary>\n\n"
         f"```python\n{script}```\n\n</details>\n\n"

@@ -27,12 +27,15 @@ Schema (version 1) of findings/<id>.json:
                   (an issue URL), note, date, bug (a bug key a person filed it under)
   environment     python, torch, jax, jaxlib, numpy, hypothesis versions, platform, device names, and
                   kernel_facts: what chose the kernels where it was found (oracles.kernel_facts; absent in findings
-                  stored before it was recorded)
+                  stored before it was recorded); environments (optional): per other environment whose oracles
+                  ('torch@nightly') it judged, {executable, versions, kernel_facts} (oracles.environments)
   created         UTC ISO 8601
   status          open | fixed | regressed (`convfuzz replay --update` moves it: open -> fixed when gone on every
                   replay run, fixed -> regressed when it shows again, regressed -> fixed when gone again)
   history         (optional) what `replay --update` saw, each {"versions": {...}, "date": ...}: last_seen (the
-                  latest replay that reproduced it), fixed_in (the replay that found it gone), regressed_in
+                  latest replay that reproduced it), fixed_in (the replay that found it gone), regressed_in; and
+                  bisect: what `convfuzz bisect --update` saw, {date, framework, steps: [{environment, version,
+                  state, reason}], summary}
   preceding       (optional) earlier calls with the same config that the discrepancy needs, oldest first, each
                   in the `inputs` form: a stale-buffer bug shows only when the case is called after them
   shrink_complete (optional) false when the time budget ended the shrinking before Hypothesis was done: the case

@@ -29,6 +29,7 @@ from convfuzz.fuzz.judge.decide import PROCESS_KINDS, REFERENCE, VALUE_KINDS
 from convfuzz.fuzz.judge.verdict import yardstick
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.oracles.call_text import runner_name, runner_tensors
+from convfuzz.oracles.environments import environment_of, oracle_environment, recorded_facts
 from convfuzz.oracles.framework import Framework, framework_of_variant
 from convfuzz.oracles.isolation import DEFAULT_WORKER_MEMORY_GIB
 from convfuzz.oracles.kernel_facts import (
@@ -117,15 +118,41 @@ def found_with(record: FindingRecord, oracle: str) -> dict[str, Any]:
     """The kernel-selecting facts of `oracle`'s framework on its device where the finding was found, flattened
     ({'avx512_bf16': True, 'mkldnn_bf16': True, ...}); unknown ones left out. Where the facts say nothing of the
     device (a finding stored before facts were recorded), its recorded model name stands in, as in replay."""
-    recorded = record.environment.get("kernel_facts")
     device = suspect_device(oracle, record.case.config.device)
     framework = direct_framework(oracle) or ""
-    flat = compared_facts(recorded if isinstance(recorded, dict) else {}, framework, device)
+    flat = compared_facts(recorded_facts(record.environment, oracle), framework, device)
     facts = {label: value for label, value in flat.items() if value is not None}
     model = unrecorded_device_model(record.environment, framework, device)
     if model is not None:
         facts["model" if device == "cpu" else "name"] = model
     return facts
+
+
+def found_in(record: FindingRecord, oracle: str) -> dict[str, str]:
+    """For a suspect of another environment ('torch@nightly'), the releases of its framework's distributions it
+    was found with ({'torch': '2.16.0.dev20261201'}); {} for a suspect of the campaign's own interpreter, whose
+    versions the finding records as a whole."""
+    if environment_of(oracle) is None:
+        return {}
+    versions = oracle_environment(record.environment, oracle)
+    return {name: str(versions[name]) for name in call_framework(oracle).packages if versions.get(name)}
+
+
+# A script's another_release(), for a finding made in a named environment: a no-show on another release says
+# nothing about the one it was found in.
+ANOTHER_RELEASE_FUNCTION = (
+    "def another_release() -> str | None:\n"
+    "    \"\"\"Why this is not the release the problem was found in (FOUND_IN), or None.\"\"\"\n"
+    "    from importlib import metadata\n\n"
+    "    def installed(name: str) -> str | None:\n"
+    "        try:\n"
+    "            return metadata.version(name)\n"
+    "        except metadata.PackageNotFoundError:\n"
+    "            return None\n\n"
+    "    differ = [f'{name} {then} (here {installed(name)})' for name, then in FOUND_IN.items()\n"
+    "              if installed(name) != then]\n"
+    "    return ('it was found with ' + ', '.join(differ) + ': run it with that release') if differ else None\n"
+)
 
 
 def unnamed_model(record: FindingRecord, oracle: str) -> str | None:
@@ -331,9 +358,10 @@ def _process_check_functions(record: FindingRecord, run: str, framework: Framewo
     )
 
 
-def _main_function(record: FindingRecord, checks_facts: bool) -> str:
+def _main_function(record: FindingRecord, checks_facts: bool, checks_release: bool = False) -> str:
     """The script's main(): whether this machine can make the call, then the call; only when the problem does not
-    show, whether a kernel-selecting fact differs from where it was found (then it cannot tell)."""
+    show, whether a kernel-selecting fact or (`checks_release`) the framework's release differs from where it was
+    found (then it cannot tell)."""
     child = (
         "    if sys.argv[1:] == ['--call']:\n        return call_in_child()\n"
         if record.kind in PROCESS_KINDS else ""
@@ -345,6 +373,13 @@ def _main_function(record: FindingRecord, checks_facts: bool) -> str:
         f"        return {EXIT_CANNOT_TELL}\n"
         if checks_facts else ""
     )
+    release = (
+        "    why = another_release()\n"
+        "    if why:\n"
+        "        print(f'CANNOT TELL: it does not show here ({seen}), but {why}')\n"
+        f"        return {EXIT_CANNOT_TELL}\n"
+        if checks_release else ""
+    )
     return (
         f"def main() -> int:\n{child}"
         "    why = missing()\n"
@@ -355,7 +390,7 @@ def _main_function(record: FindingRecord, checks_facts: bool) -> str:
         "    if shows:\n"
         "        print(f'REPRODUCES: {seen}')\n"
         "        return 1\n"
-        f"{facts}"
+        f"{facts}{release}"
         "    print(f'GONE: {seen}')\n"
         "    return 0\n"
     )
@@ -424,6 +459,12 @@ def _needs(framework: Framework) -> str:
     return needed[0] if len(needed) == 1 else f"{', '.join(needed[:-1])} and {needed[-1]}"
 
 
+def _release_words(release: dict[str, str]) -> str:
+    """The docstring's line on the release a finding of another environment was found with ('' for others)."""
+    named = ", ".join(f"{name} {version}" for name, version in release.items())
+    return f"It was found with {named}: on another release a no-show cannot tell.\n" if release else ""
+
+
 def script_for(record: FindingRecord, oracle: str, title: str) -> str:
     """The script that checks `record`'s discrepancy by calling `oracle` (a direct torch or JAX call) as a user
     writes it; `title` is its first docstring line."""
@@ -437,6 +478,7 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
     unnamed = unnamed_model(record, oracle)
     facts = {} if unnamed else found_with(record, oracle)
     run = runner_name(oracle)
+    release = found_in(record, oracle)
     process = record.kind in PROCESS_KINDS
     values, nonfinite = "", False
     if record.kind in VALUE_KINDS and not cfg.defect:
@@ -450,7 +492,7 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
             f"BOUND = {array_literal(bound)}\n"
         )
     # Two blank lines after the constants above the inputs, where there are any.
-    spacer = "\n" if process or facts else ""
+    spacer = "\n" if process or facts or release else ""
     complex_helper = (
         f"{spacer}\ndef complex_array(real: np.ndarray, imag: np.ndarray) -> np.ndarray:\n"
         "    joined = np.empty(real.shape, dtype=np.complex128)\n"
@@ -472,6 +514,9 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
         "# discrepancy that does not show here says nothing about the kernel that has it.\n"
         f"FOUND_WITH = {facts!r}\n"
         if facts else ""
+    ) + (
+        "# The release it was found with (a convfuzz environment of its own): another release may not have it.\n"
+        f"FOUND_IN = {release!r}\n" if release else ""
     )
     functions = [runner]
     if unnamed:
@@ -485,7 +530,9 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
         _process_check_functions(record, run, framework, oracle) if process
         else _value_check_function(record, run, nonfinite)
     )
-    functions.append(_main_function(record, bool(facts) or unnamed is not None))
+    if release:
+        functions.append(ANOTHER_RELEASE_FUNCTION)
+    functions.append(_main_function(record, bool(facts) or unnamed is not None, bool(release)))
     imports = "import importlib.util\n" + ("import signal\nimport subprocess\n" if process else "") + "import sys\n"
     return (
         "#!/usr/bin/env python3\n"
@@ -493,6 +540,7 @@ def script_for(record: FindingRecord, oracle: str, title: str) -> str:
         f"Needs {_needs(framework)}. Exit status 1 while the problem reproduces, 0 once it is gone, 2 when this\n"
         f"machine cannot tell ({' or '.join(framework.needed_modules())} or the {device} device missing, or the "
         "problem does not show where\nanother kernel may have run).\n"
+        f"{_release_words(release)}"
         f'Found by convfuzz (finding {record.id})."""\n\n'
         f"{imports}\nimport numpy as np\n\n"
         f"{f'TIMEOUT = {CHILD_TIMEOUT}{chr(10)}' if process else ''}"
