@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from convfuzz.fuzz.campaign.bisect import CRASHES, GONE, SHOWN, Step, ordered, summary
 from convfuzz.fuzz.cli import main
 from convfuzz.fuzz.judge.consensus import minimal_suspects
 from convfuzz.oracles.environments import (
@@ -87,6 +88,15 @@ def test_usage_errors_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "'/no/python' is not a Python interpreter" in capsys.readouterr().err
     assert main(["bisect", "x", "--findings", str(findings), "--environments", "nowhere"]) == 2
     assert not findings.exists()
+
+
+def test_bisect_summary_names_first_and_last_release_and_crashes() -> None:
+    steps = [Step("a", "0.4.30", GONE), Step("b", "0.8.0", GONE), Step("c", "0.9.2", CRASHES),
+             Step("d", "0.10.2", SHOWN), Step("e", "0.11.0", SHOWN), Step("f", "0.12.0", GONE)]
+    assert summary("jax", ordered(list(reversed(steps)))) == (
+        "present in jax 0.10.2-0.11.0, gone in 0.12.0; not in 0.8.0; the call crashes in 0.9.2"
+    )
+    assert summary("jax", steps[:2]) == "not reproduced in jax 0.4.30, 0.8.0"
 
 
 def test_portable_pickles_carry_arrays_as_bytes() -> None:

@@ -69,7 +69,8 @@ def state_of(record: FindingRecord, result: ReplayResult) -> tuple[str, str]:
     verdict = result.verdict
     failed = [n for n in record.suspects if result.outcomes.get(n) is not None and result.outcomes[n].failure]
     if failed and record.kind not in PROCESS_KINDS and verdict is not None and verdict.kind in PROCESS_KINDS:
-        return CRASHES, verdict.message.splitlines()[0] if verdict.message else ""
+        # How it ended and the native error's first line, without the traceback that follows.
+        return CRASHES, (result.outcomes[failed[0]].error or "").split(" | ")[0]
     if result.state in (REPRODUCES, REGRESSED):
         return SHOWN, ""
     if result.state in (FIXED, STILL_FIXED):
@@ -108,11 +109,14 @@ def _named(step: Step) -> str:
 
 def summary(framework: str, steps: Sequence[Step]) -> str:
     """'present in torch 2.9.0-2.13.0, gone in 2.14.0' (where it first showed, last showed, and the first release
-    after that where it was gone), with the releases it was not seen in between and before."""
+    after that where it was gone), with the releases it was not seen in between and before, and those where the
+    call crashed instead."""
+    crashed = [_named(s) for s in steps if s.state == CRASHES]
+    crashes = f"; the call crashes in {', '.join(crashed)}" if crashed else ""
     shown = [i for i, s in enumerate(steps) if s.state == SHOWN]
     if not shown:
         told = [_named(s) for s in steps if s.state == GONE]
-        return f"not reproduced in {framework} " + (", ".join(told) if told else "(no release could tell)")
+        return f"not reproduced in {framework} " + (", ".join(told) if told else "(no release could tell)") + crashes
     first, last = shown[0], shown[-1]
     text = f"present in {framework} {_named(steps[first])}" + (f"-{_named(steps[last])}" if last > first else "")
     between = [_named(s) for s in steps[first:last] if s.state == GONE]
@@ -124,7 +128,7 @@ def summary(framework: str, steps: Sequence[Step]) -> str:
     before = next((s for s in reversed(steps[:first]) if s.state == GONE), None)
     if before is not None:
         text += f"; not in {_named(before)}"
-    return text
+    return text + crashes
 
 
 def table(steps: Sequence[Step]) -> str:
