@@ -607,7 +607,9 @@ def _checked_oracles(
         ready = pool.first_ready()
         if ready is None:
             raise UsageError("the campaign's worker processes ended before their oracles were built")
-        reported: dict[str, Oracle] = {n: ReportedOracle(n, d) for n, d in ready.devices.items()}
+        reported: dict[str, Oracle] = {
+            n: ReportedOracle(n, d, ready.versions.get(n, {})) for n, d in ready.devices.items()
+        }
         oracles = _enough_oracles(names, reported, ready.missing)
     try:
         campaign_settings = replace(
@@ -677,7 +679,7 @@ def command_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     for name, oracle in oracles.items():
-        if environment_of(name) is not None:  # which release each other environment's oracle is
+        if environment_of(name) is not None and getattr(oracle, "versions", None):  # which release it is
             print(f"  {name}: {_release_words(getattr(oracle, 'versions', {}))}", file=sys.stderr)
     known = settled_signatures(existing)
     unconfirmed = tuple(r for r in existing if not r.confirmed)

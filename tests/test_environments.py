@@ -163,7 +163,8 @@ def _bisect_and_replay(folder: Path, ident: str) -> None:
 
 @pytest.mark.campaign
 def test_explain_states_the_releases(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(folder, "reference,toyrel@r10,toyrel@r11") == 1
+    assert _run(folder, "reference,toyrel@r10,toyrel@r11", "--workers", "2") == 1
+    assert "  toyrel@r11: toyrel 1.1, numpy " in capsys.readouterr().err  # as the pool's first worker reported it
     ident = str(_stored(folder)[0]["id"])
     assert main(["bisect", ident, "--findings", str(folder), "--environments", "r10,r11,r12", "--update"]) == 0
     capsys.readouterr()

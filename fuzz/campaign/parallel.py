@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -110,11 +110,14 @@ class WorkerReady:
 
     devices: dict[str, tuple[str, ...]]
     missing: dict[str, str]
+    # Each isolated oracle's interpreter versions (the release an oracle of another environment is).
+    versions: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, oracles: Mapping[str, Oracle], missing: dict[str, str]) -> WorkerReady:
         """The report of a worker that built `oracles` and could not build `missing`."""
-        return cls({name: tuple(o.devices()) for name, o in oracles.items()}, missing)
+        versions = {name: dict(getattr(o, "versions", None) or {}) for name, o in oracles.items()}
+        return cls({name: tuple(o.devices()) for name, o in oracles.items()}, missing, versions)
 
 
 @dataclass
@@ -124,6 +127,7 @@ class ReportedOracle:
 
     name: str
     served: tuple[str, ...]
+    versions: dict[str, str] = field(default_factory=dict)
 
     def devices(self) -> tuple[str, ...]:
         """The devices the worker's oracle runs on."""
