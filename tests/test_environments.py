@@ -97,6 +97,8 @@ def test_bisect_summary_names_first_and_last_release_and_crashes() -> None:
         "present in jax 0.10.2-0.11.0, gone in 0.12.0; not in 0.8.0; the call crashes in 0.9.2"
     )
     assert summary("jax", steps[:2]) == "not reproduced in jax 0.4.30, 0.8.0"
+    twice = [Step("numpy-1", "0.4.30", SHOWN), Step("numpy-2", "0.4.30", SHOWN)]  # one release, two environments
+    assert summary("jax", twice) == "present in jax 0.4.30"
 
 
 def test_portable_pickles_carry_arrays_as_bytes() -> None:

@@ -118,7 +118,10 @@ def summary(framework: str, steps: Sequence[Step]) -> str:
         told = [_named(s) for s in steps if s.state == GONE]
         return f"not reproduced in {framework} " + (", ".join(told) if told else "(no release could tell)") + crashes
     first, last = shown[0], shown[-1]
-    text = f"present in {framework} {_named(steps[first])}" + (f"-{_named(steps[last])}" if last > first else "")
+    span = _named(steps[first]) if _named(steps[last]) == _named(steps[first]) else (
+        f"{_named(steps[first])}-{_named(steps[last])}"
+    )
+    text = f"present in {framework} {span}"
     between = [_named(s) for s in steps[first:last] if s.state == GONE]
     if between:
         text += f" (but gone in {', '.join(between)})"
