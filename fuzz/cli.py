@@ -3,8 +3,8 @@
 Exit status: 0 no new finding (run; with --fail-on new-bug, no finding of a bug the folder did not know) / every
 finding as recorded (replay); 1 new findings written (run) / a
 finding whose status should change or an unreadable finding file (replay; with --update the change is stored
-and only a regression or an unreadable file gives 1); 2 usage or configuration error, with a message naming the
-bad value and nothing written.
+and only a regression or an unreadable file gives 1); bisect: 0 once its table is printed; 2 usage or
+configuration error, with a message naming the bad value and nothing written.
 """
 
 from __future__ import annotations
