@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -198,3 +200,38 @@ def test_the_nightly_job_replays_in_another_environment(folder: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "replaying with the suspects in environment r12" in done.stdout
     assert ": fixed (open) - no longer reproduces" in done.stdout
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists and has not ended (a zombie nobody reaped yet has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_a_worker_of_another_environment_ends_with_its_parent(releases: dict[str, Path],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL leaves no cleanup to the parent: its worker, which no multiprocessing daemon flag covers, must see
+    the pipe close and end by itself."""
+    monkeypatch.setenv(FRAMEWORKS_ENV, REGISTRATION)
+    code = (
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
+        "from pathlib import Path\n"
+        "from convfuzz.oracles.environments import Environment\n"
+        "from convfuzz.oracles.isolation import IsolatedOracle\n"
+        f"oracle = IsolatedOracle('toyrel', environment=Environment('r10', Path({str(releases['r10'])!r})))\n"
+        "print(oracle._process._popen.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    worker = int(parent.stdout.readline())
+    assert _running(worker)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 120  # the event is the worker's exit; the ceiling only bounds a failure
+    while _running(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(worker)
