@@ -10,6 +10,9 @@ gone, but a kernel-selecting fact of this machine differs from where it was foun
 frameworks, oracles or device missing -> skip, with what is missing
 an unreadable finding file           -> fail, naming the file and the problem
 
+A finding whose oracles ran in another Python environment ('torch@nightly') replays there when convfuzz.toml beside
+the folder names it (oracles.environments); a convfuzz.toml that does not read is one failing item.
+
 Installed with convfuzz as a pytest11 entry point; nothing happens unless a findings folder is given.
 """
 
@@ -23,8 +26,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:  # the plugin loads in every pytest run of an environment with convfuzz: imports stay lazy
+    from collections.abc import Mapping
+
     from convfuzz.fuzz.campaign.replay import ReplayResult
     from convfuzz.fuzz.store.records import FindingRecord
+    from convfuzz.oracles.environments import Environment
 
 XFAIL = "xfail"
 FAIL = "fail"
@@ -68,12 +74,13 @@ def finding_marks(record: FindingRecord) -> list[pytest.MarkDecorator]:
     return [pytest.mark.xfail(reason=f"{record.id} is open; it passes now, so {MARK_FIXED}", strict=True)]
 
 
-def check_finding(record: FindingRecord) -> None:
-    """Replay `record` and end the running test as its judgement says: xfail, fail, skip, or return (a pass; an
-    open finding's strict xfail mark makes that a failure). Run it in a test carrying finding_marks(record)."""
+def check_finding(record: FindingRecord, environments: Mapping[str, Environment] | None = None) -> None:
+    """Replay `record` (its oracles of other environments in `environments`) and end the running test as its
+    judgement says: xfail, fail, skip, or return (a pass; an open finding's strict xfail mark makes that a
+    failure). Run it in a test carrying finding_marks(record)."""
     from convfuzz.fuzz.campaign.replay import replay_record
 
-    verdict = judgement(replay_record(record))
+    verdict = judgement(replay_record(record, environments=environments))
     if verdict.action == SKIP:
         pytest.skip(verdict.reason)
     if verdict.action == XFAIL:
@@ -85,10 +92,14 @@ def check_finding(record: FindingRecord) -> None:
 class FindingItem(pytest.Item):
     """One stored finding as a test."""
 
-    def __init__(self, *, record: FindingRecord | None = None, problem: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self, *, record: FindingRecord | None = None, problem: str = "",
+        environments: Mapping[str, Environment] | None = None, **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.record = record
         self.problem = problem
+        self.environments = environments
         for mark in finding_marks(record) if record is not None else []:
             self.add_marker(mark)
 
@@ -96,7 +107,7 @@ class FindingItem(pytest.Item):
         """Replay the finding (module docstring)."""
         if self.record is None:
             pytest.fail(self.problem, pytrace=False)
-        check_finding(self.record)
+        check_finding(self.record, self.environments)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         """Where the finding lives, for pytest's report."""
@@ -124,12 +135,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _items(session: pytest.Session, folder: Path) -> Iterator[FindingItem]:
     from convfuzz.fuzz.store.folder import FindingStore
+    from convfuzz.oracles.environments import CONFIG_FILE, BadEnvironment, configured
 
+    try:
+        environments = configured(folder)
+    except BadEnvironment as exc:
+        environments = {}
+        config = folder.absolute().parent / CONFIG_FILE
+        yield FindingItem.from_parent(session, name=CONFIG_FILE, path=config, nodeid=_nodeid(session, config),
+                                      problem=str(exc))
     records, problems = FindingStore(folder).load()
     for record in records:
         path = folder / f"{record.id}.json"
         yield FindingItem.from_parent(session, name=record.id, path=path, nodeid=_nodeid(session, path),
-                                      record=record)
+                                      record=record, environments=environments)
     for problem in problems:
         yield FindingItem.from_parent(session, name=problem.path.name, path=problem.path,
                                       nodeid=_nodeid(session, problem.path),

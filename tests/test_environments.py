@@ -235,3 +235,21 @@ def test_a_worker_of_another_environment_ends_with_its_parent(releases: dict[str
     while _running(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _running(worker)
+
+
+@pytest.mark.campaign
+def test_a_users_pytest_replays_a_finding_in_its_environment(
+    pytester: pytest.Pytester, releases: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest --convfuzz-findings reads convfuzz.toml beside the folder: the finding of release 1.1 replays there
+    (open, reproduces: xfail); a convfuzz.toml that does not read fails one item and names the problem."""
+    monkeypatch.setenv(FRAMEWORKS_ENV, REGISTRATION)
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parent.parent))  # tests.toy_releases there
+    (pytester.path / "convfuzz.toml").write_text(f'[environments]\nr11 = "{releases["r11"]}"\n')
+    assert _run(pytester.path / "findings", "reference,toyrel@r11") == 1
+    result = pytester.runpytest_subprocess("--convfuzz-findings", "findings", "-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(xfailed=1)
+    (pytester.path / "convfuzz.toml").write_text("[environments]\nr11 = 11\n")
+    result = pytester.runpytest_subprocess("--convfuzz-findings", "findings", "-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(failed=1, skipped=1)
+    assert "environments.r11 must be a path" in result.stdout.str()
