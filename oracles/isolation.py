@@ -81,8 +81,10 @@ def worker_main(conn: Connection, target: str, stderr_path: str) -> None:
     faulthandler.enable()  # a native crash leaves a Python traceback in the stderr tail
     try:
         oracle = build_oracle(target)
-    except OracleUnavailable as exc:
-        send(conn, ("unavailable", str(exc)))
+    except (OracleUnavailable, ImportError) as exc:
+        # ImportError: a descriptor of the user's that imports its framework without saying OracleUnavailable, in
+        # an environment (oracles.environments) that lacks the framework: missing, not a crash.
+        send(conn, ("unavailable", f"{type(exc).__name__}: {exc}" if isinstance(exc, ImportError) else str(exc)))
         return
     # The kernel-selecting facts as this process sees them (its framework is loaded now): a finding records the
     # facts of the process that ran the case, GPU included, not the campaign's; and its interpreter's versions.

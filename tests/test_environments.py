@@ -154,11 +154,14 @@ def test_version_differential_campaign_blames_the_release_with_the_bug(
 
 def _bisect_and_replay(folder: Path, ident: str) -> None:
     """bisect over the three releases, --update, explain; then replay the folder in 1.1 and in 1.2."""
-    assert main(["bisect", ident, "--findings", str(folder), "--environments", "r12,r10,r11", "--update"]) == 0
+    # 'here' is this interpreter, which has no toyrel: it cannot tell, and comes last.
+    places = f"here={sys.executable},r12,r10,r11"
+    assert main(["bisect", ident, "--findings", str(folder), "--environments", places, "--update"]) == 0
     history = json.loads((folder / f"{ident}.json").read_text())["history"]["bisect"]
     assert [(s["version"], s["state"]) for s in history["steps"]] == [
-        ("1.0", "gone"), ("1.1", "reproduces"), ("1.2", "gone")
+        ("1.0", "gone"), ("1.1", "reproduces"), ("1.2", "gone"), (None, "cannot tell")
     ]
+    assert "No module named 'toyrel'" in history["steps"][-1]["reason"]
     assert history["summary"] == "present in toyrel 1.1, gone in 1.2; not in 1.0"
     assert main(["replay", str(folder), "--environment", "r11"]) == 0
     assert main(["replay", str(folder), "--environment", "r12"]) == 1  # gone there: a changed status

@@ -80,11 +80,16 @@ def state_of(record: FindingRecord, result: ReplayResult) -> tuple[str, str]:
 
 
 def ordered(steps: Sequence[Step]) -> list[Step]:
-    """Oldest release first, by the versions read; in the order given where some version does not parse."""
-    try:
-        return sorted(steps, key=lambda s: Version(s.version or ""))
-    except InvalidVersion:
-        return list(steps)
+    """Oldest release first, by the versions read; the environments whose version is unknown (the framework is not
+    installed there) or does not parse come last, in the order given."""
+
+    def key(indexed: tuple[int, Step]) -> tuple[int, Version | int]:
+        try:
+            return 0, Version(indexed[1].version or "")
+        except InvalidVersion:
+            return 1, indexed[0]
+
+    return [step for _, step in sorted(enumerate(steps), key=key)]
 
 
 def bisect(
