@@ -6,6 +6,7 @@ from another environment."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -225,15 +226,18 @@ def test_a_worker_of_another_environment_ends_with_its_parent(releases: dict[str
         "from convfuzz.oracles.environments import Environment\n"
         "from convfuzz.oracles.isolation import IsolatedOracle\n"
         f"oracle = IsolatedOracle('toyrel', environment=Environment('r10', Path({str(releases['r10'])!r})))\n"
-        "print(oracle._process._popen.pid, flush=True)\n"
+        "from convfuzz.oracles.interpreters import shim_folder\n"
+        "print(oracle._process._popen.pid, shim_folder('toyrel'), flush=True)\n"
         "time.sleep(600)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
-    worker = int(parent.stdout.readline())
+    pid, shim = parent.stdout.readline().split()
+    worker = int(pid)
     assert _running(worker)
     parent.kill()
     parent.wait()
+    shutil.rmtree(shim)  # the folder a killed parent could not remove at its exit
     deadline = time.monotonic() + 120  # the event is the worker's exit; the ceiling only bounds a failure
     while _running(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
