@@ -57,6 +57,7 @@ from convfuzz.fuzz.report.html import write_report
 from convfuzz.fuzz.store.bugs import RunBugs, bugs_line, group_bugs, run_bugs
 from convfuzz.fuzz.store.folder import FindingStore, LoadProblem, StoreError, settled_signatures
 from convfuzz.fuzz.store.records import FindingRecord
+from convfuzz.fuzz.store.script import found_in
 from convfuzz.fuzz.store.triage import TriageError, TriageVerdict, triage_line, triage_targets
 from convfuzz.oracles.base import Oracle
 from convfuzz.oracles.environments import (
@@ -65,12 +66,10 @@ from convfuzz.oracles.environments import (
     Environment,
     configured,
     environment_of,
-    oracle_environment,
     require_environments,
 )
 from convfuzz.oracles.framework import RegistrationError, frameworks
 from convfuzz.oracles.isolation import cap_address_space, close_oracles, worker_memory_budget
-from convfuzz.oracles.names import framework_of
 from convfuzz.oracles.registry import IN_PROCESS, default_oracles, is_known, oracle_names, serves_op
 from convfuzz.oracles.selection import available_oracles
 from convfuzz.strategies.budget import SizeBudget
@@ -679,8 +678,9 @@ def command_run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     for name, oracle in oracles.items():
-        if environment_of(name) is not None and getattr(oracle, "versions", None):  # which release it is
-            print(f"  {name}: {_release_words(getattr(oracle, 'versions', {}))}", file=sys.stderr)
+        reported = getattr(oracle, "versions", None)
+        if environment_of(name) is not None and reported:  # which release each other environment's oracle is
+            print(f"  {name}: {_release_words(reported)}", file=sys.stderr)
     known = settled_signatures(existing)
     unconfirmed = tuple(r for r in existing if not r.confirmed)
     if pool is not None:
@@ -808,11 +808,8 @@ def _wrong_releases(findings: Sequence[FindingRecord]) -> list[str]:
     counts = Counter(s for f in findings for s in f.suspects if environment_of(s) is not None)
     lines = []
     for suspect, count in sorted(counts.items()):
-        record = next(f for f in findings if suspect in f.suspects)
-        versions = oracle_environment(record.environment, suspect)
-        described = frameworks().get(framework_of(suspect))
-        packages = [p for p in (described.packages if described else ()) if versions.get(p)]
-        named = ", ".join(f"{p} {versions[p]}" for p in packages) or "an unrecorded release"
+        release = found_in(next(f for f in findings if suspect in f.suspects), suspect)
+        named = ", ".join(f"{name} {version}" for name, version in release.items()) or "an unrecorded release"
         lines.append(f"the wrong release: {suspect} is {named} ({count} finding{'s' * (count > 1)})")
     return lines
 

@@ -10,7 +10,13 @@ import importlib.util
 from collections.abc import Mapping
 
 from convfuzz.oracles.base import Oracle, OracleFailure, OracleUnavailable
-from convfuzz.oracles.environments import Environment, environment_of, local_name, require_environments
+from convfuzz.oracles.environments import (
+    Environment,
+    environment_of,
+    local_name,
+    qualified,
+    require_environments,
+)
 from convfuzz.oracles.isolation import IsolatedOracle, build_oracle
 from convfuzz.oracles.registry import IN_PROCESS, default_oracles, require_known
 
@@ -37,11 +43,13 @@ def available_oracles(
     for name in chosen:
         if ":" not in name:
             require_known(name)  # before a worker is spawned for any
-    require_environments([*chosen, *(f"x@{e}" for e in moved.values())], environments)
+    # Where each oracle runs: the environment it is moved to, else the one its name says (None: this interpreter).
+    places = {name: moved.get(name) or environment_of(name) for name in chosen}
+    require_environments([qualified(name, place) for name, place in places.items()], environments)
     # Every isolated worker is started first and waited for afterwards: their framework imports overlap.
     started: dict[str, IsolatedOracle] = {}
     for name in chosen:
-        place = moved.get(name) or environment_of(name)
+        place = places[name]
         try:
             if ":" in name and importlib.util.find_spec(name.split(":", 1)[0]) is None:
                 # Said plainly here rather than as the traceback of a worker that could not import it.
@@ -62,8 +70,7 @@ def available_oracles(
                 oracle = build_oracle(name)
         except (OracleUnavailable, OracleFailure, ImportError, AttributeError, OSError, ValueError) as exc:
             # A missing framework, or an import path that does not import: why, for the caller to report.
-            place = moved.get(name) or environment_of(name)
-            missing[name] = str(exc) + (f" (in environment {place!r})" if place else "")
+            missing[name] = str(exc) + (f" (in environment {places[name]!r})" if places[name] else "")
             continue
         usable[name if name in moved else oracle.name] = oracle
     return usable, {name: missing[name] for name in chosen if name in missing}  # in the order they were named

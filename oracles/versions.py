@@ -12,6 +12,11 @@ from importlib import metadata
 from convfuzz.oracles.framework import frameworks
 
 
+def framework_packages() -> tuple[str, ...]:
+    """The distributions of every registered framework (oracles.framework), in registration order."""
+    return tuple(p for f in frameworks().values() for p in f.packages)
+
+
 def package_version(name: str) -> str | None:
     """Installed version of distribution `name` in this interpreter, or None when it is not installed."""
     try:
@@ -22,8 +27,7 @@ def package_version(name: str) -> str | None:
 
 def versions_here() -> dict[str, str]:
     """This interpreter's python, its executable, numpy and each installed framework distribution's version."""
-    packages = [p for f in frameworks().values() for p in f.packages]
-    found = {name: package_version(name) for name in (*packages, "numpy")}
+    found = {name: package_version(name) for name in (*framework_packages(), "numpy")}
     return {
         "python": platform.python_version(),
         "executable": sys.executable,

@@ -10,16 +10,11 @@ from typing import Any
 
 from convfuzz.oracles.framework import frameworks
 from convfuzz.oracles.kernel_facts import cpu_identity, gpu_section, merge_facts
-from convfuzz.oracles.versions import package_version
+from convfuzz.oracles.versions import framework_packages, package_version
 
 
 # The versions that say which code computed a result (recorded with every finding, its history and each campaign,
 # and shown by explain, the upstream issue and the report), in the order they are shown.
-def framework_packages() -> tuple[str, ...]:
-    """The distributions of every registered framework (oracles.framework), in registration order."""
-    return tuple(p for f in frameworks().values() for p in f.packages)
-
-
 def code_versions() -> tuple[str, ...]:
     """The distributions (and python) whose versions say which code computed a result: each registered framework's,
     then numpy and python."""
@@ -97,4 +92,3 @@ def environment() -> dict[str, object]:
         "platform": platform.platform(),
         "devices": devices,
     }
-

@@ -30,7 +30,7 @@ from convfuzz.fuzz.judge.verdict import yardstick
 from convfuzz.fuzz.store.records import FindingRecord
 from convfuzz.oracles.call_text import runner_name, runner_tensors
 from convfuzz.oracles.environments import environment_of, oracle_environment, recorded_facts
-from convfuzz.oracles.framework import Framework, framework_of_variant
+from convfuzz.oracles.framework import Framework, framework_named, framework_of_variant
 from convfuzz.oracles.isolation import DEFAULT_WORKER_MEMORY_GIB
 from convfuzz.oracles.kernel_facts import (
     ARM_FLAGS,
@@ -40,7 +40,7 @@ from convfuzz.oracles.kernel_facts import (
     names_one_model,
     unrecorded_device_model,
 )
-from convfuzz.oracles.names import direct_framework
+from convfuzz.oracles.names import direct_framework, framework_of
 from convfuzz.oracles.pinned import split_pin
 from convfuzz.oracles.registry import suspect_device
 from convfuzz.oracles.user_calls import user_call, user_runner
@@ -132,10 +132,11 @@ def found_in(record: FindingRecord, oracle: str) -> dict[str, str]:
     """For a suspect of another environment ('torch@nightly'), the releases of its framework's distributions it
     was found with ({'torch': '2.16.0.dev20261201'}); {} for a suspect of the campaign's own interpreter, whose
     versions the finding records as a whole."""
-    if environment_of(oracle) is None:
+    framework = framework_named(framework_of(oracle))
+    if environment_of(oracle) is None or framework is None:
         return {}
     versions = oracle_environment(record.environment, oracle)
-    return {name: str(versions[name]) for name in call_framework(oracle).packages if versions.get(name)}
+    return {name: str(versions[name]) for name in framework.packages if versions.get(name)}
 
 
 # A script's another_release(), for a finding made in a named environment: a no-show on another release says
